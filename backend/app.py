@@ -1,0 +1,136 @@
+"""Composition root: builds storage, secrets, provider layer, manager, health and server.
+
+Nothing imports this module; `__main__` and the tests do. Collaborators that tests replace
+(the HTTP transport to upstreams, the secret backend, the data folder, the token) come in as
+arguments, so tests run the real app with real parts.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets as stdlib_secrets
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from backend import __version__
+from backend.bridge import AppInfo, Bridge, Dialogs
+from backend.chat_api import ChatService
+from backend.health import HealthMonitor, HealthScheduler
+from backend.logsetup import configure_logging
+from backend.manager import CustomProviderManager
+from backend.models import ProviderConfig
+from backend.paths import frontend_dir
+from backend.providers import ProviderService
+from backend.providers.templates import get_templates
+from backend.secrets import SecretStore, open_secret_store
+from backend.server import LocalServer, create_app
+from backend.storage import Storage
+
+log = logging.getLogger("miaoda.app")
+DB_NAME = "miaoda.db"
+
+
+class ProviderTools:
+    """Adapts the provider layer to what the bridge needs (models list, templates)."""
+
+    def __init__(self, service: ProviderService) -> None:
+        self._service = service
+
+    def list_models(self, config: ProviderConfig, api_key: str | None) -> list[str]:
+        return self._service.list_models(config, api_key)
+
+    def templates(self) -> list[dict[str, Any]]:
+        return get_templates()
+
+
+class MiaodaApp:
+    """One running instance of the app's backend."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        secret_backend: str | None = None,
+        token: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        secret_store: SecretStore | None = None,
+        chat_heartbeat: float = 15.0,
+    ) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = data_dir
+        self.log_file = configure_logging(data_dir)
+        self.storage = Storage(data_dir / DB_NAME)
+        try:
+            self.secrets = secret_store or open_secret_store(data_dir, secret_backend)
+        except BaseException:
+            self.storage.close()
+            raise
+        self.providers = ProviderService(transport=transport)
+        self.manager = CustomProviderManager(
+            self.storage, self.secrets, check=self.providers.test_connection
+        )
+        self.health = HealthMonitor(self.manager, self.storage, self.providers)
+        self.health_schedule = HealthScheduler(self.health)
+        self.chat = ChatService(
+            self.manager, self.providers, self.storage, heartbeat=chat_heartbeat
+        )
+        self.token = token or stdlib_secrets.token_urlsafe(32)
+        self.stopping = threading.Event()
+        self._server: LocalServer | None = None
+        self._tools = ProviderTools(self.providers)
+        log.info(
+            "MiaoDa Chat %s started; data in %s; secrets: %s",
+            __version__,
+            data_dir,
+            self.secrets.backend_name,
+        )
+
+    @property
+    def server_url(self) -> str | None:
+        return self._server.url if self._server else None
+
+    def bridge(self, dialogs: Dialogs | None = None) -> Bridge:
+        """A bridge for the window (with dialogs) or the HTTP API (without)."""
+        info = AppInfo(
+            data_dir=str(self.data_dir),
+            secret_backend=self.secrets.backend_name,
+            secret_description=self.secrets.description,
+            log_file=str(self.log_file),
+            server_url=lambda: self.server_url,
+            token=self.token,
+        )
+        return Bridge(self.manager, self.health, self._tools, info, dialogs)
+
+    def start_server(self, port: int = 0) -> LocalServer:
+        """Serve the frontend and the API on 127.0.0.1."""
+        app = create_app(
+            self.bridge(),
+            token=self.token,
+            frontend_dir=frontend_dir(),
+            chat=self.chat,
+            stopping=self.stopping,
+        )
+        server = LocalServer(app, port=port)
+        server.start()
+        self._server = server
+        log.info("serving on %s", server.url)
+        return server
+
+    def start_background(self) -> None:
+        """Start the background health schedule (call once the server is up)."""
+        self.health_schedule.start()
+
+    def close(self) -> None:
+        """Stop everything in order: health schedule, streams, server, provider layer, storage."""
+        if not self.health_schedule.stop(timeout=1.0):
+            log.warning("the health schedule did not stop within a second")
+        self.health.close()
+        self.stopping.set()
+        if self._server is not None:
+            self._server.stop()
+        self.providers.close()
+        self.storage.close()
+        log.info("MiaoDa Chat stopped")

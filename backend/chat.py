@@ -1,0 +1,256 @@
+"""The chat relay: a provider stream becomes the contract's event stream (CONTRACT §6).
+
+`sse_events()` is the body of `POST /api/chat/stream`: `start` first, then everything the
+provider produces as it arrives (all events waiting are written as one chunk), `usage`, and
+`done` last, exactly once. An `error` is always followed by `done` with finishReason "error".
+While nothing arrives a `: ping` comment goes out every `heartbeat` seconds. A client that goes
+away (seen by `is_disconnected()`, polled at least every 0.2 s, or by the WSGI server closing
+the body, even before its first chunk) cancels the upstream request at once. Text events that
+waited in the same batch are merged into one. `on_finish` receives one record per request for
+the analytics store. `collect_chat()` does the same for `POST /api/chat`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
+
+from backend.errors import MiaodaError
+from backend.models import ChatEvent, ChatRequest, ProviderConfig
+from backend.providers import ChatStream, ProviderService
+
+log = logging.getLogger("miaoda.chat")
+PING = b": ping\n\n"
+POLL_SECONDS = 0.2
+_CONTENT = frozenset({"delta", "reasoning", "tool_call"})
+
+FinishCallback = Callable[[dict[str, Any]], None]
+
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_encode_str = json.encoder.encode_basestring  # a JSON string literal, non-ASCII kept
+
+
+def sse_frame(kind: str, data: Any) -> str:
+    """One SSE event: its type line and one JSON data line."""
+    return f"event: {kind}\ndata: {_encode(data)}\n\n"
+
+
+def text_frame(kind: str, pieces: list[str]) -> str:
+    """One `delta` or `reasoning` event carrying the pieces joined."""
+    return f'event: {kind}\ndata: {{"text":{_encode_str("".join(pieces))}}}\n\n'
+
+
+def sse_events(
+    stream: ChatStream,
+    *,
+    provider_id: str,
+    model: str,
+    request_id: str,
+    is_disconnected: Callable[[], bool],
+    heartbeat: float = 15.0,
+    on_finish: FinishCallback | None = None,
+) -> Iterator[bytes]:
+    """The contract's SSE bytes for one stream, as a WSGI body (iterate it, then close it)."""
+    outcome = _Outcome(stream)
+    start = {"requestId": request_id, "providerId": provider_id, "model": model}
+    frames = _relay(stream, outcome, start, is_disconnected, heartbeat)
+
+    def finish() -> None:
+        _report(on_finish, outcome.record(request_id, provider_id, model))
+
+    return _Body(frames, stream, finish)
+
+
+def _relay(
+    stream: ChatStream,
+    outcome: _Outcome,
+    start: dict[str, str],
+    is_disconnected: Callable[[], bool],
+    heartbeat: float,
+) -> Generator[bytes, None, None]:
+    yield sse_frame("start", start).encode()
+    last_sent = time.perf_counter()
+    while not outcome.finished:
+        if is_disconnected():
+            outcome.finish_reason = "cancelled"
+            return  # nobody is left to read a `done`; closing the body cancels the stream
+        batch = stream.next_batch(min(POLL_SECONDS, heartbeat))
+        now = time.perf_counter()
+        if batch:
+            yield outcome.frames(batch, now).encode()
+            last_sent = now
+        elif batch is None:
+            yield outcome.frames([], now).encode()  # ended without a terminal: close it
+        elif now - last_sent >= heartbeat:
+            yield PING
+            last_sent = now
+
+
+class _Body:
+    """The WSGI body: closing it stops the stream and reports once, even before the first
+    chunk was asked for (a generator's `finally` would not run if it never started)."""
+
+    def __init__(
+        self, frames: Generator[bytes, None, None], stream: ChatStream, finish: Callable[[], None]
+    ) -> None:
+        self._frames = frames
+        self._stream = stream
+        self._finish = finish
+        self._closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            return next(self._frames)
+        except BaseException:
+            self.close()  # the end, or a failure: either way this stream is over
+            raise
+
+    def close(self) -> None:
+        """Cancel the upstream request if it is still open and report the outcome (once)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stream.cancel()  # idempotent; a no-op when the stream already ended
+        self._frames.close()
+        self._finish()
+
+
+class _Outcome:
+    """What the relay saw of one stream, turned into frames and a record."""
+
+    def __init__(self, stream: ChatStream) -> None:
+        self.stream = stream
+        self.finished = False
+        self.finish_reason: str | None = None
+        self.error_code: str | None = None
+        self.ttft_ms: int | None = None
+        self.usage: dict[str, Any] | None = None
+        self.ended_at: float | None = None
+
+    def frames(self, batch: list[ChatEvent], now: float) -> str:
+        """SSE text for a batch, ending with `done` when the batch holds the terminal.
+
+        Adjacent text events of one kind that waited in the same batch go out as one event:
+        they reached us at the same moment, so merging delays nothing, and the client parses
+        one frame instead of hundreds when a fast provider outruns the relay.
+        """
+        parts: list[str] = []
+        texts: list[str] = []
+        text_kind = ""
+        for event in batch:
+            kind = event.kind
+            if kind in _CONTENT and self.ttft_ms is None:
+                self.ttft_ms = self._ms(now)
+            if kind == "delta" or kind == "reasoning":
+                if kind != text_kind and texts:
+                    parts.append(text_frame(text_kind, texts))
+                    texts = []
+                text_kind = kind
+                texts.append(event.data["text"])
+                continue
+            if texts:
+                parts.append(text_frame(text_kind, texts))
+                texts = []
+            if kind == "done":
+                self.finish_reason = event.data["finishReason"]
+                break
+            if kind == "error":
+                self.error_code = event.data.get("code")
+                self.finish_reason = "error"
+                parts.append(sse_frame("error", event.data))
+                break
+            if kind == "usage":
+                self.usage = dict(event.data)
+            parts.append(sse_frame(kind, event.data))
+        else:
+            if texts:
+                parts.append(text_frame(text_kind, texts))
+            if batch:
+                return "".join(parts)
+            self.finish_reason = "error"  # the stream vanished without its terminal event
+        self.finished, self.ended_at = True, now
+        done = {
+            "finishReason": self.finish_reason,
+            "ttftMs": self.ttft_ms,
+            "elapsedMs": self._ms(now),
+        }
+        parts.append(sse_frame("done", done))
+        return "".join(parts)
+
+    def record(self, request_id: str, provider_id: str, model: str) -> dict[str, Any]:
+        """The analytics record for `on_finish`."""
+        usage = self.usage or self.stream.usage()
+        ended = self.ended_at if self.ended_at is not None else time.perf_counter()
+        return {
+            "requestId": request_id,
+            "providerId": provider_id,
+            "model": model,
+            "inputTokens": usage["inputTokens"],
+            "outputTokens": usage["outputTokens"],
+            "usageSource": usage["source"],
+            "ttftMs": self.ttft_ms,
+            "elapsedMs": self._ms(ended),
+            "finishReason": self.finish_reason or "cancelled",
+            "errorCode": self.error_code,
+        }
+
+    def _ms(self, at: float) -> int:
+        return round((at - self.stream.started) * 1000)
+
+
+def collect_chat(
+    service: ProviderService,
+    config: ProviderConfig,
+    api_key: str | None,
+    request: ChatRequest,
+    *,
+    request_id: str,
+    on_finish: FinishCallback | None = None,
+) -> dict[str, Any]:
+    """A non-streamed answer (`message`, `usage`, `finishReason`), recorded like a stream."""
+    started = time.perf_counter()
+    record: dict[str, Any] = {
+        "requestId": request_id,
+        "providerId": config.id,
+        "model": config.model,
+        "inputTokens": None,
+        "outputTokens": None,
+        "usageSource": None,
+        "ttftMs": None,
+        "finishReason": "error",
+        "errorCode": None,
+    }
+    try:
+        result = service.chat(config, api_key, request)
+    except MiaodaError as error:
+        record["errorCode"] = error.code
+        raise
+    else:
+        usage = result["usage"]
+        record.update(
+            inputTokens=usage["inputTokens"],
+            outputTokens=usage["outputTokens"],
+            usageSource=usage["source"],
+            finishReason=result["finishReason"],
+        )
+        return result
+    finally:
+        record["elapsedMs"] = round((time.perf_counter() - started) * 1000)
+        _report(on_finish, record)
+
+
+def _report(on_finish: FinishCallback | None, record: dict[str, Any]) -> None:
+    if on_finish is None:
+        return
+    try:
+        on_finish(record)
+    except Exception:
+        # Losing one analytics record must not break the chat the user sees.
+        log.exception("recording chat request %s failed", record.get("requestId"))

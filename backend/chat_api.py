@@ -1,0 +1,95 @@
+"""The chat routes' service: a request body becomes a provider stream, relayed and recorded.
+
+It validates the body (`backend.schemas`), finds the provider and its key (`manager`), merges
+per-request parameters over the provider's own, opens the stream (`providers`), relays it as the
+contract's SSE bytes (`backend.chat`) and stores one analytics record per request (`storage`).
+Body and provider errors are raised before any byte is sent, so the server can answer them with
+an HTTP error envelope; everything after `start` travels inside the stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
+
+from backend.chat import collect_chat, sse_events
+from backend.errors import MiaodaError
+from backend.manager import CustomProviderManager
+from backend.models import ChatRequest, ProviderConfig, utc_now
+from backend.providers import ProviderService
+from backend.schemas import load_chat_request
+from backend.storage import Storage
+
+log = logging.getLogger("miaoda.chat")
+
+
+class ChatService:
+    """`stream()` and `complete()` for `/api/chat/stream` and `/api/chat`."""
+
+    def __init__(
+        self,
+        manager: CustomProviderManager,
+        providers: ProviderService,
+        storage: Storage,
+        *,
+        heartbeat: float = 15.0,
+    ) -> None:
+        self._manager = manager
+        self._providers = providers
+        self._storage = storage
+        self._heartbeat = heartbeat
+
+    def stream(self, body: Any, is_disconnected: Callable[[], bool]) -> Iterator[bytes]:
+        """Open the upstream stream now (errors raise) and return the SSE body."""
+        config, key, request = self._prepare(body)
+        stream = self._providers.open_stream(config, key, request)
+        return sse_events(
+            stream,
+            provider_id=config.id,
+            model=config.model,
+            request_id=uuid.uuid4().hex,
+            is_disconnected=is_disconnected,
+            heartbeat=self._heartbeat,
+            on_finish=self._record,
+        )
+
+    def complete(self, body: Any) -> dict[str, Any]:
+        """One whole answer: `message`, `usage`, `finishReason`."""
+        config, key, request = self._prepare(body)
+        return collect_chat(
+            self._providers,
+            config,
+            key,
+            request,
+            request_id=uuid.uuid4().hex,
+            on_finish=self._record,
+        )
+
+    def _prepare(self, body: Any) -> tuple[ProviderConfig, str | None, ChatRequest]:
+        request = load_chat_request(body)
+        config = self._manager.get(request.provider_id)
+        key = self._manager.api_key(config.id) if config.has_api_key else None
+        if request.parameters:
+            config = replace(config, parameters={**config.parameters, **request.parameters})
+        return config, key, request
+
+    def _record(self, record: dict[str, Any]) -> None:
+        try:
+            self._storage.record_chat(
+                request_id=record["requestId"],
+                provider_id=record["providerId"],
+                model=record["model"],
+                input_tokens=record.get("inputTokens"),
+                output_tokens=record.get("outputTokens"),
+                usage_source=record.get("usageSource"),
+                ttft_ms=record.get("ttftMs"),
+                elapsed_ms=record.get("elapsedMs"),
+                finish_reason=record.get("finishReason") or "error",
+                error_code=record.get("errorCode"),
+                created_at=utc_now(),
+            )
+        except MiaodaError:
+            log.warning("could not record chat request %s", record.get("requestId"))

@@ -1,0 +1,241 @@
+"""The one error tree of MiaoDa Chat and its contract codes (stdlib only).
+
+    MiaodaError                      code         HTTP
+    ├── InvalidConfig                INVALID_CONFIG      400
+    ├── DuplicateName                DUPLICATE_NAME      409
+    ├── NotFound                     NOT_FOUND           404
+    ├── Cancelled                    CANCELLED           400
+    ├── KeyringUnavailable           KEYRING_UNAVAILABLE 503
+    ├── StorageError                 STORAGE_ERROR       500
+    ├── ImportInvalid                IMPORT_INVALID      400
+    ├── DecryptFailed                DECRYPT_FAILED      400
+    ├── Unauthorized                 UNAUTHORIZED        401
+    ├── InternalError                INTERNAL            500
+    └── UpstreamFailure              (errors from an LLM provider; HTTP 502)
+        ├── AuthFailed               AUTH_FAILED
+        ├── RateLimited              RATE_LIMITED
+        ├── QuotaExceeded            QUOTA_EXCEEDED
+        ├── ModelNotFound            MODEL_NOT_FOUND
+        ├── ContextLengthExceeded    CONTEXT_LENGTH_EXCEEDED
+        ├── BadRequest               BAD_REQUEST
+        ├── ConnectionFailed         CONNECTION_FAILED
+        ├── UpstreamTimeout          TIMEOUT
+        ├── UpstreamError            UPSTREAM_ERROR
+        └── InvalidResponse          INVALID_RESPONSE
+
+Every message is a sentence the user can act on. No message ever contains an API key:
+validation messages never repeat the rejected value, and upstream text is passed through
+`backend.providers._redact` (the request's key, bearer tokens, key-shaped words and URL query
+values masked) before it becomes part of a message. Log lines are masked once more by
+`backend.logsetup`, which knows every key the app has handled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+
+class MiaodaError(Exception):
+    """Base of every error the app reports to a user."""
+
+    code: ClassVar[str] = "INTERNAL"
+    http_status: ClassVar[int] = 500
+    default_message: ClassVar[str] = "Something went wrong inside MiaoDa Chat."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        fields: Mapping[str, Sequence[str]] | None = None,
+        retry_after: float | None = None,
+        upstream_status: int | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.fields = {k: list(v) for k, v in (fields or {}).items()}
+        self.retry_after = retry_after
+        self.upstream_status = upstream_status
+        super().__init__(self.message)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `error` object of the contract's result envelope."""
+        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.fields:
+            out["fields"] = self.fields
+        if self.retry_after is not None:
+            out["retryAfter"] = _round_retry(self.retry_after)
+        return out
+
+
+def _round_retry(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else round(value, 3)
+
+
+class InvalidConfig(MiaodaError):
+    code = "INVALID_CONFIG"
+    http_status = 400
+    default_message = "Some fields are not valid; correct them and try again."
+
+
+class DuplicateName(MiaodaError):
+    code = "DUPLICATE_NAME"
+    http_status = 409
+    default_message = "A provider with this name already exists; choose another name."
+
+
+class NotFound(MiaodaError):
+    code = "NOT_FOUND"
+    http_status = 404
+    default_message = "That provider does not exist; it may have been removed."
+
+
+class Cancelled(MiaodaError):
+    code = "CANCELLED"
+    http_status = 400
+    default_message = "Cancelled."
+
+
+class KeyringUnavailable(MiaodaError):
+    code = "KEYRING_UNAVAILABLE"
+    http_status = 503
+    default_message = (
+        "The system keyring is not available. Unlock it (or install one, such as "
+        "GNOME Keyring or KWallet), or start MiaoDa Chat with MIAODA_SECRET_BACKEND=file "
+        "to keep keys in an encrypted file instead."
+    )
+
+
+class StorageError(MiaodaError):
+    code = "STORAGE_ERROR"
+    http_status = 500
+    default_message = (
+        "MiaoDa Chat could not read or write its data folder. Check that the disk is not full "
+        "and the folder is writable, then try again."
+    )
+
+
+class ImportInvalid(MiaodaError):
+    code = "IMPORT_INVALID"
+    http_status = 400
+    default_message = "This file is not a MiaoDa Chat provider export."
+
+
+class DecryptFailed(MiaodaError):
+    code = "DECRYPT_FAILED"
+    http_status = 400
+    default_message = (
+        "The passphrase is wrong, or the file's keys, provider names or base URLs were changed "
+        "after export. Check the passphrase and use the file as it was exported."
+    )
+
+
+class Unauthorized(MiaodaError):
+    code = "UNAUTHORIZED"
+    http_status = 401
+    default_message = "Missing or wrong app token. Open MiaoDa Chat from the link it printed."
+
+
+class InternalError(MiaodaError):
+    code = "INTERNAL"
+    http_status = 500
+
+
+class UpstreamFailure(MiaodaError):
+    """A failure reported by, or on the way to, an LLM provider."""
+
+    http_status = 502
+    code = "UPSTREAM_ERROR"
+    default_message = "The provider failed to answer."
+    retryable: ClassVar[bool] = False
+
+
+class AuthFailed(UpstreamFailure):
+    code = "AUTH_FAILED"
+    default_message = "The provider rejected the API key. Edit the provider and check its key."
+
+
+class RateLimited(UpstreamFailure):
+    code = "RATE_LIMITED"
+    default_message = "The provider is rate limiting requests. Wait a moment and retry."
+    retryable = True
+
+
+class QuotaExceeded(UpstreamFailure):
+    code = "QUOTA_EXCEEDED"
+    default_message = (
+        "The provider says this account has no quota or credit left. "
+        "Check billing with the provider."
+    )
+
+
+class ModelNotFound(UpstreamFailure):
+    code = "MODEL_NOT_FOUND"
+    default_message = (
+        "The provider does not know this model. Edit the provider and pick a listed model."
+    )
+
+
+class ContextLengthExceeded(UpstreamFailure):
+    code = "CONTEXT_LENGTH_EXCEEDED"
+    default_message = (
+        "The conversation is longer than the model accepts. Start a new conversation or "
+        "remove earlier messages."
+    )
+
+
+class BadRequest(UpstreamFailure):
+    code = "BAD_REQUEST"
+    default_message = "The provider rejected the request. Check the model and parameters."
+
+
+class ConnectionFailed(UpstreamFailure):
+    code = "CONNECTION_FAILED"
+    default_message = "Could not connect to the provider. Check the base URL and your network."
+    retryable = True
+
+
+class UpstreamTimeout(UpstreamFailure):
+    code = "TIMEOUT"
+    default_message = "The provider took too long to answer. Try again later."
+    retryable = True
+
+
+class UpstreamError(UpstreamFailure):
+    code = "UPSTREAM_ERROR"
+    default_message = "The provider had a server error. Try again later."
+    retryable = True
+
+
+class InvalidResponse(UpstreamFailure):
+    code = "INVALID_RESPONSE"
+    default_message = (
+        "The provider answered with data MiaoDa Chat cannot read. Check that the base URL "
+        "and type match the provider."
+    )
+
+
+ALL_CODES: frozenset[str] = frozenset(
+    cls.code
+    for cls in (
+        InvalidConfig,
+        DuplicateName,
+        NotFound,
+        Cancelled,
+        KeyringUnavailable,
+        StorageError,
+        ImportInvalid,
+        DecryptFailed,
+        Unauthorized,
+        InternalError,
+        AuthFailed,
+        RateLimited,
+        QuotaExceeded,
+        ModelNotFound,
+        ContextLengthExceeded,
+        BadRequest,
+        ConnectionFailed,
+        UpstreamTimeout,
+        UpstreamError,
+        InvalidResponse,
+    )
+)

@@ -1,0 +1,440 @@
+"""CustomProviderManager: the one place that changes providers and handles their keys.
+
+It validates every change with `backend.schemas`, keeps the SQLite row and the secret store in
+step (a key is written before the row that claims it, and removed after the row that used it),
+and serialises changes behind one lock because the bridge calls it from many threads at once.
+Reads go straight to storage and never touch the secret store.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from backend import transfer
+from backend.errors import DuplicateName, InternalError, InvalidConfig, MiaodaError, NotFound
+from backend.logsetup import REDACTOR
+from backend.models import HealthStatus, ProviderConfig, utc_now
+from backend.schemas import auth_from_wire, load_provider, merge_update
+from backend.secrets import SecretStore
+from backend.storage import Storage
+
+log = logging.getLogger("miaoda.manager")
+
+# Runs a connection test for a config and key; returns a status or raises a MiaodaError.
+ConnectionCheck = Callable[[ProviderConfig, str | None], HealthStatus]
+
+
+class ProviderListener(Protocol):
+    """Told after a provider is saved or removed (the health scheduler listens)."""
+
+    def __call__(self, provider_id: str, removed: bool) -> None: ...
+
+
+def no_connection_check(config: ProviderConfig, api_key: str | None) -> HealthStatus:
+    """The check used when no provider layer is wired in: it says it cannot run."""
+    raise InternalError(
+        "Connection tests are not available in this build. Save with validation turned off."
+    )
+
+
+# Public prefixes that say which vendor issued a key; showing one reveals nothing secret.
+KNOWN_KEY_PREFIXES = (
+    "sk-ant-",
+    "sk-proj-",
+    "sk-or-",
+    "sk-",
+    "gsk_",
+    "xai-",
+    "pplx-",
+    "nvapi-",
+    "hf_",
+)
+
+
+def key_hint(key: str) -> str:
+    """A hint such as `sk-…9f2c`: a vendor prefix and at most the last 4 characters."""
+    tail = key[-4:] if len(key) >= 12 else key[-2:] if len(key) >= 6 else ""
+    prefix = next(
+        (p for p in KNOWN_KEY_PREFIXES if key.startswith(p) and len(key) >= len(p) + 12), ""
+    )
+    return f"{prefix}…{tail}"
+
+
+@dataclass
+class ImportReport:
+    """What an import did (or, in a dry run, would do), name by name."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    renamed: list[dict[str, str]] = field(default_factory=list)
+
+    def to_wire(self, dry_run: bool) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "skipped": self.skipped,
+            "errors": self.errors,
+            "renamed": self.renamed,
+            "dryRun": dry_run,
+        }
+
+
+class CustomProviderManager:
+    """CRUD, validation, import/export and key handling for custom providers."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        secrets: SecretStore,
+        *,
+        check: ConnectionCheck = no_connection_check,
+        clock: Callable[[], str] = utc_now,
+    ) -> None:
+        self._storage = storage
+        self._secrets = secrets
+        self._check = check
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._listeners: list[ProviderListener] = []
+
+    # --- wiring ------------------------------------------------------------------------
+
+    def set_connection_check(self, check: ConnectionCheck) -> None:
+        """Use `check` for `validate` and connection tests."""
+        self._check = check
+
+    def add_listener(self, listener: ProviderListener) -> None:
+        """Call `listener` after every saved or removed provider."""
+        self._listeners.append(listener)
+
+    def _notify(self, provider_id: str, removed: bool = False) -> None:
+        for listener in self._listeners:
+            try:
+                listener(provider_id, removed)
+            except Exception:
+                log.exception("a provider listener failed")
+
+    # --- reads -------------------------------------------------------------------------
+
+    def list(self) -> list[ProviderConfig]:
+        """Every provider, sorted by display name; reads no secret."""
+        return self._storage.list_providers()
+
+    def get(self, provider_id: Any) -> ProviderConfig:
+        """One provider, or NotFound."""
+        if not isinstance(provider_id, str) or not provider_id:
+            raise InvalidConfig(
+                "Give the id of a provider.", fields={"id": ["Must be a provider id."]}
+            )
+        provider = self._storage.get_provider(provider_id)
+        if provider is None:
+            raise NotFound()
+        return provider
+
+    def api_key(self, provider_id: str) -> str | None:
+        """The stored key of a provider, for the provider layer only (never sent to a client)."""
+        key = self._secrets.get(provider_id)
+        REDACTOR.add(key)
+        return key
+
+    # --- writes ------------------------------------------------------------------------
+
+    def add(
+        self, config: Any, *, validate: bool = True
+    ) -> tuple[ProviderConfig, HealthStatus | None]:
+        """Validate, optionally test, then save a new provider and its key."""
+        data = load_provider(config)
+        key = data.pop("apiKey", None) or None
+        REDACTOR.add(key)
+        if self._storage.get_provider_by_name(data["name"]) is not None:
+            raise _duplicate(data["name"])
+        now = self._clock()
+        provider = self._build(uuid.uuid4().hex, data, key, created_at=now, updated_at=now)
+        status = self._run_check(provider, key) if validate else None
+        with self._lock:
+            self._insert(provider, key)
+        log.info("provider added: %s (%s)", provider.id, provider.name)
+        self._notify(provider.id)
+        return provider, status
+
+    def update(
+        self, provider_id: Any, updates: Any, *, validate: bool = True
+    ) -> tuple[ProviderConfig, HealthStatus | None]:
+        """Apply partial updates; a missing apiKey keeps the key, an empty one removes it."""
+        current = self.get(provider_id)
+        data = merge_update(current.to_export(), updates)
+        new_key: str | None = data.pop("apiKey", None)
+        REDACTOR.add(new_key)
+        if new_key is None:
+            key_after = self.api_key(current.id) if current.has_api_key and validate else None
+            has_key, hint = current.has_api_key, current.api_key_hint
+        else:
+            key_after = new_key or None
+            has_key, hint = bool(key_after), key_hint(key_after) if key_after else None
+        provider = self._build(
+            current.id, data, None, created_at=current.created_at, updated_at=self._clock()
+        )
+        provider = replace(provider, has_api_key=has_key, api_key_hint=hint)
+        other = self._storage.get_provider_by_name(provider.name)
+        if other is not None and other.id != current.id:
+            raise _duplicate(provider.name)
+        status = self._run_check(provider, key_after) if validate else None
+        with self._lock:
+            self._write_update(current, provider, new_key)
+        log.info("provider updated: %s (%s)", provider.id, provider.name)
+        self._notify(provider.id)
+        return provider, status
+
+    def remove(self, provider_id: Any) -> str:
+        """Remove a provider, its key and its health history."""
+        with self._lock:
+            provider = self.get(provider_id)
+            if provider.has_api_key:
+                self._secrets.delete(provider.id)
+            if not self._storage.delete_provider(provider.id):
+                raise NotFound()
+        log.info("provider removed: %s (%s)", provider.id, provider.name)
+        self._notify(provider.id, removed=True)
+        return provider.id
+
+    def test_connection(self, config_or_id: Any) -> HealthStatus:
+        """Test a saved provider (by id) or an unsaved config, without saving anything."""
+        if isinstance(config_or_id, str):
+            provider = self.get(config_or_id)
+            return self._run_check(provider, self.api_key(provider.id))
+        if isinstance(config_or_id, Mapping) and isinstance(config_or_id.get("id"), str):
+            # A form editing a saved provider: test its edits, falling back to the stored key.
+            raw = dict(config_or_id)
+            current = self.get(raw.pop("id"))
+            for read_only in ("requestURL", "hasApiKey", "apiKeyHint", "createdAt", "updatedAt"):
+                raw.pop(read_only, None)
+            data = merge_update(current.to_export(), raw)
+            key = data.pop("apiKey", None)
+            key = self.api_key(current.id) if key is None else (key or None)
+            return self._run_check(self._build(current.id, data, key, "", ""), key)
+        data = load_provider(config_or_id)
+        key = data.pop("apiKey", None) or None
+        REDACTOR.add(key)
+        return self._run_check(self._build("unsaved", data, key, "", ""), key)
+
+    # --- export / import ---------------------------------------------------------------
+
+    def export_text(self, *, include_keys: bool, passphrase: str | None) -> tuple[str, int]:
+        """The export file's text and how many providers it holds."""
+        if include_keys and not passphrase:
+            raise InvalidConfig(
+                "Keys are only exported encrypted: give a passphrase.",
+                fields={
+                    "passphrase": ["Give a passphrase of at least 8 characters to export keys."]
+                },
+            )
+        providers = self.list()
+        keys: dict[str, str] | None = None
+        if include_keys:
+            keys = {}
+            for provider in providers:
+                key = self.api_key(provider.id) if provider.has_api_key else None
+                if key:
+                    keys[provider.name] = key
+        text = transfer.build_export(
+            [p.to_export() for p in providers],
+            keys,
+            passphrase if include_keys else None,
+            exported_at=self._clock(),
+        )
+        return text, len(providers)
+
+    def import_text(
+        self, content: str | bytes, *, passphrase: str | None, on_conflict: str, dry_run: bool
+    ) -> ImportReport:
+        """Validate the whole file first, then apply it provider by provider."""
+        parsed = transfer.read_export(content, passphrase)
+        secrets = parsed.secrets or {}
+        report = ImportReport()
+        seen: set[str] = set()
+        plans: list[tuple[dict[str, Any], str | None]] = []
+        for index, raw in enumerate(parsed.providers):
+            label = _label(raw, index)
+            try:
+                data = load_provider(raw, what=f"provider {label}")
+            except MiaodaError as err:
+                report.errors.append({"name": label, "error": err.to_dict()})
+                continue
+            if "apiKey" in data:
+                report.errors.append({"name": label, "error": _key_in_file().to_dict()})
+                continue
+            if data["name"].casefold() in seen:
+                report.errors.append({"name": label, "error": _dup_in_file(label).to_dict()})
+                continue
+            seen.add(data["name"].casefold())
+            plans.append((data, secrets.get(data["name"])))
+        for data, key in plans:
+            REDACTOR.add(key)
+            try:
+                self._import_one(data, key, on_conflict, dry_run, report, seen)
+            except MiaodaError as err:
+                report.errors.append({"name": data["name"], "error": err.to_dict()})
+        return report
+
+    def _import_one(
+        self,
+        data: dict[str, Any],
+        key: str | None,
+        on_conflict: str,
+        dry_run: bool,
+        report: ImportReport,
+        taken: set[str],
+    ) -> None:
+        with self._lock:
+            existing = self._storage.get_provider_by_name(data["name"])
+            if existing is not None and on_conflict == "skip":
+                report.skipped.append(data["name"])
+                return
+            if existing is not None and on_conflict == "rename":
+                new_name = self._free_name(data["name"], taken)
+                taken.add(new_name.casefold())
+                report.renamed.append({"from": data["name"], "to": new_name})
+                data = {**data, "name": new_name}
+                existing = None
+            now = self._clock()
+            if existing is None:
+                provider = self._build(uuid.uuid4().hex, data, key, created_at=now, updated_at=now)
+                if not dry_run:
+                    self._insert(provider, key)
+                    self._notify(provider.id)
+                report.added.append(provider.name)
+                return
+            provider = self._build(
+                existing.id, data, key, created_at=existing.created_at, updated_at=now
+            )
+            if key is None and existing.has_api_key:
+                if existing.base_url == provider.base_url:
+                    # Same endpoint: the stored key still belongs to it.
+                    provider = replace(
+                        provider, has_api_key=True, api_key_hint=existing.api_key_hint
+                    )
+                    key_change: str | None = None
+                else:
+                    # A key is never sent to an endpoint it was not given for.
+                    key_change = ""
+            else:
+                key_change = key
+            if not dry_run:
+                self._write_update(existing, provider, key_change)
+                self._notify(provider.id)
+            report.updated.append(provider.name)
+
+    def _free_name(self, name: str, taken: set[str]) -> str:
+        for n in range(2, 10_000):
+            suffix = f"-{n}"
+            candidate = name[: 64 - len(suffix)] + suffix
+            if (
+                candidate.casefold() not in taken
+                and self._storage.get_provider_by_name(candidate) is None
+            ):
+                return candidate
+        raise DuplicateName(f"No free name is left for {name}; rename it in the file.")
+
+    # --- internals ---------------------------------------------------------------------
+
+    def _build(
+        self,
+        provider_id: str,
+        data: Mapping[str, Any],
+        key: str | None,
+        created_at: str,
+        updated_at: str,
+    ) -> ProviderConfig:
+        return ProviderConfig(
+            id=provider_id,
+            name=data["name"],
+            display_name=data["displayName"],
+            base_url=data["baseURL"],
+            model=data["model"],
+            type=data["type"],
+            auth=auth_from_wire(data["auth"]),
+            headers=dict(data["headers"]),
+            parameters=dict(data["parameters"]),
+            endpoints=dict(data["endpoints"]),
+            created_at=created_at,
+            updated_at=updated_at,
+            has_api_key=bool(key),
+            api_key_hint=key_hint(key) if key else None,
+        )
+
+    def _run_check(self, provider: ProviderConfig, key: str | None) -> HealthStatus:
+        status = self._check(provider, key)
+        return replace(status, provider_id=provider.id, provider_name=provider.name)
+
+    def _insert(self, provider: ProviderConfig, key: str | None) -> None:
+        """Save a new provider; its key goes first, and goes again if the row cannot be saved."""
+        if key:
+            self._secrets.set(provider.id, key)
+        try:
+            self._storage.insert_provider(provider)
+        except BaseException:
+            if key:
+                self._forget_key(provider.id)
+            raise
+
+    def _write_update(
+        self, current: ProviderConfig, provider: ProviderConfig, new_key: str | None
+    ) -> None:
+        """Save `provider` over `current`; `new_key`: None keeps, "" removes, text replaces."""
+        if not new_key:
+            self._storage.update_provider(provider)
+            if new_key == "" and current.has_api_key:
+                self._forget_key(provider.id)
+            return
+        old_key = self._secrets.get(current.id) if current.has_api_key else None
+        self._secrets.set(provider.id, new_key)
+        try:
+            self._storage.update_provider(provider)
+        except BaseException:
+            if old_key:
+                self._secrets.set(current.id, old_key)
+            else:
+                self._forget_key(current.id)
+            raise
+
+    def _forget_key(self, provider_id: str) -> None:
+        try:
+            self._secrets.delete(provider_id)
+        except MiaodaError:
+            log.warning("could not remove the stored key of %s", provider_id)
+
+
+def _duplicate(name: str) -> DuplicateName:
+    return DuplicateName(
+        f"A provider named {name} already exists (names ignore case). Choose another name.",
+        fields={"name": ["This name is already used by another provider."]},
+    )
+
+
+def _label(raw: Any, index: int) -> str:
+    name = raw.get("name") if isinstance(raw, Mapping) else None
+    if isinstance(name, str) and name and len(name) <= 64 and name.isprintable():
+        return name
+    return f"#{index + 1}"
+
+
+def _key_in_file() -> InvalidConfig:
+    return InvalidConfig(
+        "This provider carries a plain-text apiKey, which MiaoDa Chat files never do; "
+        "remove it from the file or add the key in the app.",
+        fields={"apiKey": ["Keys are only imported from the encrypted secrets block."]},
+    )
+
+
+def _dup_in_file(name: str) -> DuplicateName:
+    return DuplicateName(
+        f"The file lists {name} more than once (names ignore case); only the first was used.",
+        fields={"name": ["Appears more than once in the file."]},
+    )

@@ -1,0 +1,208 @@
+"""Plain data shared by every layer (stdlib only): providers, health, chat.
+
+Python attributes are snake_case; `to_wire()` gives the contract's camelCase objects.
+Parameter dictionaries keep the contract's camelCase keys (`maxTokens`, `topP`, ...)
+because they are wire data that adapters translate per protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+ProviderType = Literal["openai-compatible", "anthropic-compatible", "custom"]
+PROVIDER_TYPES: tuple[ProviderType, ...] = ("openai-compatible", "anthropic-compatible", "custom")
+AuthScheme = Literal["bearer", "header", "query", "none"]
+AUTH_SCHEMES: tuple[AuthScheme, ...] = ("bearer", "header", "query", "none")
+PARAMETER_NAMES = ("temperature", "maxTokens", "topP", "frequencyPenalty", "presencePenalty")
+
+
+def utc_now() -> str:
+    """Current time as ISO 8601 UTC with a `Z`, to the millisecond."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """How the API key is sent: a bearer token, a named header, a query parameter, or not."""
+
+    scheme: AuthScheme
+    name: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"scheme": self.scheme}
+        if self.name is not None:
+            out["name"] = self.name
+        return out
+
+
+def default_auth(provider_type: ProviderType) -> AuthConfig:
+    """The contract's default auth per provider type."""
+    if provider_type == "anthropic-compatible":
+        return AuthConfig("header", "x-api-key")
+    return AuthConfig("bearer")
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """A saved provider, as the store holds it (never with its key)."""
+
+    id: str
+    name: str
+    display_name: str
+    base_url: str
+    model: str
+    type: ProviderType
+    auth: AuthConfig
+    headers: Mapping[str, str] = field(default_factory=dict)
+    parameters: Mapping[str, float | int] = field(default_factory=dict)
+    endpoints: Mapping[str, str] = field(default_factory=dict)
+    created_at: str = ""
+    updated_at: str = ""
+    has_api_key: bool = False
+    api_key_hint: str | None = None
+
+    @property
+    def chat_url(self) -> str:
+        """The exact URL chat requests go to (the contract's `requestURL`)."""
+        return self.base_url + self._path("chat")
+
+    @property
+    def models_url(self) -> str:
+        """The URL that lists models."""
+        return self.base_url + self._path("models")
+
+    def _path(self, kind: Literal["chat", "models"]) -> str:
+        override = self.endpoints.get(kind)
+        if override:
+            return override
+        return default_path(self.type, self.base_url, kind)
+
+    def to_wire(self) -> dict[str, Any]:
+        """The contract's provider object."""
+        return {
+            "id": self.id,
+            **self.to_export(),
+            "requestURL": self.chat_url,
+            "hasApiKey": self.has_api_key,
+            "apiKeyHint": self.api_key_hint,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+        }
+
+    def to_export(self) -> dict[str, Any]:
+        """The provider as the export file carries it (contract section 7)."""
+        return {
+            "name": self.name,
+            "displayName": self.display_name,
+            "baseURL": self.base_url,
+            "model": self.model,
+            "type": self.type,
+            "headers": dict(self.headers),
+            "parameters": dict(self.parameters),
+            "auth": self.auth.to_wire(),
+            "endpoints": dict(self.endpoints),
+        }
+
+
+def default_path(
+    provider_type: ProviderType, base_url: str, kind: Literal["chat", "models"]
+) -> str:
+    """Contract URL rules: OpenAI wire appends to the versioned base; Anthropic adds `/v1` once."""
+    if provider_type == "anthropic-compatible":
+        prefix = "" if base_url.endswith("/v1") else "/v1"
+        return prefix + ("/messages" if kind == "chat" else "/models")
+    return "/chat/completions" if kind == "chat" else "/models"
+
+
+HealthState = Literal["healthy", "degraded", "unhealthy", "unknown"]
+
+
+@dataclass(frozen=True)
+class HealthStatus:
+    """One provider's health, as the contract's section 4 shows it."""
+
+    provider_id: str
+    provider_name: str
+    status: HealthState = "unknown"
+    last_checked: str | None = None
+    response_time: int | None = None
+    error: str | None = None
+    error_code: str | None = None
+    http_status: int | None = None
+    check_kind: Literal["models", "chat"] | None = None
+    model_available: bool | None = None
+
+    @property
+    def is_healthy(self) -> bool:
+        return self.status == "healthy"
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "providerId": self.provider_id,
+            "providerName": self.provider_name,
+            "isHealthy": self.is_healthy,
+            "status": self.status,
+            "lastChecked": self.last_checked,
+            "responseTime": self.response_time,
+            "error": self.error,
+            "errorCode": self.error_code,
+            "httpStatus": self.http_status,
+            "checkKind": self.check_kind,
+            "modelAvailable": self.model_available,
+        }
+
+
+# --- chat -----------------------------------------------------------------------------
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A complete tool call: `arguments` is the JSON text the model produced."""
+
+    id: str
+    name: str
+    arguments: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "arguments": self.arguments}
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Role
+    content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """What the user asked for; `parameters` override the provider's own."""
+
+    provider_id: str
+    messages: tuple[ChatMessage, ...]
+    tools: tuple[ToolSpec, ...] = ()
+    parameters: Mapping[str, float | int] = field(default_factory=dict)
+
+
+EventKind = Literal["start", "delta", "reasoning", "tool_call", "usage", "error", "done"]
+
+
+@dataclass(frozen=True)
+class ChatEvent:
+    """One event of the contract's chat stream; `data` is already the wire object."""
+
+    kind: EventKind
+    data: Mapping[str, Any]

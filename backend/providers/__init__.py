@@ -1,0 +1,33 @@
+"""The provider layer: every LLM request the app makes goes through here (the only httpx user).
+
+    ProviderService      sync facade: open_stream, chat, test_connection, list_models,
+                         fetch_models_status, close
+    ChatStream           sync handle over one running stream (next_batch, cancel, usage)
+    ProviderTimeouts     connect/read/write/pool seconds
+    RetryPolicy          the SDK-style retry rules
+    ProviderFactory      adapters by provider type, and ready configs for built-in presets
+    get_templates()      the provider templates shown in the "add provider" form
+
+Inside: `_sse` (the SSE parser), `_openai` and `_anthropic` (the wire protocols, pure
+translation), `_think` (inline reasoning tags), `_errors` (status/body/exception to contract
+codes), `_retry`, `_redact` (keys out of text and logs), `_channel` (the cross-thread hand-off),
+`_http` (one exchange over the shared client) and `_runtime` (the event-loop thread that owns
+the pooled `httpx.AsyncClient`), with `_service` the facade on top.
+"""
+
+from backend.providers._channel import ChatStream
+from backend.providers._http import ProviderTimeouts
+from backend.providers._retry import RetryPolicy
+from backend.providers._service import ProviderService
+from backend.providers.factory import ProviderFactory
+from backend.providers.templates import get_template, get_templates
+
+__all__ = [
+    "ChatStream",
+    "ProviderFactory",
+    "ProviderService",
+    "ProviderTimeouts",
+    "RetryPolicy",
+    "get_template",
+    "get_templates",
+]

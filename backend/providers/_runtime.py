@@ -1,0 +1,318 @@
+"""The provider runtime: one event-loop thread, one pooled `httpx.AsyncClient`.
+
+Why a loop thread in a threaded app: a sync httpx request blocked waiting for response headers
+cannot be aborted from another thread, and the contract wants a client that goes away to close
+the upstream request at once, even before the first byte. On asyncio, cancelling the request's
+task closes its connection immediately. The sync world submits coroutines here and, for streams,
+reads a `ChatStream` fed by the coroutine.
+
+Retries (see `_retry`) happen inside the coroutines, and for streams only while no output has
+been produced. An adapter may also `repair` a request (a few times at most) when the provider
+refused one of its fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+import httpx
+
+from backend.errors import InternalError, UpstreamFailure, UpstreamTimeout
+from backend.models import ChatEvent
+from backend.providers._base import Adapter, ChatResult, HttpCall, StreamDecoder, tool_call_event
+from backend.providers._channel import CANCELLED, Channel, ChatStream, UsageMeter, error_event
+from backend.providers._errors import Origin, from_transport, invalid_response
+from backend.providers._http import (
+    Exchange,
+    ProviderTimeouts,
+    body_chunks,
+    drain,
+    json_payload,
+    skip_missing_sniffio,
+)
+from backend.providers._redact import install_log_filter, safe_url
+from backend.providers._retry import RetryPolicy
+from backend.providers._sse import SSEEvent, SSEParser
+
+log = logging.getLogger("miaoda.providers")
+T = TypeVar("T")
+_MAX_REPAIRS = 3
+_CRASHED = "MiaoDa Chat hit an internal error while reading the answer. Try again."
+
+
+class Runtime:
+    """Owns the loop thread and the client; runs provider requests as coroutines."""
+
+    def __init__(
+        self,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeouts: ProviderTimeouts | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        install_log_filter()
+        skip_missing_sniffio()
+        self.timeouts = timeouts or ProviderTimeouts()
+        self._sleep = sleep if sleep is not None else asyncio.sleep
+        self._retry = retry or RetryPolicy()
+        self._loop = asyncio.new_event_loop()
+        self._close_lock = threading.Lock()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run_loop, name="miaoda-providers", daemon=True)
+        self._thread.start()
+        limits = httpx.Limits(
+            max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0
+        )
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            timeout=self.timeouts.for_stream(),
+            limits=limits,
+            follow_redirects=False,
+        )
+
+    def _run_loop(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_forever()
+        finally:
+            self._loop.close()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on the loop and wait for its result (from any other thread)."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def close(self) -> None:
+        """Cancel running requests, close the client and stop the loop thread (idempotent)."""
+        with self._close_lock:
+            if self._closing:
+                return
+            self._closing = True
+        try:
+            self.run(self._shutdown())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5.0)
+
+    async def _shutdown(self) -> None:
+        current = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._client.aclose()
+
+    # --- streams ---------------------------------------------------------------------
+
+    def open_stream(
+        self,
+        call: HttpCall,
+        adapter: Adapter,
+        origin: Origin,
+        input_chars: int,
+        retry: RetryPolicy | None = None,
+        started: float | None = None,
+    ) -> ChatStream:
+        """Start streaming `call` on the loop; events arrive through the returned handle.
+
+        `started` is when the caller began (for time to first token); default: now.
+        """
+        started = time.perf_counter() if started is None else started
+        channel, meter = Channel(), UsageMeter(input_chars)
+        coro = self._stream(call, adapter, origin, channel, meter, retry or self._retry)
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return ChatStream(channel, meter, future.cancel, started)
+
+    async def _stream(
+        self,
+        call: HttpCall,
+        adapter: Adapter,
+        origin: Origin,
+        channel: Channel,
+        meter: UsageMeter,
+        retry: RetryPolicy,
+    ) -> None:
+        async def attempt(current: HttpCall) -> None:
+            await self._stream_once(current, adapter, origin, channel, meter)
+
+        try:
+            await self._with_retries(
+                call, adapter, attempt, lambda: not meter.output_started, retry
+            )
+        except UpstreamFailure as error:
+            log.info("stream to %s failed: %s %s", origin.url, error.code, error.message)
+            channel.close(error_event(error), error=error)
+        except Exception as exc:
+            # A bug of ours must still end the stream, or the UI would wait forever. The
+            # traceback is redacted: an exception's text may quote a URL that holds the key.
+            trace = "".join(traceback.format_exception(exc))
+            log.error("stream to %s crashed:\n%s", origin.url, origin.redactor.text(trace))
+            crash = InternalError(_CRASHED)
+            channel.close(error_event(crash), error=crash)
+        finally:
+            channel.close(CANCELLED)  # no-op unless cancelled before any terminal
+
+    async def _stream_once(
+        self, call: HttpCall, adapter: Adapter, origin: Origin, channel: Channel, meter: UsageMeter
+    ) -> None:
+        decoder = adapter.decoder(origin)
+        parser = SSEParser()
+        seen = 0  # SSE events received: none at all means this was not a stream
+        async with self._send(call, origin, self.timeouts.for_stream()) as response:
+            kind = response.headers.get("content-type", "")
+            if "json" in kind and "event-stream" not in kind:
+                # A server that ignored `stream: true` answered in one piece: replay it.
+                result = adapter.parse_chat(await json_payload(response, origin), origin)
+                _publish_result(result, channel, meter)
+                return
+            if "html" in kind:
+                raise invalid_response("a web page instead of an event stream", origin)
+            chunks = body_chunks(response)
+            try:
+                async for chunk in chunks:
+                    found = parser.feed(chunk)
+                    if not found:
+                        continue
+                    seen += len(found)
+                    if len(found) == 1:  # the usual read: one event
+                        events = decoder.feed(found[0])
+                    else:
+                        events = _decode_all(decoder, found, channel, meter)
+                    if events:
+                        meter.count(events)
+                        channel.put_many(events)
+                    if decoder.done:
+                        break
+                else:
+                    found = parser.close()
+                    seen += len(found)
+                    events = _decode_all(decoder, found, channel, meter)
+                    meter.count(events)
+                    channel.put_many(events)
+            except httpx.TransportError as exc:
+                raise from_transport(exc, origin, mid_stream=True) from None
+            if not seen:
+                raise invalid_response("an empty answer instead of an event stream", origin)
+            _publish_finish(decoder, channel, meter)
+            if decoder.done:
+                await drain(chunks)
+
+    # --- one-shot requests -------------------------------------------------------------
+
+    async def complete(self, call: HttpCall, adapter: Adapter, origin: Origin) -> ChatResult:
+        """A non-streaming chat completion, with retries."""
+
+        async def attempt(current: HttpCall) -> ChatResult:
+            payload = await self.fetch_json(current, origin, self.timeouts.for_chat())
+            return adapter.parse_chat(payload, origin)
+
+        return await self._with_retries(call, adapter, attempt, lambda: True, self._retry)
+
+    async def get_json(
+        self, call: HttpCall, origin: Origin, *, retries: bool, timeout: float | None = None
+    ) -> Any:
+        """GET-style request returning its JSON; `timeout` bounds the whole exchange."""
+        limit = self.timeouts.for_stream() if timeout is None else httpx.Timeout(timeout)
+
+        async def attempt(current: HttpCall) -> Any:
+            return await self.fetch_json(current, origin, limit)
+
+        work = self._with_retries(call, None, attempt, lambda: retries, self._retry)
+        if timeout is None:
+            return await work
+        try:
+            async with asyncio.timeout(timeout):
+                return await work
+        except TimeoutError:
+            raise UpstreamTimeout(
+                f"The provider at {origin.host} did not answer within {timeout:g} seconds. "
+                "Try again later."
+            ) from None
+
+    async def fetch_json(self, call: HttpCall, origin: Origin, timeout: httpx.Timeout) -> Any:
+        """One request whose 2xx JSON body is returned; failures raise mapped errors."""
+        async with self._send(call, origin, timeout) as response:
+            return await json_payload(response, origin)
+
+    # --- shared ----------------------------------------------------------------------
+
+    async def _with_retries(
+        self,
+        call: HttpCall,
+        adapter: Adapter | None,
+        attempt: Callable[[HttpCall], Awaitable[T]],
+        may_retry: Callable[[], bool],
+        policy: RetryPolicy,
+    ) -> T:
+        retries, repairs = 0, 0
+        while True:
+            try:
+                return await attempt(call)
+            except UpstreamFailure as error:
+                if not may_retry():
+                    raise
+                fixed = None
+                if adapter is not None and repairs < _MAX_REPAIRS:
+                    fixed = adapter.repair(call, error)
+                if fixed is not None:
+                    log.info("resending to %s without a field it refused", safe_url(call.url))
+                    call, repairs = fixed, repairs + 1
+                    continue
+                delay = policy.delay(error, retries)
+                if delay is None:
+                    raise
+                retries += 1
+                log.info(
+                    "retry %d to %s in %.2f s after %s",
+                    retries,
+                    safe_url(call.url),
+                    delay,
+                    error.code,
+                )
+                await self._sleep(delay)
+
+    def _send(self, call: HttpCall, origin: Origin, timeout: httpx.Timeout) -> Exchange:
+        log.debug("%s %s", call.method, origin.url)
+        return Exchange(self._client, call, origin, timeout)
+
+
+def _decode_all(
+    decoder: StreamDecoder, found: list[SSEEvent], channel: Channel, meter: UsageMeter
+) -> list[ChatEvent]:
+    """Events for several SSE events; if one fails, those before it are still delivered."""
+    events: list[ChatEvent] = []
+    try:
+        for sse in found:
+            events += decoder.feed(sse)
+    except UpstreamFailure:
+        meter.count(events)
+        channel.put_many(events)
+        raise
+    return events
+
+
+def _publish_finish(decoder: StreamDecoder, channel: Channel, meter: UsageMeter) -> None:
+    finish = decoder.finish()
+    meter.count(finish.events)
+    meter.reported = finish.usage
+    usage = ChatEvent("usage", meter.wire())
+    channel.close(
+        ChatEvent("done", {"finishReason": finish.finish_reason}), [*finish.events, usage]
+    )
+
+
+def _publish_result(result: ChatResult, channel: Channel, meter: UsageMeter) -> None:
+    events = [ChatEvent("reasoning", {"text": result.reasoning})] if result.reasoning else []
+    if result.content:
+        events.append(ChatEvent("delta", {"text": result.content}))
+    events += [tool_call_event(i, call) for i, call in enumerate(result.tool_calls)]
+    meter.count(events)
+    meter.reported = result.usage
+    usage = ChatEvent("usage", meter.wire())
+    channel.close(ChatEvent("done", {"finishReason": result.finish_reason}), [*events, usage])

@@ -1,0 +1,433 @@
+"""`ProviderService`: the sync facade the rest of the app calls (server, bridge, manager, health).
+
+Every method may be called from any thread except the provider loop's own. Failures raise
+`UpstreamFailure` subclasses whose messages are safe to show (the key is never in them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+import httpx
+
+from backend.errors import (
+    InternalError,
+    MiaodaError,
+    ModelNotFound,
+    RateLimited,
+    UpstreamFailure,
+    UpstreamTimeout,
+)
+from backend.models import (
+    ChatMessage,
+    ChatRequest,
+    HealthState,
+    HealthStatus,
+    ProviderConfig,
+    utc_now,
+)
+from backend.providers._base import HttpCall, estimate_tokens, request_chars
+from backend.providers._channel import CONTENT_KINDS, ChatStream
+from backend.providers._errors import Origin, invalid_response
+from backend.providers._http import ProviderTimeouts
+from backend.providers._retry import RetryPolicy
+from backend.providers._runtime import Runtime
+from backend.providers.factory import ProviderFactory
+
+# The connection test: one short message, a few tokens, stopped at the first one.
+TEST_PROMPT = "Reply with one word: hello."
+TEST_MAX_TOKENS = 16
+# A connection test reports a long Retry-After rather than making the user wait it out.
+_TEST_RETRY = RetryPolicy(max_retry_after=5.0)
+# A health check is one attempt: its result should say how the provider is doing right now.
+_NO_RETRY = RetryPolicy(max_retries=0)
+# Receives each finished models check: (the caller's tag, its status, or None when cancelled).
+Deliver = Callable[[int, HealthStatus | None], None]
+
+log = logging.getLogger("miaoda.providers")
+
+
+class ProviderService:
+    """Streams, completes, tests and lists models for any provider config."""
+
+    def __init__(
+        self,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeouts: ProviderTimeouts | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        retry: RetryPolicy | None = None,
+        factory: ProviderFactory | None = None,
+    ) -> None:
+        self._runtime = Runtime(transport=transport, timeouts=timeouts, sleep=sleep, retry=retry)
+        self._factory = factory or ProviderFactory()
+
+    def close(self) -> None:
+        """Cancel running requests, close the HTTP client and stop the loop thread."""
+        self._runtime.close()
+
+    def open_stream(
+        self, config: ProviderConfig, api_key: str | None, request: ChatRequest
+    ) -> ChatStream:
+        """Start a streaming chat; read it with `next_batch`, stop it with `cancel`."""
+        return self._open(config, api_key, request, None)
+
+    def chat(
+        self, config: ProviderConfig, api_key: str | None, request: ChatRequest
+    ) -> dict[str, Any]:
+        """A complete (non-streamed) answer: `message`, `usage`, `finishReason`."""
+        adapter = self._factory.adapter(config)
+        call = adapter.chat_call(config, api_key, request, stream=False)
+        result = self._runtime.run(
+            self._runtime.complete(call, adapter, _origin(call, config, api_key))
+        )
+        if result.usage is not None:
+            usage = {
+                "inputTokens": result.usage[0],
+                "outputTokens": result.usage[1],
+                "source": "reported",
+            }
+        else:
+            produced = len(result.content) + len(result.reasoning or "")
+            produced += sum(len(c.name) + len(c.arguments) for c in result.tool_calls)
+            usage = {
+                "inputTokens": estimate_tokens(request_chars(request)),
+                "outputTokens": estimate_tokens(produced),
+                "source": "estimated",
+            }
+        return {
+            "message": {
+                "role": "assistant",
+                "content": result.content,
+                "toolCalls": [c.to_wire() for c in result.tool_calls],
+                "reasoning": result.reasoning,
+            },
+            "usage": usage,
+            "finishReason": result.finish_reason,
+        }
+
+    def test_connection(self, config: ProviderConfig, api_key: str | None) -> HealthStatus:
+        """A real chat request stopped at its first token; raises the mapped error on failure."""
+        request = ChatRequest(
+            provider_id=config.id,
+            messages=(ChatMessage("user", TEST_PROMPT),),
+            parameters={"maxTokens": TEST_MAX_TOKENS},
+        )
+        stream = self._open(config, api_key, request, _TEST_RETRY)
+        try:
+            finished_at = _first_output_before(stream)  # no deadline: never None
+        finally:
+            stream.cancel()
+        if stream.error is not None:
+            raise stream.error
+        assert finished_at is not None
+        return HealthStatus(
+            provider_id=config.id,
+            provider_name=config.name,
+            status="healthy",
+            last_checked=utc_now(),
+            response_time=round((finished_at - stream.started) * 1000),
+            http_status=200,
+            check_kind="chat",
+            model_available=True,
+        )
+
+    def list_models(self, config: ProviderConfig, api_key: str | None) -> list[str]:
+        """Model ids from the provider's models endpoint."""
+        return self._models(config, api_key, retries=True, timeout=None)
+
+    def fetch_models_status(
+        self, config: ProviderConfig, api_key: str | None, *, timeout: float
+    ) -> HealthStatus:
+        """One models-endpoint check, without retries, as a health status (never raises)."""
+        started = time.perf_counter()
+        try:
+            ids = self._models(config, api_key, retries=False, timeout=timeout)
+        except UpstreamFailure as error:
+            return _models_failure(config, error, started)
+        return _models_listed(config, ids, started)
+
+    def start_models_checks(
+        self, deliver: Deliver, *, timeout: float, connect_timeout: float, concurrency: int
+    ) -> ModelsChecks:
+        """A batch of models-endpoint checks run together on the provider loop.
+
+        Each check is one attempt of at most `timeout` seconds (connecting: `connect_timeout`),
+        and at most `concurrency` run at once. See `ModelsChecks` for how results arrive.
+        """
+        return ModelsChecks(self, deliver, timeout, connect_timeout, concurrency)
+
+    def fetch_chat_status(
+        self, config: ProviderConfig, api_key: str | None, *, timeout: float
+    ) -> HealthStatus:
+        """The connection test as one health check: no retries, at most `timeout` s, never raises.
+
+        For providers without a models endpoint; it costs a token or so.
+        """
+        request = ChatRequest(
+            provider_id=config.id,
+            messages=(ChatMessage("user", TEST_PROMPT),),
+            parameters={"maxTokens": TEST_MAX_TOKENS},
+        )
+        started = time.perf_counter()
+        try:
+            stream = self._open(config, api_key, request, _NO_RETRY)
+        except MiaodaError as error:
+            return _chat_failure(config, error, started)
+        try:
+            finished = _first_output_before(stream, started + timeout)
+        finally:
+            stream.cancel()
+        if finished is None:
+            late = UpstreamTimeout(
+                f"The provider at {_origin_of(config).host} did not answer within {timeout:g} "
+                "seconds. Try again later."
+            )
+            return _chat_failure(config, late, started)
+        if stream.error is not None:
+            return _chat_failure(config, stream.error, started)
+        return HealthStatus(
+            provider_id=config.id,
+            provider_name=config.name,
+            status="healthy",
+            last_checked=utc_now(),
+            response_time=round((finished - started) * 1000),
+            http_status=200,
+            check_kind="chat",
+            model_available=True,
+        )
+
+    async def _check_models(
+        self, config: ProviderConfig, api_key: str | None, limits: httpx.Timeout, total: float
+    ) -> HealthStatus:
+        """One models check on the loop; every failure becomes a status."""
+        started = time.perf_counter()
+        try:
+            adapter = self._factory.adapter(config)
+            call = _bare(adapter.models_call(config, api_key))
+            origin = _origin(call, config, api_key)
+            try:
+                async with asyncio.timeout(total):
+                    payload = await self._runtime.fetch_json(call, origin, limits)
+            except TimeoutError:
+                raise UpstreamTimeout(
+                    f"The provider at {origin.host} did not answer within {total:g} seconds. "
+                    "Try again later."
+                ) from None
+            ids = adapter.parse_models(payload)
+            if ids is None:
+                raise invalid_response("a model list in an unknown format", origin)
+        except MiaodaError as error:
+            return _models_failure(config, error, started)
+        except Exception:
+            log.exception("a models check of %s crashed", config.id)
+            crash = InternalError("The check failed inside MiaoDa Chat; see the log.")
+            return _models_failure(config, crash, started)
+        return _models_listed(config, ids, started)
+
+    def _open(
+        self,
+        config: ProviderConfig,
+        api_key: str | None,
+        request: ChatRequest,
+        retry: RetryPolicy | None,
+    ) -> ChatStream:
+        started = time.perf_counter()
+        adapter = self._factory.adapter(config)
+        call = adapter.chat_call(config, api_key, request, stream=True)
+        origin = _origin(call, config, api_key)
+        chars = request_chars(request)
+        return self._runtime.open_stream(call, adapter, origin, chars, retry, started)
+
+    def _models(
+        self, config: ProviderConfig, api_key: str | None, *, retries: bool, timeout: float | None
+    ) -> list[str]:
+        adapter = self._factory.adapter(config)
+        call = adapter.models_call(config, api_key)
+        origin = _origin(call, config, api_key)
+        payload = self._runtime.run(
+            self._runtime.get_json(call, origin, retries=retries, timeout=timeout)
+        )
+        ids = adapter.parse_models(payload)
+        if ids is None:
+            raise invalid_response("a model list in an unknown format", origin)
+        return ids
+
+
+class ModelsChecks:
+    """Models-endpoint checks of many providers, running together on the provider loop.
+
+    `submit` hands one check to the loop without waiting for it; a semaphore lets at most
+    `concurrency` talk to providers at once while the rest wait their turn. Each finished
+    check is handed to `deliver(tag, status)` on the loop thread, so `deliver` must not block
+    (putting into a `queue.SimpleQueue` is the intended use); a check cancelled before it
+    finished delivers None. `cancel` may be called from any thread, more than once.
+    """
+
+    def __init__(
+        self,
+        service: ProviderService,
+        deliver: Deliver,
+        timeout: float,
+        connect_timeout: float,
+        concurrency: int,
+    ) -> None:
+        self._service = service
+        self._deliver = deliver
+        self._total = timeout
+        self._limits = httpx.Timeout(timeout, connect=min(connect_timeout, timeout))
+        # Made here but only ever used on the loop (it binds to the loop on first use).
+        self._gate = asyncio.Semaphore(max(1, concurrency))
+        self._tasks: set[asyncio.Task[None]] = set()  # touched on the loop thread only
+        self._cancelled = False  # read and written on the loop thread only
+        # One round trip now; later hand-offs are `call_soon_threadsafe` and never wait, which
+        # matters when hundreds of checks are started while the loop is busy with the first.
+        self._loop = service._runtime.run(_running_loop())
+
+    def submit(self, tag: int, config: ProviderConfig, api_key: str | None) -> None:
+        """Start checking `config`; its result is delivered with `tag`."""
+        self._soon(self._spawn, tag, config, api_key)
+
+    def cancel(self) -> None:
+        """Stop every unfinished check now (their connections close); safe from any thread."""
+        self._soon(self._cancel_all)
+
+    def _soon(self, callback: Callable[..., None], *args: Any) -> None:
+        try:
+            self._loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:  # the provider layer has been closed
+            if callback == self._spawn:
+                self._deliver(args[0], None)
+
+    def _spawn(self, tag: int, config: ProviderConfig, api_key: str | None) -> None:
+        if self._cancelled:
+            self._deliver(tag, None)
+            return
+        task = self._loop.create_task(self._one(tag, config, api_key))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _one(self, tag: int, config: ProviderConfig, api_key: str | None) -> None:
+        status: HealthStatus | None = None
+        try:
+            async with self._gate:
+                status = await self._service._check_models(
+                    config, api_key, self._limits, self._total
+                )
+        finally:
+            self._deliver(tag, status)
+
+    def _cancel_all(self) -> None:
+        self._cancelled = True
+        for task in list(self._tasks):
+            task.cancel()
+
+
+async def _running_loop() -> asyncio.AbstractEventLoop:
+    return asyncio.get_running_loop()
+
+
+def _models_listed(config: ProviderConfig, ids: list[str], started: float) -> HealthStatus:
+    """The status of a models check that got a list: healthy, or degraded without the model."""
+    listed = config.model in ids if ids else None
+    missing = ModelNotFound(
+        f"The model {config.model} is not in the provider's model list. Edit the provider "
+        "and choose a listed model."
+    )
+    return HealthStatus(
+        provider_id=config.id,
+        provider_name=config.name,
+        status="degraded" if listed is False else "healthy",
+        last_checked=utc_now(),
+        response_time=_ms_since(started),
+        error=missing.message if listed is False else None,
+        error_code=missing.code if listed is False else None,
+        http_status=200,
+        check_kind="models",
+        model_available=listed,
+    )
+
+
+def _models_failure(config: ProviderConfig, error: MiaodaError, started: float) -> HealthStatus:
+    """The status of a models check that failed."""
+    state: HealthState = (
+        _failure_state(error) if isinstance(error, UpstreamFailure) else "unhealthy"
+    )
+    return _failed(config, error, started, state, "models")
+
+
+def _chat_failure(config: ProviderConfig, error: MiaodaError, started: float) -> HealthStatus:
+    """The status of a chat-path check that failed: rate limited is degraded, all else not."""
+    state: HealthState = "degraded" if isinstance(error, RateLimited) else "unhealthy"
+    return _failed(config, error, started, state, "chat")
+
+
+def _failed(
+    config: ProviderConfig,
+    error: MiaodaError,
+    started: float,
+    state: HealthState,
+    kind: Literal["models", "chat"],
+) -> HealthStatus:
+    return HealthStatus(
+        provider_id=config.id,
+        provider_name=config.name,
+        status=state,
+        last_checked=utc_now(),
+        response_time=_ms_since(started),
+        error=error.message,
+        error_code=error.code,
+        http_status=error.upstream_status,
+        check_kind=kind,
+    )
+
+
+def _first_output_before(stream: ChatStream, deadline: float = math.inf) -> float | None:
+    """`perf_counter()` of the first token, or of the end when none came (or it failed);
+    None once `perf_counter()` passes `deadline`."""
+    while True:
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            return None
+        batch = stream.next_batch(min(left, 1.0))
+        if batch is None:
+            return time.perf_counter()
+        for event in batch:
+            if event.kind in CONTENT_KINDS:
+                return stream.first_output or time.perf_counter()
+            if event.kind in ("error", "done"):
+                return time.perf_counter()
+
+
+def _bare(call: HttpCall) -> HttpCall:
+    """The call without headers that describe a body it does not have."""
+    if call.body is not None or "content-type" not in call.headers:
+        return call
+    headers = {k: v for k, v in call.headers.items() if k != "content-type"}
+    return dataclasses.replace(call, headers=headers)
+
+
+def _origin_of(config: ProviderConfig) -> Origin:
+    return Origin.of(config.chat_url, config.model, None)
+
+
+def _failure_state(error: UpstreamFailure) -> HealthState:
+    # Reachable but busy, or without a models endpoint: degraded. Anything else: unhealthy.
+    status = error.upstream_status
+    if isinstance(error, RateLimited) or (status is not None and (status >= 500 or status == 404)):
+        return "degraded"
+    return "unhealthy"
+
+
+def _origin(call: HttpCall, config: ProviderConfig, api_key: str | None) -> Origin:
+    return Origin.of(call.url, config.model, api_key)
+
+
+def _ms_since(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)

@@ -1,0 +1,442 @@
+"""Input validation for everything users and files send in (the only marshmallow user).
+
+Each loader returns plain dicts or models and raises `InvalidConfig` with `fields` mapping the
+contract's camelCase field names (nested ones joined with dots, e.g. `parameters.topP`) to
+messages. No message ever repeats the value it rejects, so a key pasted into the wrong field
+cannot leak through an error.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from backend.errors import InvalidConfig
+from backend.models import (
+    AUTH_SCHEMES,
+    PROVIDER_TYPES,
+    AuthConfig,
+    ChatMessage,
+    ChatRequest,
+    ProviderType,
+    ToolCall,
+    ToolSpec,
+    default_auth,
+)
+
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+FORBIDDEN_HEADERS = frozenset({"host", "content-length", "transfer-encoding"})
+READ_ONLY = ("id", "requestURL", "hasApiKey", "apiKeyHint", "createdAt", "updatedAt")
+MAX_HEADERS = 32
+
+
+class StrictNumber(fields.Field[float]):
+    """A JSON number in a closed range; refuses strings, booleans, NaN and infinities."""
+
+    def __init__(self, low: float, high: float, *, integer: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.low, self.high, self.integer = low, high, integer
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
+        kind = "a whole number" if self.integer else "a number"
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValidationError(f"Must be {kind} from {_num(self.low)} to {_num(self.high)}.")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValidationError("Must be a finite number.")
+        if self.integer and not isinstance(value, int):
+            raise ValidationError(
+                f"Must be a whole number from {_num(self.low)} to {_num(self.high)}."
+            )
+        if not self.low <= value <= self.high:
+            raise ValidationError(f"Must be from {_num(self.low)} to {_num(self.high)}.")
+        return value
+
+
+def _num(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else str(value)
+
+
+class ParametersSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    temperature = StrictNumber(0, 2)
+    maxTokens = StrictNumber(1, 1_000_000, integer=True)
+    topP = StrictNumber(0, 1)
+    frequencyPenalty = StrictNumber(-2, 2)
+    presencePenalty = StrictNumber(-2, 2)
+
+
+class AuthSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    scheme = fields.String(required=True, validate=validate.OneOf(AUTH_SCHEMES))
+    name = fields.String(validate=validate.Length(1, 100))
+
+    @validates_schema
+    def _name_fits_scheme(self, data: dict[str, Any], **kwargs: Any) -> None:
+        scheme, name = data.get("scheme"), data.get("name")
+        if scheme in ("header", "query") and not name:
+            where = "header" if scheme == "header" else "query parameter"
+            raise ValidationError(f"Give the {where} name the key is sent in.", "name")
+        if scheme in ("bearer", "none") and name is not None:
+            raise ValidationError("Only the header and query schemes take a name.", "name")
+        if scheme == "header" and name and not TOKEN_RE.fullmatch(name):
+            raise ValidationError(
+                "Not a valid header name (letters, digits and - _ . only).", "name"
+            )
+        if scheme == "query" and name and not re.fullmatch(r"[A-Za-z0-9._~-]+", name):
+            raise ValidationError("Not a valid query parameter name.", "name")
+
+
+class EndpointsSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    chat = fields.String()
+    models = fields.String()
+
+    @validates_schema
+    def _paths(self, data: dict[str, Any], **kwargs: Any) -> None:
+        for key, path in data.items():
+            problem = _endpoint_problem(path)
+            if problem:
+                raise ValidationError(problem, key)
+
+
+def _endpoint_problem(path: str) -> str | None:
+    if not path.startswith("/") or path.startswith("//"):
+        return (
+            "Must be a path starting with a single /, "
+            "e.g. /chat/completions?api-version=2024-10-21."
+        )
+    if len(path) > 1024:
+        return "Must be at most 1,024 characters."
+    if CONTROL_RE.search(path) or " " in path or "#" in path:
+        return "Must not contain spaces, control characters or a # fragment."
+    return None
+
+
+class ProviderSchema(Schema):
+    """A whole provider as users and import files give it (contract section 1)."""
+
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(required=True)
+    displayName = fields.String(required=True)
+    baseURL = fields.String(required=True)
+    model = fields.String(required=True)
+    type = fields.String(required=True, validate=validate.OneOf(PROVIDER_TYPES))
+    headers = fields.Dict(keys=fields.String(), values=fields.String())
+    parameters = fields.Nested(ParametersSchema)
+    auth = fields.Nested(AuthSchema)
+    endpoints = fields.Nested(EndpointsSchema)
+    apiKey = fields.String()
+
+    @validates_schema(skip_on_field_errors=False)
+    def _rules(self, data: dict[str, Any], **kwargs: Any) -> None:
+        errors: dict[str, list[str]] = {}
+        checks = (
+            ("name", _name_problem),
+            ("displayName", _display_name_problem),
+            ("baseURL", _base_url_problem),
+            ("model", _model_problem),
+            ("headers", _headers_problem),
+            ("apiKey", _api_key_problem),
+        )
+        for key, check in checks:
+            if key in data:
+                problem = check(data[key])
+                if problem:
+                    errors[key] = [problem]
+        if errors:
+            raise ValidationError(errors)
+
+
+def _name_problem(name: str) -> str | None:
+    if NAME_RE.fullmatch(name):
+        return None
+    return (
+        "Use 1-64 ASCII letters, digits, '-', '_' or '.', starting with a letter or digit "
+        "(e.g. groq-fast)."
+    )
+
+
+def _display_name_problem(value: str) -> str | None:
+    if not value.strip():
+        return "Give a display name (1-80 characters)."
+    if len(value) > 80:
+        return "Must be at most 80 characters."
+    if CONTROL_RE.search(value):
+        return "Must not contain control characters such as line breaks."
+    return None
+
+
+def _base_url_problem(url: str) -> str | None:
+    if len(url) > 2048:
+        return "Must be at most 2,048 characters."
+    if CONTROL_RE.search(url) or any(c.isspace() for c in url):
+        return "Must not contain spaces or control characters."
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return "Not a valid URL. Use the form https://api.example.com/v1."
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "Must be an absolute http:// or https:// URL with a host, e.g. https://api.example.com/v1."
+    if parts.username is not None or parts.password is not None:
+        return "Must not contain a user name or password; put the key in the API key field."
+    if parts.fragment or url.endswith("#"):
+        return "Must not contain a # fragment."
+    if parts.query or url.endswith("?"):
+        return "Must not contain a ?query; put query parameters in the chat and models endpoints."
+    return None
+
+
+def _model_problem(value: str) -> str | None:
+    if not 1 <= len(value) <= 200:
+        return "Give a model name of 1-200 characters."
+    if CONTROL_RE.search(value):
+        return "Must not contain control characters."
+    return None
+
+
+def _headers_problem(headers: Mapping[str, str]) -> str | None:
+    if len(headers) > MAX_HEADERS:
+        return f"At most {MAX_HEADERS} headers."
+    seen: set[str] = set()
+    for name, value in headers.items():
+        lower = name.lower()
+        if not TOKEN_RE.fullmatch(name):
+            return "Header names may use only letters, digits and !#$%&'*+-.^_`|~."
+        if lower in FORBIDDEN_HEADERS:
+            return f"The {name} header is set by MiaoDa Chat and cannot be overridden."
+        if lower in seen:
+            return f"The {name} header is given twice (header names ignore case)."
+        if any(c in value for c in "\r\n\x00"):
+            return f"The value of {name} must not contain line breaks."
+        seen.add(lower)
+    return None
+
+
+def _api_key_problem(key: str) -> str | None:
+    if key == "":
+        return None  # on update "" removes the stored key; on add it means "no key"
+    if len(key) > 4096:
+        return "Must be at most 4,096 characters."
+    if not key.isprintable():
+        return "Must contain only printable characters."
+    if key != key.strip():
+        return "Remove the spaces before or after the key."
+    return None
+
+
+def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """marshmallow's nested error dicts as the contract's flat `fields` map."""
+    out: dict[str, list[str]] = {}
+    if isinstance(messages, list):
+        out.setdefault(prefix or "_schema", []).extend(str(m) for m in messages)
+        return out
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            name = prefix if key == "_schema" else (f"{prefix}.{key}" if prefix else str(key))
+            if key in ("key", "value") and prefix.startswith("headers"):
+                name = prefix  # header-value errors are about the headers object
+            for sub, msgs in _flatten(value, name).items():
+                out.setdefault(sub, []).extend(msgs)
+    return out
+
+
+def _invalid(err: ValidationError, what: str) -> InvalidConfig:
+    fields_map = _flatten(err.messages)
+    for name in READ_ONLY:
+        if fields_map.get(name) == ["Unknown field."]:
+            fields_map[name] = ["This field is read-only and cannot be set."]
+    first = next(iter(fields_map), "")
+    hint = f": {first} - {fields_map[first][0]}" if first else "."
+    verb = "are" if what.endswith("s") else "is"
+    return InvalidConfig(f"The {what} {verb} not valid{hint}", fields=fields_map)
+
+
+def _require_object(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidConfig(
+            f"The {what} must be an object.", fields={"_schema": ["Must be an object."]}
+        )
+    return value
+
+
+def load_provider(data: Any, *, what: str = "provider") -> dict[str, Any]:
+    """Validate a whole provider; return it normalised with auth, headers and defaults filled."""
+    raw = _require_object(data, what)
+    try:
+        loaded: dict[str, Any] = ProviderSchema().load(dict(raw))
+    except ValidationError as err:
+        raise _invalid(err, what) from None
+    loaded["baseURL"] = loaded["baseURL"].rstrip("/")
+    loaded.setdefault("headers", {})
+    loaded.setdefault("parameters", {})
+    loaded.setdefault("endpoints", {})
+    if "auth" not in loaded:
+        loaded["auth"] = default_auth(loaded["type"]).to_wire()
+    return loaded
+
+
+def merge_update(current: Mapping[str, Any], updates: Any) -> dict[str, Any]:
+    """Apply partial `updates` to a stored provider's export form and validate the result."""
+    changes = _require_object(updates, "update")
+    merged = dict(current)
+    if "type" in changes and "auth" not in changes:
+        # A provider still on its type's default auth follows the new type's default.
+        old_default = default_auth(_as_type(current.get("type"))).to_wire()
+        if current.get("auth") == old_default:
+            merged.pop("auth", None)
+    merged.update(changes)
+    return load_provider(merged, what="update")
+
+
+def _as_type(value: Any) -> ProviderType:
+    return value if value in PROVIDER_TYPES else "openai-compatible"
+
+
+def auth_from_wire(data: Mapping[str, Any]) -> AuthConfig:
+    """An AuthConfig from the validated wire object."""
+    return AuthConfig(data["scheme"], data.get("name"))
+
+
+# --- options ---------------------------------------------------------------------------
+
+
+class SaveOptionsSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    # `validate` would hide Schema.validate, so the attribute has another name.
+    validate_first = fields.Boolean(
+        data_key="validate", load_default=True, truthy={True}, falsy={False}
+    )
+
+
+class ExportOptionsSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    includeKeys = fields.Boolean(load_default=False, truthy={True}, falsy={False})
+    passphrase = fields.String(allow_none=True, load_default=None)
+    path = fields.String(allow_none=True, load_default=None, validate=validate.Length(1, 4096))
+
+
+class ImportOptionsSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    path = fields.String(allow_none=True, load_default=None, validate=validate.Length(1, 4096))
+    content = fields.String(allow_none=True, load_default=None)
+    passphrase = fields.String(allow_none=True, load_default=None)
+    onConflict = fields.String(
+        load_default="skip", validate=validate.OneOf(("skip", "replace", "rename"))
+    )
+    dryRun = fields.Boolean(load_default=False, truthy={True}, falsy={False})
+
+
+class HistoryOptionsSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    since = fields.String(allow_none=True, load_default=None, validate=validate.Length(1, 40))
+    limit = fields.Integer(load_default=2000, strict=True, validate=validate.Range(1, 20000))
+
+
+def load_options(schema: type[Schema], options: Any, what: str = "options") -> dict[str, Any]:
+    """Validate an options object (None means all defaults)."""
+    raw = {} if options is None else _require_object(options, what)
+    try:
+        loaded: dict[str, Any] = schema().load(dict(raw))
+    except ValidationError as err:
+        raise _invalid(err, what) from None
+    return loaded
+
+
+# --- chat request ------------------------------------------------------------------------
+
+
+class ToolCallSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    id = fields.String(required=True, validate=validate.Length(1, 200))
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    arguments = fields.String(required=True, validate=validate.Length(0, 1_000_000))
+
+
+class MessageSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    role = fields.String(
+        required=True, validate=validate.OneOf(("system", "user", "assistant", "tool"))
+    )
+    content = fields.String(required=True, validate=validate.Length(0, 2_000_000))
+    toolCalls = fields.List(fields.Nested(ToolCallSchema), validate=validate.Length(0, 128))
+    toolCallId = fields.String(validate=validate.Length(1, 200))
+
+    @validates_schema
+    def _tool_rules(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("role") == "tool" and not data.get("toolCallId"):
+            raise ValidationError("A tool message needs the toolCallId it answers.", "toolCallId")
+        if data.get("toolCalls") and data.get("role") != "assistant":
+            raise ValidationError("Only assistant messages carry tool calls.", "toolCalls")
+
+
+class ToolSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$"))
+    description = fields.String(load_default="", validate=validate.Length(0, 10_000))
+    parameters = fields.Dict(load_default=dict)
+
+
+class ChatBodySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE  # clients may send extra bookkeeping (e.g. a conversation id)
+
+    providerId = fields.String(required=True, validate=validate.Length(1, 100))
+    messages = fields.List(
+        fields.Nested(MessageSchema), required=True, validate=validate.Length(1, 10_000)
+    )
+    tools = fields.List(
+        fields.Nested(ToolSchema), load_default=list, validate=validate.Length(0, 128)
+    )
+    parameters = fields.Nested(ParametersSchema, load_default=dict)
+
+
+def load_chat_request(body: Any) -> ChatRequest:
+    """Validate a chat request body (contract section 5) into a ChatRequest."""
+    raw = _require_object(body, "chat request")
+    try:
+        data = ChatBodySchema().load(dict(raw))
+    except ValidationError as err:
+        raise _invalid(err, "chat request") from None
+    messages = tuple(
+        ChatMessage(
+            role=m["role"],
+            content=m["content"],
+            tool_calls=tuple(
+                ToolCall(c["id"], c["name"], c["arguments"]) for c in m.get("toolCalls", [])
+            ),
+            tool_call_id=m.get("toolCallId"),
+        )
+        for m in data["messages"]
+    )
+    tools = tuple(ToolSpec(t["name"], t["description"], t["parameters"]) for t in data["tools"])
+    return ChatRequest(data["providerId"], messages, tools, data["parameters"])

@@ -1,0 +1,379 @@
+"""The provider export file (contract section 7): building it, and reading it back safely.
+
+The file is UTF-8 JSON::
+
+    {"format": "miaoda-chat/custom-providers", "version": 1, "exportedAt": "…",
+     "providers": [...], "secrets": null | {...}}
+
+API keys are only ever written encrypted. `secrets` then holds::
+
+    {"kdf": "scrypt", "salt": <16 random bytes>, "n": 32768, "r": 8, "p": 1,
+     "cipher": "AES-256-GCM", "nonce": <12 random bytes>, "ciphertext": <ciphertext + tag>}
+
+with binary fields in standard base64 (with padding). The 32-byte AES key is scrypt of the
+passphrase (NFC-normalized, UTF-8) with that salt and those parameters. The plaintext is the
+JSON object `{"<provider name>": "<apiKey>"}`. The AES-GCM associated data is the ASCII text
+`miaoda-chat/custom-providers v1`, a newline, and the compact JSON list of `[name, baseURL]`
+pairs of every provider in the file, sorted. So the ciphertext is bound to this format and
+version and to the endpoints its keys were exported for: a file whose provider names or base URLs
+were edited after export cannot send a key to a server it was not given for (decryption fails).
+Other fields (model, parameters, display names) may still be edited by hand.
+
+Only the envelope is checked here; each provider object is validated by the manager. Reading
+is defensive: any input at all either yields an `ImportFile` or raises a `MiaodaError`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from backend.errors import DecryptFailed, ImportInvalid, InternalError, InvalidConfig
+from backend.models import utc_now
+
+FORMAT = "miaoda-chat/custom-providers"
+VERSION = 1
+MAX_IMPORT_BYTES = 5 * 1024 * 1024
+MAX_IMPORT_PROVIDERS = 1000
+PASSPHRASE_MIN = 8
+PASSPHRASE_MAX = 1024
+
+SCRYPT_N = 32768
+SCRYPT_R = 8
+SCRYPT_P = 1
+_AAD = f"{FORMAT} v{VERSION}".encode("ascii")
+_SALT_BYTES = 16
+_NONCE_BYTES = 12
+_TAG_BYTES = 16
+_KEY_BYTES = 32
+_SECRETS_FIELDS = frozenset({"kdf", "salt", "n", "r", "p", "cipher", "nonce", "ciphertext"})
+# Bounds on parameters read from a file, so a crafted one cannot make the KDF eat gigabytes
+# or minutes: scrypt needs 128 * n * r bytes and runs p times over them.
+_N_MIN, _N_MAX = 2**14, 2**20
+_R_MAX, _P_MAX = 16, 4
+_SCRYPT_MAX_MEMORY = 256 * 1024 * 1024
+# A provider is at most five levels deep; anything far deeper is not an export, and a cap
+# keeps later recursive code (validation, re-serializing) clear of Python's recursion limit.
+_MAX_DEPTH = 32
+_NEEDS_PHRASE_HINT = (
+    "This file carries encrypted API keys: enter the passphrase used when it was exported."
+)
+
+
+@dataclass(frozen=True)
+class ImportFile:
+    """A parsed export file: providers still to be validated, and the decrypted keys if any."""
+
+    providers: list[Any]
+    secrets: dict[str, str] | None
+    exported_at: str | None
+
+
+def build_export(
+    providers: Sequence[Mapping[str, Any]],
+    keys: Mapping[str, str] | None = None,
+    passphrase: str | None = None,
+    *,
+    exported_at: str | None = None,
+) -> str:
+    """The export file's text; `keys` (name → apiKey) are written only encrypted."""
+    secrets: dict[str, Any] | None = None
+    if keys:
+        if passphrase is None:
+            raise InvalidConfig(
+                "API keys are only exported encrypted: enter a passphrase, or export without keys.",
+                fields={"passphrase": ["Enter a passphrase to include API keys."]},
+            )
+        secrets = _encrypt_keys(
+            dict(keys), _passphrase_bytes_for_export(passphrase), _associated_data(providers)
+        )
+    document = {
+        "format": FORMAT,
+        "version": VERSION,
+        "exportedAt": exported_at or utc_now(),
+        "providers": [dict(provider) for provider in providers],
+        "secrets": secrets,
+    }
+    try:
+        text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        text.encode("utf-8")  # fails now, not when saving, on text no file can hold
+    except (TypeError, ValueError) as exc:
+        raise InternalError("A provider holds a value that cannot be exported.") from exc
+    return text
+
+
+def read_export(content: str | bytes, passphrase: str | None = None) -> ImportFile:
+    """Parse and check an export file, decrypting its keys with `passphrase` if it has any."""
+    document = _parse(_to_bytes(content))
+    if not isinstance(document, dict):
+        raise ImportInvalid("This file is not a MiaoDa Chat provider export.")
+    if document.get("format") != FORMAT:
+        raise ImportInvalid(
+            "This file is not a MiaoDa Chat provider export.",
+            fields={"format": [f"Expected {FORMAT!r}."]},
+        )
+    _check_version(document.get("version"))
+    providers = document.get("providers")
+    if not isinstance(providers, list):
+        raise ImportInvalid(
+            "This export has no provider list.", fields={"providers": ["Expected a list."]}
+        )
+    if len(providers) > MAX_IMPORT_PROVIDERS:
+        raise ImportInvalid(
+            f"This file holds {len(providers):,} providers; at most {MAX_IMPORT_PROVIDERS:,} "
+            "can be imported at once. Split it into smaller files.",
+            fields={"providers": [f"At most {MAX_IMPORT_PROVIDERS:,} providers."]},
+        )
+    secrets = _read_secrets(document.get("secrets"), passphrase, _associated_data(providers))
+    exported_at = document.get("exportedAt")
+    # Informational only: a strange value is dropped rather than failing the import.
+    if not isinstance(exported_at, str) or len(exported_at) > 64:
+        exported_at = None
+    return ImportFile(providers=providers, secrets=secrets, exported_at=exported_at)
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+def _to_bytes(content: object) -> bytes:
+    if isinstance(content, str):
+        # A str is never shorter in characters than in UTF-8 bytes: reject huge ones unencoded.
+        if len(content) > MAX_IMPORT_BYTES:
+            raise _too_large()
+        try:
+            raw = content.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ImportInvalid("The file is not valid UTF-8 text.") from exc
+    elif isinstance(content, bytes | bytearray | memoryview):
+        raw = bytes(content)
+    else:
+        raise ImportInvalid("The import content must be the file's text.")
+    if len(raw) > MAX_IMPORT_BYTES:
+        raise _too_large()
+    return raw
+
+
+def _too_large() -> ImportInvalid:
+    return ImportInvalid(
+        f"The file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB, the most MiaoDa Chat "
+        "imports. Check that it is a provider export."
+    )
+
+
+def _parse(raw: bytes) -> Any:
+    try:
+        text = raw.decode("utf-8-sig")  # tolerates the byte order mark some editors add
+    except UnicodeDecodeError as exc:
+        raise ImportInvalid("The file is not UTF-8 text, so it is not a provider export.") from exc
+    try:
+        document = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError as exc:
+        raise _too_deep() from exc
+    except ValueError as exc:  # JSONDecodeError, NaN/Infinity, over-long integers
+        raise ImportInvalid("The file is not valid JSON, so it is not a provider export.") from exc
+    _check_depth(document)
+    return document
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _too_deep() -> ImportInvalid:
+    return ImportInvalid("The file's JSON is nested far too deeply to be a provider export.")
+
+
+def _check_depth(document: Any) -> None:
+    # Iterative, so a check for deep nesting cannot itself hit the recursion limit.
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > _MAX_DEPTH:
+            raise _too_deep()
+        if isinstance(value, dict):
+            stack.extend((child, depth + 1) for child in value.values())
+        elif isinstance(value, list):
+            stack.extend((child, depth + 1) for child in value)
+
+
+def _check_version(version: Any) -> None:
+    if isinstance(version, int) and not isinstance(version, bool):
+        if version == VERSION:
+            return
+        if version > VERSION:
+            raise ImportInvalid(
+                "This file was made by a newer MiaoDa Chat. Update MiaoDa Chat to import it.",
+                fields={"version": [f"This version reads format version {VERSION}."]},
+            )
+    raise ImportInvalid(
+        "This provider export has an unknown format version.",
+        fields={"version": [f"Expected {VERSION}."]},
+    )
+
+
+def _associated_data(providers: Sequence[Any]) -> bytes:
+    """AES-GCM associated data: the format, and every provider's name and base URL."""
+    pairs = sorted(
+        [p["name"], p["baseURL"]]
+        for p in providers
+        if isinstance(p, Mapping)
+        and isinstance(p.get("name"), str)
+        and isinstance(p.get("baseURL"), str)
+    )
+    return (
+        _AAD + b"\n" + json.dumps(pairs, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+    )
+
+
+def _read_secrets(block: Any, passphrase: str | None, aad: bytes) -> dict[str, str] | None:
+    if block is None:
+        return None
+    if not isinstance(block, dict):
+        raise _bad_secrets("secrets", "Expected null or an object.")
+    missing = sorted(_SECRETS_FIELDS - block.keys())
+    extra = sorted(block.keys() - _SECRETS_FIELDS)
+    if missing or extra:
+        problems = {f"secrets.{name}": ["Missing."] for name in missing}
+        problems.update({f"secrets.{name}": ["Not part of the format."] for name in extra})
+        raise ImportInvalid(
+            "The file's encrypted keys are not in the expected form.", fields=problems
+        )
+    if block["kdf"] != "scrypt":
+        raise _bad_secrets("secrets.kdf", "Expected 'scrypt'.")
+    if block["cipher"] != "AES-256-GCM":
+        raise _bad_secrets("secrets.cipher", "Expected 'AES-256-GCM'.")
+    n, r, p = _scrypt_params(block)
+    salt = _b64_field(block, "salt", 16, 64)
+    nonce = _b64_field(block, "nonce", _NONCE_BYTES, _NONCE_BYTES)
+    ciphertext = _b64_field(block, "ciphertext", _TAG_BYTES, MAX_IMPORT_BYTES)
+    if not passphrase:
+        raise DecryptFailed(_NEEDS_PHRASE_HINT, fields={"passphrase": [_NEEDS_PHRASE_HINT]})
+    key = _derive(_passphrase_bytes_for_import(passphrase), salt, n, r, p)
+    try:
+        plaintext = AESGCM(key).decrypt(nonce, ciphertext, aad)
+    except InvalidTag as exc:
+        raise DecryptFailed() from exc
+    return _decoded_keys(plaintext)
+
+
+def _bad_secrets(path: str, problem: str) -> ImportInvalid:
+    return ImportInvalid(
+        "The file's encrypted keys are not in the expected form.", fields={path: [problem]}
+    )
+
+
+def _scrypt_params(block: Mapping[str, Any]) -> tuple[int, int, int]:
+    values = {name: block[name] for name in ("n", "r", "p")}
+    for name, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise _bad_secrets(f"secrets.{name}", "Expected a whole number.")
+    n, r, p = values["n"], values["r"], values["p"]
+    if not (_N_MIN <= n <= _N_MAX and n & (n - 1) == 0):
+        raise _bad_secrets("secrets.n", f"Expected a power of two from {_N_MIN} to {_N_MAX}.")
+    if not 1 <= r <= _R_MAX:
+        raise _bad_secrets("secrets.r", f"Expected 1 to {_R_MAX}.")
+    if not 1 <= p <= _P_MAX:
+        raise _bad_secrets("secrets.p", f"Expected 1 to {_P_MAX}.")
+    # scrypt itself requires n < 2^(16r); the memory cap keeps a crafted file from
+    # asking for gigabytes within the per-parameter bounds.
+    if n >= 2 ** (16 * r) or 128 * n * r > _SCRYPT_MAX_MEMORY:
+        raise _bad_secrets("secrets.n", "These scrypt parameters need too much memory.")
+    return n, r, p
+
+
+def _b64_field(block: Mapping[str, Any], name: str, min_len: int, max_len: int) -> bytes:
+    value = block[name]
+    if not isinstance(value, str):
+        raise _bad_secrets(f"secrets.{name}", "Expected base64 text.")
+    try:
+        decoded = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise _bad_secrets(f"secrets.{name}", "Expected base64 text.") from exc
+    if not min_len <= len(decoded) <= max_len:
+        size = f"{min_len}" if min_len == max_len else f"{min_len} to {max_len}"
+        raise _bad_secrets(f"secrets.{name}", f"Expected {size} bytes.")
+    return decoded
+
+
+def _decoded_keys(plaintext: bytes) -> dict[str, str]:
+    try:
+        keys = json.loads(plaintext.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise _bad_secrets("secrets", "The decrypted keys are not a JSON object.") from exc
+    if not isinstance(keys, dict) or not all(
+        isinstance(name, str) and isinstance(key, str) for name, key in keys.items()
+    ):
+        raise _bad_secrets("secrets", "The decrypted keys must map provider names to keys.")
+    return keys
+
+
+# --- encryption --------------------------------------------------------------------------
+
+
+def _passphrase_bytes_for_export(passphrase: str) -> bytes:
+    if not isinstance(passphrase, str) or not PASSPHRASE_MIN <= len(passphrase) <= PASSPHRASE_MAX:
+        problem = f"Use {PASSPHRASE_MIN} to {PASSPHRASE_MAX:,} characters."
+        raise InvalidConfig(
+            f"The passphrase is not valid. {problem}", fields={"passphrase": [problem]}
+        )
+    try:
+        return _normalized(passphrase)
+    except UnicodeEncodeError as exc:
+        problem = "The passphrase contains characters that cannot be encoded; retype it."
+        raise InvalidConfig(problem, fields={"passphrase": [problem]}) from exc
+
+
+def _passphrase_bytes_for_import(passphrase: str) -> bytes:
+    try:
+        return _normalized(passphrase)
+    except (TypeError, UnicodeEncodeError) as exc:
+        raise DecryptFailed() from exc
+
+
+def _normalized(passphrase: str) -> bytes:
+    # The same passphrase typed on another system may arrive in another Unicode form.
+    return unicodedata.normalize("NFC", passphrase).encode("utf-8")
+
+
+def _derive(secret: bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
+    try:
+        return Scrypt(salt=salt, length=_KEY_BYTES, n=n, r=r, p=p).derive(secret)
+    except (ValueError, MemoryError) as exc:  # parameters the OpenSSL build refuses
+        raise _bad_secrets("secrets", "These scrypt parameters cannot be used here.") from exc
+
+
+def _encrypt_keys(keys: dict[str, str], secret: bytes, aad: bytes) -> dict[str, Any]:
+    if not all(isinstance(name, str) and isinstance(key, str) for name, key in keys.items()):
+        raise InternalError("API keys to export must be text.")
+    salt = os.urandom(_SALT_BYTES)
+    nonce = os.urandom(_NONCE_BYTES)
+    aes_key = Scrypt(salt=salt, length=_KEY_BYTES, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P).derive(
+        secret
+    )
+    # ensure_ascii keeps lone surrogates (possible in text from a browser) encodable.
+    plaintext = json.dumps(keys, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+    ciphertext = AESGCM(aes_key).encrypt(nonce, plaintext, aad)
+    return {
+        "kdf": "scrypt",
+        "salt": _b64(salt),
+        "n": SCRYPT_N,
+        "r": SCRYPT_R,
+        "p": SCRYPT_P,
+        "cipher": "AES-256-GCM",
+        "nonce": _b64(nonce),
+        "ciphertext": _b64(ciphertext),
+    }
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")

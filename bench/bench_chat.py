@@ -1,0 +1,353 @@
+"""Chat streaming benchmark: the provider layer and relay against direct httpx.
+
+Run: .venv/bin/python bench/bench_chat.py [--runs 50] [--chunks 5000]
+
+The fake upstream (tests/fakes/upstream.py) runs in its own process, so its work does not share
+a GIL with the code being measured. Printed:
+
+  (a) time to first event, p50/p95 over `--runs` requests: httpx reading the stream directly
+      versus ProviderService + chat.sse_events (in-process, consuming the generator) and versus
+      the whole app over HTTP (`POST /api/chat/stream` through waitress, read with httpx), and
+      the TTFT each adds;
+  (b) a `--chunks`-chunk stream end to end, fastest of `--rounds` runs: per-chunk cost and
+      the relay's throughput as a share of direct httpx (reading lines and decoding each
+      chunk's JSON; raw bytes and async httpx for reference);
+  (c) 10 concurrent relayed streams versus 1: wall time, for paced streams (an LLM's pace)
+      and for unpaced ones (CPU bound: 2 cores are the limit).
+
+litellm is compared only when it is importable (it is an optional bench-only dependency).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import tempfile
+
+import httpx
+
+from backend.app import MiaodaApp
+from backend.chat import sse_events
+from backend.providers import ProviderService
+from tests.fakes.upstream import (
+    FakeUpstream,
+    Reply,
+    fake_config,
+    generated_pieces,
+    openai_stream,
+    user_request,
+)
+
+BODY = {"model": "fake-model", "messages": [{"role": "user", "content": "Hello"}], "stream": True}
+PACED_PIECES, PACED_DELAY = 100, 0.01  # 100 tokens at 10 ms: about 1 s, an LLM's pace
+
+
+def serve(pipe: Any, chunks: int) -> None:
+    """Child process: run the fake upstream until told to stop."""
+    with FakeUpstream() as upstream:
+        upstream.script(
+            "/short/chat/completions", Reply.stream(openai_stream(["Hello", " there", "!"]))
+        )
+        upstream.script(
+            "/big/chat/completions", Reply.stream(openai_stream(list(generated_pieces(chunks))))
+        )
+        paced = openai_stream(list(generated_pieces(PACED_PIECES)))
+        upstream.script("/paced/chat/completions", Reply.stream(paced, delay=PACED_DELAY))
+        pipe.send(upstream.url)
+        pipe.recv()
+
+
+# --- the two ways of reading a stream ------------------------------------------------------
+
+
+def direct_first(client: httpx.Client, url: str) -> tuple[float, float]:
+    """httpx alone: (seconds to the first content chunk, seconds to the end)."""
+    started = time.perf_counter()
+    first = 0.0
+    with client.stream("POST", url, json=BODY) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: {") and not first and _has_content(line):
+                first = time.perf_counter() - started
+    return first, time.perf_counter() - started
+
+
+def direct_decode(client: httpx.Client, url: str) -> int:
+    """httpx alone, decoding every chunk: the text length read."""
+    size = 0
+    with client.stream("POST", url, json=BODY) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: {"):
+                choices = json.loads(line[6:])["choices"]
+                if choices:
+                    size += len(choices[0]["delta"].get("content") or "")
+    return size
+
+
+def direct_raw(client: httpx.Client, url: str) -> int:
+    """httpx alone, bytes only."""
+    with client.stream("POST", url, json=BODY) as response:
+        return sum(len(chunk) for chunk in response.iter_raw())
+
+
+async def async_direct_first(client: httpx.AsyncClient, url: str) -> tuple[float, float]:
+    """Async httpx alone (what the provider runtime is built on): as `direct_first`."""
+    started = time.perf_counter()
+    first = 0.0
+    async with client.stream("POST", url, json=BODY) as response:
+        async for line in response.aiter_lines():
+            if line.startswith("data: {") and not first and _has_content(line):
+                first = time.perf_counter() - started
+    return first, time.perf_counter() - started
+
+
+async def async_direct_decode(client: httpx.AsyncClient, url: str) -> int:
+    """Async httpx alone, decoding every chunk: the text length read."""
+    size = 0
+    async with client.stream("POST", url, json=BODY) as response:
+        async for line in response.aiter_lines():
+            if line.startswith("data: {"):
+                choices = json.loads(line[6:])["choices"]
+                if choices:
+                    size += len(choices[0]["delta"].get("content") or "")
+    return size
+
+
+def _has_content(line: str) -> bool:
+    return bool(json.loads(line[6:])["choices"][0]["delta"].get("content"))
+
+
+def relay_first(service: ProviderService, base: str) -> tuple[float, float]:
+    """ProviderService + sse_events: (seconds to the first delta frame, seconds to the end)."""
+    started = time.perf_counter()
+    first = 0.0
+    for chunk in _relay(service, base):
+        if not first and b"event: delta" in chunk:
+            first = time.perf_counter() - started
+    return first, time.perf_counter() - started
+
+
+def relay_all(service: ProviderService, base: str) -> int:
+    """ProviderService + sse_events, consumed like a WSGI server would: bytes relayed."""
+    return sum(len(chunk) for chunk in _relay(service, base))
+
+
+def _relay(service: ProviderService, base: str) -> Any:
+    stream = service.open_stream(fake_config(base), None, user_request())
+    return sse_events(
+        stream, provider_id="p", model="m", request_id="r", is_disconnected=lambda: False
+    )
+
+
+class AppOverHttp:
+    """The real app (waitress, /api/chat/stream) with one provider per fake upstream path."""
+
+    def __init__(self, upstream: str) -> None:
+        self._folder = tempfile.TemporaryDirectory()
+        self.app = MiaodaApp(Path(self._folder.name), secret_backend="file", token="bench")
+        self.app.start_server(0)
+        self.client = httpx.Client(timeout=60, headers={"X-MiaoDa-Token": "bench"})
+        self.ids: dict[str, str] = {}
+        for name in ("short", "big"):
+            added = self.app.bridge().addCustomProvider(
+                {
+                    "name": name,
+                    "displayName": name,
+                    "baseURL": f"{upstream}/{name}",
+                    "model": "fake-model",
+                    "type": "openai-compatible",
+                },
+                {"validate": False},
+            )
+            self.ids[name] = added["id"]
+
+    def first(self, name: str) -> tuple[float, float]:
+        """Seconds to the first delta event, and to the end of the stream."""
+        started = time.perf_counter()
+        first = 0.0
+        for chunk in self._stream(name):
+            if not first and b"event: delta" in chunk:
+                first = time.perf_counter() - started
+        return first, time.perf_counter() - started
+
+    def read_all(self, name: str) -> int:
+        """Bytes of the whole event stream."""
+        return sum(len(chunk) for chunk in self._stream(name))
+
+    def _stream(self, name: str) -> Any:
+        body = {"providerId": self.ids[name], "messages": [{"role": "user", "content": "Hello"}]}
+        with self.client.stream("POST", f"{self.app.server_url}/api/chat/stream", json=body) as r:
+            yield from r.iter_raw()
+
+    def close(self) -> None:
+        self.client.close()
+        self.app.close()
+        self._folder.cleanup()
+
+
+# --- measurements ------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def concurrent(work: Callable[[], object], count: int) -> float:
+    """Wall seconds for `count` threads each doing `work` at once."""
+    threads = [threading.Thread(target=work) for _ in range(count)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=50, help="requests for the TTFT percentiles")
+    parser.add_argument("--chunks", type=int, default=5000, help="chunks in the throughput stream")
+    parser.add_argument("--rounds", type=int, default=7, help="runs of the throughput stream")
+    args = parser.parse_args()
+
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    server = context.Process(target=serve, args=(theirs, args.chunks), daemon=True)
+    server.start()
+    url = ours.recv()
+    client = httpx.Client(timeout=60)
+    service = ProviderService()
+    over_http = AppOverHttp(url)
+    try:
+        report(args, url, client, service, over_http)
+    finally:
+        over_http.close()
+        service.close()
+        client.close()
+        ours.send("stop")
+        server.join(5)
+
+
+def report(
+    args: argparse.Namespace,
+    url: str,
+    client: httpx.Client,
+    service: ProviderService,
+    over_http: AppOverHttp,
+) -> None:
+    print(f"MiaoDa Chat streaming benchmark — fake upstream in its own process at {url}")
+    print(f"python {sys.version.split()[0]}, httpx {httpx.__version__}; the paths run in turn,")
+    print("so a busy machine slows them alike.\n")
+    loop = asyncio.new_event_loop()
+    aclient = httpx.AsyncClient(timeout=60)
+    short, big = url + "/short/chat/completions", url + "/big/chat/completions"
+    paths: dict[str, Callable[[str], Any]] = {
+        "httpx direct (sync)": lambda u: direct_first(client, u),
+        "httpx direct (async)": lambda u: loop.run_until_complete(async_direct_first(aclient, u)),
+        "ProviderService + sse_events": lambda u: relay_first(
+            service, u.removesuffix("/chat/completions")
+        ),
+        "/api/chat/stream over HTTP": lambda u: over_http.first("short"),
+    }
+    try:
+        ttft = {name: [] for name in paths}  # type: dict[str, list[float]]
+        for run in range(args.runs + 5):
+            for name, first in paths.items():
+                seconds = first(short)[0] * 1000
+                if run >= 5:  # the first rounds warm pools and code paths
+                    ttft[name].append(seconds)
+        print(f"(a) time to first event over {args.runs} requests (short stream)")
+        print(f"    {'path':<32}{'p50 ms':>10}{'p95 ms':>10}")
+        for name, values in ttft.items():
+            print(
+                f"    {name:<32}{statistics.median(values):>10.3f}{percentile(values, 0.95):>10.3f}"
+            )
+        relay_p50 = statistics.median(ttft["ProviderService + sse_events"])
+        over_sync = relay_p50 - statistics.median(ttft["httpx direct (sync)"])
+        over_async = relay_p50 - statistics.median(ttft["httpx direct (async)"])
+        http_p50 = statistics.median(ttft["/api/chat/stream over HTTP"])
+        http_over = http_p50 - statistics.median(ttft["httpx direct (sync)"])
+        print(
+            f"    added TTFT p50: {over_sync:.3f} ms over sync httpx (target ≤ 1 ms), "
+            f"{over_async:.3f} ms over async httpx"
+        )
+        print(
+            f"    through the app over HTTP: {http_over:.3f} ms over sync httpx (a second "
+            "loopback hop and the client's parsing in the same process)\n"
+        )
+
+        n = args.chunks
+        readers: dict[str, Callable[[], object]] = {
+            "httpx direct, raw bytes": lambda: direct_raw(client, big),
+            "httpx direct, lines + JSON": lambda: direct_decode(client, big),
+            "httpx async, lines + JSON": lambda: loop.run_until_complete(
+                async_direct_decode(aclient, big)
+            ),
+            "ProviderService + sse_events": lambda: relay_all(service, url + "/big"),
+            "/api/chat/stream over HTTP": lambda: over_http.read_all("big"),
+        }
+        totals = {name: [] for name in readers}  # type: dict[str, list[float]]
+        for run in range(args.rounds + 1):
+            for name, read in readers.items():
+                started = time.perf_counter()
+                read()
+                if run:
+                    totals[name].append(time.perf_counter() - started)
+        # The fastest run is the least disturbed by whatever else the machine is doing.
+        seconds = {name: min(values) for name, values in totals.items()}
+        baseline = seconds["httpx direct, lines + JSON"]
+        print(f"(b) one {n}-chunk stream, fastest of {args.rounds} runs")
+        print(f"    {'path':<32}{'total ms':>10}{'µs/chunk':>10}{'throughput':>12}")
+        for name, value in seconds.items():
+            share = baseline / value * 100
+            print(f"    {name:<32}{value * 1000:>10.1f}{value / n * 1e6:>10.2f}{share:>11.0f}%")
+        relay = seconds["ProviderService + sse_events"]
+        of_async = seconds["httpx async, lines + JSON"] / relay * 100
+        http = seconds["/api/chat/stream over HTTP"]
+        print(
+            f"    relay throughput: {baseline / relay * 100:.0f}% of sync httpx lines+JSON "
+            f"(target ≥ 80%), {of_async:.0f}% of async httpx; over HTTP: "
+            f"{baseline / http * 100:.0f}%\n"
+        )
+    finally:
+        loop.run_until_complete(aclient.aclose())
+        loop.close()
+
+    print("(c) 10 concurrent relayed streams versus 1 (wall time, fastest of 3)")
+    print(f"    {'stream':<32}{'1 stream s':>11}{'10 streams s':>13}{'ratio':>8}")
+    for name, base in (
+        (f"paced ({PACED_PIECES} × {PACED_DELAY * 1000:.0f} ms)", url + "/paced"),
+        (f"unpaced ({args.chunks} chunks)", url + "/big"),
+    ):
+        one = min(concurrent(lambda b=base: relay_all(service, b), 1) for _ in range(3))
+        ten = min(concurrent(lambda b=base: relay_all(service, b), 10) for _ in range(3))
+        print(f"    {name:<32}{one:>11.3f}{ten:>13.3f}{ten / one:>8.2f}")
+    print("    paced: ≈1.0 means no stream slows another. unpaced: CPU bound; one Python process")
+    print("    relays on about one core (the GIL), so 10 streams take up to ≈10× one stream.\n")
+
+    print(litellm_note())
+
+
+def litellm_note() -> str:
+    """litellm is an optional, bench-only comparison."""
+    try:
+        import litellm  # type: ignore[import-not-found]  # noqa: F401
+    except ImportError:
+        return "litellm: not installed — comparison skipped (pip install litellm to include it)."
+    return "litellm: installed, but this script does not compare it yet."
+
+
+if __name__ == "__main__":
+    main()

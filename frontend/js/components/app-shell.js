@@ -1,0 +1,90 @@
+// <md-app>: the shell — navigation on the left, one view at a time on the right, routed by the
+// URL hash (#/providers, #/chat, #/about). Views stay alive while hidden so they keep their state.
+import { h, replaceChildren } from "../lib/dom.js";
+import { icon } from "../lib/icons.js";
+import { bridgeEvents } from "../bridge.js";
+import { providerService } from "../services/custom-provider-service.js";
+import { ROUTES } from "./side-nav.js";
+import "./side-nav.js";
+import "./toast-region.js";
+import "./providers-view.js";
+import "./chat-view.js";
+import "./about-view.js";
+
+const DEFAULT_ROUTE = "providers";
+const ALIASES = { settings: "about" };
+
+export class AppShell extends HTMLElement {
+  connectedCallback() {
+    if (this._views) return;
+    this.classList.add("app");
+    this._nav = h("side-nav");
+    this._views = {
+      providers: h("providers-view", { id: "providers-view" }),
+      chat: h("chat-view", { id: "chat-view" }),
+      about: h("about-view", { id: "about-view" }),
+    };
+    this._main = h("main", { class: "main", id: "main" }, Object.values(this._views));
+    for (const view of Object.values(this._views)) view.hidden = true;
+    this.append(h("a", { class: "skip-link", href: "#main" }, "Skip to content"), this._nav, this._main, h("toast-region"));
+    this._main.tabIndex = -1;
+    this.querySelector(".skip-link").addEventListener("click", (event) => {
+      event.preventDefault();
+      this._main.focus();
+    });
+    window.addEventListener("hashchange", () => this._route(true));
+    bridgeEvents.addEventListener("unauthorized", () => this._locked());
+    this._route(false);
+    this._loadInfo();
+  }
+
+  async _loadInfo() {
+    const info = await providerService.getAppInfo();
+    if (!info.success) return;
+    this._nav.version = info.version;
+    this._views.providers.desktop = Boolean(info.desktop);
+  }
+
+  _route(moveFocus) {
+    const raw = window.location.hash.replace(/^#\/?/, "").split(/[?&/]/)[0];
+    const name = ALIASES[raw] || raw;
+    if (!ROUTES.some((r) => r.name === name)) {
+      window.history.replaceState(window.history.state, "", `#/${DEFAULT_ROUTE}`);
+      return this._show(DEFAULT_ROUTE, moveFocus);
+    }
+    this._show(name, moveFocus);
+  }
+
+  _show(name, moveFocus) {
+    for (const [route, view] of Object.entries(this._views)) {
+      const on = route === name;
+      view.hidden = !on;
+      view.active = on;
+    }
+    this._nav.current = name;
+    const label = ROUTES.find((r) => r.name === name).label;
+    document.title = `${label} — MiaoDa Chat`;
+    if (moveFocus) {
+      const heading = this._views[name].querySelector(".view-title");
+      if (heading) heading.focus();
+    }
+  }
+
+  // The token was missing or wrong: nothing will work until the page is opened from the link.
+  _locked() {
+    if (this._lockedShown) return;
+    this._lockedShown = true;
+    const panel = h(
+      "div",
+      { class: "locked", role: "alert" },
+      icon("key", { size: 36 }),
+      h("h1", {}, "Open MiaoDa Chat from its link"),
+      h("p", {}, "This page needs the address MiaoDa Chat printed when it started — it ends with #token=…. The token keeps other websites from using your providers."),
+      h("pre", { class: "mono" }, "miaoda serve"),
+      h("p", { class: "muted" }, "Run it in a terminal and open the link it prints."),
+    );
+    replaceChildren(this._main, panel);
+  }
+}
+
+customElements.define("md-app", AppShell);

@@ -1,0 +1,108 @@
+// <chat-error>: a failed reply, inline where the answer would be — the classified error as a
+// headline that says what to do ("Rate limited — retry in 20 s", "Key rejected — edit
+// provider"), the server's message, the usual fix (js/lib/advice.js) and the actions that fit:
+// Retry, Edit provider, New conversation. A rate limit counts its retryAfter down.
+import { h } from "../lib/dom.js";
+import { icon } from "../lib/icons.js";
+import { adviceFor } from "../lib/advice.js";
+
+// code → [what happened, what to do] for the headline, and which actions help (first = main).
+// Retry is always offered on the last reply: after editing the key, the same turn can go again.
+const HEADLINES = {
+  AUTH_FAILED: ["Key rejected", "edit provider", ["edit", "retry"]],
+  RATE_LIMITED: ["Rate limited", "wait a moment, then retry", ["retry"]],
+  QUOTA_EXCEEDED: ["Out of credit", "add credit in the provider's console", ["retry"]],
+  MODEL_NOT_FOUND: ["Unknown model", "edit provider", ["edit", "retry"]],
+  CONTEXT_LENGTH_EXCEEDED: ["Conversation too long", "start a new conversation", ["new", "retry"]],
+  BAD_REQUEST: ["Request refused", "check the model and parameters", ["edit", "retry"]],
+  CONNECTION_FAILED: ["Can't connect", "check the address and retry", ["retry", "edit"]],
+  TIMEOUT: ["Timed out", "retry", ["retry"]],
+  UPSTREAM_ERROR: ["Provider error", "retry in a moment", ["retry"]],
+  INVALID_RESPONSE: ["Unreadable answer", "check the provider's type and base URL", ["edit", "retry"]],
+  NOT_FOUND: ["Provider removed", "pick another provider", ["retry"]],
+  INVALID_CONFIG: ["Request refused", "check the conversation and retry", ["retry"]],
+  INTERNAL: ["Something went wrong", "retry", ["retry"]],
+};
+
+export class ChatError extends HTMLElement {
+  constructor() {
+    super();
+    this._timer = null;
+  }
+
+  disconnectedCallback() {
+    this._stopCountdown();
+  }
+
+  /** Show `error` ({code, message, retryAfter?, at?}); `providerId` for "Edit provider"; `canRetry` when this is the last reply. */
+  show({ error, providerId, canRetry }) {
+    this._stopCountdown();
+    const code = error.code || "INTERNAL";
+    const [what, todo, actions] = HEADLINES[code] || [adviceFor(error).title, "retry", ["retry"]];
+    // The countdown already says what a rate limit's advice would.
+    const advice = code === "RATE_LIMITED" ? "" : adviceFor({ code }).advice;
+    this._what = what;
+    this._headline = h("strong", { class: "chat-error-title" });
+    const buttons = [];
+    for (const action of actions) {
+      if (action === "retry" && canRetry) buttons.push(button("retry", "Retry", "retry"));
+      if (action === "edit" && providerId) buttons.push(h("a", { class: "btn btn-sm chat-error-edit", href: `#/providers?edit=${encodeURIComponent(providerId)}` }, icon("edit", { size: 14 }), "Edit provider"));
+      if (action === "new") buttons.push(button("new-conversation", "New conversation", "new-chat"));
+    }
+    this.replaceChildren(
+      h(
+        "div",
+        { class: "chat-error", dataset: { code } },
+        h("span", { class: "chat-error-icon" }, icon("alert", { size: 18 })),
+        h(
+          "div",
+          { class: "chat-error-body" },
+          h("div", { class: "chat-error-head" }, this._headline, h("span", { class: "error-code" }, code)),
+          error.message ? h("p", { class: "chat-error-message" }, error.message) : null,
+          advice && advice !== error.message ? h("p", { class: "chat-error-advice" }, advice) : null,
+          buttons.length ? h("div", { class: "chat-error-actions" }, buttons) : null,
+        ),
+      ),
+    );
+    const wait = Number(error.retryAfter);
+    // `at` is when the error arrived, so a redraw (or a reload) keeps counting from there.
+    if (code === "RATE_LIMITED" && wait > 0) this._countdown((error.at ?? Date.now()) + Math.ceil(wait) * 1000);
+    else this._headline.textContent = `${what} — ${todo}`;
+  }
+
+  // "Rate limited — retry in 20 s", once a second, then "you can retry now".
+  _countdown(until) {
+    const tick = () => {
+      const left = Math.ceil((until - Date.now()) / 1000);
+      if (left <= 0) {
+        this._headline.textContent = `${this._what} — you can retry now`;
+        this._stopCountdown();
+        return;
+      }
+      this._headline.textContent = `${this._what} — retry in ${duration(left)}`;
+    };
+    tick();
+    this._timer = setInterval(tick, 1000);
+  }
+
+  _stopCountdown() {
+    clearInterval(this._timer);
+    this._timer = null;
+  }
+}
+
+function button(action, label, iconName) {
+  const el = h("button", { type: "button", class: "btn btn-sm", dataset: { action } }, icon(iconName, { size: 14 }), label);
+  el.addEventListener("click", () => el.dispatchEvent(new CustomEvent("chat-action", { bubbles: true, detail: { action } })));
+  return el;
+}
+
+/** "20 s", "1 min 30 s", "2 min". */
+export function duration(seconds) {
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.floor(seconds / 60);
+  const rest = seconds % 60;
+  return rest ? `${minutes} min ${rest} s` : `${minutes} min`;
+}
+
+customElements.define("chat-error", ChatError);

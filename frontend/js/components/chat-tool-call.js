@@ -1,0 +1,36 @@
+// <chat-tool-call>: one tool call the model asked for — its name and its arguments, pretty
+// printed when they are JSON. Shown as text only; MiaoDa Chat does not run tools.
+import { h } from "../lib/dom.js";
+import { icon } from "../lib/icons.js";
+
+export class ChatToolCall extends HTMLElement {
+  /** `{id, name, arguments}` as the `tool_call` event gave it. */
+  set call(value) {
+    this._call = value;
+    this.replaceChildren(
+      h(
+        "div",
+        { class: "tool-call" },
+        h("div", { class: "tool-head" }, icon("tool", { size: 15 }), h("span", { class: "tool-kind" }, "Tool call"), h("code", { class: "tool-name" }, value.name || "(unnamed)")),
+        h("pre", { class: "tool-args", tabIndex: 0, "aria-label": `Arguments of ${value.name || "the tool call"}` }, prettyArguments(value.arguments)),
+      ),
+    );
+  }
+
+  get call() {
+    return this._call;
+  }
+}
+
+/** JSON arguments indented by two spaces; anything else exactly as sent. */
+export function prettyArguments(text) {
+  const raw = String(text ?? "");
+  if (!raw.trim()) return "{}";
+  try {
+    return JSON.stringify(JSON.parse(raw), null, 2);
+  } catch {
+    return raw;
+  }
+}
+
+customElements.define("chat-tool-call", ChatToolCall);

@@ -1,0 +1,104 @@
+// <headers-editor>: rows of header name/value with add and remove. `value` is the headers
+// object; `check()` marks problems and returns the first; `error` shows the server's message.
+import { h, replaceChildren, uid } from "../lib/dom.js";
+import { icon } from "../lib/icons.js";
+import { hints } from "../lib/provider-rules.js";
+
+export class HeadersEditor extends HTMLElement {
+  connectedCallback() {
+    if (this._rows) return;
+    this.classList.add("kv-editor");
+    this._rows = h("div", { class: "kv-rows" });
+    this._empty = h("p", { class: "muted kv-empty" }, "No extra headers. Most providers need none.");
+    this._message = h("p", { class: "field-msg", id: uid("headers-msg"), "aria-live": "polite" });
+    const add = h("button", { type: "button", class: "btn btn-sm btn-ghost", on: { click: () => this.addRow("", "", true) } }, icon("plus", { size: 16 }), "Add header");
+    this.append(this._empty, this._rows, h("div", { class: "kv-footer" }, add), this._message);
+    if (this._pending) this.value = this._pending;
+  }
+
+  get value() {
+    const out = {};
+    for (const row of this._rowsList()) {
+      const name = row.nameInput.value.trim();
+      if (name) out[name] = row.valueInput.value;
+    }
+    return out;
+  }
+
+  set value(headers) {
+    if (!this._rows) {
+      this._pending = headers;
+      return;
+    }
+    replaceChildren(this._rows);
+    for (const [name, value] of Object.entries(headers || {})) this.addRow(name, value, false);
+    this._sync();
+    this.error = "";
+  }
+
+  /** The first problem (also shown), or null. */
+  check() {
+    const seen = new Set();
+    let first = null;
+    for (const row of this._rowsList()) {
+      const name = row.nameInput.value.trim();
+      const problem = hints.header(name, row.valueInput.value, seen);
+      if (name) seen.add(name.toLowerCase());
+      row.nameInput.setAttribute("aria-invalid", String(Boolean(problem)));
+      if (problem && !first) first = { problem, input: row.nameInput };
+    }
+    this.error = first ? first.problem : "";
+    return first;
+  }
+
+  set error(message) {
+    this._message.textContent = message || "";
+    this.classList.toggle("has-error", Boolean(message));
+  }
+
+  get messageId() {
+    return this._message.id;
+  }
+
+  focusFirst() {
+    const row = this._rowsList()[0];
+    if (row) row.nameInput.focus();
+  }
+
+  addRow(name, value, focus) {
+    const index = this._rows.childElementCount + 1;
+    const nameInput = h("input", { type: "text", class: "input mono", value: name, placeholder: "Header-Name", spellcheck: false, autocomplete: "off", "aria-label": `Header ${index} name`, "aria-describedby": this._message.id });
+    const valueInput = h("input", { type: "text", class: "input mono", value, placeholder: "value", spellcheck: false, autocomplete: "off", "aria-label": `Header ${index} value` });
+    const remove = h("button", { type: "button", class: "icon-btn", "aria-label": `Remove header ${index}`, title: "Remove header" }, icon("x", { size: 16 }));
+    const row = h("div", { class: "kv-row" }, nameInput, valueInput, remove);
+    row.nameInput = nameInput;
+    row.valueInput = valueInput;
+    remove.addEventListener("click", () => {
+      const next = row.nextElementSibling || row.previousElementSibling;
+      row.remove();
+      this._sync();
+      this.dispatchEvent(new Event("input", { bubbles: true }));
+      if (next) next.nameInput.focus();
+      else this.querySelector(".kv-footer button").focus();
+    });
+    this._rows.append(row);
+    this._sync();
+    if (focus) nameInput.focus();
+    return row;
+  }
+
+  _rowsList() {
+    return [...this._rows.children];
+  }
+
+  _sync() {
+    this._empty.hidden = this._rows.childElementCount > 0;
+    this._rowsList().forEach((row, i) => {
+      row.nameInput.setAttribute("aria-label", `Header ${i + 1} name`);
+      row.valueInput.setAttribute("aria-label", `Header ${i + 1} value`);
+      row.querySelector("button").setAttribute("aria-label", `Remove header ${i + 1}`);
+    });
+  }
+}
+
+customElements.define("headers-editor", HeadersEditor);

@@ -1,0 +1,252 @@
+// <import-dialog>: choose an export file, see what importing it would do (a dry run), then import.
+// The file is read in the page (<input type=file>, which is the system's open dialog in the
+// desktop window too) and sent as `content`, so the preview and the import use the same bytes
+// and the user is asked for the file once. Emits "providers-imported" ({detail: report}).
+import { h, replaceChildren, uid } from "../lib/dom.js";
+import { icon } from "../lib/icons.js";
+import { openModal } from "../lib/modal.js";
+import { adviceFor } from "../lib/advice.js";
+import { formatBytes, plural } from "../lib/format.js";
+import { providerService } from "../services/custom-provider-service.js";
+
+const MAX_BYTES = 5 * 1024 * 1024;
+const POLICIES = [
+  { value: "skip", label: "Keep mine", help: "Skip providers whose name already exists." },
+  { value: "replace", label: "Replace", help: "Overwrite them with the file's settings." },
+  { value: "rename", label: "Import as copies", help: "Add them under a new name (name-2…)." },
+];
+
+export class ImportDialog extends HTMLElement {
+  constructor() {
+    super();
+    this.service = providerService;
+  }
+
+  connectedCallback() {
+    if (this._dialog) return;
+    const titleId = uid("import-title");
+    const fileId = uid("import-file");
+    const phraseId = uid("import-phrase");
+    this._file = h("input", { type: "file", id: fileId, class: "file-input", accept: ".json,application/json" });
+    this._fileLabel = h("span", { class: "file-name" }, "Choose an export file…");
+    this._fileInfo = h("span", { class: "muted file-info" }, "MiaoDa Chat .json export, up to 5 MB");
+    const picker = h("label", { class: "file-drop", for: fileId }, icon("file", { size: 22 }), h("span", { class: "file-text" }, this._fileLabel, this._fileInfo));
+    const policyName = uid("policy");
+    this._policies = POLICIES.map((p) => h("input", { type: "radio", name: policyName, value: p.value, class: "radio", checked: p.value === "skip" }));
+    const policy = h(
+      "fieldset",
+      { class: "policy" },
+      h("legend", {}, "When a provider with the same name exists"),
+      h("div", { class: "segmented" }, POLICIES.map((p, i) => h("label", { class: "segment", title: p.help }, this._policies[i], h("span", {}, p.label)))),
+      (this._policyHelp = h("p", { class: "field-help" }, POLICIES[0].help)),
+    );
+    this._phrase = h("input", { type: "password", id: phraseId, class: "input", autocomplete: "off", "aria-describedby": `${phraseId}-msg` });
+    this._phraseMsg = h("p", { class: "field-msg", id: `${phraseId}-msg`, "aria-live": "polite" });
+    this._phraseBtn = h("button", { type: "button", class: "btn", on: { click: () => this._preview() } }, "Unlock");
+    this._phraseBox = h(
+      "div",
+      { class: "field phrase-box", hidden: true },
+      h("label", { for: phraseId }, "Passphrase"),
+      h("div", { class: "control-row" }, this._phrase, this._phraseBtn),
+      h("p", { class: "field-help" }, "This file carries API keys encrypted with the passphrase chosen when it was exported."),
+      this._phraseMsg,
+    );
+    this._error = h("div", { class: "form-error", role: "alert", hidden: true });
+    this._previewBox = h("div", { class: "preview", "aria-live": "polite" });
+    this._submit = h("button", { type: "submit", class: "btn btn-primary", disabled: true }, icon("import", { size: 16 }), h("span", {}, "Import"));
+    const form = h(
+      "form",
+      { class: "dialog-form", noValidate: true },
+      h("header", { class: "dialog-header" }, h("div", {}, h("h2", { class: "dialog-title", id: titleId }, "Import providers"), h("p", { class: "dialog-subtitle" }, "Nothing changes until you confirm the preview.")), h("button", { type: "button", class: "icon-btn", "aria-label": "Close", title: "Close (Esc)", on: { click: () => this._dialog.close() } }, icon("x"))),
+      h("div", { class: "dialog-body" }, this._file, picker, policy, this._phraseBox, this._error, this._previewBox),
+      h("footer", { class: "dialog-footer" }, h("span", { class: "spacer" }), h("button", { type: "button", class: "btn", on: { click: () => this._dialog.close() } }, "Cancel"), this._submit),
+    );
+    this._file.addEventListener("change", () => this._readFile());
+    for (const radio of this._policies) {
+      radio.addEventListener("change", () => {
+        this._policyHelp.textContent = POLICIES.find((p) => p.value === radio.value).help;
+        if (this._content !== null) this._preview();
+      });
+    }
+    this._phrase.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") {
+        event.preventDefault();
+        this._preview();
+      }
+    });
+    this._phrase.addEventListener("input", () => {
+      this._phraseMsg.textContent = "";
+      this._phrase.setAttribute("aria-invalid", "false");
+      this._report = null;
+      this._submit.disabled = true;
+    });
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this._apply();
+    });
+    picker.addEventListener("dragover", (event) => {
+      event.preventDefault();
+      picker.classList.add("is-over");
+    });
+    picker.addEventListener("dragleave", () => picker.classList.remove("is-over"));
+    picker.addEventListener("drop", (event) => {
+      event.preventDefault();
+      picker.classList.remove("is-over");
+      const file = event.dataTransfer && event.dataTransfer.files[0];
+      if (file) this._readFile(file);
+    });
+    this._dialog = h("dialog", { class: "dialog import-dialog", "aria-labelledby": titleId }, form);
+    this._dialog.addEventListener("close", () => {
+      this._generation += 1;
+    });
+    this._generation = 0;
+    this.append(this._dialog);
+  }
+
+  open() {
+    this._content = null;
+    this._report = null;
+    this._file.value = "";
+    this._fileLabel.textContent = "Choose an export file…";
+    this._fileInfo.textContent = "MiaoDa Chat .json export, up to 5 MB";
+    this._policies.forEach((r) => (r.checked = r.value === "skip"));
+    this._policyHelp.textContent = POLICIES[0].help;
+    this._phrase.value = "";
+    this._phraseBox.hidden = true;
+    this._phraseMsg.textContent = "";
+    this._showError(null);
+    replaceChildren(this._previewBox);
+    this._setSubmit(null);
+    openModal(this._dialog, { focus: this._file });
+  }
+
+  get _policy() {
+    return this._policies.find((r) => r.checked).value;
+  }
+
+  async _readFile(dropped) {
+    const file = dropped || (this._file.files && this._file.files[0]);
+    if (!file) return;
+    this._fileLabel.textContent = file.name;
+    this._fileInfo.textContent = `${formatBytes(file.size)} · choose another file`;
+    this._report = null;
+    this._setSubmit(null);
+    if (file.size > MAX_BYTES) {
+      this._content = null;
+      return this._showError({ code: "IMPORT_INVALID", message: "The file is larger than 5 MB, so it is not a provider export." });
+    }
+    this._content = await file.text();
+    // A file with an encrypted key block needs its passphrase: ask up front.
+    let hasSecrets = false;
+    try {
+      const parsed = JSON.parse(this._content);
+      hasSecrets = Boolean(parsed && parsed.secrets);
+    } catch {
+      /* the server explains what is wrong with it */
+    }
+    this._phrase.value = "";
+    this._phraseBox.hidden = !hasSecrets;
+    if (hasSecrets) {
+      this._phrase.focus();
+      this._showError(null);
+      replaceChildren(this._previewBox, h("p", { class: "muted" }, "Enter the passphrase to preview the import."));
+      return;
+    }
+    this._preview();
+  }
+
+  _options(dryRun) {
+    const options = { content: this._content, onConflict: this._policy, dryRun };
+    if (!this._phraseBox.hidden && this._phrase.value) options.passphrase = this._phrase.value;
+    return options;
+  }
+
+  async _preview() {
+    if (this._content === null) return;
+    const generation = this._generation;
+    this._showError(null);
+    this._setSubmit(null);
+    replaceChildren(this._previewBox, h("p", { class: "muted preview-loading" }, h("span", { class: "spinner", "aria-hidden": "true" }), "Reading the file…"));
+    const result = await this.service.importProviders(this._options(true));
+    if (generation !== this._generation) return;
+    if (!result.success) {
+      replaceChildren(this._previewBox);
+      return this._showError(result.error);
+    }
+    this._report = result;
+    this._renderPreview(result);
+    this._setSubmit(result);
+  }
+
+  async _apply() {
+    if (!this._report || this._content === null) return;
+    const generation = this._generation;
+    this._submit.disabled = true;
+    this._submit.classList.add("is-busy");
+    const result = await this.service.importProviders(this._options(false));
+    if (generation !== this._generation) return;
+    this._submit.classList.remove("is-busy");
+    if (!result.success) {
+      this._submit.disabled = false;
+      return this._showError(result.error);
+    }
+    this._dialog.close();
+    this.dispatchEvent(new CustomEvent("providers-imported", { bubbles: true, detail: result }));
+  }
+
+  _showError(error) {
+    const needsPhrase = error && error.code === "DECRYPT_FAILED";
+    if (needsPhrase) {
+      this._phraseBox.hidden = false;
+      const asked = error.fields && error.fields.passphrase;
+      this._phraseMsg.textContent = asked && !this._phrase.value ? asked.join(" ") : `Wrong passphrase. ${error.message}`;
+      this._phrase.setAttribute("aria-invalid", "true");
+      this._phrase.focus();
+      this._phrase.select();
+      this._error.hidden = true;
+      return;
+    }
+    this._error.hidden = !error;
+    if (!error) return replaceChildren(this._error);
+    const { title, advice } = adviceFor(error);
+    replaceChildren(this._error, icon("alert", { size: 16 }), h("div", {}, h("p", {}, h("strong", {}, title), " — ", error.message), advice ? h("p", { class: "muted" }, advice) : null));
+  }
+
+  _setSubmit(report) {
+    const count = report ? report.added.length + report.updated.length : 0;
+    this._submit.disabled = !report || count === 0;
+    this._submit.lastElementChild.textContent = report ? (count ? `Import ${plural(count, "provider")}` : "Nothing to import") : "Import";
+  }
+
+  _renderPreview(report) {
+    const renamedTo = new Map((report.renamed || []).map((r) => [r.to, r.from]));
+    const groups = [
+      { key: "added", title: "Will add", icon: "plus", items: report.added.map((name) => (renamedTo.has(name) ? `${name} (copy of ${renamedTo.get(name)})` : name)) },
+      { key: "updated", title: "Will replace", icon: "edit", items: report.updated },
+      { key: "skipped", title: "Will skip (already there)", icon: "check", items: report.skipped },
+      { key: "errors", title: "Can't import", icon: "alert", items: report.errors.map((e) => h("span", {}, h("strong", {}, e.name), " — ", errorText(e.error))) },
+    ];
+    const summary = h(
+      "p",
+      { class: "preview-summary" },
+      groups.filter((g) => g.items.length).map((g) => h("span", { class: ["pill", `pill-${g.key}`] }, `${g.items.length} ${g.key === "errors" ? (g.items.length === 1 ? "error" : "errors") : g.key === "added" ? "to add" : g.key === "updated" ? "to replace" : "to skip"}`)),
+    );
+    if (!groups.some((g) => g.items.length)) summary.append(h("span", { class: "muted" }, "The file lists no providers."));
+    replaceChildren(
+      this._previewBox,
+      h("h3", { class: "preview-title" }, "Preview"),
+      summary,
+      groups.filter((g) => g.items.length).map((g) =>
+        h("section", { class: ["preview-group", `preview-${g.key}`], dataset: { group: g.key } }, h("h4", {}, icon(g.icon, { size: 14 }), g.title), h("ul", {}, g.items.map((item) => h("li", {}, item)))),
+      ),
+    );
+  }
+}
+
+function errorText(error) {
+  if (!error) return "Not valid.";
+  const fields = error.fields ? Object.entries(error.fields).map(([k, v]) => `${k}: ${v.join(" ")}`) : [];
+  return fields.length ? fields.join("; ") : error.message;
+}
+
+customElements.define("import-dialog", ImportDialog);

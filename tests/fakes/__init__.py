@@ -1,0 +1,1 @@
+"""Real fakes: local servers and stores that stand in for what cannot run here."""

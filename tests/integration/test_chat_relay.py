@@ -1,0 +1,267 @@
+"""The chat relay turns a provider stream into the contract's event stream (CONTRACT §6)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from backend.chat import collect_chat, sse_events
+from backend.errors import AuthFailed
+from backend.providers import ProviderService
+from tests.fakes.upstream import (
+    FakeUpstream,
+    Reply,
+    SleepRecorder,
+    anthropic_stream,
+    fake_config,
+    openai_chunk,
+    openai_stream,
+    sse,
+    user_request,
+)
+
+PATH = "/v1/chat/completions"
+
+
+@pytest.fixture
+def service() -> Iterator[ProviderService]:
+    """A provider service that records retry delays instead of waiting them."""
+    svc = ProviderService(sleep=SleepRecorder())
+    yield svc
+    svc.close()
+
+
+def frames(chunks: list[bytes]) -> list[tuple[str, Any]]:
+    """(event, data) pairs of the SSE bytes; comments come out as ("comment", text)."""
+    out: list[tuple[str, Any]] = []
+    for block in b"".join(chunks).decode().split("\n\n"):
+        if not block:
+            continue
+        if block.startswith(":"):
+            out.append(("comment", block[1:].strip()))
+            continue
+        lines = dict(line.split(": ", 1) for line in block.split("\n"))
+        out.append((lines["event"], json.loads(lines["data"])))
+    return out
+
+
+def relay(
+    service: ProviderService,
+    upstream: FakeUpstream,
+    *replies: Reply,
+    heartbeat: float = 15.0,
+    is_disconnected: Callable[[], bool] = lambda: False,
+    records: list[dict[str, Any]] | None = None,
+    anthropic: bool = False,
+) -> list[bytes]:
+    if anthropic:
+        upstream.script("/v1/messages", *replies)
+        config = fake_config(upstream.url, type="anthropic-compatible")
+    else:
+        upstream.script(PATH, *replies)
+        config = fake_config(upstream.url + "/v1")
+    stream = service.open_stream(config, "sk-test", user_request())
+    return list(
+        sse_events(
+            stream,
+            provider_id=config.id,
+            model=config.model,
+            request_id="req-1",
+            is_disconnected=is_disconnected,
+            heartbeat=heartbeat,
+            on_finish=records.append if records is not None else None,
+        )
+    )
+
+
+def test_event_order_for_a_normal_answer(service: ProviderService, upstream: FakeUpstream) -> None:
+    got = frames(
+        relay(service, upstream, Reply.stream(openai_stream(["Hi", " there"]), delay=0.01))
+    )
+    kinds = [kind for kind, _ in got]
+    assert kinds[0] == "start" and kinds[-2:] == ["usage", "done"]
+    assert set(kinds[1:-2]) == {"delta"}
+    assert got[0][1] == {"requestId": "req-1", "providerId": "prov-1", "model": "fake-model"}
+    assert "".join(d["text"] for k, d in got if k == "delta") == "Hi there"
+    assert got[-2][1] == {"inputTokens": 12, "outputTokens": 40, "source": "reported"}
+    done = got[-1][1]
+    assert done["finishReason"] == "stop"
+    assert isinstance(done["ttftMs"], int) and isinstance(done["elapsedMs"], int)
+    assert 0 <= done["ttftMs"] <= done["elapsedMs"]
+
+
+def test_anthropic_answer_has_the_same_shape(
+    service: ProviderService, upstream: FakeUpstream
+) -> None:
+    got = frames(
+        relay(service, upstream, Reply.stream(anthropic_stream(["Bon", "jour"])), anthropic=True)
+    )
+    assert [kind for kind, _ in got if kind != "delta"] == ["start", "usage", "done"]
+    assert "".join(d["text"] for k, d in got if k == "delta") == "Bonjour"
+
+
+def test_everything_waiting_is_written_in_one_chunk_with_text_merged(
+    service: ProviderService, upstream: FakeUpstream
+) -> None:
+    # A burst of 300 chunks in one read: one write, and the waiting text merged into one event.
+    pieces = [f"t{i} " for i in range(300)]
+    chunks = relay(service, upstream, Reply.stream([b"".join(openai_stream(pieces))]))
+    events = frames(chunks)
+    assert [kind for kind, _ in events] == ["start", "delta", "usage", "done"]
+    assert events[1][1]["text"] == "".join(pieces)
+    assert len(chunks) <= 3  # start, then the burst (usage and done may follow on their own)
+
+
+def test_error_before_output_is_error_then_done(
+    service: ProviderService, upstream: FakeUpstream
+) -> None:
+    got = frames(
+        relay(service, upstream, Reply.json({"error": {"message": "Invalid API key"}}, 401))
+    )
+    assert [kind for kind, _ in got] == ["start", "error", "done"]
+    assert got[1][1]["code"] == "AUTH_FAILED" and got[1][1]["httpStatus"] == 401
+    assert got[2][1]["finishReason"] == "error" and got[2][1]["ttftMs"] is None
+
+
+def test_failure_after_first_token_is_not_retried_and_ends_error_then_done(
+    service: ProviderService, upstream: FakeUpstream
+) -> None:
+    broken = Reply.stream(
+        [openai_chunk({"content": "Hal"}), openai_chunk({"content": "f"})], close_after=1
+    )
+    records: list[dict[str, Any]] = []
+    got = frames(
+        relay(service, upstream, broken, Reply.stream(openai_stream(["retried"])), records=records)
+    )
+    assert [kind for kind, _ in got] == ["start", "delta", "error", "done"]
+    assert got[2][1]["code"] == "CONNECTION_FAILED"
+    assert got[3][1]["finishReason"] == "error"
+    assert len(upstream.requests) == 1
+    assert records[0]["finishReason"] == "error" and records[0]["errorCode"] == "CONNECTION_FAILED"
+
+
+def test_in_stream_error_after_first_token_ends_error_then_done(
+    service: ProviderService, upstream: FakeUpstream
+) -> None:
+    chunks = [
+        openai_chunk({"content": "Hal"}),
+        sse({"error": {"message": "overloaded", "type": "server_error"}}),
+    ]
+    got = frames(relay(service, upstream, Reply.stream(chunks)))
+    assert [kind for kind, _ in got] == ["start", "delta", "error", "done"]
+    assert len(upstream.requests) == 1
+
+
+def test_heartbeat_comments_while_waiting(service: ProviderService, upstream: FakeUpstream) -> None:
+    slow = Reply.stream(openai_stream(["late"]), hang_before_headers=0.6)
+    got = frames(relay(service, upstream, slow, heartbeat=0.1))
+    kinds = [kind for kind, _ in got]
+    assert kinds[0] == "start" and kinds[-1] == "done"
+    assert kinds.count("comment") >= 2
+    assert kinds.index("comment") < kinds.index("delta")
+    assert all(text == "ping" for kind, text in got if kind == "comment")
+
+
+def test_no_heartbeat_when_events_keep_coming(
+    service: ProviderService, upstream: FakeUpstream
+) -> None:
+    got = frames(
+        relay(
+            service,
+            upstream,
+            Reply.stream(openai_stream(["a", "b", "c"]), delay=0.02),
+            heartbeat=0.5,
+        )
+    )
+    assert "comment" not in [kind for kind, _ in got]
+
+
+def test_on_finish_gets_one_record(service: ProviderService, upstream: FakeUpstream) -> None:
+    records: list[dict[str, Any]] = []
+    relay(service, upstream, Reply.stream(openai_stream(["a"], usage=(3, 1))), records=records)
+    assert len(records) == 1
+    record = records[0]
+    assert {
+        k: record[k]
+        for k in (
+            "requestId",
+            "providerId",
+            "model",
+            "inputTokens",
+            "outputTokens",
+            "usageSource",
+            "finishReason",
+            "errorCode",
+        )
+    } == {
+        "requestId": "req-1",
+        "providerId": "prov-1",
+        "model": "fake-model",
+        "inputTokens": 3,
+        "outputTokens": 1,
+        "usageSource": "reported",
+        "finishReason": "stop",
+        "errorCode": None,
+    }
+    assert isinstance(record["ttftMs"], int) and isinstance(record["elapsedMs"], int)
+
+
+def test_a_failing_on_finish_does_not_break_the_stream(
+    service: ProviderService, upstream: FakeUpstream
+) -> None:
+    upstream.script(PATH, Reply.stream(openai_stream(["a"])))
+    stream = service.open_stream(fake_config(upstream.url + "/v1"), None, user_request())
+
+    def broken(record: dict[str, Any]) -> None:
+        raise RuntimeError("database is locked")
+
+    body = list(
+        sse_events(
+            stream,
+            provider_id="p",
+            model="m",
+            request_id="r",
+            is_disconnected=lambda: False,
+            on_finish=broken,
+        )
+    )
+    assert frames(body)[-1][0] == "done"
+
+
+def test_collect_chat_returns_the_answer_and_records_it(
+    service: ProviderService, upstream: FakeUpstream
+) -> None:
+    body = {
+        "choices": [{"message": {"content": "Fine."}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 4, "completion_tokens": 2},
+    }
+    upstream.script(PATH, Reply.json(body))
+    records: list[dict[str, Any]] = []
+    config = fake_config(upstream.url + "/v1")
+    result = collect_chat(
+        service, config, None, user_request(), request_id="r-2", on_finish=records.append
+    )
+    assert result["message"]["content"] == "Fine." and result["finishReason"] == "stop"
+    assert (
+        records[0]["requestId"] == "r-2"
+        and records[0]["outputTokens"] == 2
+        and records[0]["finishReason"] == "stop"
+    )
+
+
+def test_collect_chat_records_failures(service: ProviderService, upstream: FakeUpstream) -> None:
+    upstream.script(PATH, Reply.json({"error": {"message": "nope"}}, 401))
+    records: list[dict[str, Any]] = []
+    with pytest.raises(AuthFailed):
+        collect_chat(
+            service,
+            fake_config(upstream.url + "/v1"),
+            None,
+            user_request(),
+            request_id="r-3",
+            on_finish=records.append,
+        )
+    assert (records[0]["finishReason"], records[0]["errorCode"]) == ("error", "AUTH_FAILED")
