@@ -194,6 +194,10 @@ def _forbidden(message: str) -> Response:
     return envelope_response(err, status=403)
 
 
+# How long the server loop waits in select() before checking whether it should stop.
+_LOOP_TIMEOUT = 0.5
+
+
 class LocalServer:
     """Runs a WSGI app under waitress on 127.0.0.1 in a background thread."""
 
@@ -212,6 +216,7 @@ class LocalServer:
             expose_tracebacks=False,
         )
         self.port: int = int(self._server.effective_port)
+        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="http-server", daemon=True)
 
     @property
@@ -223,22 +228,54 @@ class LocalServer:
         self._thread.start()
 
     def _run(self) -> None:
+        # waitress's own run() loops until every socket is closed, and is stopped by closing
+        # them through its wake-up pipe. That makes shutdown depend on the pipe still being
+        # writable, and lets a worker thread that finishes late write its wake-up byte into a
+        # descriptor number some other file has reused. So the loop here checks a flag, and
+        # the pipe is closed only after every worker has finished (see stop()).
+        from waitress import wasyncore
+
+        server = self._server
         try:
-            self._server.run()
+            while not self._stopping.is_set():
+                wasyncore.loop(
+                    timeout=_LOOP_TIMEOUT,
+                    map=server._map,
+                    use_poll=server.adj.asyncore_use_poll,
+                    count=1,
+                )
         except Exception:
             log.exception("the HTTP server stopped with an error")
+        finally:
+            self._close_sockets()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop accepting, finish or drop open connections, and join the thread."""
-        if not self._thread.is_alive():
-            return
-        socket_map = self._server._map
+    def _close_sockets(self) -> None:
+        """Close the listening socket and every connection, but not the wake-up pipe."""
+        from waitress import wasyncore
 
-        def close_everything() -> None:
-            for dispatcher in list(socket_map.values()):
-                with contextlib.suppress(OSError):
+        server = self._server
+        for dispatcher in list(server._map.values()):
+            if dispatcher is server.trigger:
+                continue
+            with contextlib.suppress(OSError):
+                if dispatcher is server:
+                    # The server's own close() would also close the wake-up pipe.
+                    wasyncore.dispatcher.close(dispatcher)
+                else:
                     dispatcher.close()
 
-        self._server.trigger.pull_trigger(close_everything)
-        self._thread.join(timeout)
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop accepting, drop open connections, wait for the workers, and join the thread."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        if self._thread.is_alive():
+            with contextlib.suppress(OSError):
+                # Wakes the loop at once; without it, it notices the flag within _LOOP_TIMEOUT.
+                self._server.trigger.pull_trigger()
+            self._thread.join(timeout)
+        else:
+            self._close_sockets()  # never started, or its loop already ended
         self._server.task_dispatcher.shutdown(timeout=timeout)
+        with contextlib.suppress(OSError):
+            self._server.trigger.close()
