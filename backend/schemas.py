@@ -275,11 +275,15 @@ def _require_object(value: Any, what: str) -> Mapping[str, Any]:
     return value
 
 
+# Shared like _CHAT_BODY_SCHEMA below: loading keeps no state on the instance.
+_PROVIDER_SCHEMA = ProviderSchema()
+
+
 def load_provider(data: Any, *, what: str = "provider") -> dict[str, Any]:
     """Validate a whole provider; return it normalised with auth, headers and defaults filled."""
     raw = _require_object(data, what)
     try:
-        loaded: dict[str, Any] = ProviderSchema().load(dict(raw))
+        loaded: dict[str, Any] = _PROVIDER_SCHEMA.load(dict(raw))
     except ValidationError as err:
         raise _invalid(err, what) from None
     loaded["baseURL"] = loaded["baseURL"].rstrip("/")
@@ -420,11 +424,16 @@ class ChatBodySchema(Schema):
     parameters = fields.Nested(ParametersSchema, load_default=dict)
 
 
+# One instance each: building a schema costs about four times a load, and loading keeps no
+# state on the instance (the hooks above read only their arguments), so threads may share them.
+_CHAT_BODY_SCHEMA = ChatBodySchema()
+
+
 def load_chat_request(body: Any) -> ChatRequest:
     """Validate a chat request body (contract section 5) into a ChatRequest."""
     raw = _require_object(body, "chat request")
     try:
-        data = ChatBodySchema().load(dict(raw))
+        data = _CHAT_BODY_SCHEMA.load(dict(raw))
     except ValidationError as err:
         raise _invalid(err, "chat request") from None
     messages = tuple(

@@ -150,17 +150,19 @@ def _relay(service: ProviderService, base: str) -> Any:
     )
 
 
-class AppOverHttp:
-    """The real app (waitress, /api/chat/stream) with one provider per fake upstream path."""
+def serve_app(pipe: Any, upstream: str) -> None:
+    """Child process: the real app (waitress, /api/chat/stream), one provider per upstream path.
 
-    def __init__(self, upstream: str) -> None:
-        self._folder = tempfile.TemporaryDirectory()
-        self.app = MiaodaApp(Path(self._folder.name), secret_backend="file", token="bench")
-        self.app.start_server(0)
-        self.client = httpx.Client(timeout=60, headers={"X-MiaoDa-Token": "bench"})
-        self.ids: dict[str, str] = {}
+    It runs in its own process because that is how it is used: the window's web engine (or a
+    browser) reads the stream from another process, so the client's work here must not share
+    the app's GIL.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        app = MiaodaApp(Path(folder), secret_backend="file", token="bench")
+        app.start_server(0)
+        ids = {}
         for name in ("short", "big"):
-            added = self.app.bridge().addCustomProvider(
+            added = app.bridge().addCustomProvider(
                 {
                     "name": name,
                     "displayName": name,
@@ -170,7 +172,22 @@ class AppOverHttp:
                 },
                 {"validate": False},
             )
-            self.ids[name] = added["id"]
+            ids[name] = added["id"]
+        pipe.send((app.server_url, ids))
+        pipe.recv()
+        app.close()
+
+
+class AppOverHttp:
+    """A client of the app process's `/api/chat/stream`."""
+
+    def __init__(self, upstream: str) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._pipe, theirs = context.Pipe()
+        self._process = context.Process(target=serve_app, args=(theirs, upstream), daemon=True)
+        self._process.start()
+        self.url, self.ids = self._pipe.recv()
+        self.client = httpx.Client(timeout=60, headers={"X-MiaoDa-Token": "bench"})
 
     def first(self, name: str) -> tuple[float, float]:
         """Seconds to the first delta event, and to the end of the stream."""
@@ -187,13 +204,13 @@ class AppOverHttp:
 
     def _stream(self, name: str) -> Any:
         body = {"providerId": self.ids[name], "messages": [{"role": "user", "content": "Hello"}]}
-        with self.client.stream("POST", f"{self.app.server_url}/api/chat/stream", json=body) as r:
+        with self.client.stream("POST", f"{self.url}/api/chat/stream", json=body) as r:
             yield from r.iter_raw()
 
     def close(self) -> None:
         self.client.close()
-        self.app.close()
-        self._folder.cleanup()
+        self._pipe.send("stop")
+        self._process.join(10)
 
 
 # --- measurements ------------------------------------------------------------------------------
