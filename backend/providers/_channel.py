@@ -156,9 +156,14 @@ class ChatStream:
         return self._channel.take(timeout)
 
     def cancel(self) -> None:
-        """Stop the stream and close its upstream connection; safe to call many times."""
-        self._channel.close(CANCELLED)
-        self._stop()
+        """Stop the stream and close its upstream connection; safe to call many times.
+
+        A stream that already ended is left alone: after its last event it may still be
+        reading the rest of the body (briefly, see `_http.drain`) so that the connection goes
+        back to the pool; cancelling it there would throw the connection away.
+        """
+        if self._channel.close(CANCELLED):
+            self._stop()
 
     @property
     def error(self) -> MiaodaError | None:

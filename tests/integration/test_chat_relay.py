@@ -265,3 +265,30 @@ def test_collect_chat_records_failures(service: ProviderService, upstream: FakeU
             on_finish=records.append,
         )
     assert (records[0]["finishReason"], records[0]["errorCode"]) == ("error", "AUTH_FAILED")
+
+
+def test_a_finished_stream_leaves_its_connection_to_the_next_message(
+    service: ProviderService, upstream: FakeUpstream
+) -> None:
+    """Closing the body after `done` must not cancel the upstream read that empties the
+    connection: that would throw it away, and with TLS every message would pay a handshake."""
+    import threading
+    import time
+
+    accepted: list[object] = []
+    server = upstream._server
+    original = server.process_request
+
+    def counting(request: Any, address: Any) -> None:
+        accepted.append(address)
+        original(request, address)
+
+    server.process_request = counting  # type: ignore[method-assign]
+    for _ in range(4):
+        # A keep-alive comment after [DONE]: the body ends 0.1 s after the answer did.
+        reply = Reply.stream([*openai_stream(["a", "b"]), b": bye\n\n"], delay=0.1)
+        events = frames(relay(service, upstream, reply))
+        assert events[-1][0] == "done"
+        time.sleep(0.3)  # the finished stream reads the body's end in the background
+    assert len(accepted) == 1, f"{len(accepted)} connections for 4 messages"
+    assert threading.active_count() < 50

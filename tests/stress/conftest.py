@@ -126,6 +126,9 @@ CATEGORIES = {
     "test_server_attacks": "Local server attacks",
     "test_fuzz_bridge": "Fuzzing: bridge arguments, import files, SSE parser",
     "test_load": "Load (concurrent streams + health + CRUD)",
+    "test_crash_imports": "Crash safety: SIGKILL during imports and bridge writes",
+    "test_atheris": "Coverage-guided fuzzing (atheris): SSE parser, import files",
+    "test_canary_ui": "Secret canary in the UI: page text behind every screenshot",
 }
 _outcomes: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
 _started = time.monotonic()
