@@ -78,7 +78,8 @@ class AnthropicAdapter:
     def models_call(self, config: ProviderConfig, api_key: str | None) -> HttpCall:
         """The GET to `{baseURL}/v1/models`, asking for the largest page."""
         url = str(httpx.URL(config.models_url).copy_merge_params({"limit": "1000"}))
-        return build_call(config, api_key, url, _headers(False), method="GET")
+        headers = {"accept": "application/json", "anthropic-version": API_VERSION}
+        return build_call(config, api_key, url, headers, method="GET")  # no body: no content-type
 
     def decoder(self, origin: Origin) -> AnthropicStreamDecoder:
         """A decoder for one streamed message."""

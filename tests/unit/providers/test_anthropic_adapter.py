@@ -329,3 +329,4 @@ def test_list_models_asks_for_the_largest_page(
     seen = upstream.requests[0]
     assert seen.query == {"limit": "1000"}
     assert seen.headers["anthropic-version"] == "2023-06-01"
+    assert "content-type" not in seen.headers  # a GET without a body says nothing about one
