@@ -216,6 +216,7 @@ def context(browser: Any) -> Iterator[Any]:
     """A fresh browser context at 1280x800 that accepts downloads."""
     ctx = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
     ctx.set_default_timeout(10_000)
+    ctx.add_init_script(RECORD_TYPED_SECRETS)
     yield ctx
     ctx.close()
 
@@ -240,11 +241,184 @@ def page(context: Any, app: RunningApp, watch: PageWatch) -> Iterator[Any]:
 
 
 def screenshot(page: Any, name: str) -> Path:
-    """Save a screenshot as a test artifact."""
+    """Save a screenshot as a test artifact, with the page's text beside it (`<name>.txt`), and
+    fail if that text holds the canary key or a piece of it (see `canary_fragments_in`)."""
     path = artifacts_dir() / "e2e" / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path), animations="disabled")
+    text = read_page_text(page)
+    path.with_suffix(".txt").write_text(text.render(f"{name}.png"), encoding="utf-8")
+    leaks = [f"{where} ({', '.join(labels[:2])}…)" for where, labels in text.leaks()]
+    assert not leaks, f"the canary key is in the page behind {path.name}: {leaks}"
     return path
+
+
+# --- the page text behind each screenshot ------------------------------------------------------
+
+# How many trailing characters of a key the app shows on purpose (`sk-…4b2c`, backend key_hint).
+HINT_TAIL = 4
+# Attributes a key could hide in besides the rendered text and the form values.
+TEXT_ATTRIBUTES = (
+    "title",
+    "aria-label",
+    "aria-description",
+    "aria-valuetext",
+    "placeholder",
+    "alt",
+)
+
+
+def canary_fragments(key: str = CANARY_KEY) -> dict[str, str]:
+    """What of `key` must never be on a page, by label: the key; its tail one character longer
+    than the hint shows (which any longer tail contains); and every 8-character window of its
+    random part, for a key cut short at the front or in the middle (`sk-canary-7f3e9b1c…`)."""
+    random_part = key.rsplit("-", 1)[-1]
+    tail = key[-(HINT_TAIL + 1) :]
+    fragments = {"the whole key": key, f"its last {HINT_TAIL + 1} characters": tail}
+    for start in range(len(random_part) - 7):
+        fragments[f"8 characters of it at {start}"] = random_part[start : start + 8]
+    return fragments
+
+
+CANARY_FRAGMENTS = canary_fragments()
+
+
+def canary_fragments_in(text: str) -> list[str]:
+    """The labels of the canary fragments that occur in `text`."""
+    return [label for label, fragment in CANARY_FRAGMENTS.items() if fragment in text]
+
+
+# Which password fields hold what the user typed: per <input type=password>, the value its last
+# trusted `input` event (a user's keystroke or paste, or Playwright acting as one) left in it.
+# Installed before any of the app's scripts run; script setting `.value` fires no such event.
+RECORD_TYPED_SECRETS = """(() => {
+  const typed = new WeakMap();
+  Object.defineProperty(window, "__e2eTypedSecrets", { value: typed });
+  document.addEventListener("input", (event) => {
+    const el = event.composedPath()[0];
+    if (!event.isTrusted || !(el instanceof HTMLInputElement)) return;
+    if (el.type === "password") typed.set(el, el.value);
+  }, true);
+})()"""
+
+# Everything a key could hide in: the rendered text (of the document and of any open shadow
+# root; no component uses one today), the value of every input, textarea and select (and the
+# options of selects and datalists), the attributes in TEXT_ATTRIBUTES, and the document title.
+#
+# One exemption, as narrow as it can be: an <input type=password> is left out while (1) it is in
+# an open <dialog> (the add/edit form, the passphrase fields), (2) its value is exactly what the
+# user typed into it (RECORD_TYPED_SECRETS) and (3) not empty. That is a key being entered and
+# not yet saved, shown masked; without the exemption a screenshot of a filled-in form would fail
+# on the very key the user is pasting. Everything else is scanned: a key the app put into a field
+# itself (an edit form prefilled with the stored key), a key left in a field after its dialog
+# closed, and a typed key shown with "Show the key you typed" (type=text).
+PAGE_TEXT = """(attributes) => {
+  const typed = window.__e2eTypedSecrets;
+  const out = { title: document.title, body: document.body ? document.body.innerText : "" };
+  Object.assign(out, { shadow: [], fields: [], attributes: [], exempt: [] });
+  const labelled = (el) => el.getAttribute("aria-label") || (el.labels?.[0]?.textContent ?? "");
+  const name = (el) => {
+    let text = el.tagName.toLowerCase() + (el.id ? "#" + el.id : "");
+    if (el instanceof HTMLInputElement) text += `[type=${el.type}]`;
+    const label = labelled(el).trim().slice(0, 60);
+    return label ? `${text} "${label}"` : text;
+  };
+  const typedByUser = (el) =>
+    el.type === "password" && el.value !== "" && el.closest("dialog[open]") !== null &&
+    typed !== undefined && typed.get(el) === el.value;
+  const roots = [document];
+  for (let i = 0; i < roots.length; i += 1) {
+    for (const el of roots[i].querySelectorAll("*")) {
+      if (el.shadowRoot) {
+        roots.push(el.shadowRoot);
+        const parts = [...el.shadowRoot.childNodes].map((n) => n.innerText ?? n.textContent);
+        out.shadow.push([name(el), parts.join("\\n")]);
+      }
+      for (const attr of attributes) {
+        const value = el.getAttribute(attr);
+        if (value) out.attributes.push([`${name(el)} @${attr}`, value]);
+      }
+      if (el instanceof HTMLInputElement && typedByUser(el)) {
+        out.exempt.push([name(el), el.value.length]);
+      } else if (el instanceof HTMLOptionElement) {
+        out.fields.push([`${name(el.parentElement)} option`, `${el.value} | ${el.label}`]);
+      } else if ("value" in el && el.matches("input, textarea, select") && el.value !== "") {
+        out.fields.push([name(el), el.value]);
+      }
+    }
+  }
+  return out;
+}"""
+
+
+@dataclass
+class PageText:
+    """The text of a page at one moment, by where it was found."""
+
+    title: str
+    body: str
+    shadow: list[tuple[str, str]]
+    fields: list[tuple[str, str]]
+    attributes: list[tuple[str, str]]
+    exempt: list[tuple[str, int]]
+
+    def entries(self) -> list[tuple[str, str]]:
+        """(where, text) for everything scanned."""
+        return [
+            ("document title", self.title),
+            ("body innerText", self.body),
+            *[(f"shadow root of {where}", text) for where, text in self.shadow],
+            *[(f"value of {where}", text) for where, text in self.fields],
+            *[(f"attribute {where}", text) for where, text in self.attributes],
+        ]
+
+    def leaks(self) -> list[tuple[str, list[str]]]:
+        """(where, [labels of the canary fragments found there]) for each place holding some
+        (a list: many places share a description, e.g. `button @title`)."""
+        found = [(where, canary_fragments_in(text)) for where, text in self.entries()]
+        return [(where, labels) for where, labels in found if labels]
+
+    def render(self, screenshot_name: str) -> str:
+        """The text file saved beside the screenshot."""
+        attributes = list(dict.fromkeys(self.attributes))
+        return "\n".join(
+            [
+                f"# The page text behind {screenshot_name}, scanned for the canary key",
+                "",
+                "## document.title",
+                self.title,
+                "",
+                "## document.body.innerText",
+                self.body,
+                "",
+                f"## open shadow roots ({len(self.shadow)})",
+                *[f"{where}: {text}" for where, text in self.shadow],
+                "",
+                f"## values of inputs, textareas, selects, options ({len(self.fields)})",
+                *[f"{where} = {text}" for where, text in self.fields],
+                "",
+                f"## attributes {', '.join(TEXT_ATTRIBUTES)} ({len(attributes)} distinct)",
+                *[f"{where} = {text}" for where, text in attributes],
+                "",
+                f"## not scanned: typed, unsaved password fields in an open dialog "
+                f"({len(self.exempt)})",
+                *[f"{where}: {length} characters, not recorded" for where, length in self.exempt],
+                "",
+            ]
+        )
+
+
+def read_page_text(page: Any) -> PageText:
+    """Everything on `page` that a key could hide in (see PAGE_TEXT)."""
+    raw = page.evaluate(PAGE_TEXT, list(TEXT_ATTRIBUTES))
+    return PageText(
+        title=raw["title"],
+        body=raw["body"],
+        shadow=[(where, text) for where, text in raw["shadow"]],
+        fields=[(where, text) for where, text in raw["fields"]],
+        attributes=[(where, text) for where, text in raw["attributes"]],
+        exempt=[(where, length) for where, length in raw["exempt"]],
+    )
 
 
 def reload_list(page: Any) -> None:

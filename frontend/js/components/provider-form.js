@@ -122,6 +122,9 @@ export class ProviderForm extends HTMLElement {
     this._dialog = h("dialog", { class: "dialog dialog-wide provider-dialog", "aria-labelledby": titleId }, this._form);
     this._dialog.addEventListener("close", () => {
       this._generation += 1;
+      // A typed key must not outlive the form: saved or not, it stayed in the hidden field's
+      // value until the form was next opened.
+      this._f.apiKey.input.value = "";
     });
     this._generation = 0;
     this.append(this._dialog);
