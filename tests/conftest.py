@@ -173,6 +173,14 @@ def files_containing(folder: Path, needle: str) -> list[Path]:
 FIGURE_SUITES = ("tests/packaging/",)
 
 
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Feed the stress report with every test wherever it lives (the UI canary test is in
+    tests/e2e): pytest sends this hook only to conftest files on the test's own path."""
+    from tests.stress import conftest as stress
+
+    stress.record(report)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Repeat the figures the packaging tests printed (bundle and .deb sizes, launch time)."""
     lines: list[str] = []

@@ -139,7 +139,8 @@ def _category(nodeid: str) -> str | None:
     return CATEGORIES.get(module)
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+def record(report: pytest.TestReport) -> None:
+    """Count one test report in its category (called by tests/conftest.py for every test)."""
     category = _category(report.nodeid)
     if category is None:
         return

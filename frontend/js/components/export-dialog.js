@@ -61,6 +61,11 @@ export class ExportDialog extends HTMLElement {
       this._export();
     });
     this._dialog = h("dialog", { class: "dialog dialog-narrow export-dialog", "aria-labelledby": titleId }, form);
+    this._dialog.addEventListener("close", () => {
+      // Passphrases must not stay in the page once the dialog is gone.
+      this._phrase.value = "";
+      this._confirm.value = "";
+    });
     this.append(this._dialog);
   }
 

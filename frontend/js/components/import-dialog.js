@@ -98,6 +98,7 @@ export class ImportDialog extends HTMLElement {
     this._dialog = h("dialog", { class: "dialog import-dialog", "aria-labelledby": titleId }, form);
     this._dialog.addEventListener("close", () => {
       this._generation += 1;
+      this._phrase.value = ""; // a passphrase must not stay in the page once the dialog is gone
     });
     this._generation = 0;
     this.append(this._dialog);
