@@ -146,17 +146,17 @@ class AnthropicStreamDecoder:
         if kind == "error" or event.event == "error":
             raise from_payload(payload, self._origin)
         if kind == "content_block_delta":
-            return self._delta(payload.get("index"), payload.get("delta") or {})
+            return self._delta(payload.get("index"), _object(payload.get("delta")))
         if kind == "content_block_start":
-            return self._start(payload.get("index"), payload.get("content_block") or {})
+            return self._start(payload.get("index"), _object(payload.get("content_block")))
         if kind == "content_block_stop":
             index = payload.get("index")
             builder = self._tools.pop(index, None) if isinstance(index, int) else None
             return [self._emit(builder)] if builder else []
         if kind == "message_start":
-            self._count((payload.get("message") or {}).get("usage"))
+            self._count(_object(payload.get("message")).get("usage"))
         elif kind == "message_delta":
-            self._stop = (payload.get("delta") or {}).get("stop_reason") or self._stop
+            self._stop = _object(payload.get("delta")).get("stop_reason") or self._stop
             self._count(payload.get("usage"))
         elif kind == "message_stop":
             self.done = True
@@ -190,7 +190,7 @@ class AnthropicStreamDecoder:
             return [ChatEvent("delta", {"text": str(delta["text"])})]
         if kind == "thinking_delta" and delta.get("thinking"):
             return [ChatEvent("reasoning", {"text": str(delta["thinking"])})]
-        if kind == "input_json_delta" and index in self._tools:
+        if kind == "input_json_delta" and isinstance(index, int) and index in self._tools:
             builder = self._tools[index]
             if index not in self._streamed:
                 # Streamed arguments replace whatever input the block started with.
@@ -210,6 +210,11 @@ class AnthropicStreamDecoder:
             self._input, self._output = counted
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty one: a field of the wrong type is absent."""
+    return value if isinstance(value, dict) else {}
+
+
 def stop_reason(raw: object, has_tool_calls: bool = False) -> str:
     """The contract's finish reason for an Anthropic `stop_reason`."""
     if isinstance(raw, str) and raw in _STOP_REASONS:
@@ -225,12 +230,12 @@ def _usage(raw: Any, known_input: int | None) -> tuple[int, int] | None:
         raw.get(k)
         for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
     ]
-    counted = [p for p in parts if isinstance(p, int)]
+    counted = [p for p in parts if type(p) is int]  # not bool, which is an int too
     output = raw.get("output_tokens")
     total_input = sum(counted) if counted else known_input
-    if total_input is None and not isinstance(output, int):
+    if total_input is None and type(output) is not int:
         return None
-    return total_input or 0, output if isinstance(output, int) else 0
+    return total_input or 0, output if type(output) is int else 0
 
 
 def _headers(stream: bool) -> dict[str, str]:

@@ -170,7 +170,7 @@ def parse_json_data(data: str, origin: Origin) -> Any:
     """JSON of one SSE data field, or INVALID_RESPONSE."""
     try:
         return _decode_json(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply to decode
         raise invalid_response(f"not JSON: {data[:80]}", origin) from None
 
 

@@ -169,7 +169,8 @@ class OpenAIStreamDecoder:
             if type(payload) is not dict:
                 raise invalid_response(f"a chunk that is not an object: {data[:60]}", self._origin)
         if "usage" in payload or "x_groq" in payload:
-            usage = payload.get("usage") or (payload.get("x_groq") or {}).get("usage")
+            groq = payload.get("x_groq")
+            usage = payload.get("usage") or (groq.get("usage") if type(groq) is dict else None)
             self._usage = _usage(usage) or self._usage
         choices = payload.get("choices")
         if not choices or type(choices) is not list or type(choices[0]) is not dict:
@@ -177,7 +178,7 @@ class OpenAIStreamDecoder:
         choice = choices[0]
         delta = choice.get("delta") or choice.get("message")
         out: list[ChatEvent] = []
-        if delta:
+        if delta and type(delta) is dict:
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if reasoning and type(reasoning) is str:
                 out.append(ChatEvent("reasoning", {"text": reasoning}))
@@ -215,7 +216,9 @@ class OpenAIStreamDecoder:
             index = item.get("index")
             key = index if isinstance(index, int) else self._key_without_index(call_id)
             builder = self._calls.setdefault(key, ToolCallBuilder())
-            function = item.get("function") or {}
+            function = item.get("function")
+            if not isinstance(function, dict):
+                function = {}
             builder.id = builder.id or str(call_id)
             builder.name = builder.name or str(function.get("name") or "")
             arguments = function.get("arguments")
@@ -289,7 +292,8 @@ def _reasoning(delta: dict[str, Any]) -> str:
 def _text(content: Any) -> str:
     # Some servers send content as a list of typed parts rather than a string.
     if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        texts = (p.get("text") for p in content if isinstance(p, dict))
+        return "".join(t for t in texts if isinstance(t, str))
     return content if isinstance(content, str) else ""
 
 
@@ -297,7 +301,7 @@ def _usage(raw: Any) -> tuple[int, int] | None:
     if not isinstance(raw, dict):
         return None
     prompt, completion = raw.get("prompt_tokens"), raw.get("completion_tokens")
-    if not isinstance(prompt, int) or not isinstance(completion, int):
+    if type(prompt) is not int or type(completion) is not int:  # bool is an int too
         return None
     return prompt, completion
 
