@@ -34,6 +34,21 @@ _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _encode_str = json.encoder.encode_basestring  # a JSON string literal, non-ASCII kept
 
 
+def wire_bytes(frames: str) -> bytes:
+    """The UTF-8 bytes of SSE text.
+
+    A lone UTF-16 surrogate cannot be UTF-8. Providers do send them: one that splits an emoji's
+    surrogate pair across two chunks sends `"\\ud83d"` in one and `"\\ude00"` in the next.
+    Such a character can only sit inside a JSON string here (everything else in a frame is
+    ASCII), so it goes out as the same JSON escape it came in as, and the client's
+    `JSON.parse` and string joining put the pair back together.
+    """
+    try:
+        return frames.encode()
+    except UnicodeEncodeError:
+        return frames.encode("utf-8", "backslashreplace")
+
+
 def sse_frame(kind: str, data: Any) -> str:
     """One SSE event: its type line and one JSON data line."""
     return f"event: {kind}\ndata: {_encode(data)}\n\n"
@@ -72,7 +87,7 @@ def _relay(
     is_disconnected: Callable[[], bool],
     heartbeat: float,
 ) -> Generator[bytes, None, None]:
-    yield sse_frame("start", start).encode()
+    yield wire_bytes(sse_frame("start", start))
     last_sent = time.perf_counter()
     while not outcome.finished:
         if is_disconnected():
@@ -81,10 +96,10 @@ def _relay(
         batch = stream.next_batch(min(POLL_SECONDS, heartbeat))
         now = time.perf_counter()
         if batch:
-            yield outcome.frames(batch, now).encode()
+            yield wire_bytes(outcome.frames(batch, now))
             last_sent = now
         elif batch is None:
-            yield outcome.frames([], now).encode()  # ended without a terminal: close it
+            yield wire_bytes(outcome.frames([], now))  # ended without a terminal: close it
         elif now - last_sent >= heartbeat:
             yield PING
             last_sent = now

@@ -45,7 +45,7 @@ class ChatGateway(Protocol):
 
 def envelope_response(err: MiaodaError, status: int | None = None) -> Response:
     """A JSON error envelope with the error's HTTP status."""
-    body = json.dumps({"success": False, "error": err.to_dict()}, ensure_ascii=False)
+    body = json_bytes({"success": False, "error": err.to_dict()})
     return Response(body, status=status or err.http_status, mimetype="application/json")
 
 
@@ -135,7 +135,7 @@ def create_app(
                 )
             )
         result = getattr(bridge, method)(*args)
-        return Response(json.dumps(result, ensure_ascii=False), mimetype="application/json")
+        return Response(json_bytes(result), mimetype="application/json")
 
     @app.post("/api/chat/stream")
     def chat_stream() -> Response:
@@ -164,7 +164,7 @@ def create_app(
             result = {"success": True, **chat.complete(_json_body())}
         except MiaodaError as err:
             return envelope_response(err)
-        return Response(json.dumps(result, ensure_ascii=False), mimetype="application/json")
+        return Response(json_bytes(result), mimetype="application/json")
 
     @app.get("/")
     def index() -> Response:
@@ -176,6 +176,16 @@ def create_app(
         return send_from_directory(frontend_dir, filename)
 
     return app
+
+
+def json_bytes(value: Any) -> bytes:
+    """JSON as UTF-8, non-ASCII text kept as is; a lone surrogate (see chat.wire_bytes), which
+    UTF-8 cannot carry, makes the whole document fall back to ASCII escapes."""
+    text = json.dumps(value, ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(value).encode()
 
 
 def _json_body() -> Any:

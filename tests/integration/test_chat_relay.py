@@ -292,3 +292,36 @@ def test_a_finished_stream_leaves_its_connection_to_the_next_message(
         time.sleep(0.3)  # the finished stream reads the body's end in the background
     assert len(accepted) == 1, f"{len(accepted)} connections for 4 messages"
     assert threading.active_count() < 50
+
+
+def test_an_emoji_split_into_lone_surrogates_reaches_the_client_whole(
+    service: ProviderService, upstream: FakeUpstream
+) -> None:
+    """Some providers split a UTF-16 surrogate pair across chunks ("\\ud83d" then "\\ude00").
+    Neither half can be UTF-8; the relay must not crash and the client must get the pair."""
+    pieces = ["Hi ", "\ud83d", "\ude00", " and a lone \udc00 too"]
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return sse(json.dumps({"choices": [choice]}))  # ASCII: surrogates travel as escapes
+
+    body = [chunk({"content": p}) for p in pieces] + [chunk({}, "stop"), sse("[DONE]")]
+    chunks = relay(service, upstream, Reply.stream(body, delay=0.01))
+    raw = b"".join(chunks)
+    raw.decode("utf-8")  # valid UTF-8 on the wire
+    got = frames(chunks)
+    assert [k for k, _ in got if k == "error"] == []
+    text = "".join(d["text"] for k, d in got if k == "delta")
+    # JSON.parse in the browser joins the halves, as json.loads does for an adjacent pair.
+    joined = text.encode("utf-16", "surrogatepass").decode("utf-16", "surrogatepass")
+    assert joined == "Hi 😀 and a lone \udc00 too"
+    assert got[-1][1]["finishReason"] == "stop"
+
+
+def test_json_responses_carry_lone_surrogates_as_escapes() -> None:
+    """The same for /api/chat and RPC answers: one JSON document, valid UTF-8."""
+    from backend.server import json_bytes
+
+    assert json_bytes({"text": "héllo"}) == '{"text": "héllo"}'.encode()
+    body = json_bytes({"text": "half \ud83d", "name": "ünï"})
+    assert json.loads(body.decode("utf-8")) == {"text": "half \ud83d", "name": "ünï"}
