@@ -97,17 +97,19 @@ class OpenAIAdapter:
         choices = payload.get("choices") if isinstance(payload, dict) else None
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise invalid_response("a chat completion without choices", origin)
-        message = choices[0].get("message") or {}
+        # A field of the wrong type counts as absent, as in the stream decoder.
+        message = _object(choices[0].get("message"))
         splitter = ThinkSplitter()
         pieces = splitter.feed(_text(message.get("content"))) + splitter.flush()
         reasoning = _reasoning(message) + "".join(t for k, t in pieces if k == "reasoning")
+        items = message.get("tool_calls")
         calls = tuple(
             ToolCall(
                 str(item.get("id") or new_call_id()),
-                str((item.get("function") or {}).get("name") or ""),
-                arguments_text((item.get("function") or {}).get("arguments")),
+                str(_object(item.get("function")).get("name") or ""),
+                arguments_text(_object(item.get("function")).get("arguments")),
             )
-            for item in message.get("tool_calls") or []
+            for item in (items if isinstance(items, list) else [])
             if isinstance(item, dict)
         )
         return ChatResult(
@@ -282,6 +284,11 @@ def _wire_message(message: ChatMessage) -> dict[str, Any]:
             ],
         }
     return {"role": message.role, "content": message.content}
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
 
 
 def _reasoning(delta: dict[str, Any]) -> str:

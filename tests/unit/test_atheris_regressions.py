@@ -116,3 +116,23 @@ def test_anthropic_boolean_token_counts_are_not_counted() -> None:
 def test_json_nested_too_deeply_is_an_invalid_response(make: type[Decoder]) -> None:
     with pytest.raises(InvalidResponse):
         make(ORIGIN).feed(SSEEvent("message", "[" * 3000))
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "text",
+        7,
+        {"content": 3, "tool_calls": "calls"},
+        {"tool_calls": [{"function": "f"}, {"function": {"name": 1, "arguments": [1]}}]},
+    ],
+)
+def test_openai_one_shot_answer_with_fields_of_the_wrong_type(message: Any) -> None:
+    """The non-streamed reader had the same pattern as the stream decoder (found by review)."""
+    from backend.providers._openai import OpenAIAdapter
+
+    result = OpenAIAdapter().parse_chat(
+        {"choices": [{"message": message, "finish_reason": "stop"}]}, ORIGIN
+    )
+    assert result.content == ""
+    assert all(isinstance(call.arguments, str) for call in result.tool_calls)
