@@ -275,6 +275,30 @@ def _require_object(value: Any, what: str) -> Mapping[str, Any]:
     return value
 
 
+_NOT_TEXT = "Contains a broken character (half of an emoji or symbol); retype it."
+
+
+def _is_text(*values: Any) -> bool:
+    """False when a string anywhere in `values` holds an unpaired UTF-16 surrogate.
+
+    JavaScript strings (and JSON escapes such as "\\ud83d") can carry half of a surrogate
+    pair; such text cannot be stored, exported or sent as UTF-8, so it is refused up front
+    with the field's name instead of failing later as a storage error.
+    """
+    for value in values:
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(value, Mapping):
+            if not _is_text(*value.keys(), *value.values()):
+                return False
+        elif isinstance(value, list | tuple) and not _is_text(*value):
+            return False
+    return True
+
+
 # Shared like _CHAT_BODY_SCHEMA below: loading keeps no state on the instance.
 _PROVIDER_SCHEMA = ProviderSchema()
 
@@ -282,6 +306,10 @@ _PROVIDER_SCHEMA = ProviderSchema()
 def load_provider(data: Any, *, what: str = "provider") -> dict[str, Any]:
     """Validate a whole provider; return it normalised with auth, headers and defaults filled."""
     raw = _require_object(data, what)
+    broken = {str(name): [_NOT_TEXT] for name, value in raw.items() if not _is_text(name, value)}
+    if broken:
+        first = next(iter(broken))
+        raise InvalidConfig(f"The {what} is not valid: {first} - {_NOT_TEXT}", fields=broken)
     try:
         loaded: dict[str, Any] = _PROVIDER_SCHEMA.load(dict(raw))
     except ValidationError as err:

@@ -88,6 +88,11 @@ BAD_VALUES: list[tuple[str, Any, str]] = [
     ("createdAt", "2026-01-01T00:00:00Z", "createdAt"),
     ("updatedAt", "2026-01-01T00:00:00Z", "updatedAt"),
     ("unknownField", 1, "unknownField"),
+    # Half of a UTF-16 surrogate pair (a JS string can hold one): refused, not a storage error.
+    ("displayName", "Smile \ud83d", "displayName"),
+    ("model", "m\udfff", "model"),
+    ("headers", {"X-Team": "a\udc00"}, "headers"),
+    ("parameters", {"stop": ["\ud800"]}, "parameters"),
 ]
 IDS = [f"{field}={str(value)[:24]!r}" for field, value, _ in BAD_VALUES]
 
