@@ -1,9 +1,23 @@
 """CustomProviderManager: the one place that changes providers and handles their keys.
 
 It validates every change with `backend.schemas`, keeps the SQLite row and the secret store in
-step (a key is written before the row that claims it, and removed after the row that used it),
-and serialises changes behind one lock because the bridge calls it from many threads at once.
-Reads go straight to storage and never touch the secret store.
+step, and serialises changes behind one lock because the bridge calls it from many threads at
+once. Reads go straight to storage and never touch the secret store.
+
+Keeping two stores in step across a crash: the database journals every key change (the
+`secrets.journal` setting, provider id -> phase) in the same transactions that change rows, so
+a kill at any moment leaves enough to finish or undo it, which the next start does:
+
+- "staged": a new key is being written that no committed row claims yet. A provider without a
+  key gets it under its id directly; one with a key gets it under `<id>:next`, so the key its
+  committed row uses stays in place. Undone at start-up: the staged entry goes, and so does the
+  entry under the id unless the row (still the old one) has a key.
+- "settle": the row is committed (in the transaction that set this phase); the secret store may
+  still hold what it replaced. Finished at start-up: a staged key moves under the id, and a
+  provider that is gone or has no key any more loses its entry.
+
+Until then `api_key` reads a settling provider's staged key first, so the key always matches
+the committed row. An entry for an absent provider thus only exists until the next start.
 """
 
 from __future__ import annotations
@@ -24,6 +38,12 @@ from backend.secrets import SecretStore
 from backend.storage import Storage
 
 log = logging.getLogger("miaoda.manager")
+
+KEY_JOURNAL = "secrets.journal"
+"""The setting that holds unfinished key changes: provider id -> STAGED or SETTLE."""
+STAGED = "staged"
+SETTLE = "settle"
+STAGED_SUFFIX = ":next"
 
 # Runs a connection test for a config and key; returns a status or raises a MiaodaError.
 ConnectionCheck = Callable[[ProviderConfig, str | None], HealthStatus]
@@ -103,6 +123,7 @@ class CustomProviderManager:
         self._clock = clock
         self._lock = threading.RLock()
         self._listeners: list[ProviderListener] = []
+        self.finish_key_changes()
 
     # --- wiring ------------------------------------------------------------------------
 
@@ -140,9 +161,31 @@ class CustomProviderManager:
 
     def api_key(self, provider_id: str) -> str | None:
         """The stored key of a provider, for the provider layer only (never sent to a client)."""
-        key = self._secrets.get(provider_id)
+        key = None
+        if self._journal().get(provider_id) == SETTLE:
+            # The committed row was saved with the staged key, which may not have moved yet.
+            key = self._secrets.get(_staged(provider_id))
+        if key is None:
+            key = self._secrets.get(provider_id)
         REDACTOR.add(key)
         return key
+
+    def finish_key_changes(self) -> None:
+        """Finish or undo the key changes a crash interrupted (see the module docstring)."""
+        with self._lock:
+            pending = self._journal()
+            for provider_id in pending:
+                try:
+                    self._settle(provider_id)
+                except MiaodaError as err:
+                    # The journal keeps it: api_key stays right, and the next start retries.
+                    log.warning(
+                        "could not finish an interrupted key change of %s: %s",
+                        provider_id,
+                        err.message,
+                    )
+            if pending:
+                log.info("finished %d interrupted key change(s)", len(pending))
 
     # --- writes ------------------------------------------------------------------------
 
@@ -196,10 +239,14 @@ class CustomProviderManager:
         """Remove a provider, its key and its health history."""
         with self._lock:
             provider = self.get(provider_id)
+            # The row goes first; SETTLE then removes the key (and any staged one) after it.
+            with self._storage.transaction():
+                if not self._storage.delete_provider(provider.id):
+                    raise NotFound()
+                if provider.has_api_key:
+                    self._mark(provider.id, SETTLE)
             if provider.has_api_key:
-                self._secrets.delete(provider.id)
-            if not self._storage.delete_provider(provider.id):
-                raise NotFound()
+                self._settle_quietly(provider.id)
         log.info("provider removed: %s (%s)", provider.id, provider.name)
         self._notify(provider.id, removed=True)
         return provider.id
@@ -374,41 +421,100 @@ class CustomProviderManager:
         return replace(status, provider_id=provider.id, provider_name=provider.name)
 
     def _insert(self, provider: ProviderConfig, key: str | None) -> None:
-        """Save a new provider; its key goes first, and goes again if the row cannot be saved."""
-        if key:
-            self._secrets.set(provider.id, key)
-        try:
+        """Save a new provider; its key is journaled, then written, then claimed by the row."""
+        if not key:
             self._storage.insert_provider(provider)
+            return
+        self._mark(provider.id, STAGED)
+        try:
+            self._secrets.set(provider.id, key)
+            with self._storage.transaction():
+                self._storage.insert_provider(provider)
+                self._mark(provider.id, None)
         except BaseException:
-            if key:
-                self._forget_key(provider.id)
+            self._settle_quietly(provider.id)  # the row is not there: the key goes
             raise
 
     def _write_update(
         self, current: ProviderConfig, provider: ProviderConfig, new_key: str | None
     ) -> None:
         """Save `provider` over `current`; `new_key`: None keeps, "" removes, text replaces."""
-        if not new_key:
+        self._settle(current.id)
+        # Decide on the row as committed now, not on `current`, read before taking the lock.
+        had_key = self._committed(current.id).has_api_key
+        if new_key is None or (new_key == "" and not had_key):
             self._storage.update_provider(provider)
-            if new_key == "" and current.has_api_key:
-                self._forget_key(provider.id)
             return
-        old_key = self._secrets.get(current.id) if current.has_api_key else None
-        self._secrets.set(provider.id, new_key)
+        if new_key == "":
+            with self._storage.transaction():
+                self._storage.update_provider(provider)
+                self._mark(current.id, SETTLE)
+            self._settle_quietly(current.id)
+            return
+        # A key the committed row uses is never overwritten before the row stops using it.
+        self._mark(current.id, STAGED)
         try:
-            self._storage.update_provider(provider)
+            self._secrets.set(_staged(current.id) if had_key else current.id, new_key)
+            with self._storage.transaction():
+                self._storage.update_provider(provider)
+                self._mark(current.id, SETTLE if had_key else None)
         except BaseException:
-            if old_key:
-                self._secrets.set(current.id, old_key)
-            else:
-                self._forget_key(current.id)
+            self._settle_quietly(current.id)  # the old row stands: the new key goes
             raise
+        if had_key:
+            self._settle_quietly(current.id)
 
-    def _forget_key(self, provider_id: str) -> None:
-        try:
+    def _committed(self, provider_id: str) -> ProviderConfig:
+        provider = self._storage.get_provider(provider_id)
+        if provider is None:
+            raise NotFound()
+        return provider
+
+    # --- the key journal -----------------------------------------------------------------
+
+    def _journal(self) -> dict[str, str]:
+        value = self._storage.get_setting(KEY_JOURNAL, {})
+        return dict(value) if isinstance(value, dict) else {}
+
+    def _mark(self, provider_id: str, phase: str | None) -> None:
+        """Journal `phase` for the provider (None: done), within the caller's transaction."""
+        with self._storage.transaction():
+            journal = self._journal()
+            if phase is None:
+                if journal.pop(provider_id, None) is None:
+                    return
+            else:
+                journal[provider_id] = phase
+            self._storage.set_setting(KEY_JOURNAL, journal)
+
+    def _settle(self, provider_id: str) -> None:
+        """Finish (SETTLE) or undo (STAGED) a journaled key change; idempotent."""
+        phase = self._journal().get(provider_id)
+        if phase is None:
+            return
+        row = self._storage.get_provider(provider_id)
+        keeps_key = row is not None and row.has_api_key
+        staged = _staged(provider_id)
+        if phase == SETTLE and keeps_key:
+            key = self._secrets.get(staged)
+            if key is not None:
+                self._secrets.set(provider_id, key)
+        if not keeps_key:
             self._secrets.delete(provider_id)
+        self._secrets.delete(staged)
+        self._mark(provider_id, None)
+
+    def _settle_quietly(self, provider_id: str) -> None:
+        """`_settle` where a failure must not hide the outcome: the journal keeps the rest."""
+        try:
+            self._settle(provider_id)
         except MiaodaError:
-            log.warning("could not remove the stored key of %s", provider_id)
+            log.warning("could not finish a key change of %s; the next start will", provider_id)
+
+
+def _staged(provider_id: str) -> str:
+    """Where a provider's new key waits while the committed row still uses the old one."""
+    return provider_id + STAGED_SUFFIX
 
 
 def _duplicate(name: str) -> DuplicateName:
