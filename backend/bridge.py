@@ -213,8 +213,7 @@ class Bridge:
 
     @envelope
     def listProviderModels(self, id: Any = None) -> Envelope:
-        provider = self._manager.get(id)
-        key = self._manager.api_key(provider.id) if provider.has_api_key else None
+        provider, key = self._manager.with_key(id)
         models = self._tools.list_models(provider, key)
         return {"models": models, "current": provider.model}
 

@@ -70,8 +70,7 @@ class ChatService:
 
     def _prepare(self, body: Any) -> tuple[ProviderConfig, str | None, ChatRequest]:
         request = load_chat_request(body)
-        config = self._manager.get(request.provider_id)
-        key = self._manager.api_key(config.id) if config.has_api_key else None
+        config, key = self._manager.with_key(request.provider_id)
         if request.parameters:
             config = replace(config, parameters={**config.parameters, **request.parameters})
         return config, key, request

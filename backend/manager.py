@@ -170,6 +170,13 @@ class CustomProviderManager:
         REDACTOR.add(key)
         return key
 
+    def with_key(self, provider_id: Any) -> tuple[ProviderConfig, str | None]:
+        """A provider and its key as one consistent pair (an update cannot fall in between:
+        the key read must belong to the base URL it will be sent to)."""
+        with self._lock:
+            provider = self.get(provider_id)
+            return provider, self.api_key(provider.id) if provider.has_api_key else None
+
     def finish_key_changes(self) -> None:
         """Finish or undo the key changes a crash interrupted (see the module docstring)."""
         with self._lock:

@@ -219,3 +219,35 @@ def test_app_info_says_which_secret_storage_is_used(bridge: Any) -> None:
     info = bridge.getAppInfo()
     assert info["secretStorage"]["backend"]
     assert info["version"]
+
+
+def test_a_provider_and_its_key_are_read_as_one_pair(manager: Any) -> None:
+    """While updates switch base URL and key together, a reader never gets one without the
+    other: the key it sends must be the one saved for that URL."""
+    added, _ = manager.add(
+        provider_config(baseURL="https://a.example.com/v1", apiKey="sk-for-a-000001"),
+        validate=False,
+    )
+    pairs = {
+        "https://a.example.com/v1": "sk-for-a-000001",
+        "https://b.example.com/v1": "sk-for-b-000002",
+    }
+    stop = threading.Event()
+    mismatches: list[tuple[str, str | None]] = []
+
+    def read() -> None:
+        while not stop.is_set():
+            provider, key = manager.with_key(added.id)
+            if pairs[provider.base_url] != key:
+                mismatches.append((provider.base_url, key))
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for thread in readers:
+        thread.start()
+    for i in range(60):
+        url = list(pairs)[i % 2]
+        manager.update(added.id, {"baseURL": url, "apiKey": pairs[url]}, validate=False)
+    stop.set()
+    for thread in readers:
+        thread.join()
+    assert mismatches == []
