@@ -3,11 +3,12 @@
 `sse_events()` is the body of `POST /api/chat/stream`: `start` first, then everything the
 provider produces as it arrives (all events waiting are written as one chunk), `usage`, and
 `done` last, exactly once. An `error` is always followed by `done` with finishReason "error".
-While nothing arrives a `: ping` comment goes out every `heartbeat` seconds. A client that goes
-away (seen by `is_disconnected()`, polled at least every 0.2 s, or by the WSGI server closing
-the body, even before its first chunk) cancels the upstream request at once. Text events that
-waited in the same batch are merged into one. `on_finish` receives one record per request for
-the analytics store. `collect_chat()` does the same for `POST /api/chat`.
+While nothing arrives a `: ping` comment goes out every `heartbeat` seconds, and before each
+retry of a request that failed before any output a `: retrying {json}` comment says why. A
+client that goes away (seen by `is_disconnected()`, polled at least every 0.2 s, or by the WSGI
+server closing the body, even before its first chunk) cancels the upstream request at once.
+Text events that waited in the same batch are merged into one. `on_finish` receives one record
+per request for the analytics store. `collect_chat()` does the same for `POST /api/chat`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from backend.errors import MiaodaError
 from backend.models import ChatEvent, ChatRequest, ProviderConfig
 from backend.providers import ChatStream, ProviderService
+from backend.providers._channel import RETRYING
 
 log = logging.getLogger("miaoda.chat")
 PING = b": ping\n\n"
@@ -183,6 +185,11 @@ class _Outcome:
                 break
             if kind == "usage":
                 self.usage = dict(event.data)
+            elif kind == RETRYING:
+                # Not a contract event: a comment (which clients may ignore) saying why the
+                # reply has not started, e.g. `: retrying {"code":"RATE_LIMITED",...,"retryIn":20}`.
+                parts.append(f": {RETRYING} {_encode(event.data)}\n\n")
+                continue
             parts.append(sse_frame(kind, event.data))
         else:
             if texts:

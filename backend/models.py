@@ -197,7 +197,10 @@ class ChatRequest:
     parameters: Mapping[str, float | int] = field(default_factory=dict)
 
 
-EventKind = Literal["start", "delta", "reasoning", "tool_call", "usage", "error", "done"]
+# The contract's kinds, plus "retrying": internal, relayed as an SSE comment (see _channel).
+EventKind = Literal[
+    "start", "delta", "reasoning", "tool_call", "usage", "error", "done", "retrying"
+]
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,11 @@ Terminal design: the last item a stream yields is exactly one terminal event, ei
 On success a `usage` event comes right before `done`. After the terminal event has been
 handed out, `next_batch` returns None. `cancel()` is itself a terminal: the first of the
 producer's terminal and the cancel wins, anything after it is dropped.
+
+One event is not part of the contract: `ChatEvent("retrying", {"code", "message", "retryIn",
+"attempt", "attempts"})`, queued before the runtime waits to retry a request that failed before
+any output (a rate limit with Retry-After can mean a minute of silence). The chat relay turns it
+into an SSE comment, which the contract allows, so the UI can say why nothing arrives yet.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Final
 
 from backend.errors import MiaodaError
 from backend.models import ChatEvent
@@ -27,6 +32,7 @@ from backend.providers._base import estimate_tokens
 TERMINAL_KINDS = frozenset({"error", "done"})
 CONTENT_KINDS = frozenset({"delta", "reasoning", "tool_call"})
 CANCELLED = ChatEvent("done", {"finishReason": "cancelled"})
+RETRYING: Final = "retrying"
 
 
 def error_event(error: MiaodaError) -> ChatEvent:

@@ -26,7 +26,14 @@ import httpx
 from backend.errors import InternalError, UpstreamFailure, UpstreamTimeout
 from backend.models import ChatEvent
 from backend.providers._base import Adapter, ChatResult, HttpCall, StreamDecoder, tool_call_event
-from backend.providers._channel import CANCELLED, Channel, ChatStream, UsageMeter, error_event
+from backend.providers._channel import (
+    CANCELLED,
+    RETRYING,
+    Channel,
+    ChatStream,
+    UsageMeter,
+    error_event,
+)
 from backend.providers._errors import Origin, from_transport, invalid_response
 from backend.providers._http import (
     Exchange,
@@ -141,9 +148,19 @@ class Runtime:
         async def attempt(current: HttpCall) -> None:
             await self._stream_once(current, adapter, origin, channel, meter)
 
+        def waiting(error: UpstreamFailure, delay: float, number: int) -> None:
+            notice = {
+                "code": error.code,
+                "message": error.message,
+                "retryIn": round(delay, 1),
+                "attempt": number,
+                "attempts": retry.max_retries,
+            }
+            channel.put_many([ChatEvent(RETRYING, notice)])
+
         try:
             await self._with_retries(
-                call, adapter, attempt, lambda: not meter.output_started, retry
+                call, adapter, attempt, lambda: not meter.output_started, retry, waiting
             )
         except UpstreamFailure as error:
             log.info("stream to %s failed: %s %s", origin.url, error.code, error.message)
@@ -249,6 +266,7 @@ class Runtime:
         attempt: Callable[[HttpCall], Awaitable[T]],
         may_retry: Callable[[], bool],
         policy: RetryPolicy,
+        on_retry: Callable[[UpstreamFailure, float, int], None] | None = None,
     ) -> T:
         retries, repairs = 0, 0
         while True:
@@ -275,6 +293,8 @@ class Runtime:
                     delay,
                     error.code,
                 )
+                if on_retry is not None:
+                    on_retry(error, delay, retries)
                 await self._sleep(delay)
 
     def _send(self, call: HttpCall, origin: Origin, timeout: httpx.Timeout) -> Exchange:

@@ -325,3 +325,25 @@ def test_json_responses_carry_lone_surrogates_as_escapes() -> None:
     assert json_bytes({"text": "héllo"}) == '{"text": "héllo"}'.encode()
     body = json_bytes({"text": "half \ud83d", "name": "ünï"})
     assert json.loads(body.decode("utf-8")) == {"text": "half \ud83d", "name": "ünï"}
+
+
+def test_a_retry_before_the_first_token_is_announced_as_a_comment(
+    service: ProviderService, upstream: FakeUpstream
+) -> None:
+    """A rate limit can mean a minute of silence before the reply starts: the stream says why
+    in an SSE comment (the contract's events are unchanged; clients may ignore comments)."""
+    limited = Reply.json({"error": {"message": "Slow down"}}, 429, {"retry-after": "20"})
+    got = frames(relay(service, upstream, limited, Reply.stream(openai_stream(["ok"]))))
+    kinds = [k for k, _ in got]
+    assert kinds[:2] == ["start", "comment"] and kinds[-1] == "done"
+    label, _, notice = got[1][1].partition(" ")
+    assert label == "retrying"
+    assert json.loads(notice) == {
+        "code": "RATE_LIMITED",
+        "message": json.loads(notice)["message"],
+        "retryIn": 20,
+        "attempt": 1,
+        "attempts": 2,
+    }
+    assert "".join(d["text"] for k, d in got if k == "delta") == "ok"
+    assert got[-1][1]["finishReason"] == "stop"

@@ -43,9 +43,14 @@ def test_429_is_retried_after_retry_after(
     service: ProviderService, upstream: FakeUpstream, sleeps: list[float]
 ) -> None:
     events = stream_events(service, upstream, rate_limited("3"), rate_limited("7"), OK)
-    assert [e.kind for e in events] == ["delta", "usage", "done"]
+    assert [e.kind for e in events] == ["retrying", "retrying", "delta", "usage", "done"]
     assert len(upstream.requests) == 3
     assert sleeps == [3.0, 7.0]
+    # Each wait is announced first, so the UI can say why nothing arrives yet.
+    first, second = events[0].data, events[1].data
+    assert first["code"] == "RATE_LIMITED" and first["message"]
+    assert (first["retryIn"], first["attempt"], first["attempts"]) == (3.0, 1, 2)
+    assert (second["retryIn"], second["attempt"]) == (7.0, 2)
 
 
 def test_retry_after_ms_is_honoured(
@@ -60,10 +65,10 @@ def test_at_most_two_retries_then_the_error(
 ) -> None:
     events = stream_events(service, upstream, Reply.json({"error": {"message": "boom"}}, 500))
     assert len(upstream.requests) == 3
-    assert [e.kind for e in events] == ["error"]
-    assert events[0].data == {
+    assert [e.kind for e in events] == ["retrying", "retrying", "error"]
+    assert events[-1].data == {
         "code": UpstreamError.code,
-        "message": events[0].data["message"],
+        "message": events[-1].data["message"],
         "httpStatus": 500,
     }
     # Exponential backoff 0.5 s, 1 s, less up to a quarter of jitter.
