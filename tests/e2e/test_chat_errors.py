@@ -57,6 +57,30 @@ def test_a_rate_limit_counts_down_and_retry_sends_the_turn_again(
     assert again == [{"role": "user", "content": "Are you there?"}]
 
 
+def test_a_short_rate_limit_says_the_app_is_retrying_then_the_reply_arrives(
+    page: Any, app: RunningApp
+) -> None:
+    """Within the backend's retry limit the app waits and retries by itself: the reply says why
+    nothing arrives yet, counting down, and the notice goes once the answer starts."""
+    app.add_provider(name="groq", displayName="Groq")
+    limited = upstream_error(429, "Rate limit reached for requests.", **{"retry-after": "3"})
+    app.upstream.script(CHAT_PATH, limited, chat_reply(["Made it."]))
+    open_chat(page)
+    send_message(page, "Hello?")
+
+    notice = last_reply(page).locator(".msg-notice")
+    expect(notice).to_have_text(
+        re.compile(r"^Rate limited — trying again in [23] s \(retry 1 of 2\)$")
+    )
+    first = notice.inner_text()
+    expect(notice).not_to_have_text(first, timeout=2_500)  # it counts down
+    screenshot(page, "chat-retrying-1280")
+    expect(last_reply(page).locator(".msg-content")).to_have_text("Made it.", timeout=10_000)
+    expect(notice).to_be_hidden()
+    expect(page.locator(".chat-error")).to_have_count(0)
+    assert len(app.upstream.requests_to(CHAT_PATH)) == 2
+
+
 def test_a_rejected_key_offers_to_edit_the_provider(page: Any, app: RunningApp) -> None:
     app.add_provider(name="groq", displayName="Groq", baseURL=f"{app.upstream.url}/bad/v1")
     open_chat(page)

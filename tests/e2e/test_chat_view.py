@@ -137,7 +137,8 @@ SSE_CASES = """async () => {
   const { SseParser } = await import("/js/lib/sse-reader.js");
   const run = (chunks) => {
     const parser = new SseParser();
-    return chunks.flatMap((c) => parser.push(c)).map((e) => [e.event, e.data]);
+    const pair = (e) => ("comment" in e ? ["#", e.comment] : [e.event, e.data]);
+    return chunks.flatMap((c) => parser.push(c)).map(pair);
   };
   return {
     lf: run(["event: delta\\ndata: {\\"text\\":\\"a\\"}\\n\\n"]),
@@ -159,7 +160,8 @@ def test_the_event_stream_parser_follows_the_sse_rules(page: Any) -> None:
         "crlfSplit": [["delta", "x"]],
         "cr": [["usage", "1"]],
         "multiline": [["message", "one\ntwo"]],
-        "comments": [["message", "after"]],
+        # Comments are not events; they come out as such, for `: retrying {...}`.
+        "comments": [["#", "ping"], ["#", ""], ["message", "after"]],
         "splitAnywhere": [["done", "{}"]],
         "noSpace": [["message", "tight"]],
         "unfinished": [],

@@ -7,6 +7,7 @@
 // The turn object is owned by the chat view; `refresh()` brings the DOM in line with it and
 // touches only what changed, so a streaming reply repaints its tail and nothing else. The
 // footer row exists from the start ("Generating…"), so the stats arriving do not move anything.
+import { adviceFor } from "../lib/advice.js";
 import { h } from "../lib/dom.js";
 import { icon } from "../lib/icons.js";
 import { MarkdownStream, copyFeedback } from "../lib/markdown.js";
@@ -64,6 +65,8 @@ export class ChatMessage extends HTMLElement {
     this._markdown = new MarkdownStream(this._content);
     this._waiting = h("div", { class: "msg-waiting", "aria-hidden": "true" }, h("span"), h("span"), h("span"));
     this._empty = h("p", { class: "msg-empty muted", hidden: true }, "The model sent an empty reply.");
+    this._notice = h("p", { class: "msg-notice muted", role: "status", hidden: true });
+    this._tick = 0;
     this._error = h("chat-error", { hidden: true });
     this._flag = h("span", { class: "msg-flag", hidden: true });
     this._progress = h("span", { class: "msg-progress" }, "Generating…");
@@ -79,11 +82,17 @@ export class ChatMessage extends HTMLElement {
       this._content,
       this._tools,
       this._waiting,
+      this._notice,
       this._empty,
       this._error,
       h("div", { class: "msg-foot" }, this._flag, this._progress, this._stats, this._actions),
     );
     this.append(h("div", { class: "msg-avatar", "aria-hidden": "true" }, h("img", { src: "img/logo.svg", alt: "", width: 28, height: 28 })), this._main);
+  }
+
+  disconnectedCallback() {
+    clearInterval(this._tick);
+    this._tick = 0;
   }
 
   /** Bring the DOM in line with the turn. */
@@ -110,6 +119,7 @@ export class ChatMessage extends HTMLElement {
     }
     const nothingYet = !turn.content && !turn.reasoning && turn.toolCalls.length === 0;
     this._waiting.hidden = !(streaming && nothingYet);
+    this._refreshNotice(streaming ? turn.retrying : null);
     this._empty.hidden = !(turn.status === "done" && nothingYet);
     this._content.hidden = !turn.content;
 
@@ -130,6 +140,23 @@ export class ChatMessage extends HTMLElement {
     this._shown.status = turn.status;
     this._copy.hidden = streaming || !turn.content;
     this._retry.hidden = streaming || !this._last || Boolean(turn.error); // an error offers its own
+  }
+
+  // "Rate limited — trying again in 12 s (retry 1 of 2)" while the server waits to retry,
+  // counting down once a second; gone as soon as anything else arrives.
+  _refreshNotice(retrying) {
+    if (!retrying) {
+      this._notice.hidden = true;
+      clearInterval(this._tick);
+      this._tick = 0;
+      return;
+    }
+    const left = Math.max(0, Math.ceil((retrying.at - Date.now()) / 1000));
+    const when = left > 0 ? `trying again in ${left} s` : "trying again now";
+    const text = `${adviceFor({ code: retrying.code }).title} — ${when} (retry ${retrying.attempt} of ${retrying.attempts})`;
+    if (this._notice.textContent !== text) this._notice.textContent = text;
+    this._notice.hidden = false;
+    this._tick ||= setInterval(() => this._refreshNotice(this._turn.status === "streaming" ? this._turn.retrying : null), 1000);
   }
 
   _refreshReasoning(turn, streaming) {

@@ -259,6 +259,8 @@ export class ChatView extends HTMLElement {
   _apply(run, events) {
     const turn = run.turn;
     for (const { type, data } of events) {
+      // A retry notice stands until anything else arrives.
+      turn.retrying = type === "retrying" ? retryState(data) : null;
       if (type === "start") {
         if (data.model) turn.model = String(data.model);
       } else if (type === "delta") {
@@ -351,3 +353,14 @@ function toolCall(data, index) {
 }
 
 customElements.define("chat-view", ChatView);
+
+// What the reply shows while the server waits to retry: why, and when it tries again.
+function retryState(data) {
+  const seconds = Number(data.retryIn);
+  return {
+    code: String(data.code || ""),
+    attempt: Number(data.attempt) || 1,
+    attempts: Number(data.attempts) || 1,
+    at: Date.now() + (Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 0),
+  };
+}

@@ -12,7 +12,8 @@ const CUT_SHORT = "The connection to MiaoDa Chat closed before the reply was com
 
 /**
  * Stream `body`; `onEvents([{type, data}])` receives the events in order, in the batches they
- * arrived in. Resolves to "done" or "aborted"; never rejects.
+ * arrived in, plus `{type: "retrying", data}` when the server announces a retry before the reply
+ * starts. Resolves to "done" or "aborted"; never rejects.
  */
 export async function streamChat(body, { signal, onEvents }) {
   let response;
@@ -33,6 +34,11 @@ export async function streamChat(body, { signal, onEvents }) {
     for await (const batch of readEventBatches(response.body)) {
       const events = [];
       for (const raw of batch) {
+        if (raw.comment !== undefined) {
+          const notice = retryNotice(raw.comment);
+          if (notice) events.push({ type: "retrying", data: notice });
+          continue;
+        }
         if (!KINDS.has(raw.event)) continue;
         let data;
         try {
@@ -54,6 +60,18 @@ export async function streamChat(body, { signal, onEvents }) {
     onEvents(failure({ code: "CONNECTION_FAILED", message: CUT_SHORT }));
   }
   return "done";
+}
+
+// `: retrying {"code","message","retryIn","attempt","attempts"}`: the server is waiting to retry
+// a request that failed before the reply started (not a contract event; a comment).
+function retryNotice(comment) {
+  if (!comment.startsWith("retrying ")) return null;
+  try {
+    const data = JSON.parse(comment.slice("retrying ".length));
+    return data && typeof data === "object" ? data : null;
+  } catch {
+    return null;
+  }
 }
 
 function aborted(err, signal) {

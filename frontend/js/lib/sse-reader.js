@@ -17,7 +17,8 @@ export class SseParser {
     this._id = "";
   }
 
-  /** Feed decoded text; returns `[{event, data, id}]` for every event it completed. */
+  /** Feed decoded text; returns `[{event, data, id}]` for every event it completed, and
+   * `{comment}` for every comment line, in stream order. */
   push(text) {
     let chunk = text;
     if (this._skipLF && chunk.startsWith("\n")) chunk = chunk.slice(1);
@@ -41,7 +42,9 @@ export class SseParser {
 
   _line(line) {
     if (line === "") return this._dispatch();
-    if (line.startsWith(":")) return null; // a comment, e.g. the heartbeat `: ping`
+    // A comment, e.g. the heartbeat `: ping`: not an event, but handed out as `{comment}` so a
+    // caller can read what it says (the chat's `: retrying {…}`); others ignore it.
+    if (line.startsWith(":")) return { comment: line.slice(1).trimStart() };
     const colon = line.indexOf(":");
     const field = colon < 0 ? line : line.slice(0, colon);
     let value = colon < 0 ? "" : line.slice(colon + 1);
