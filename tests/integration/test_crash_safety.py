@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
-import subprocess
 import sys
-import threading
 import time
 from contextlib import closing
 from pathlib import Path
@@ -28,11 +26,11 @@ import pytest
 
 from backend.models import PROVIDER_TYPES, AuthConfig, ProviderConfig
 from backend.storage import Storage
+from tests.killable import run_until_killed
 
 SEED = 20261126
 KILLS = 15
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CHILD_MODULE = "tests.integration.test_crash_safety"  # this file, run from REPO_ROOT
+CHILD_MODULE = "tests.integration.test_crash_safety"  # this file, run from the repository root
 
 Revisions = dict[str, int | None]  # provider id -> revision, None when absent
 
@@ -138,42 +136,14 @@ def child_main(db_path: str, run: int, seed: int) -> None:
 
 def run_child_until_killed(db: Path, run: int, delay: float, after_ready: bool) -> list[str]:
     """Start a child, kill it `delay` s after it starts (or reports ready); its whole lines."""
-    errors = db.parent.parent / f"child-{run}.stderr"
-    with errors.open("w", encoding="utf-8") as stderr:
-        child = subprocess.Popen(
-            [sys.executable, "-m", CHILD_MODULE, str(db), str(run), str(SEED)],
-            cwd=REPO_ROOT,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-            encoding="utf-8",
-        )
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        assert child.stdout is not None
-        for line in child.stdout:
-            lines.append(line)
-            if line == "ready\n":
-                ready.set()
-
-    # Only this thread reads stdout, so no reported line can go astray.
-    reader = threading.Thread(target=read)
-    reader.start()
-    if after_ready:
-        ready.wait(timeout=10)
-    time.sleep(delay)
-    child.kill()
-    child.wait(timeout=10)
-    reader.join(timeout=10)
-    assert child.stdout is not None
-    child.stdout.close()
-    complaint = errors.read_text(encoding="utf-8")
-    assert not complaint, f"the child of run {run} failed by itself:\n{complaint}"
-    assert child.returncode != 0, f"the child of run {run} stopped by itself"
-    # A line cut short by the kill has no newline and never counted.
-    return [line.rstrip("\n") for line in lines if line.endswith("\n")]
+    return run_until_killed(
+        CHILD_MODULE,
+        [str(db), str(run), str(SEED)],
+        errors=db.parent.parent / f"child-{run}.stderr",
+        label=f"the child of run {run}",
+        delay=delay,
+        wait_for="ready" if after_ready else None,
+    )
 
 
 def replay(

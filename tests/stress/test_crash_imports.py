@@ -39,9 +39,7 @@ import json
 import random
 import shutil
 import sqlite3
-import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -58,14 +56,14 @@ from backend.manager import KEY_JOURNAL
 from backend.secrets import EncryptedFileSecretStore
 from backend.storage import Storage
 from tests.conftest import CANARY_KEY, files_containing
+from tests.killable import run_until_killed
 
 pytestmark = pytest.mark.slow
 
 SEED = 20261203
 KILLS = 30
 CHILD_SECONDS = 20  # a child that is never killed stops by itself, and the test fails
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CHILD_MODULE = "tests.stress.test_crash_imports"  # this file, run from REPO_ROOT
+CHILD_MODULE = "tests.stress.test_crash_imports"  # this file, run from the repository root
 TOKEN = "crash-imports-token"
 PASSPHRASE = "correct horse battery staple"
 BASE_URLS = tuple(f"https://api{i}.example.com/v1" for i in range(3))
@@ -367,41 +365,14 @@ def child_main(data_dir: str, run: int, seed: int) -> None:
 
 def run_child_until_killed(data_dir: Path, run: int, wait_for: str, delay: float) -> list[str]:
     """Start a child, kill it `delay` s after a line starting `wait_for`; its whole lines."""
-    errors = data_dir.parent / f"child-{run}.stderr"
-    with errors.open("w", encoding="utf-8") as stderr:
-        child = subprocess.Popen(
-            [sys.executable, "-m", CHILD_MODULE, str(data_dir), str(run), str(SEED)],
-            cwd=REPO_ROOT,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-            encoding="utf-8",
-        )
-    lines: list[str] = []
-    reached = threading.Event()
-
-    def read() -> None:
-        assert child.stdout is not None
-        for line in child.stdout:
-            lines.append(line)
-            if line.startswith(wait_for):
-                reached.set()
-
-    # Only this thread reads stdout, so no reported line can go astray.
-    reader = threading.Thread(target=read)
-    reader.start()
-    assert reached.wait(timeout=30), f"the child of run {run} never said {wait_for!r}"
-    time.sleep(delay)
-    child.kill()
-    child.wait(timeout=10)
-    reader.join(timeout=10)
-    assert child.stdout is not None
-    child.stdout.close()
-    complaint = errors.read_text(encoding="utf-8")
-    assert not complaint, f"the child of run {run} failed by itself:\n{complaint}"
-    assert child.returncode != 0, f"the child of run {run} stopped by itself"
-    # A line cut short by the kill has no newline and never counted.
-    return [line.rstrip("\n") for line in lines if line.endswith("\n")]
+    return run_until_killed(
+        CHILD_MODULE,
+        [str(data_dir), str(run), str(SEED)],
+        errors=data_dir.parent / f"child-{run}.stderr",
+        label=f"the child of run {run}",
+        delay=delay,
+        wait_for=wait_for,
+    )
 
 
 def state_of(raw: Any) -> State | None:
