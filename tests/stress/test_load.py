@@ -101,7 +101,7 @@ def fast_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
         "backend.app.HealthScheduler",
         functools.partial(HealthScheduler, first_delay=0.2, prompt_delay=0.1),
     )
-    monkeypatch.setattr("backend.health.FIRST_SWEEP_SPREAD", 0.3)
+    monkeypatch.setattr("backend.health_schedule.FIRST_SWEEP_SPREAD", 0.3)
 
 
 @pytest.fixture
