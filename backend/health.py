@@ -221,13 +221,18 @@ class HealthMonitor:
     ) -> None:
         # Each check starts as soon as its key is read, so slow key reads (a keyring asked
         # over D-Bus) overlap with the checks already running.
-        for tag, provider in enumerate(providers):
+        # The provider is read again with its key, as one pair: an edit since the sweep's list
+        # was taken must not send the new key to the old base URL (the result of such a check
+        # is dropped anyway, its generation being stale).
+        for tag, listed in enumerate(providers):
             if any(s.is_set() for s in stops):
                 return
             try:
-                key = self._manager.api_key(provider.id) if provider.has_api_key else None
+                provider, key = self._manager.with_key(listed.id)
+            except NotFound:
+                continue  # removed meanwhile: nothing to check
             except MiaodaError as err:
-                run.put(tag, _failure(provider, err))
+                run.put(tag, _failure(listed, err))
                 continue
             run.submit(tag, provider, key)
 

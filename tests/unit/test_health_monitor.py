@@ -587,3 +587,37 @@ def test_the_timeout_setting_reaches_the_check(
     provider, _ = manager.add(provider_config(), validate=False)
     assert monitor.check(provider.id).status == "healthy"
     assert seen == [4]
+
+
+def test_a_sweep_sends_each_key_only_to_the_base_url_it_was_saved_with(
+    manager: CustomProviderManager, storage: Storage, now: Now
+) -> None:
+    """A sweep's provider list is taken before its checks start; an edit in between must not
+    pair the new key with the old base URL, and a provider removed in between is not checked."""
+    seen: list[tuple[str, str | None]] = []
+
+    def check(config: ProviderConfig, api_key: str | None) -> HealthStatus:
+        seen.append((config.base_url, api_key))
+        return HealthStatus(
+            config.id, config.name, status="healthy", response_time=5, check_kind="models"
+        )
+
+    health = HealthMonitor(manager, storage, check, clock=now)
+    try:
+        edited, _ = manager.add(
+            provider_config(baseURL="https://a.example.com/v1", apiKey="sk-for-a-000001"),
+            validate=False,
+        )
+        gone, _ = manager.add(provider_config(name="gone"), validate=False)
+        listed = [manager.get(edited.id), manager.get(gone.id)]  # the sweep's list
+        manager.update(
+            edited.id,
+            {"baseURL": "https://b.example.com/v1", "apiKey": "sk-for-b-000002"},
+            validate=False,
+        )
+        manager.remove(gone.id)
+        statuses = health.check_many(listed)
+    finally:
+        health.close()
+    assert seen == [("https://b.example.com/v1", "sk-for-b-000002")]
+    assert statuses[1].status == "unknown"
