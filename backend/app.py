@@ -26,7 +26,7 @@ from backend.paths import frontend_dir
 from backend.providers import ProviderService
 from backend.providers.templates import get_templates
 from backend.secrets import SecretStore, open_secret_store
-from backend.server import LocalServer, create_app
+from backend.server import ChatStreamRoute, LocalServer, create_app
 from backend.storage import Storage
 
 log = logging.getLogger("miaoda.app")
@@ -107,13 +107,15 @@ class MiaodaApp:
     def start_server(self, port: int = 0) -> LocalServer:
         """Serve the frontend and the API on 127.0.0.1."""
         app = create_app(
-            self.bridge(),
-            token=self.token,
-            frontend_dir=frontend_dir(),
-            chat=self.chat,
-            stopping=self.stopping,
+            self.bridge(), token=self.token, frontend_dir=frontend_dir(), chat=self.chat
         )
-        server = LocalServer(app, port=port)
+        stream = ChatStreamRoute(self.chat, token=self.token)
+        server = LocalServer(
+            app,
+            port=port,
+            loop=self.providers.loop,
+            native={("POST", "/api/chat/stream"): stream},
+        )
         server.start()
         self._server = server
         log.info("serving on %s", server.url)

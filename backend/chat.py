@@ -1,23 +1,25 @@
 """The chat relay: a provider stream becomes the contract's event stream (CONTRACT §6).
 
-`sse_events()` is the body of `POST /api/chat/stream`: `start` first, then everything the
+`PushRelay` writes the body of `POST /api/chat/stream`: `start` first, then everything the
 provider produces as it arrives (all events waiting are written as one chunk), `usage`, and
 `done` last, exactly once. An `error` is always followed by `done` with finishReason "error".
 While nothing arrives a `: ping` comment goes out every `heartbeat` seconds, and before each
 retry of a request that failed before any output a `: retrying {json}` comment says why. A
-client that goes away (seen by `is_disconnected()`, polled at least every 0.2 s, or by the WSGI
-server closing the body, even before its first chunk) cancels the upstream request at once.
-Text events that waited in the same batch are merged into one. `on_finish` receives one record
-per request for the analytics store. `collect_chat()` does the same for `POST /api/chat`.
+client that goes away (`client_gone()`, even before the first byte) cancels the upstream
+request at once. Text events that waited in the same batch are merged into one. `on_finish`
+receives one record per request for the analytics store. `collect_chat()` does the same for
+`POST /api/chat`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import threading
 import time
-from collections.abc import Callable, Generator, Iterator
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from backend.errors import MiaodaError
 from backend.models import ChatEvent, ChatRequest, ProviderConfig
@@ -26,7 +28,6 @@ from backend.providers._channel import RETRYING
 
 log = logging.getLogger("miaoda.chat")
 PING = b": ping\n\n"
-POLL_SECONDS = 0.2
 _CONTENT = frozenset({"delta", "reasoning", "tool_call"})
 
 FinishCallback = Callable[[dict[str, Any]], None]
@@ -61,82 +62,118 @@ def text_frame(kind: str, pieces: list[str]) -> str:
     return f'event: {kind}\ndata: {{"text":{_encode_str("".join(pieces))}}}\n\n'
 
 
-def sse_events(
-    stream: ChatStream,
-    *,
-    provider_id: str,
-    model: str,
-    request_id: str,
-    is_disconnected: Callable[[], bool],
-    heartbeat: float = 15.0,
-    on_finish: FinishCallback | None = None,
-) -> Iterator[bytes]:
-    """The contract's SSE bytes for one stream, as a WSGI body (iterate it, then close it)."""
-    outcome = _Outcome(stream)
-    start = {"requestId": request_id, "providerId": provider_id, "model": model}
-    frames = _relay(stream, outcome, start, is_disconnected, heartbeat)
+class Sink(Protocol):
+    """Where a relay writes: an HTTP response on the event loop (`httpd.Responder`)."""
 
-    def finish() -> None:
-        _report(on_finish, outcome.record(request_id, provider_id, model))
+    @property
+    def writable(self) -> bool: ...
 
-    return _Body(frames, stream, finish)
+    def on_writable(self, callback: Callable[[], None]) -> None: ...
+
+    def write(self, data: bytes) -> None: ...
+
+    def end(self, data: bytes = b"") -> None: ...
 
 
-def _relay(
-    stream: ChatStream,
-    outcome: _Outcome,
-    start: dict[str, str],
-    is_disconnected: Callable[[], bool],
-    heartbeat: float,
-) -> Generator[bytes, None, None]:
-    yield wire_bytes(sse_frame("start", start))
-    last_sent = time.perf_counter()
-    while not outcome.finished:
-        if is_disconnected():
-            outcome.finish_reason = "cancelled"
-            return  # nobody is left to read a `done`; closing the body cancels the stream
-        batch = stream.next_batch(min(POLL_SECONDS, heartbeat))
-        now = time.perf_counter()
-        if batch:
-            yield wire_bytes(outcome.frames(batch, now))
-            last_sent = now
-        elif batch is None:
-            yield wire_bytes(outcome.frames([], now))  # ended without a terminal: close it
-        elif now - last_sent >= heartbeat:
-            yield PING
-            last_sent = now
+class PushRelay:
+    """The contract's SSE bytes for one stream, written as events arrive, on the provider loop.
 
-
-class _Body:
-    """The WSGI body: closing it stops the stream and reports once, even before the first
-    chunk was asked for (a generator's `finally` would not run if it never started)."""
+    The stream's producer (a coroutine on the same loop) appends decoded events and wakes the
+    relay; the relay frames everything waiting and writes it in the same thread, so nothing is
+    handed between threads on the way from the upstream socket to the client's. Create and use
+    it on the loop thread; `client_gone()` is how a vanished client stops it.
+    """
 
     def __init__(
-        self, frames: Generator[bytes, None, None], stream: ChatStream, finish: Callable[[], None]
+        self,
+        stream: ChatStream,
+        sink: Sink,
+        *,
+        provider_id: str,
+        model: str,
+        request_id: str,
+        heartbeat: float = 15.0,
+        on_finish: FinishCallback | None = None,
     ) -> None:
-        self._frames = frames
         self._stream = stream
-        self._finish = finish
-        self._closed = False
+        self._sink = sink
+        self._outcome = _Outcome(stream)
+        self._start = {"requestId": request_id, "providerId": provider_id, "model": model}
+        self._ids = (request_id, provider_id, model)
+        self._heartbeat = heartbeat
+        self._on_finish = on_finish
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+        self._scheduled = False
+        self._over = False
+        self._last_sent = 0.0
+        self._beat: asyncio.TimerHandle | None = None
+        self.record: dict[str, Any] | None = None  # the analytics record, once over
 
-    def __iter__(self) -> Iterator[bytes]:
-        return self
+    def start(self) -> None:
+        """Write `start` and relay from now on."""
+        self._sink.write(wire_bytes(sse_frame("start", self._start)))
+        self._last_sent = time.perf_counter()
+        self._beat = self._loop.call_later(self._heartbeat, self._ping)
+        self._stream.on_ready(self._wake)
+        self._pump()  # events that arrived before the listener was set
 
-    def __next__(self) -> bytes:
-        try:
-            return next(self._frames)
-        except BaseException:
-            self.close()  # the end, or a failure: either way this stream is over
-            raise
-
-    def close(self) -> None:
-        """Cancel the upstream request if it is still open and report the outcome (once)."""
-        if self._closed:
+    def client_gone(self) -> None:
+        """The client went away: cancel the upstream request at once and report."""
+        if self._over:
             return
-        self._closed = True
-        self._stream.cancel()  # idempotent; a no-op when the stream already ended
-        self._frames.close()
+        self._outcome.finish_reason = self._outcome.finish_reason or "cancelled"
+        self._stream.cancel()
         self._finish()
+
+    def _wake(self) -> None:
+        if self._scheduled or self._over:
+            return
+        self._scheduled = True
+        if threading.get_ident() == self._thread:
+            self._loop.call_soon(self._pump)
+        else:  # a cancel from another thread
+            self._loop.call_soon_threadsafe(self._pump)
+
+    def _pump(self) -> None:
+        self._scheduled = False
+        if self._over:
+            return
+        if not self._sink.writable:
+            self._sink.on_writable(self._wake)  # the client reads slowly: wait for it
+            return
+        batch = self._stream.take_now()
+        now = time.perf_counter()
+        data = b""
+        if batch:
+            data = wire_bytes(self._outcome.frames(batch, now))
+            self._last_sent = now
+        elif batch is None and not self._outcome.finished:
+            data = wire_bytes(self._outcome.frames([], now))  # ended without its terminal
+        if self._outcome.finished:
+            self._finish(data)  # the last frames and the end of the body in one write
+        elif data:
+            self._sink.write(data)
+
+    def _ping(self) -> None:
+        if self._over:
+            return
+        now = time.perf_counter()
+        if now - self._last_sent >= self._heartbeat:
+            self._sink.write(PING)
+            self._last_sent = now
+        self._beat = self._loop.call_later(
+            max(0.01, self._last_sent + self._heartbeat - now), self._ping
+        )
+
+    def _finish(self, data: bytes = b"") -> None:
+        self._over = True
+        if self._beat is not None:
+            self._beat.cancel()
+        self._stream.cancel()  # a no-op when the stream ended by itself
+        self._sink.end(data)
+        self.record = self._outcome.record(*self._ids)
+        _report(self._on_finish, self.record)
 
 
 class _Outcome:

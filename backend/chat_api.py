@@ -10,24 +10,46 @@ an HTTP error envelope; everything after `start` travels inside the stream.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-from backend.chat import collect_chat, sse_events
+from backend.chat import collect_chat
 from backend.errors import MiaodaError
 from backend.manager import CustomProviderManager
 from backend.models import ChatRequest, ProviderConfig, utc_now
-from backend.providers import ProviderService
+from backend.providers import ChatStream, ProviderService
 from backend.schemas import load_chat_request
 from backend.storage import Storage
 
 log = logging.getLogger("miaoda.chat")
 
 
+REMEMBER_SECONDS = 30.0  # also picks up a key changed outside the app (e.g. in the keyring)
+
+
+@dataclass(frozen=True)
+class _Pair:
+    config: ProviderConfig
+    key: str | None
+    generation: int
+    read_at: float
+
+
+@dataclass(frozen=True)
+class OpenedStream:
+    """A started upstream stream and what its `start` event names."""
+
+    stream: ChatStream
+    provider_id: str
+    model: str
+    request_id: str
+
+
 class ChatService:
-    """`stream()` and `complete()` for `/api/chat/stream` and `/api/chat`."""
+    """`open()` (relayed by `backend.chat.PushRelay`) and `complete()` for `/api/chat/stream`
+    and `/api/chat`."""
 
     def __init__(
         self,
@@ -41,20 +63,48 @@ class ChatService:
         self._providers = providers
         self._storage = storage
         self._heartbeat = heartbeat
+        self._recent: dict[str, _Pair] = {}  # provider id → what `open` last read
 
-    def stream(self, body: Any, is_disconnected: Callable[[], bool]) -> Iterator[bytes]:
-        """Open the upstream stream now (errors raise) and return the SSE body."""
-        config, key, request = self._prepare(body)
+    @property
+    def heartbeat(self) -> float:
+        """Seconds of silence after which a stream sends a `: ping` comment."""
+        return self._heartbeat
+
+    def open(self, body: Any) -> OpenedStream:
+        """Validate, find the provider and key, and start the upstream stream (errors raise).
+
+        Call it off the event loop: it reads the database and the secret store.
+        """
+        request = load_chat_request(body)
+        generation = self._manager.generation  # read first: a write after it invalidates
+        config, key = self._manager.with_key(request.provider_id)
+        self._recent[config.id] = _Pair(config, key, generation, time.monotonic())
+        return self._start(config, key, request)
+
+    def open_remembered(self, body: Any) -> OpenedStream | None:
+        """`open` without blocking, for the event loop: only for a provider `open` read within
+        the last 30 s and unchanged since (validation errors raise); None means use `open`.
+
+        This saves the chat route a round trip through a worker thread before each stream
+        (about a millisecond of the time to first token). The remembered key is the one the
+        provider layer holds in memory anyway for every request it sends.
+        """
+        request = load_chat_request(body)
+        pair = self._recent.get(request.provider_id)
+        if pair is None:
+            return None
+        if pair.generation != self._manager.generation or (
+            time.monotonic() - pair.read_at > REMEMBER_SECONDS
+        ):
+            self._recent.pop(request.provider_id, None)
+            return None
+        return self._start(pair.config, pair.key, request)
+
+    def _start(self, config: ProviderConfig, key: str | None, request: ChatRequest) -> OpenedStream:
+        if request.parameters:
+            config = replace(config, parameters={**config.parameters, **request.parameters})
         stream = self._providers.open_stream(config, key, request)
-        return sse_events(
-            stream,
-            provider_id=config.id,
-            model=config.model,
-            request_id=uuid.uuid4().hex,
-            is_disconnected=is_disconnected,
-            heartbeat=self._heartbeat,
-            on_finish=self._record,
-        )
+        return OpenedStream(stream, config.id, config.model, uuid.uuid4().hex)
 
     def complete(self, body: Any) -> dict[str, Any]:
         """One whole answer: `message`, `usage`, `finishReason`."""
@@ -65,7 +115,7 @@ class ChatService:
             key,
             request,
             request_id=uuid.uuid4().hex,
-            on_finish=self._record,
+            on_finish=self.record,
         )
 
     def _prepare(self, body: Any) -> tuple[ProviderConfig, str | None, ChatRequest]:
@@ -75,7 +125,8 @@ class ChatService:
             config = replace(config, parameters={**config.parameters, **request.parameters})
         return config, key, request
 
-    def _record(self, record: dict[str, Any]) -> None:
+    def record(self, record: dict[str, Any]) -> None:
+        """Store one request's analytics record (a failure is logged, not raised)."""
         try:
             self._storage.record_chat(
                 request_id=record["requestId"],

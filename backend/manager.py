@@ -123,6 +123,9 @@ class CustomProviderManager:
         self._clock = clock
         self._lock = threading.RLock()
         self._listeners: list[ProviderListener] = []
+        # Bumped after every saved or removed provider: a reader that remembers a provider
+        # (the chat route, see ChatService) knows its copy is current while this is unchanged.
+        self.generation = 0
         self.finish_key_changes()
 
     # --- wiring ------------------------------------------------------------------------
@@ -136,6 +139,7 @@ class CustomProviderManager:
         self._listeners.append(listener)
 
     def _notify(self, provider_id: str, removed: bool = False) -> None:
+        self.generation += 1
         for listener in self._listeners:
             try:
                 listener(provider_id, removed)

@@ -6,14 +6,13 @@ The fake upstream (tests/fakes/upstream.py) runs in its own process, so its work
 a GIL with the code being measured. Printed:
 
   (a) time to first event, p50/p95 over `--runs` requests: httpx reading the stream directly
-      versus ProviderService + chat.sse_events (in-process, consuming the generator) and versus
-      the whole app over HTTP (`POST /api/chat/stream` through waitress, the app in its own
-      process as it is for the window, read with httpx), and the TTFT each adds;
+      versus the whole app over HTTP (`POST /api/chat/stream`, the app in its own process as
+      it is for the window, read with httpx), and the TTFT the app adds;
   (b) a `--chunks`-chunk stream end to end, fastest of `--rounds` runs: per-chunk cost and
       the relay's throughput as a share of direct httpx (reading lines and decoding each
       chunk's JSON; raw bytes and async httpx for reference);
-  (c) 10 concurrent relayed streams versus 1: wall time, for paced streams (an LLM's pace)
-      and for unpaced ones (CPU bound: 2 cores are the limit).
+  (c) 10 concurrent streams through the app versus 1: wall time, for paced streams (an LLM's
+      pace) and for unpaced ones (CPU bound: 2 cores are the limit).
 
 litellm (an optional, bench-only dependency) is added to (a) and (b) when it is importable.
 """
@@ -40,15 +39,11 @@ import tempfile
 import httpx
 
 from backend.app import MiaodaApp
-from backend.chat import sse_events
-from backend.providers import ProviderService
 from tests.fakes.upstream import (
     FakeUpstream,
     Reply,
-    fake_config,
     generated_pieces,
     openai_stream,
-    user_request,
 )
 
 BODY = {"model": "fake-model", "messages": [{"role": "user", "content": "Hello"}], "stream": True}
@@ -171,30 +166,8 @@ def litellm_decode(litellm: Any, base: str) -> int:
     return size
 
 
-def relay_first(service: ProviderService, base: str) -> tuple[float, float]:
-    """ProviderService + sse_events: (seconds to the first delta frame, seconds to the end)."""
-    started = time.perf_counter()
-    first = 0.0
-    for chunk in _relay(service, base):
-        if not first and b"event: delta" in chunk:
-            first = time.perf_counter() - started
-    return first, time.perf_counter() - started
-
-
-def relay_all(service: ProviderService, base: str) -> int:
-    """ProviderService + sse_events, consumed like a WSGI server would: bytes relayed."""
-    return sum(len(chunk) for chunk in _relay(service, base))
-
-
-def _relay(service: ProviderService, base: str) -> Any:
-    stream = service.open_stream(fake_config(base), None, user_request())
-    return sse_events(
-        stream, provider_id="p", model="m", request_id="r", is_disconnected=lambda: False
-    )
-
-
 def serve_app(pipe: Any, upstream: str) -> None:
-    """Child process: the real app (waitress, /api/chat/stream), one provider per upstream path.
+    """Child process: the real app (its HTTP server, /api/chat/stream), a provider per path.
 
     It runs in its own process because that is how it is used: the window's web engine (or a
     browser) reads the stream from another process, so the client's work here must not share
@@ -204,7 +177,7 @@ def serve_app(pipe: Any, upstream: str) -> None:
         app = MiaodaApp(Path(folder), secret_backend="file", token="bench")
         app.start_server(0)
         ids = {}
-        for name in ("short", "big"):
+        for name in ("short", "big", "paced"):
             added = app.bridge().addCustomProvider(
                 {
                     "name": name,
@@ -241,13 +214,17 @@ class AppOverHttp:
                 first = time.perf_counter() - started
         return first, time.perf_counter() - started
 
-    def read_all(self, name: str) -> int:
-        """Bytes of the whole event stream."""
-        return sum(len(chunk) for chunk in self._stream(name))
+    def read_all(self, name: str, client: httpx.Client | None = None) -> int:
+        """Bytes of the whole event stream (read with `client`, default: this one's)."""
+        return sum(len(chunk) for chunk in self._stream(name, client or self.client))
 
-    def _stream(self, name: str) -> Any:
+    def new_client(self) -> httpx.Client:
+        """Another client (one per thread, for concurrent streams)."""
+        return httpx.Client(timeout=60, headers={"X-MiaoDa-Token": "bench"})
+
+    def _stream(self, name: str, client: httpx.Client | None = None) -> Any:
         body = {"providerId": self.ids[name], "messages": [{"role": "user", "content": "Hello"}]}
-        with self.client.stream("POST", f"{self.url}/api/chat/stream", json=body) as r:
+        with (client or self.client).stream("POST", f"{self.url}/api/chat/stream", json=body) as r:
             yield from r.iter_raw()
 
     def close(self) -> None:
@@ -262,6 +239,17 @@ class AppOverHttp:
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def concurrent_each(work: Callable[[httpx.Client], object], clients: list[httpx.Client]) -> float:
+    """Wall seconds for one thread per client, each doing `work(client)` at once."""
+    threads = [threading.Thread(target=work, args=(c,)) for c in clients]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
 
 
 def concurrent(work: Callable[[], object], count: int) -> float:
@@ -288,13 +276,11 @@ def main() -> None:
     server.start()
     url = ours.recv()
     client = httpx.Client(timeout=60)
-    service = ProviderService()
     over_http = AppOverHttp(url)
     try:
-        report(args, url, client, service, over_http)
+        report(args, url, client, over_http)
     finally:
         over_http.close()
-        service.close()
         client.close()
         ours.send("stop")
         server.join(5)
@@ -304,7 +290,6 @@ def report(
     args: argparse.Namespace,
     url: str,
     client: httpx.Client,
-    service: ProviderService,
     over_http: AppOverHttp,
 ) -> None:
     print(f"MiaoDa Chat streaming benchmark — fake upstream in its own process at {url}")
@@ -316,9 +301,6 @@ def report(
     paths: dict[str, Callable[[str], Any]] = {
         "httpx direct (sync)": lambda u: direct_first(client, u),
         "httpx direct (async)": lambda u: loop.run_until_complete(async_direct_first(aclient, u)),
-        "ProviderService + sse_events": lambda u: relay_first(
-            service, u.removesuffix("/chat/completions")
-        ),
         "/api/chat/stream over HTTP": lambda u: over_http.first("short"),
     }
     litellm = load_litellm()
@@ -339,18 +321,12 @@ def report(
             print(
                 f"    {name:<32}{statistics.median(values):>10.3f}{percentile(values, 0.95):>10.3f}"
             )
-        relay_p50 = statistics.median(ttft["ProviderService + sse_events"])
-        over_sync = relay_p50 - statistics.median(ttft["httpx direct (sync)"])
-        over_async = relay_p50 - statistics.median(ttft["httpx direct (async)"])
         http_p50 = statistics.median(ttft["/api/chat/stream over HTTP"])
-        http_over = http_p50 - statistics.median(ttft["httpx direct (sync)"])
+        over_sync = http_p50 - statistics.median(ttft["httpx direct (sync)"])
+        over_async = http_p50 - statistics.median(ttft["httpx direct (async)"])
         print(
-            f"    added TTFT p50: {over_sync:.3f} ms over sync httpx (target ≤ 1 ms), "
-            f"{over_async:.3f} ms over async httpx"
-        )
-        print(
-            f"    through the app over HTTP: {http_over:.3f} ms over sync httpx (target ≤ 1 ms; "
-            "the app runs in its own process, as it does for the window)"
+            f"    added TTFT p50 through the app: {over_sync:.3f} ms over sync httpx "
+            f"(target ≤ 1 ms), {over_async:.3f} ms over async httpx"
         )
         if litellm is not None:
             lite = statistics.median(ttft["litellm SDK (sync)"]) - statistics.median(
@@ -366,7 +342,6 @@ def report(
             "httpx async, lines + JSON": lambda: loop.run_until_complete(
                 async_direct_decode(aclient, big)
             ),
-            "ProviderService + sse_events": lambda: relay_all(service, url + "/big"),
             "/api/chat/stream over HTTP": lambda: over_http.read_all("big"),
         }
         if litellm is not None:
@@ -386,29 +361,36 @@ def report(
         for name, value in seconds.items():
             share = baseline / value * 100
             print(f"    {name:<32}{value * 1000:>10.1f}{value / n * 1e6:>10.2f}{share:>11.0f}%")
-        relay = seconds["ProviderService + sse_events"]
-        of_async = seconds["httpx async, lines + JSON"] / relay * 100
         http = seconds["/api/chat/stream over HTTP"]
+        of_async = seconds["httpx async, lines + JSON"] / http * 100
         print(
-            f"    relay throughput: {baseline / relay * 100:.0f}% of sync httpx lines+JSON "
-            f"(target ≥ 80%), {of_async:.0f}% of async httpx; over HTTP: "
-            f"{baseline / http * 100:.0f}% (target ≥ 80%)\n"
+            f"    relay throughput through the app: {baseline / http * 100:.0f}% of sync httpx "
+            f"lines+JSON (target ≥ 80%), {of_async:.0f}% of async httpx\n"
         )
     finally:
         loop.run_until_complete(aclient.aclose())
         loop.close()
 
-    print("(c) 10 concurrent relayed streams versus 1 (wall time, fastest of 3)")
+    print("(c) 10 concurrent streams through the app versus 1 (wall time, fastest of 3)")
     print(f"    {'stream':<32}{'1 stream s':>11}{'10 streams s':>13}{'ratio':>8}")
-    for name, base in (
-        (f"paced ({PACED_PIECES} × {PACED_DELAY * 1000:.0f} ms)", url + "/paced"),
-        (f"unpaced ({args.chunks} chunks)", url + "/big"),
-    ):
-        one = min(concurrent(lambda b=base: relay_all(service, b), 1) for _ in range(3))
-        ten = min(concurrent(lambda b=base: relay_all(service, b), 10) for _ in range(3))
-        print(f"    {name:<32}{one:>11.3f}{ten:>13.3f}{ten / one:>8.2f}")
-    print("    paced: ≈1.0 means no stream slows another. unpaced: CPU bound; one Python process")
-    print("    relays on about one core (the GIL), so 10 streams take up to ≈10× one stream.\n")
+    clients = [over_http.new_client() for _ in range(10)]
+    try:
+        for name, path in (
+            (f"paced ({PACED_PIECES} × {PACED_DELAY * 1000:.0f} ms)", "paced"),
+            (f"unpaced ({args.chunks} chunks)", "big"),
+        ):
+            one = min(concurrent(lambda p=path: over_http.read_all(p), 1) for _ in range(3))
+            ten = min(
+                concurrent_each(lambda c, p=path: over_http.read_all(p, c), clients)
+                for _ in range(3)
+            )
+            print(f"    {name:<32}{one:>11.3f}{ten:>13.3f}{ten / one:>8.2f}")
+    finally:
+        for each in clients:
+            each.close()
+    print("    paced: ≈1.0 means no stream slows another. unpaced: CPU bound; the app relays on")
+    print("    about one core (the GIL) and the readers share the other, so 10 streams take up")
+    print("    to ≈10× one stream.\n")
 
     if load_litellm() is None:
         print("litellm: not installed, so not compared (pip install litellm to include it).")

@@ -95,6 +95,8 @@ class Channel:
         self._closed = False
         self._drained = False
         self.error: MiaodaError | None = None  # the failure behind a terminal `error` event
+        # Called after each append (on the appending thread), for a consumer on the loop.
+        self.listener: Callable[[], None] | None = None
 
     def put_many(self, events: list[ChatEvent]) -> None:
         """Append non-terminal events (dropped once the channel is closed)."""
@@ -104,6 +106,8 @@ class Channel:
             self._items.extend(events)
             if not self._ready.is_set():  # set() takes a lock each time; skip it when set
                 self._ready.set()
+        if self.listener is not None:
+            self.listener()
 
     def close(
         self,
@@ -120,12 +124,26 @@ class Channel:
             self._items.extend(before)
             self._items.append(terminal)
             self._ready.set()
-            return True
+        if self.listener is not None:
+            self.listener()
+        return True
 
     @property
     def closed(self) -> bool:
         """True once a terminal event was appended."""
         return self._closed
+
+    def take_now(self) -> list[ChatEvent] | None:
+        """Everything waiting, without waiting ([] when nothing is); None once finished."""
+        if self._drained:
+            return None
+        with self._lock:
+            batch = list(self._items)
+            self._items.clear()
+            self._ready.clear()
+        if batch:
+            self._drained = batch[-1].kind in TERMINAL_KINDS
+        return batch
 
     def take(self, timeout: float) -> list[ChatEvent] | None:
         """Everything waiting (after up to `timeout` s for something); None once finished."""
@@ -160,6 +178,15 @@ class ChatStream:
     def next_batch(self, timeout: float) -> list[ChatEvent] | None:
         """Events available now, waiting up to `timeout` s for one; [] on timeout; None at end."""
         return self._channel.take(timeout)
+
+    def take_now(self) -> list[ChatEvent] | None:
+        """Events available now, without waiting: [] when none; None at the end."""
+        return self._channel.take_now()
+
+    def on_ready(self, callback: Callable[[], None]) -> None:
+        """Call `callback` whenever events are appended (on the thread that appends them:
+        the provider loop, or a thread that cancels). Read them with `take_now`."""
+        self._channel.listener = callback
 
     def cancel(self) -> None:
         """Stop the stream and close its upstream connection; safe to call many times.

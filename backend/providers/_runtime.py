@@ -91,6 +91,11 @@ class Runtime:
         finally:
             self._loop.close()
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop thread's event loop."""
+        return self._loop
+
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on the loop and wait for its result (from any other thread)."""
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
@@ -133,6 +138,9 @@ class Runtime:
         started = time.perf_counter() if started is None else started
         channel, meter = Channel(), UsageMeter(input_chars)
         coro = self._stream(call, adapter, origin, channel, meter, retry or self._retry)
+        if threading.get_ident() == self._thread.ident:
+            task = self._loop.create_task(coro)  # called on the loop (the chat route): no hop
+            return ChatStream(channel, meter, task.cancel, started)
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         return ChatStream(channel, meter, future.cancel, started)
 

@@ -6,7 +6,6 @@ import logging
 
 import pytest
 
-from backend.chat import sse_events
 from backend.errors import MiaodaError
 from backend.models import AuthConfig
 from backend.providers import ProviderService
@@ -19,6 +18,7 @@ from tests.fakes.upstream import (
     openai_stream,
     user_request,
 )
+from tests.relay import RelayRun
 
 PATH = "/v1/chat/completions"
 ECHOING_401 = Reply.json(
@@ -60,11 +60,7 @@ def test_key_is_sent_but_never_leaks_from_a_good_stream(
         stream = service.open_stream(
             fake_config(upstream.url + "/v1", auth=auth), CANARY_KEY, user_request()
         )
-        body = b"".join(
-            sse_events(
-                stream, provider_id="p", model="m", request_id="r", is_disconnected=lambda: False
-            )
-        )
+        body = b"".join(RelayRun(service, stream).wait())
     finally:
         service.close()
     seen = upstream.requests[0]

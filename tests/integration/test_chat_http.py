@@ -128,7 +128,11 @@ def test_a_client_that_disconnects_closes_the_upstream_within_a_second(
     with httpx.stream(
         "POST", f"{app.server_url}/api/chat/stream", json=body(provider_id), headers=headers()
     ) as response:
-        for chunk in response.iter_text():
+        # Keep the iterator: dropping it closes the connection at once (httpx closes a
+        # response whose byte stream is abandoned), and the app would then cancel the
+        # upstream request before it was even sent.
+        chunks = response.iter_text()
+        for chunk in chunks:
             if ("delta" if moment == "mid-stream" else "start") in chunk:
                 break
         assert upstream.wait_for_requests(1, 5)

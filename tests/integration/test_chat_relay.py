@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from backend.chat import collect_chat, sse_events
+from backend.chat import collect_chat
 from backend.errors import AuthFailed
 from backend.providers import ProviderService
 from tests.fakes.upstream import (
@@ -22,6 +22,7 @@ from tests.fakes.upstream import (
     sse,
     user_request,
 )
+from tests.relay import RelayRun
 
 PATH = "/v1/chat/completions"
 
@@ -53,7 +54,6 @@ def relay(
     upstream: FakeUpstream,
     *replies: Reply,
     heartbeat: float = 15.0,
-    is_disconnected: Callable[[], bool] = lambda: False,
     records: list[dict[str, Any]] | None = None,
     anthropic: bool = False,
 ) -> list[bytes]:
@@ -64,17 +64,14 @@ def relay(
         upstream.script(PATH, *replies)
         config = fake_config(upstream.url + "/v1")
     stream = service.open_stream(config, "sk-test", user_request())
-    return list(
-        sse_events(
-            stream,
-            provider_id=config.id,
-            model=config.model,
-            request_id="req-1",
-            is_disconnected=is_disconnected,
-            heartbeat=heartbeat,
-            on_finish=records.append if records is not None else None,
-        )
+    run = RelayRun(
+        service,
+        stream,
+        heartbeat=heartbeat,
+        on_finish=records.append if records is not None else None,
+        ids=(config.id, config.model, "req-1"),
     )
+    return run.wait()
 
 
 def test_event_order_for_a_normal_answer(service: ProviderService, upstream: FakeUpstream) -> None:
@@ -218,16 +215,7 @@ def test_a_failing_on_finish_does_not_break_the_stream(
     def broken(record: dict[str, Any]) -> None:
         raise RuntimeError("database is locked")
 
-    body = list(
-        sse_events(
-            stream,
-            provider_id="p",
-            model="m",
-            request_id="r",
-            is_disconnected=lambda: False,
-            on_finish=broken,
-        )
-    )
+    body = RelayRun(service, stream, on_finish=broken).wait()
     assert frames(body)[-1][0] == "done"
 
 
