@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import secrets as stdlib_secrets
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +77,6 @@ class MiaodaApp:
             self.manager, self.providers, self.storage, heartbeat=chat_heartbeat
         )
         self.token = token or stdlib_secrets.token_urlsafe(32)
-        self.stopping = threading.Event()
         self._server: LocalServer | None = None
         self._tools = ProviderTools(self.providers)
         log.info(
@@ -130,7 +128,6 @@ class MiaodaApp:
         if not self.health_schedule.stop(timeout=1.0):
             log.warning("the health schedule did not stop within a second")
         self.health.close()
-        self.stopping.set()
         if self._server is not None:
             self._server.stop()
         self.providers.close()

@@ -50,6 +50,7 @@ IDLE_SECONDS = 120.0
 DISCARD_SECONDS = 5.0
 MAX_CONNECTIONS = 128
 _SWEEP_SECONDS = 1.0
+_QUEUED_LIMIT = 256 * 1024  # bytes a WSGI worker may have waiting for the loop
 _TOKEN_CHARS = frozenset(
     b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 )
@@ -403,9 +404,10 @@ class _Connection(asyncio.Protocol):
     def _too_large(self, request: Request) -> None:
         limit = self._server.max_body
         err = HttpError(413, f"The request is larger than {limit // (1024 * 1024)} MB.")
+        remaining = self._needed - len(self._buffer)
         self._refuse(err, request)
         # Read and drop what is on its way, so the client gets to read the answer.
-        self._state, self._needed = _DISCARD, self._needed - len(self._buffer)
+        self._state, self._needed = _DISCARD, remaining
         self._buffer.clear()
         self.deadline = time.monotonic() + DISCARD_SECONDS
         if self._needed <= 0:
@@ -579,23 +581,26 @@ class WsgiHandler:
 
 
 class _ThreadSide:
-    """A Responder as seen from a worker thread: each call is queued onto the loop."""
+    """A Responder as seen from a worker thread: each call is queued onto the loop.
+
+    Flow control: a worker waits while more than `_QUEUED_LIMIT` bytes wait for the loop, or
+    while the socket's buffer is full, so a client that reads slowly holds the app back
+    instead of filling memory.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, responder: Responder) -> None:
         self._loop = loop
         self._responder = responder
-        self._writable = threading.Event()
-        self._writable.set()
+        self._room = threading.Condition()
+        self._queued = 0
+        self._paused = False
         self.head_sent = False
-        self._status = 500
-        self._headers: list[tuple[str, str]] = []
 
     def gone(self) -> bool:
         return self._responder.gone
 
     def head(self, status: int, headers: list[tuple[str, str]]) -> None:
         self.head_sent = True
-        self._status, self._headers = status, headers
         self._call(self._responder.start, status, headers)
 
     def whole(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
@@ -605,9 +610,12 @@ class _ThreadSide:
     def write(self, data: bytes) -> None:
         if not self.head_sent:
             raise RuntimeError("write() before the status was set")
-        while not self._writable.wait(0.5):
-            if self.gone():
-                raise ClientGone
+        with self._room:
+            while self._paused or self._queued > _QUEUED_LIMIT:
+                if self.gone():
+                    raise ClientGone
+                self._room.wait(0.5)
+            self._queued += len(data)
         if self.gone():
             raise ClientGone
         self._call(self._write, data)
@@ -632,9 +640,17 @@ class _ThreadSide:
 
     def _write(self, data: bytes) -> None:
         self._responder.write(data)
-        if not self._responder.writable:
-            self._writable.clear()
-            self._responder.on_writable(self._writable.set)
+        with self._room:
+            self._queued -= len(data)
+            if not self._responder.writable and not self._responder.gone:
+                self._paused = True
+                self._responder.on_writable(self._resume)
+            self._room.notify_all()
+
+    def _resume(self) -> None:
+        with self._room:
+            self._paused = False
+            self._room.notify_all()
 
     def _call(self, func: Callable[..., None], *args: Any) -> None:
         try:

@@ -1,4 +1,5 @@
-"""Chat through the real app: waitress, /api/chat/stream and /api/chat, against a fake upstream."""
+"""Chat through the real app and its HTTP server: /api/chat/stream and /api/chat, against a
+fake upstream."""
 
 from __future__ import annotations
 
@@ -213,3 +214,37 @@ def test_non_streaming_chat_answers_with_the_envelope(
     assert result["message"]["content"] == "Hi there"
     assert result["finishReason"] == "stop"
     assert result["usage"]["inputTokens"] == 3
+
+
+def test_an_edit_between_two_chats_is_used_by_the_second(
+    app: MiaodaApp, upstream: FakeUpstream, provider_id: str
+) -> None:
+    # The chat route remembers a provider and its key between streams; an edit must end that.
+    upstream.script(PATH, Reply.stream(openai_stream(["one"])))
+    upstream.script("/v2/chat/completions", Reply.stream(openai_stream(["two"])))
+    url = f"{app.server_url}/api/chat/stream"
+    first = httpx.post(url, json=body(provider_id), headers=headers(), timeout=10)
+    assert "one" in first.text
+    edited = app.bridge().updateCustomProvider(
+        provider_id,
+        {"baseURL": upstream.url + "/v2", "apiKey": "sk-the-new-key"},
+        {"validate": False},
+    )
+    assert edited["success"], edited
+    second = httpx.post(url, json=body(provider_id), headers=headers(), timeout=10)
+    assert "two" in second.text
+    sent = upstream.requests[-1]
+    assert sent.path == "/v2/chat/completions"
+    assert "sk-the-new-key" in str(sent.headers) and CANARY_KEY not in str(sent.headers)
+
+
+def test_a_removed_provider_is_not_found_on_the_next_chat(
+    app: MiaodaApp, upstream: FakeUpstream, provider_id: str
+) -> None:
+    upstream.script(PATH, Reply.stream(openai_stream(["one"])))
+    url = f"{app.server_url}/api/chat/stream"
+    assert "one" in httpx.post(url, json=body(provider_id), headers=headers(), timeout=10).text
+    assert app.bridge().removeCustomProvider(provider_id)["success"]
+    gone = httpx.post(url, json=body(provider_id), headers=headers(), timeout=10)
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == "NOT_FOUND"
+    assert len(upstream.requests) == 1
