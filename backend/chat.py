@@ -112,6 +112,8 @@ class PushRelay:
 
     def start(self) -> None:
         """Write `start` and relay from now on."""
+        if self._over:  # the client left before the relay began
+            return
         self._sink.write(wire_bytes(sse_frame("start", self._start)))
         self._last_sent = time.perf_counter()
         self._beat = self._loop.call_later(self._heartbeat, self._ping)
@@ -123,17 +125,29 @@ class PushRelay:
         if self._over:
             return
         self._outcome.finish_reason = self._outcome.finish_reason or "cancelled"
-        self._stream.cancel()
-        self._finish()
+        self._finish()  # before the cancel, whose `done` nobody is left to read
 
     def _wake(self) -> None:
-        if self._scheduled or self._over:
+        if self._over:
             return
-        self._scheduled = True
-        if threading.get_ident() == self._thread:
+        if threading.get_ident() != self._thread:  # a cancel from another thread
+            if not self._scheduled:
+                self._scheduled = True
+                self._loop.call_soon_threadsafe(self._pump)
+            return
+        if self._outcome.ttft_ms is None:
+            # Until the first token: write inside the producer's put, before it goes on
+            # decoding the rest of that read, so the first token leaves at once.
+            try:
+                self._pump()
+            except Exception:
+                log.exception("relaying a chat stream failed")
+                self.client_gone()
+        elif not self._scheduled:
+            # After it: once the producer yields, so everything decoded from one network
+            # read (a fast provider packs hundreds of events into one) is one write.
+            self._scheduled = True
             self._loop.call_soon(self._pump)
-        else:  # a cancel from another thread
-            self._loop.call_soon_threadsafe(self._pump)
 
     def _pump(self) -> None:
         self._scheduled = False

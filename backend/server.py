@@ -317,7 +317,9 @@ class ChatStreamRoute:
             on_finish=self._record_later,
         )
         responder.on_gone(relay.client_gone)
-        relay.start()
+        # Next in the loop's queue, after the stream's task has sent the upstream request:
+        # writing the head first would delay that request by a system call.
+        asyncio.get_running_loop().call_soon(relay.start)
 
 
 def _cancelled_record(opened: OpenedStream) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from backend.providers._http import (
     json_payload,
     skip_missing_sniffio,
 )
+from backend.providers._net import asyncio_transport, use_fast_locks
 from backend.providers._redact import install_log_filter, safe_url
 from backend.providers._retry import RetryPolicy
 from backend.providers._sse import SSEEvent, SSEParser
@@ -77,8 +78,9 @@ class Runtime:
         limits = httpx.Limits(
             max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0
         )
+        use_fast_locks()
         self._client = httpx.AsyncClient(
-            transport=transport,
+            transport=transport or asyncio_transport(limits),
             timeout=self.timeouts.for_stream(),
             limits=limits,
             follow_redirects=False,

@@ -1,0 +1,162 @@
+"""The asyncio network backend and the fast httpcore locks the provider runtime relies on."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+
+import httpcore
+import httpx
+import pytest
+
+from backend.providers import ProviderService
+from backend.providers._net import AsyncioBackend, asyncio_transport, use_fast_locks
+
+LIMITS = httpx.Limits(max_connections=10, max_keepalive_connections=5, keepalive_expiry=30.0)
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], "asyncio.Future[None] | None"]
+
+
+async def serve(handler: Handler) -> tuple[asyncio.AbstractServer, str]:
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)  # type: ignore[arg-type]
+    port = server.sockets[0].getsockname()[1]
+    return server, f"http://127.0.0.1:{port}"
+
+
+async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body))
+    await writer.drain()
+
+
+def test_the_runtime_uses_the_asyncio_backend_and_fast_locks() -> None:
+    # Both reach into httpx/httpcore internals; this fails if an upgrade moves them.
+    assert use_fast_locks() is True
+    transport = asyncio_transport(LIMITS)
+    assert isinstance(transport._pool._network_backend, AsyncioBackend)
+    service = ProviderService()
+    try:
+        client = service._runtime._client  # type: ignore[attr-defined]
+        pool = client._transport._pool
+        assert isinstance(pool._network_backend, AsyncioBackend)
+        assert pool._max_connections == 100 and pool._max_keepalive_connections == 20
+    finally:
+        service.close()
+
+
+def test_a_lock_that_is_free_is_taken_without_a_loop_turn() -> None:
+    use_fast_locks()
+
+    async def main() -> bool:
+        lock = httpcore._synchronization.AsyncLock()
+        ran = False
+
+        async def other() -> None:
+            nonlocal ran
+            ran = True
+
+        task = asyncio.get_running_loop().create_task(other())
+        async with lock:
+            taken_first = not ran  # the other task had no turn while we took the lock
+        await task
+        return taken_first
+
+    assert asyncio.run(main())
+
+
+def test_requests_and_keep_alive_reuse() -> None:
+    async def main() -> list[bytes]:
+        connections = 0
+
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal connections
+            connections += 1
+            for _ in range(3):
+                await answer(reader, writer, b"hello")
+
+        server, url = await serve(handler)
+        async with httpx.AsyncClient(transport=asyncio_transport(LIMITS)) as client:
+            bodies = [(await client.get(url)).content for _ in range(3)]
+        server.close()
+        assert connections == 1
+        return bodies
+
+    assert asyncio.run(main()) == [b"hello"] * 3
+
+
+def test_a_pooled_connection_the_server_closed_is_not_reused() -> None:
+    async def main() -> list[int]:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await answer(reader, writer, b"once")
+            writer.close()  # keep-alive promised, then closed while idle
+
+        server, url = await serve(handler)
+        async with httpx.AsyncClient(transport=asyncio_transport(LIMITS)) as client:
+            first = await client.get(url)
+            await asyncio.sleep(0.1)  # the close arrives while the connection is idle
+            second = await client.get(url)
+        server.close()
+        return [first.status_code, second.status_code]
+
+    assert asyncio.run(main()) == [200, 200]
+
+
+def test_a_silent_server_gives_a_read_timeout() -> None:
+    async def main() -> None:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await asyncio.sleep(5)
+
+        server, url = await serve(handler)
+        try:
+            async with httpx.AsyncClient(
+                transport=asyncio_transport(LIMITS), timeout=httpx.Timeout(5.0, read=0.2)
+            ) as client:
+                with pytest.raises(httpx.ReadTimeout):
+                    await client.get(url)
+        finally:
+            server.close()
+
+    asyncio.run(main())
+
+
+def test_refused_and_unknown_hosts_keep_their_cause() -> None:
+    async def main() -> list[BaseException]:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        causes = []
+        async with httpx.AsyncClient(transport=asyncio_transport(LIMITS)) as client:
+            for url in (f"http://127.0.0.1:{port}/", "http://no-such-host.invalid/"):
+                with pytest.raises(httpx.ConnectError) as caught:
+                    await client.get(url)
+                # As _errors._causes reads it: httpcore re-raises `from None`, which keeps
+                # the original as __context__.
+                error: BaseException | None = caught.value
+                while error is not None and (error.__cause__ or error.__context__) is not None:
+                    error = error.__cause__ or error.__context__
+                assert error is not None
+                causes.append(error)
+        return causes
+
+    refused, unknown = asyncio.run(main())
+    assert isinstance(refused, ConnectionRefusedError)
+    assert isinstance(unknown, socket.gaierror)
+
+
+def test_a_broken_connection_mid_body_is_a_read_error() -> None:
+    async def main() -> None:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+            await writer.drain()
+            writer.transport.abort()
+
+        server, url = await serve(handler)
+        try:
+            async with httpx.AsyncClient(transport=asyncio_transport(LIMITS)) as client:
+                with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
+                    await client.get(url)
+        finally:
+            server.close()
+
+    asyncio.run(main())
