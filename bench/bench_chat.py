@@ -38,7 +38,7 @@ import tempfile
 
 import httpx
 
-from backend.app import MiaodaApp
+from backend.app import MiaodaApp, tune_gc
 from tests.fakes.upstream import (
     FakeUpstream,
     Reply,
@@ -176,6 +176,7 @@ def serve_app(pipe: Any, upstream: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
         app = MiaodaApp(Path(folder), secret_backend="file", token="bench")
         app.start_server(0)
+        tune_gc()  # as the window and `miaoda serve` do once they are up
         ids = {}
         for name in ("short", "big", "paced"):
             added = app.bridge().addCustomProvider(

@@ -23,6 +23,7 @@ from typing import Any
 import httpcore
 import httpx
 
+_COALESCE_LIMIT = 64 * 1024  # bigger writes go out at once
 _SocketOption = (
     tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
 )
@@ -106,6 +107,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
     def __init__(self, transport: asyncio.Transport, protocol: _Protocol) -> None:
         self._transport = transport
         self._protocol = protocol
+        self._outgoing: list[bytes] = []  # written, not yet handed to the transport
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         protocol = self._protocol
@@ -126,14 +128,27 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         protocol = self._protocol
         if protocol.lost or self._transport.is_closing():
             raise httpcore.WriteError("the connection is closed")
-        self._transport.write(buffer)
+        # httpcore writes a request's head and body separately; they leave together, in
+        # one packet, at the end of this turn of the loop (before it can wait on anything).
+        if not self._outgoing:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._outgoing.append(buffer)
+        if protocol.paused or len(buffer) > _COALESCE_LIMIT:
+            self._flush()
         if protocol.paused:
             waiter = protocol.wait_writable(asyncio.get_running_loop())
             await _wait(waiter, timeout, httpcore.WriteTimeout)
             if protocol.lost:
                 raise httpcore.WriteError("the connection closed while writing")
 
+    def _flush(self) -> None:
+        if self._outgoing and not self._transport.is_closing():
+            data = b"".join(self._outgoing) if len(self._outgoing) > 1 else self._outgoing[0]
+            self._transport.write(data)
+        self._outgoing.clear()
+
     async def aclose(self) -> None:
+        self._flush()
         self._transport.close()
 
     async def start_tls(
@@ -143,6 +158,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         timeout: float | None = None,
     ) -> httpcore.AsyncNetworkStream:
         loop = asyncio.get_running_loop()
+        self._flush()
         try:
             async with asyncio.timeout(timeout):
                 transport = await loop.start_tls(

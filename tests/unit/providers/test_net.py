@@ -160,3 +160,46 @@ def test_a_broken_connection_mid_body_is_a_read_error() -> None:
             server.close()
 
     asyncio.run(main())
+
+
+def test_a_requests_head_and_body_leave_in_one_write() -> None:
+    async def main() -> list[bytes]:
+        written: list[bytes] = []
+
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await answer(reader, writer, b"ok")
+            await answer(reader, writer, b"ok")
+
+        server, url = await serve(handler)
+        async with httpx.AsyncClient(transport=asyncio_transport(LIMITS)) as client:
+            await client.get(url)  # a pooled connection to watch
+            pool = client._transport._pool  # type: ignore[attr-defined]
+            stream = pool.connections[0]._connection._network_stream
+            real = stream._transport.write
+
+            def spy(data: bytes) -> None:
+                written.append(data)
+                real(data)
+
+            stream._transport.write = spy
+            await client.post(url, content=b'{"hello": "world"}')
+        server.close()
+        return written
+
+    [one] = asyncio.run(main())
+    assert one.startswith(b"POST / HTTP/1.1") and one.endswith(b'{"hello": "world"}')
+
+
+def test_tune_gc_freezes_start_up_objects_and_collects_young_ones_less_often() -> None:
+    import gc
+
+    from backend.app import GC_YOUNG_THRESHOLD, tune_gc
+
+    before = gc.get_threshold()
+    try:
+        tune_gc()
+        assert gc.get_threshold()[0] >= GC_YOUNG_THRESHOLD
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
