@@ -235,6 +235,8 @@ class ChatStreamRoute:
         self._chat = chat
         self._token = token
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="chat-open")
+        # One writer for the analytics records, waited for at close so none is lost.
+        self._recorder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chat-record")
 
     def __call__(self, request: httpd.Request, responder: httpd.Responder) -> None:
         mimetype = (request.header("content-type") or "").split(";", 1)[0].strip().lower()
@@ -268,8 +270,10 @@ class ChatStreamRoute:
         opening.add_done_callback(lambda done: self._opened(done, responder))
 
     def close(self) -> None:
-        """Stop the workers (streams already open are the provider layer's to cancel)."""
+        """Stop the workers and write the records still queued (call after the connections
+        were dropped, so that the streams they cancelled are recorded too)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._recorder.shutdown(wait=True)
 
     def _open(self, raw: bytes, body: Any) -> OpenedStream:
         return self._chat.open(_parse_json(raw) if body is _UNPARSED else body)
@@ -295,8 +299,8 @@ class ChatStreamRoute:
     def _record_later(self, record: dict[str, Any]) -> None:
         """Store the analytics record on a worker: a database write must not hold the loop."""
         try:
-            self._pool.submit(self._chat.record, record)
-        except RuntimeError:  # the server is stopping: keep the record anyway
+            self._recorder.submit(self._chat.record, record)
+        except RuntimeError:  # the server has stopped: keep the record anyway
             self._chat.record(record)
 
     def _relay(self, opened: OpenedStream, responder: httpd.Responder) -> None:

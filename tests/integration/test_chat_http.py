@@ -248,3 +248,35 @@ def test_a_removed_provider_is_not_found_on_the_next_chat(
     gone = httpx.post(url, json=body(provider_id), headers=headers(), timeout=10)
     assert gone.status_code == 404 and gone.json()["error"]["code"] == "NOT_FOUND"
     assert len(upstream.requests) == 1
+
+
+def test_a_stream_cut_short_by_closing_the_app_is_still_recorded(
+    data_dir: Path, upstream: FakeUpstream
+) -> None:
+    from backend.storage import Storage
+
+    instance = MiaodaApp(data_dir, secret_backend="file", token="tok")
+    instance.start_server(0)
+    added = instance.bridge().addCustomProvider(
+        {
+            "name": "slow",
+            "displayName": "Slow",
+            "baseURL": upstream.url + "/v1",
+            "model": "m",
+            "type": "openai-compatible",
+        },
+        {"validate": False},
+    )
+    upstream.script(PATH, Reply.stream(openai_stream(["a"] * 100), delay=0.1))
+    with httpx.stream(
+        "POST", f"{instance.server_url}/api/chat/stream", json=body(added["id"]), headers=headers()
+    ) as response:
+        chunks = response.iter_text()
+        assert "start" in next(chunks)
+        instance.close()
+    store = Storage(data_dir / "miaoda.db")
+    try:
+        [record] = store.chat_stats(added["id"])
+    finally:
+        store.close()
+    assert record["finish_reason"] == "cancelled"
