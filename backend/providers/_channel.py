@@ -95,7 +95,8 @@ class Channel:
         self._closed = False
         self._drained = False
         self.error: MiaodaError | None = None  # the failure behind a terminal `error` event
-        # Called after each append (on the appending thread), for a consumer on the loop.
+        # Called (on the appending thread) after an append to a channel the consumer had
+        # emptied, and at the terminal: once per batch, not once per event.
         self.listener: Callable[[], None] | None = None
 
     def put_many(self, events: list[ChatEvent]) -> None:
@@ -104,8 +105,9 @@ class Channel:
             if self._closed:
                 return
             self._items.extend(events)
-            if not self._ready.is_set():  # set() takes a lock each time; skip it when set
-                self._ready.set()
+            if self._ready.is_set():  # set() takes a lock each time; skip it when set
+                return  # the consumer was told already and has not taken them yet
+            self._ready.set()
         if self.listener is not None:
             self.listener()
 
@@ -184,8 +186,9 @@ class ChatStream:
         return self._channel.take_now()
 
     def on_ready(self, callback: Callable[[], None]) -> None:
-        """Call `callback` whenever events are appended (on the thread that appends them:
-        the provider loop, or a thread that cancels). Read them with `take_now`."""
+        """Call `callback` when events are appended to an emptied stream, and at its end (on
+        the thread that appends them: the provider loop, or a thread that cancels). Read them
+        with `take_now`; the next call comes after the next take."""
         self._channel.listener = callback
 
     def cancel(self) -> None:

@@ -56,8 +56,8 @@ class SSEParser:
         if not chunk:
             return []  # keeps a pending CR-then-LF check for the next real read
         if (
-            chunk[:5] == b"data:"
-            and chunk[-2:] == b"\n\n"
+            chunk.startswith(b"data:")
+            and chunk.endswith(b"\n\n")
             and not self._tail
             and not self._data
             and not self._skip_lf

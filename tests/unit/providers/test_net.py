@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import httpcore
 import httpx
@@ -13,8 +15,30 @@ import pytest
 from backend.providers import ProviderService
 from backend.providers._net import AsyncioBackend, asyncio_transport, use_fast_locks
 
+T = TypeVar("T")
 LIMITS = httpx.Limits(max_connections=10, max_keepalive_connections=5, keepalive_expiry=30.0)
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], "asyncio.Future[None] | None"]
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run` on a thread of its own: in the full suite the main thread may already
+    have a running loop (Playwright's sync API leaves one behind)."""
+    out: list[T] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            out.append(asyncio.run(coro))
+        except BaseException as exc:  # handed to the test's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(30)
+    if failure:
+        raise failure[0]
+    assert out, "the coroutine did not finish within 30 s"
+    return out[0]
 
 
 async def serve(handler: Handler) -> tuple[asyncio.AbstractServer, str]:
@@ -61,7 +85,7 @@ def test_a_lock_that_is_free_is_taken_without_a_loop_turn() -> None:
         await task
         return taken_first
 
-    assert asyncio.run(main())
+    assert run(main())
 
 
 def test_requests_and_keep_alive_reuse() -> None:
@@ -81,7 +105,7 @@ def test_requests_and_keep_alive_reuse() -> None:
         assert connections == 1
         return bodies
 
-    assert asyncio.run(main()) == [b"hello"] * 3
+    assert run(main()) == [b"hello"] * 3
 
 
 def test_a_pooled_connection_the_server_closed_is_not_reused() -> None:
@@ -98,7 +122,7 @@ def test_a_pooled_connection_the_server_closed_is_not_reused() -> None:
         server.close()
         return [first.status_code, second.status_code]
 
-    assert asyncio.run(main()) == [200, 200]
+    assert run(main()) == [200, 200]
 
 
 def test_a_silent_server_gives_a_read_timeout() -> None:
@@ -116,7 +140,7 @@ def test_a_silent_server_gives_a_read_timeout() -> None:
         finally:
             server.close()
 
-    asyncio.run(main())
+    run(main())
 
 
 def test_refused_and_unknown_hosts_keep_their_cause() -> None:
@@ -138,7 +162,7 @@ def test_refused_and_unknown_hosts_keep_their_cause() -> None:
                 causes.append(error)
         return causes
 
-    refused, unknown = asyncio.run(main())
+    refused, unknown = run(main())
     assert isinstance(refused, ConnectionRefusedError)
     assert isinstance(unknown, socket.gaierror)
 
@@ -159,7 +183,7 @@ def test_a_broken_connection_mid_body_is_a_read_error() -> None:
         finally:
             server.close()
 
-    asyncio.run(main())
+    run(main())
 
 
 def test_a_requests_head_and_body_leave_in_one_write() -> None:
@@ -186,7 +210,7 @@ def test_a_requests_head_and_body_leave_in_one_write() -> None:
         server.close()
         return written
 
-    [one] = asyncio.run(main())
+    [one] = run(main())
     assert one.startswith(b"POST / HTTP/1.1") and one.endswith(b'{"hello": "world"}')
 
 
