@@ -30,6 +30,7 @@ from backend.bridge import RPC_METHODS, Bridge
 from backend.chat import PushRelay
 from backend.chat_api import OpenedStream
 from backend.errors import InternalError, InvalidConfig, MiaodaError, NotFound, Unauthorized
+from backend.httpd_wsgi import WsgiHandler
 
 log = logging.getLogger("miaoda.server")
 
@@ -387,7 +388,7 @@ class LocalServer:
             self._own_thread.start()
         self._loop = loop
         self._native = dict(native or {})
-        self._wsgi = httpd.WsgiHandler(app, threads)
+        self._wsgi = WsgiHandler(app, threads)
         self._http = httpd.HttpServer(
             loop, self._wsgi, native=self._native, max_body=MAX_BODY_BYTES, error_body=_error_body
         )
