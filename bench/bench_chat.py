@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -242,20 +243,9 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def concurrent_each(work: Callable[[httpx.Client], object], clients: list[httpx.Client]) -> float:
-    """Wall seconds for one thread per client, each doing `work(client)` at once."""
-    threads = [threading.Thread(target=work, args=(c,)) for c in clients]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return time.perf_counter() - started
-
-
-def concurrent(work: Callable[[], object], count: int) -> float:
-    """Wall seconds for `count` threads each doing `work` at once."""
-    threads = [threading.Thread(target=work) for _ in range(count)]
+def at_once(works: list[Callable[[], object]]) -> float:
+    """Wall seconds for one thread per work item, all started together."""
+    threads = [threading.Thread(target=work) for work in works]
     started = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -380,11 +370,9 @@ def report(
             (f"paced ({PACED_PIECES} × {PACED_DELAY * 1000:.0f} ms)", "paced"),
             (f"unpaced ({args.chunks} chunks)", "big"),
         ):
-            one = min(concurrent(lambda p=path: over_http.read_all(p), 1) for _ in range(3))
-            ten = min(
-                concurrent_each(lambda c, p=path: over_http.read_all(p, c), clients)
-                for _ in range(3)
-            )
+            one = min(at_once([partial(over_http.read_all, path)]) for _ in range(3))
+            each = [partial(over_http.read_all, path, c) for c in clients]
+            ten = min(at_once(each) for _ in range(3))
             print(f"    {name:<32}{one:>11.3f}{ten:>13.3f}{ten / one:>8.2f}")
     finally:
         for each in clients:

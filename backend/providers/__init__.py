@@ -2,15 +2,17 @@
 
     ProviderService      sync facade: open_stream, chat, test_connection, list_models,
                          fetch_models_status, close
-    ChatStream           sync handle over one running stream (next_batch, cancel, usage)
+    ChatStream           handle over one running stream: next_batch (another thread),
+                         on_ready + take_now (the loop), cancel, usage
     ProviderTimeouts     connect/read/write/pool seconds
     RetryPolicy          the SDK-style retry rules
     ProviderFactory      adapters by provider type, and ready configs for built-in presets
     get_templates()      the provider templates shown in the "add provider" form
 
 Inside: `_sse` (the SSE parser), `_openai` and `_anthropic` (the wire protocols, pure
-translation), `_think` (inline reasoning tags), `_errors` (status/body/exception to contract
-codes), `_retry`, `_redact` (keys out of text and logs), `_channel` (the cross-thread hand-off),
+translation), `_think` (inline reasoning tags), `_net` (httpcore's network backend on asyncio),
+`_errors` (status/body/exception to contract codes), `_retry`, `_redact` (keys out of text and
+logs), `_channel` (the producer → consumer hand-off),
 `_http` (one exchange over the shared client) and `_runtime` (the event-loop thread that owns
 the pooled `httpx.AsyncClient`), with `_service` the facade on top.
 """

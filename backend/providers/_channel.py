@@ -1,8 +1,10 @@
-"""The hand-off from the event-loop thread to a sync consumer: `ChatStream`.
+"""The hand-off from a stream's producer to its consumer: `ChatStream`.
 
-The producer (a coroutine on the provider loop) appends every event decoded from one network
-read in one locked step and sets a `threading.Event`; the consumer takes everything waiting in
-one step too. So the cross-thread cost is paid per network read, not per token.
+The producer (a coroutine on the provider loop) appends decoded events under a lock. A consumer
+on another thread waits on a `threading.Event` and takes everything waiting in one step
+(`next_batch`); a consumer on the loop itself (the chat relay) is called back once per batch
+(`on_ready`) and takes without waiting (`take_now`). Either way the hand-off cost is paid per
+batch, not per token.
 
 Terminal design: the last item a stream yields is exactly one terminal event, either
 `ChatEvent("error", {"code", "message", "retryAfter"?, "httpStatus"?})` or

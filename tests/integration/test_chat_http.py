@@ -27,21 +27,24 @@ def app(data_dir: Path) -> Iterator[MiaodaApp]:
     instance.close()
 
 
-@pytest.fixture
-def provider_id(app: MiaodaApp, upstream: FakeUpstream) -> str:
-    result = app.bridge().addCustomProvider(
-        {
-            "name": "fake",
-            "displayName": "Fake",
-            "baseURL": upstream.url + "/v1",
-            "model": "fake-model",
-            "type": "openai-compatible",
-            "apiKey": CANARY_KEY,
-        },
-        {"validate": False},
-    )
+def add_provider(app: MiaodaApp, base_url: str, **fields: Any) -> str:
+    """Save an OpenAI-compatible provider for `base_url` (untested) and return its id."""
+    config = {
+        "name": "fake",
+        "displayName": "Fake",
+        "baseURL": base_url,
+        "model": "fake-model",
+        "type": "openai-compatible",
+        **fields,
+    }
+    result = app.bridge().addCustomProvider(config, {"validate": False})
     assert result["success"], result
     return str(result["id"])
+
+
+@pytest.fixture
+def provider_id(app: MiaodaApp, upstream: FakeUpstream) -> str:
+    return add_provider(app, upstream.url + "/v1", apiKey=CANARY_KEY)
 
 
 def body(provider_id: str, text: str = "Hello") -> dict[str, Any]:
@@ -257,26 +260,17 @@ def test_a_stream_cut_short_by_closing_the_app_is_still_recorded(
 
     instance = MiaodaApp(data_dir, secret_backend="file", token="tok")
     instance.start_server(0)
-    added = instance.bridge().addCustomProvider(
-        {
-            "name": "slow",
-            "displayName": "Slow",
-            "baseURL": upstream.url + "/v1",
-            "model": "m",
-            "type": "openai-compatible",
-        },
-        {"validate": False},
-    )
+    slow_id = add_provider(instance, upstream.url + "/v1")
     upstream.script(PATH, Reply.stream(openai_stream(["a"] * 100), delay=0.1))
     with httpx.stream(
-        "POST", f"{instance.server_url}/api/chat/stream", json=body(added["id"]), headers=headers()
+        "POST", f"{instance.server_url}/api/chat/stream", json=body(slow_id), headers=headers()
     ) as response:
         chunks = response.iter_text()
         assert "start" in next(chunks)
         instance.close()
     store = Storage(data_dir / "miaoda.db")
     try:
-        [record] = store.chat_stats(added["id"])
+        [record] = store.chat_stats(slow_id)
     finally:
         store.close()
     assert record["finish_reason"] == "cancelled"
