@@ -137,6 +137,14 @@ class WindowApp:
         """`page.evaluate` on the app's page."""
         return self.driver.run(lambda: self.page.evaluate(script, arg))
 
+    def reattach(self) -> None:
+        """Connect to the web engine again and find the app's page (which must still be there)."""
+        old = self.browser
+        with contextlib.suppress(Exception):
+            if old is not None:
+                self.driver.run(old.close, timeout=10)
+        self.driver.run(lambda: self._attach(time.monotonic() + 15))
+
     def on_page(self, action: Callable[[Any], T]) -> T:
         """Run `action(page)` on the Playwright thread."""
         return self.driver.run(lambda: action(self.page))

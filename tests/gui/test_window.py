@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.conftest import CANARY_KEY, artifacts_dir, files_containing, provider_config
 from tests.gui import x11
@@ -176,15 +177,22 @@ def test_a_script_cannot_open_windows_on_its_own(window: WindowApp) -> None:
     app = window
     # Driving the page through Playwright counts as a user's click. A first popup spends that
     # activation, so the second one, from a timer, is what a script alone would get.
-    answer = app.evaluate(
-        """() => new Promise((resolve) => {
-          window.open('about:blank');
-          setTimeout(() => resolve([
-            navigator.userActivation.isActive,
-            String(window.open('https://example.com/auto')),
-          ]), 0);
-        })"""
-    )
+    script = """() => new Promise((resolve) => {
+      window.open('about:blank');
+      setTimeout(() => resolve([
+        navigator.userActivation.isActive,
+        String(window.open('https://example.com/auto')),
+      ]), 0);
+    })"""
+    try:
+        answer = app.evaluate(script)
+    except PlaywrightError as error:
+        if "has been closed" not in str(error):  # only a TargetClosedError (not public API)
+            raise
+        # Seen once in a full CI run: the CDP session dropped while the first popup's page was
+        # being created. Attach again (this fails if the app's page is gone) and try once more.
+        app.reattach()
+        answer = app.evaluate(script)
     assert answer == [False, "null"]
     assert app.opened_in_browser() == []
     assert app.evaluate("() => location.origin") == app.origin
