@@ -392,6 +392,12 @@ class _Connection(asyncio.Protocol):
         if self._transport is not None:
             self._transport.resume_reading()
         if self._buffer:
+            # A pipelined request waits for the loop's next turn: answered inside this call,
+            # a run of requests answered at once would nest one stack frame deeper each.
+            asyncio.get_running_loop().call_soon(self._advance_pipelined)
+
+    def _advance_pipelined(self) -> None:
+        if self._state == _HEAD and not self.closed:
             self._advance()
 
     def _too_large(self, request: Request) -> None:

@@ -316,3 +316,21 @@ def test_a_slow_reader_holds_the_app_back_instead_of_filling_memory(serve: Any) 
         sock.recv(1000)
         time.sleep(1.0)  # not reading
         assert Firehose.sent < 200  # stopped at the socket buffers, not 128 MB in memory
+
+
+def test_many_pipelined_requests_answered_at_once_do_not_recurse(serve: Any) -> None:
+    # A native route may answer synchronously (a refusal); the next pipelined request must
+    # then wait its turn on the loop, not be handled inside the previous one's stack.
+    def refuse(request: httpd.Request, responder: httpd.Responder) -> None:
+        responder.start(401, [("Content-Length", "0")])
+        responder.end()
+
+    server = serve(native={("POST", "/x"): refuse})
+    count = 3000
+    with connect(server) as sock:
+        sock.sendall(request("/x", method="POST", body=b"{}") * count)
+        replies = b""
+        while replies.count(b"HTTP/1.1 401") < count:
+            chunk = sock.recv(65536)
+            assert chunk, f"closed after {replies.count(b'HTTP/1.1 401')} answers"
+            replies += chunk
