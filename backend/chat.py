@@ -190,6 +190,13 @@ class PushRelay:
         _report(self._on_finish, self.record)
 
 
+def cancelled_record(
+    stream: ChatStream, *, request_id: str, provider_id: str, model: str
+) -> dict[str, Any]:
+    """The analytics record of a stream whose client left before anything was relayed."""
+    return _Outcome(stream).record(request_id, provider_id, model)
+
+
 class _Outcome:
     """What the relay saw of one stream, turned into frames and a record."""
 

@@ -101,8 +101,7 @@ class ChatService:
         return self._start(pair.config, pair.key, request)
 
     def _start(self, config: ProviderConfig, key: str | None, request: ChatRequest) -> OpenedStream:
-        if request.parameters:
-            config = replace(config, parameters={**config.parameters, **request.parameters})
+        config = _with_parameters(config, request)
         stream = self._providers.open_stream(config, key, request)
         return OpenedStream(stream, config.id, config.model, uuid.uuid4().hex)
 
@@ -121,9 +120,7 @@ class ChatService:
     def _prepare(self, body: Any) -> tuple[ProviderConfig, str | None, ChatRequest]:
         request = load_chat_request(body)
         config, key = self._manager.with_key(request.provider_id)
-        if request.parameters:
-            config = replace(config, parameters={**config.parameters, **request.parameters})
-        return config, key, request
+        return _with_parameters(config, request), key, request
 
     def record(self, record: dict[str, Any]) -> None:
         """Store one request's analytics record (a failure is logged, not raised)."""
@@ -143,3 +140,10 @@ class ChatService:
             )
         except MiaodaError:
             log.warning("could not record chat request %s", record.get("requestId"))
+
+
+def _with_parameters(config: ProviderConfig, request: ChatRequest) -> ProviderConfig:
+    """The provider's config with the request's parameters over its own."""
+    if not request.parameters:
+        return config
+    return replace(config, parameters={**config.parameters, **request.parameters})

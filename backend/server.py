@@ -17,7 +17,6 @@ import hmac
 import json
 import logging
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,7 +26,7 @@ from werkzeug.exceptions import HTTPException
 
 from backend import httpd
 from backend.bridge import RPC_METHODS, Bridge
-from backend.chat import PushRelay
+from backend.chat import PushRelay, cancelled_record
 from backend.chat_api import OpenedStream
 from backend.errors import InternalError, InvalidConfig, MiaodaError, NotFound, Unauthorized
 from backend.httpd_wsgi import WsgiHandler
@@ -293,7 +292,13 @@ class ChatStreamRoute:
         opened = done.result()
         if responder.gone:
             opened.stream.cancel()
-            self._record_later(_cancelled_record(opened))
+            record = cancelled_record(
+                opened.stream,
+                request_id=opened.request_id,
+                provider_id=opened.provider_id,
+                model=opened.model,
+            )
+            self._record_later(record)
             return
         self._relay(opened, responder)
 
@@ -325,22 +330,6 @@ class ChatStreamRoute:
         # Next in the loop's queue, after the stream's task has sent the upstream request:
         # writing the head first would delay that request by a system call.
         asyncio.get_running_loop().call_soon(relay.start)
-
-
-def _cancelled_record(opened: OpenedStream) -> dict[str, Any]:
-    usage = opened.stream.usage()
-    return {
-        "requestId": opened.request_id,
-        "providerId": opened.provider_id,
-        "model": opened.model,
-        "inputTokens": usage["inputTokens"],
-        "outputTokens": usage["outputTokens"],
-        "usageSource": usage["source"],
-        "ttftMs": None,
-        "elapsedMs": round((time.perf_counter() - opened.stream.started) * 1000),
-        "finishReason": "cancelled",
-        "errorCode": None,
-    }
 
 
 def _send_envelope(responder: httpd.Responder, err: MiaodaError, status: int) -> None:
