@@ -1,32 +1,20 @@
-"""A network backend for httpcore built directly on asyncio transports.
+"""Connections for the provider transport (`_h1`), built directly on asyncio transports.
 
-httpx's async client reaches sockets through httpcore's AnyIO backend, which opens a cancel
-scope (with its task bookkeeping) around every read and write and asks the socket for its
-addresses each time httpcore inspects a connection. On the provider loop, which relays chat
-streams, that was a measurable share of each request and of each network read. This backend
-does the same job with an `asyncio.Protocol`: data that has already arrived is returned
-without touching the event loop, and a timer exists only while a read actually waits.
-
-It follows httpcore's network backend interface (connect, read, write, TLS upgrade, close,
-connection info) and raises httpcore's exception types, so httpx maps failures exactly as it
-does for its own backend (our error mapping in `_errors` relies on the same causes: the
-`socket.gaierror`, `ConnectionRefusedError` or `ssl.SSLError` is kept as `__cause__`).
+An `asyncio.Protocol` buffers what arrives; a reader takes what is already there without a
+turn of the event loop, and a timer exists only while a read actually waits. Failures are
+raised as httpx's own exception types with the original error kept as `__cause__` (the
+`socket.gaierror`, `ConnectionRefusedError` or `ssl.SSLError` that `_errors` reads to say
+what went wrong).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import ssl
-from collections.abc import Iterable
-from typing import Any
+import time
 
-import httpcore
 import httpx
-
-_COALESCE_LIMIT = 64 * 1024  # bigger writes go out at once
-_SocketOption = (
-    tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
-)
 
 
 class _Protocol(asyncio.Protocol):
@@ -101,199 +89,109 @@ def _expire(waiter: asyncio.Future[None], error: type[Exception], timeout: float
         waiter.set_exception(error(f"timed out after {timeout:g} s"))
 
 
-class AsyncioStream(httpcore.AsyncNetworkStream):
-    """One connection: an asyncio transport and our protocol."""
+def _refused(exc: BaseException) -> BaseException:
+    """`exc`, or a ConnectionRefusedError when every address of a host refused.
 
-    def __init__(self, transport: asyncio.Transport, protocol: _Protocol) -> None:
+    For a host with several addresses (`localhost`: ::1 and 127.0.0.1) asyncio raises one
+    plain OSError naming each failure; the error mapping looks for the refusal itself.
+    """
+    text = str(exc)
+    if type(exc) is OSError and text.startswith("Multiple exceptions"):
+        refusals = text.count(f"[Errno {errno.ECONNREFUSED}]")
+        if refusals and refusals == text.count("[Errno "):
+            return ConnectionRefusedError(errno.ECONNREFUSED, text)
+    return exc
+
+
+class Connection:
+    """One TCP (or TLS) connection to an origin; `buffer` holds what arrived and is unread."""
+
+    def __init__(self, key: tuple[str, str, int], transport: asyncio.Transport) -> None:
+        protocol = transport.get_protocol()
+        assert isinstance(protocol, _Protocol)
+        self.key = key
+        self.reused = False  # served a request before: the server may have closed it since
+        self.idle_since = 0.0
         self._transport = transport
         self._protocol = protocol
-        self._outgoing: list[bytes] = []  # written, not yet handed to the transport
+        self.buffer = protocol.buffer
 
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+    @classmethod
+    async def open(
+        cls,
+        key: tuple[str, str, int],
+        ssl_context: ssl.SSLContext | None,
+        timeout: float | None,
+    ) -> Connection:
+        """Connect to (scheme, host, port); TLS when `ssl_context` is given."""
+        _, host, port = key
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                transport, _ = await loop.create_connection(
+                    _Protocol,
+                    host,
+                    port,
+                    ssl=ssl_context,
+                    server_hostname=host if ssl_context is not None else None,
+                )
+        except TimeoutError:
+            raise httpx.ConnectTimeout(f"connecting to {host} timed out") from None
+        except (OSError, ssl.SSLError) as exc:
+            raise httpx.ConnectError(str(exc) or type(exc).__name__) from _refused(exc)
+        assert isinstance(transport, asyncio.Transport)
+        return cls(key, transport)
+
+    @property
+    def usable(self) -> bool:
+        """For an idle connection: nothing arrived and it is still open, so it can be reused."""
         protocol = self._protocol
-        if not protocol.buffer and not protocol.eof and not protocol.lost:
-            waiter = protocol.wait_readable(asyncio.get_running_loop())
-            await _wait(waiter, timeout, httpcore.ReadTimeout)
-        if protocol.buffer:
-            data = bytes(protocol.buffer[:max_bytes])
-            del protocol.buffer[:max_bytes]
-            return data
-        if protocol.lost and protocol.error is not None:
-            raise httpcore.ReadError(str(protocol.error)) from protocol.error
-        return b""  # the server closed the connection
+        return not (protocol.buffer or protocol.eof or protocol.lost)
 
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if not buffer:
-            return
+    @property
+    def at_eof(self) -> bool:
+        """The server closed its side (what is in `buffer` is all there will be)."""
+        return self._protocol.eof or self._protocol.lost
+
+    async def send(self, data: bytes, timeout: float | None) -> None:
+        """Write `data`, waiting (up to `timeout`) only while the socket's buffer is full."""
         protocol = self._protocol
         if protocol.lost or self._transport.is_closing():
-            raise httpcore.WriteError("the connection is closed")
-        # httpcore writes a request's head and body separately; they leave together, in
-        # one packet, at the end of this turn of the loop (before it can wait on anything).
-        if not self._outgoing:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._outgoing.append(buffer)
-        if protocol.paused or len(buffer) > _COALESCE_LIMIT:
-            self._flush()
+            raise httpx.WriteError("the connection is closed")
+        self._transport.write(data)
         if protocol.paused:
-            waiter = protocol.wait_writable(asyncio.get_running_loop())
-            await _wait(waiter, timeout, httpcore.WriteTimeout)
+            await _wait(
+                protocol.wait_writable(asyncio.get_running_loop()), timeout, httpx.WriteTimeout
+            )
             if protocol.lost:
-                raise httpcore.WriteError("the connection closed while writing")
+                raise httpx.WriteError("the connection closed while writing")
 
-    def _flush(self) -> None:
-        if self._outgoing and not self._transport.is_closing():
-            data = b"".join(self._outgoing) if len(self._outgoing) > 1 else self._outgoing[0]
-            self._transport.write(data)
-        self._outgoing.clear()
-
-    async def aclose(self) -> None:
-        self._flush()
-        self._transport.close()
-
-    async def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        self._flush()
-        try:
-            async with asyncio.timeout(timeout):
-                transport = await loop.start_tls(
-                    self._transport, self._protocol, ssl_context, server_hostname=server_hostname
-                )
-        except TimeoutError:
-            self._transport.abort()
-            raise httpcore.ConnectTimeout("the TLS handshake timed out") from None
-        except (OSError, ssl.SSLError) as exc:
-            self._transport.abort()
-            raise httpcore.ConnectError(str(exc)) from exc
-        if transport is None:  # the connection closed during the handshake
-            raise httpcore.ConnectError("the connection closed during the TLS handshake")
-        assert isinstance(transport, asyncio.Transport)
-        return AsyncioStream(transport, self._protocol)
-
-    def get_extra_info(self, info: str) -> Any:
-        if info == "ssl_object":
-            return self._transport.get_extra_info("ssl_object")
-        if info == "client_addr":
-            return self._transport.get_extra_info("sockname")
-        if info == "server_addr":
-            return self._transport.get_extra_info("peername")
-        if info == "socket":
-            return self._transport.get_extra_info("socket")
-        if info == "is_readable":
-            # For an idle pooled connection: anything arriving (or the server closing) means
-            # it cannot be reused.
-            protocol = self._protocol
-            return bool(protocol.buffer) or protocol.eof or protocol.lost
-        return None
-
-
-class AsyncioBackend(httpcore.AsyncNetworkBackend):
-    """Connections for httpcore as plain asyncio transports."""
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[_SocketOption] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        local = (local_address, 0) if local_address else None
-        try:
-            async with asyncio.timeout(timeout):
-                transport, protocol = await loop.create_connection(
-                    _Protocol, host, port, local_addr=local
-                )
-        except TimeoutError:
-            raise httpcore.ConnectTimeout(f"connecting to {host} timed out") from None
-        except OSError as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
-        raw = transport.get_extra_info("socket")
-        for option in socket_options or ():
-            raw.setsockopt(*option)
-        assert isinstance(transport, asyncio.Transport)
-        return AsyncioStream(transport, protocol)
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[_SocketOption] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout):
-                transport, protocol = await loop.create_unix_connection(_Protocol, path)
-        except TimeoutError:
-            raise httpcore.ConnectTimeout(f"connecting to {path} timed out") from None
-        except OSError as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
-        assert isinstance(transport, asyncio.Transport)
-        return AsyncioStream(transport, protocol)
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-
-def use_fast_locks() -> bool:
-    """Make httpcore's async locks take an uncontended lock without yielding to the loop.
-
-    httpcore guards its pool and connections with `anyio.Lock`, whose `acquire` always goes
-    once round the event loop, even when nobody holds the lock. A request takes several, so
-    each request waited several loop turns before its first byte was sent (0.15–0.4 ms of
-    time to first token here). anyio's `fast_acquire` (anyio ≥ 4.5) skips that turn when the
-    lock is free; a contended lock still waits as before. Returns False, changing nothing,
-    when httpcore or anyio no longer look as expected (tests/unit/providers/test_net.py
-    then fails, so the change is noticed).
-    """
-    import inspect
-
-    import anyio
-    from httpcore import _synchronization as sync
-
-    lock = getattr(sync, "AsyncLock", None)
-    setup = getattr(lock, "setup", None)
-    if setup is None or "fast_acquire" not in inspect.signature(anyio.Lock).parameters:
-        return False
-    if getattr(setup, "_miaoda_fast", False):
+    async def receive(self, timeout: float | None) -> bool:
+        """Wait until more bytes are in `buffer`; False when the server closed instead."""
+        protocol = self._protocol
+        size = len(protocol.buffer)
+        while len(protocol.buffer) == size:
+            if protocol.lost and protocol.error is not None:
+                error = protocol.error
+                raise httpx.ReadError(str(error) or type(error).__name__) from error
+            if protocol.eof or protocol.lost:
+                return False
+            await _wait(
+                protocol.wait_readable(asyncio.get_running_loop()), timeout, httpx.ReadTimeout
+            )
         return True
 
-    def fast_setup(self: Any) -> None:
-        setup(self)
-        if getattr(self, "_backend", "") == "asyncio":
-            self._anyio_lock = anyio.Lock(fast_acquire=True)
+    def close(self) -> None:
+        """Close at once (a response not read to its end cannot be reused anyway)."""
+        self._transport.close()
 
-    fast_setup._miaoda_fast = True  # type: ignore[attr-defined]
-    lock.setup = fast_setup  # type: ignore[union-attr]
-    return True
+    @property
+    def closed(self) -> bool:
+        return self._protocol.lost or self._transport.is_closing()
 
-
-def asyncio_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
-    """httpx's own transport (request building, exception mapping, pooling) with its
-    connections made by `AsyncioBackend`.
-
-    httpx does not take a network backend as an argument, so its pool is rebuilt with the
-    same settings plus the backend. `tests/unit/providers/test_net.py` checks this still
-    holds, so an httpx upgrade that changes it fails loudly instead of silently.
-    """
-    transport = httpx.AsyncHTTPTransport(limits=limits)
-    old = transport._pool
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=old._ssl_context,
-        max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
-        http1=True,
-        http2=False,
-        network_backend=AsyncioBackend(),
-    )
-    return transport
+    def mark_idle(self) -> None:
+        self.reused = True
+        self.idle_since = time.monotonic()
 
 
-__all__ = ["AsyncioBackend", "AsyncioStream", "asyncio_transport", "use_fast_locks"]
+__all__ = ["Connection"]

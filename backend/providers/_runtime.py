@@ -35,15 +35,16 @@ from backend.providers._channel import (
     error_event,
 )
 from backend.providers._errors import Origin, from_transport, invalid_response
+from backend.providers._h1 import Http1Transport, proxy_mounts
 from backend.providers._http import (
     Exchange,
     ProviderTimeouts,
     body_chunks,
     drain,
+    header,
     json_payload,
     skip_missing_sniffio,
 )
-from backend.providers._net import asyncio_transport, use_fast_locks
 from backend.providers._redact import install_log_filter, safe_url
 from backend.providers._retry import RetryPolicy
 from backend.providers._sse import SSEEvent, SSEParser
@@ -78,9 +79,9 @@ class Runtime:
         limits = httpx.Limits(
             max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0
         )
-        use_fast_locks()
         self._client = httpx.AsyncClient(
-            transport=transport or asyncio_transport(limits),
+            transport=transport or Http1Transport(limits),
+            mounts=proxy_mounts(limits) if transport is None else None,
             timeout=self.timeouts.for_stream(),
             limits=limits,
             follow_redirects=False,
@@ -192,7 +193,7 @@ class Runtime:
         parser = SSEParser()
         seen = 0  # SSE events received: none at all means this was not a stream
         async with self._send(call, origin, self.timeouts.for_stream()) as response:
-            kind = response.headers.get("content-type", "")
+            kind = header(response, b"content-type")
             if "json" in kind and "event-stream" not in kind:
                 # A server that ignored `stream: true` answered in one piece: replay it.
                 result = adapter.parse_chat(await json_payload(response, origin), origin)

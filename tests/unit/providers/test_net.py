@@ -1,4 +1,4 @@
-"""The asyncio network backend and the fast httpcore locks the provider runtime relies on."""
+"""The provider transport (`_h1`, `_net`): HTTP/1.1 over asyncio under httpx's client."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-import httpcore
 import httpx
 import pytest
 
 from backend.providers import ProviderService
-from backend.providers._net import AsyncioBackend, asyncio_transport, use_fast_locks
+from backend.providers._h1 import Http1Transport, proxy_mounts
 
 T = TypeVar("T")
 LIMITS = httpx.Limits(max_connections=10, max_keepalive_connections=5, keepalive_expiry=30.0)
@@ -53,39 +52,16 @@ async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, bod
     await writer.drain()
 
 
-def test_the_runtime_uses_the_asyncio_backend_and_fast_locks() -> None:
-    # Both reach into httpx/httpcore internals; this fails if an upgrade moves them.
-    assert use_fast_locks() is True
-    transport = asyncio_transport(LIMITS)
-    assert isinstance(transport._pool._network_backend, AsyncioBackend)
+def test_the_runtime_uses_our_transport_with_its_limits() -> None:
     service = ProviderService()
     try:
         client = service._runtime._client  # type: ignore[attr-defined]
-        pool = client._transport._pool
-        assert isinstance(pool._network_backend, AsyncioBackend)
-        assert pool._max_connections == 100 and pool._max_keepalive_connections == 20
+        transport = client._transport
+        assert isinstance(transport, Http1Transport)
+        pool = transport._pool
+        assert pool._max_idle == 20 and pool._expiry == 30.0
     finally:
         service.close()
-
-
-def test_a_lock_that_is_free_is_taken_without_a_loop_turn() -> None:
-    use_fast_locks()
-
-    async def main() -> bool:
-        lock = httpcore._synchronization.AsyncLock()
-        ran = False
-
-        async def other() -> None:
-            nonlocal ran
-            ran = True
-
-        task = asyncio.get_running_loop().create_task(other())
-        async with lock:
-            taken_first = not ran  # the other task had no turn while we took the lock
-        await task
-        return taken_first
-
-    assert run(main())
 
 
 def test_requests_and_keep_alive_reuse() -> None:
@@ -99,7 +75,7 @@ def test_requests_and_keep_alive_reuse() -> None:
                 await answer(reader, writer, b"hello")
 
         server, url = await serve(handler)
-        async with httpx.AsyncClient(transport=asyncio_transport(LIMITS)) as client:
+        async with httpx.AsyncClient(transport=Http1Transport(LIMITS)) as client:
             bodies = [(await client.get(url)).content for _ in range(3)]
         server.close()
         assert connections == 1
@@ -115,7 +91,7 @@ def test_a_pooled_connection_the_server_closed_is_not_reused() -> None:
             writer.close()  # keep-alive promised, then closed while idle
 
         server, url = await serve(handler)
-        async with httpx.AsyncClient(transport=asyncio_transport(LIMITS)) as client:
+        async with httpx.AsyncClient(transport=Http1Transport(LIMITS)) as client:
             first = await client.get(url)
             await asyncio.sleep(0.1)  # the close arrives while the connection is idle
             second = await client.get(url)
@@ -133,7 +109,7 @@ def test_a_silent_server_gives_a_read_timeout() -> None:
         server, url = await serve(handler)
         try:
             async with httpx.AsyncClient(
-                transport=asyncio_transport(LIMITS), timeout=httpx.Timeout(5.0, read=0.2)
+                transport=Http1Transport(LIMITS), timeout=httpx.Timeout(5.0, read=0.2)
             ) as client:
                 with pytest.raises(httpx.ReadTimeout):
                     await client.get(url)
@@ -149,12 +125,11 @@ def test_refused_and_unknown_hosts_keep_their_cause() -> None:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         causes = []
-        async with httpx.AsyncClient(transport=asyncio_transport(LIMITS)) as client:
+        async with httpx.AsyncClient(transport=Http1Transport(LIMITS)) as client:
             for url in (f"http://127.0.0.1:{port}/", "http://no-such-host.invalid/"):
                 with pytest.raises(httpx.ConnectError) as caught:
                     await client.get(url)
-                # As _errors._causes reads it: httpcore re-raises `from None`, which keeps
-                # the original as __context__.
+                # As _errors._causes reads it.
                 error: BaseException | None = caught.value
                 while error is not None and (error.__cause__ or error.__context__) is not None:
                     error = error.__cause__ or error.__context__
@@ -177,7 +152,7 @@ def test_a_broken_connection_mid_body_is_a_read_error() -> None:
 
         server, url = await serve(handler)
         try:
-            async with httpx.AsyncClient(transport=asyncio_transport(LIMITS)) as client:
+            async with httpx.AsyncClient(transport=Http1Transport(LIMITS)) as client:
                 with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
                     await client.get(url)
         finally:
@@ -195,17 +170,17 @@ def test_a_requests_head_and_body_leave_in_one_write() -> None:
             await answer(reader, writer, b"ok")
 
         server, url = await serve(handler)
-        async with httpx.AsyncClient(transport=asyncio_transport(LIMITS)) as client:
+        async with httpx.AsyncClient(transport=Http1Transport(LIMITS)) as client:
             await client.get(url)  # a pooled connection to watch
             pool = client._transport._pool  # type: ignore[attr-defined]
-            stream = pool.connections[0]._connection._network_stream
-            real = stream._transport.write
+            [[connection]] = pool._idle.values()
+            real = connection._transport.write
 
             def spy(data: bytes) -> None:
                 written.append(data)
                 real(data)
 
-            stream._transport.write = spy
+            connection._transport.write = spy
             await client.post(url, content=b'{"hello": "world"}')
         server.close()
         return written
