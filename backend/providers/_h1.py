@@ -22,6 +22,7 @@ answer byte is sent once more on a new connection, as browsers do.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import ssl
 import time
@@ -41,6 +42,7 @@ _BAD_VALUE = re.compile(rb"[\r\n\x00]")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _LOOPBACK = ("localhost", "127.0.0.1", "::1")
+log = logging.getLogger("miaoda.providers")
 
 Key = tuple[str, str, int]
 
@@ -406,7 +408,15 @@ def proxy_mounts(
         address = found.get(scheme)
         if address:
             proxy = address if "://" in address else f"http://{address}"
-            mounts[f"{scheme}://"] = httpx.AsyncHTTPTransport(proxy=proxy, limits=limits)
+            try:
+                mounts[f"{scheme}://"] = httpx.AsyncHTTPTransport(proxy=proxy, limits=limits)
+            except (ImportError, ValueError):  # SOCKS without `socksio`, an unknown scheme
+                log.warning(
+                    "the %s proxy from the environment cannot be used (%s proxies are not "
+                    "supported); connecting directly",
+                    scheme,
+                    proxy.split("://", 1)[0],
+                )
     if not mounts:
         return {}
     exempt = [host.strip() for host in found.get("no", "").split(",") if host.strip()]
