@@ -71,15 +71,20 @@ class Http1Transport(httpx.AsyncBaseTransport):
         for _ in range(2):
             connection = await self._pool.acquire(key, timeouts)
             try:
-                await connection.send(message, timeouts.get("write"))
+                try:
+                    await connection.send(message, timeouts.get("write"))
+                except httpx.WriteError:
+                    if not connection.reused:
+                        raise
+                    raise _Stale from None
                 reply = await _read_head(connection, timeouts.get("read"))
+                answer = _Body(connection, self._pool, reply, request.method, timeouts.get("read"))
             except _Stale:
                 self._pool.discard(connection)
                 continue  # the server had closed the idle connection: once more, on a new one
             except BaseException:
                 self._pool.discard(connection)
                 raise
-            answer = _Body(connection, self._pool, reply, request.method, timeouts.get("read"))
             if self_closing:
                 answer.keep_alive = False
             return httpx.Response(
@@ -103,7 +108,8 @@ class _Pool:
 
     def __init__(self, limits: httpx.Limits, ssl_context: ssl.SSLContext) -> None:
         self._ssl = ssl_context
-        self._max_idle = limits.max_keepalive_connections or 0
+        idle = limits.max_keepalive_connections  # None: no limit, as in httpx
+        self._max_idle = 1_000_000 if idle is None else idle
         self._expiry = limits.keepalive_expiry
         self._slots = asyncio.Semaphore(limits.max_connections or 1_000_000)
         self._idle: dict[Key, list[Connection]] = {}
@@ -209,8 +215,15 @@ async def _read_head(connection: Connection, timeout: float | None) -> _Head:
         if end is None:
             if len(buffer) > _HEAD_LIMIT:
                 raise httpx.RemoteProtocolError("the response head is too long")
-            if not await connection.receive(timeout):
-                if connection.reused and not received and not buffer:
+            stale = connection.reused and not received and not buffer
+            try:
+                more = await connection.receive(timeout)
+            except httpx.ReadError:  # reset: as stale as a clean close when nothing came
+                if stale:
+                    raise _Stale from None
+                raise
+            if not more:
+                if stale:
                     raise _Stale
                 raise httpx.RemoteProtocolError("the server closed the connection mid-answer")
             received = True
