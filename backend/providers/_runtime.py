@@ -38,6 +38,7 @@ from backend.providers._errors import Origin, from_transport, invalid_response
 from backend.providers._h1 import Http1Transport, proxy_mounts
 from backend.providers._http import (
     Exchange,
+    ProviderClient,
     ProviderTimeouts,
     body_chunks,
     drain,
@@ -79,7 +80,7 @@ class Runtime:
         limits = httpx.Limits(
             max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0
         )
-        self._client = httpx.AsyncClient(
+        self._client = ProviderClient(
             transport=transport or Http1Transport(limits),
             mounts=proxy_mounts(limits) if transport is None else None,
             timeout=self.timeouts.for_stream(),

@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from backend.providers import ProviderService
-from backend.providers._h1 import Http1Transport, proxy_mounts
+from backend.providers._h1 import Http1Transport
+from backend.providers._http import ProviderClient
 
 T = TypeVar("T")
 LIMITS = httpx.Limits(max_connections=10, max_keepalive_connections=5, keepalive_expiry=30.0)
@@ -202,3 +203,30 @@ def test_tune_gc_freezes_start_up_objects_and_collects_young_ones_less_often() -
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_provider_requests_keep_no_cookies() -> None:
+    async def main() -> list[bytes]:
+        heads: list[bytes] = []
+
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            for _ in range(2):
+                heads.append(await reader.readuntil(b"\r\n\r\n"))
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nSet-Cookie: lb=node-7; Path=/\r\n"
+                    b"Content-Length: 2\r\n\r\nok"
+                )
+                await writer.drain()
+
+        server, url = await serve(handler)
+        async with ProviderClient(transport=Http1Transport(LIMITS)) as client:
+            for _ in range(2):
+                assert (await client.get(url)).content == b"ok"
+            assert not client.cookies
+            with pytest.raises(TypeError):
+                client.cookies = {"a": "b"}  # type: ignore[assignment]
+        server.close()
+        return heads
+
+    first, second = run(main())
+    assert b"cookie" not in first.lower() and b"cookie" not in second.lower()
