@@ -222,8 +222,9 @@ class Runtime:
                     found = parser.close()
                     seen += len(found)
                     events = _decode_all(decoder, found, channel, meter)
-                    meter.count(events)
-                    channel.put_many(events)
+                    if events:
+                        meter.count(events)
+                        channel.put_many(events)
             except httpx.TransportError as exc:
                 raise from_transport(exc, origin, mid_stream=True) from None
             if not seen:
@@ -317,11 +318,20 @@ class Runtime:
 def _decode_all(
     decoder: StreamDecoder, found: list[SSEEvent], channel: Channel, meter: UsageMeter
 ) -> list[ChatEvent]:
-    """Events for several SSE events; if one fails, those before it are still delivered."""
+    """Events for several SSE events; if one fails, those before it are still delivered.
+
+    Until output has started, the first output is delivered as soon as it is decoded, before
+    the rest of the read: a fast provider's first read may hold the whole answer, and the
+    first token should not wait for it all to be decoded.
+    """
     events: list[ChatEvent] = []
     try:
         for sse in found:
             events += decoder.feed(sse)
+            if events and not meter.output_started:
+                meter.count(events)
+                channel.put_many(events)
+                events = []
     except UpstreamFailure:
         meter.count(events)
         channel.put_many(events)

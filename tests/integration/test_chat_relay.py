@@ -100,16 +100,18 @@ def test_anthropic_answer_has_the_same_shape(
     assert "".join(d["text"] for k, d in got if k == "delta") == "Bonjour"
 
 
-def test_everything_waiting_is_written_in_one_chunk_with_text_merged(
+def test_a_burst_sends_its_first_token_at_once_and_the_rest_merged_in_one_write(
     service: ProviderService, upstream: FakeUpstream
 ) -> None:
-    # A burst of 300 chunks in one read: one write, and the waiting text merged into one event.
+    # A burst of 300 chunks in one read: the first token leaves as soon as it is decoded,
+    # the rest in one write, their text merged into one event.
     pieces = [f"t{i} " for i in range(300)]
     chunks = relay(service, upstream, Reply.stream([b"".join(openai_stream(pieces))]))
     events = frames(chunks)
-    assert [kind for kind, _ in events] == ["start", "delta", "usage", "done"]
-    assert events[1][1]["text"] == "".join(pieces)
-    assert len(chunks) <= 3  # start, then the burst (usage and done may follow on their own)
+    assert [kind for kind, _ in events] == ["start", "delta", "delta", "usage", "done"]
+    assert events[1][1]["text"] == "t0 "
+    assert events[2][1]["text"] == "".join(pieces[1:])
+    assert len(chunks) <= 4  # start, first token, the burst (usage and done may follow alone)
 
 
 def test_error_before_output_is_error_then_done(
