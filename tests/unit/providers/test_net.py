@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 from collections.abc import Callable, Coroutine
@@ -12,8 +13,9 @@ import httpx
 import pytest
 
 from backend.providers import ProviderService
+from backend.providers._base import HttpCall
 from backend.providers._h1 import Http1Transport
-from backend.providers._http import ProviderClient
+from backend.providers._http import ProviderClient, outgoing
 
 T = TypeVar("T")
 LIMITS = httpx.Limits(max_connections=10, max_keepalive_connections=5, keepalive_expiry=30.0)
@@ -230,3 +232,30 @@ def test_provider_requests_keep_no_cookies() -> None:
 
     first, second = run(main())
     assert b"cookie" not in first.lower() and b"cookie" not in second.lower()
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        HttpCall(
+            "POST",
+            "https://api.example.com/v1/chat/completions",
+            {"user-agent": "MiaoDa", "authorization": "Bearer sk-x", "accept": "a/b"},
+            {"model": "m", "messages": [{"role": "user", "content": "héllo ✓"}], "stream": True},
+        ),
+        HttpCall("GET", "http://127.0.0.1:11434/v1/models?api-version=2", {"user-agent": "M"}),
+        HttpCall("GET", "https://bücher.example:8443/models", {"user-agent": "MiaoDa"}),
+    ],
+)
+def test_outgoing_builds_what_build_request_would(call: HttpCall) -> None:
+    timeout = httpx.Timeout(10.0, read=120.0)
+    ours = outgoing(call, timeout)
+    compact = {"ensure_ascii": False, "separators": (",", ":")}
+    content = None if call.body is None else json.dumps(call.body, **compact).encode()
+    theirs = httpx.AsyncClient().build_request(
+        call.method, call.url, headers=call.headers, content=content, timeout=timeout
+    )
+    assert (ours.method, ours.url) == (theirs.method, theirs.url)
+    assert sorted(ours.headers.multi_items()) == sorted(theirs.headers.multi_items())
+    assert ours.extensions == theirs.extensions
+    assert ours.read() == theirs.read()
