@@ -465,6 +465,10 @@ def load_chat_request(body: Any) -> ChatRequest:
     """Validate a chat request body (contract section 5) into a ChatRequest."""
     raw = _require_object(body, "chat request")
     plain = _plain_messages(raw.get("messages"))
+    if plain is not None and "tools" not in raw and "parameters" not in raw:
+        provider_id = raw.get("providerId")  # what the chat window sends: nothing else to check
+        if type(provider_id) is str and 1 <= len(provider_id) <= 100:
+            return ChatRequest(provider_id, plain, (), {})
     try:
         data = (_CHAT_BODY_SCHEMA if plain is None else _CHAT_BODY_BUT_MESSAGES).load(dict(raw))
     except ValidationError as err:
