@@ -263,7 +263,9 @@ class ChatStreamRoute:
                 _send_envelope(responder, err, err.http_status)
                 return
             if opened is not None:
-                self._relay(opened, responder)
+                # After the stream's first step has sent the upstream request: the relay's
+                # set-up (~50 µs) need not come before it.
+                asyncio.get_running_loop().call_soon(self._relay, opened, responder)
                 return
         loop = asyncio.get_running_loop()
         opening = loop.run_in_executor(self._pool, self._open, request.body, body)

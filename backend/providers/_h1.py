@@ -178,11 +178,17 @@ class _Pool:
 
 def _request_head(request: httpx.Request) -> tuple[bytes, bool, bool]:
     """(the request line and headers, whether the body is chunked, whether it asks to close)."""
+    raw = request.headers.raw
+    names = [name for name, _ in raw]
+    # Checked all at once (two regular expressions, not two per header): a name of token
+    # characters only, a value without line breaks or NUL.
+    if not all(names) or not _TOKEN.fullmatch(b"".join(names)):
+        raise httpx.LocalProtocolError("a header name cannot be sent as it is")
+    if _BAD_VALUE.search(b" ".join([value for _, value in raw])):
+        raise httpx.LocalProtocolError("a header value cannot be sent as it is")
     lines = [request.method.encode("ascii") + b" " + request.url.raw_path + b" HTTP/1.1"]
     chunked = closing = False
-    for name, value in request.headers.raw:
-        if not _TOKEN.fullmatch(name) or _BAD_VALUE.search(value):
-            raise httpx.LocalProtocolError(f"the header {name!r} cannot be sent as it is")
+    for name, value in raw:
         lines.append(name + b": " + value)
         lowered = name.lower()
         if lowered == b"transfer-encoding":

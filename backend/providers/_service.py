@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import math
 import time
@@ -431,7 +432,13 @@ def _failure_state(error: UpstreamFailure) -> HealthState:
 
 
 def _origin(call: HttpCall, config: ProviderConfig, api_key: str | None) -> Origin:
-    return Origin.of(call.url, config.model, api_key)
+    return _remembered_origin(call.url, config.model, api_key)
+
+
+@functools.lru_cache(maxsize=64)
+def _remembered_origin(url: str, model: str, api_key: str | None) -> Origin:
+    # The same for every message of a conversation; an Origin is immutable.
+    return Origin.of(url, model, api_key)
 
 
 def _ms_since(started: float) -> int:
