@@ -10,8 +10,8 @@ an HTTP error envelope; everything after `start` travels inside the stream.
 from __future__ import annotations
 
 import logging
+import random
 import time
-import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -103,7 +103,7 @@ class ChatService:
     def _start(self, config: ProviderConfig, key: str | None, request: ChatRequest) -> OpenedStream:
         config = _with_parameters(config, request)
         stream = self._providers.open_stream(config, key, request)
-        return OpenedStream(stream, config.id, config.model, uuid.uuid4().hex)
+        return OpenedStream(stream, config.id, config.model, new_request_id())
 
     def complete(self, body: Any) -> dict[str, Any]:
         """One whole answer: `message`, `usage`, `finishReason`."""
@@ -113,7 +113,7 @@ class ChatService:
             config,
             key,
             request,
-            request_id=uuid.uuid4().hex,
+            request_id=new_request_id(),
             on_finish=self.record,
         )
 
@@ -140,6 +140,15 @@ class ChatService:
             )
         except MiaodaError:
             log.warning("could not record chat request %s", record.get("requestId"))
+
+
+def new_request_id() -> str:
+    """32 random hex digits naming one chat request (in its `start` event and its record).
+
+    An identifier, not a secret: the process's seeded generator, not `uuid4`, whose system
+    call for 16 random bytes is a measurable share of a message's start on a busy machine.
+    """
+    return f"{random.getrandbits(128):032x}"
 
 
 def _with_parameters(config: ProviderConfig, request: ChatRequest) -> ProviderConfig:
