@@ -10,11 +10,11 @@
     get_templates()      the provider templates shown in the "add provider" form
 
 Inside: `_sse` (the SSE parser), `_openai` and `_anthropic` (the wire protocols, pure
-translation), `_think` (inline reasoning tags), `_net` (httpcore's network backend on asyncio),
-`_errors` (status/body/exception to contract codes), `_retry`, `_redact` (keys out of text and
-logs), `_channel` (the producer → consumer hand-off),
-`_http` (one exchange over the shared client) and `_runtime` (the event-loop thread that owns
-the pooled `httpx.AsyncClient`), with `_service` the facade on top.
+translation), `_think` (inline reasoning tags), `_h1` (the client's HTTP/1.1 transport, and
+proxies) over `_net` (its asyncio connections), `_errors` (status/body/exception to contract
+codes), `_retry`, `_redact` (keys out of text and logs), `_channel` (the producer → consumer
+hand-off), `_http` (one exchange over the shared client) and `_runtime` (the event-loop thread
+that owns the pooled `httpx.AsyncClient`), with `_service` the facade on top.
 """
 
 from backend.providers._channel import ChatStream
