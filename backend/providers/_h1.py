@@ -68,8 +68,8 @@ class Http1Transport(httpx.AsyncBaseTransport):
         if chunked:  # the whole body is at hand: one chunk, then the last
             content = (b"%x\r\n%b\r\n" % (len(content), content) if content else b"") + b"0\r\n\r\n"
         message = head + content
-        for _ in range(2):
-            connection = await self._pool.acquire(key, timeouts)
+        for attempt in range(2):
+            connection = await self._pool.acquire(key, timeouts, fresh=attempt > 0)
             try:
                 try:
                     await connection.send(message, timeouts.get("write"))
@@ -116,9 +116,12 @@ class _Pool:
         self._idle_count = 0
         self._open: set[Connection] = set()
 
-    async def acquire(self, key: Key, timeouts: Mapping[str, float | None]) -> Connection:
+    async def acquire(
+        self, key: Key, timeouts: Mapping[str, float | None], *, fresh: bool = False
+    ) -> Connection:
+        """An idle connection to `key` if one is usable (unless `fresh`), else a new one."""
         idle = self._idle.get(key)
-        while idle:
+        while idle and not fresh:
             connection = idle.pop()
             self._idle_count -= 1
             expired = (
@@ -129,11 +132,14 @@ class _Pool:
             self.discard(connection)
         if self._slots.locked():
             self._close_one_idle()
-        try:
-            async with asyncio.timeout(timeouts.get("pool")):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise httpx.PoolTimeout("no connection became free in time") from None
+        if self._slots.locked():
+            try:
+                async with asyncio.timeout(timeouts.get("pool")):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise httpx.PoolTimeout("no connection became free in time") from None
+        else:
+            await self._slots.acquire()  # free: returns at once
         try:
             connection = await Connection.open(
                 key, self._ssl if key[0] == "https" else None, timeouts.get("connect")

@@ -265,6 +265,36 @@ def test_a_kept_connection_dropped_unanswered_is_retried_once_on_a_new_one(reset
     assert (seen.connections, len(seen.requests)) == (2, 3)
 
 
+def test_when_every_kept_connection_went_stale_the_retry_uses_a_new_one() -> None:
+    seen = Seen()
+    answered: set[int] = set()  # connections that answered once: they drop the next request
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.connections += 1
+        seen.handlers.append(asyncio.current_task())  # type: ignore[arg-type]
+        number = seen.connections
+        while (head := await read_request(reader)) is not None:
+            seen.requests.append(head)
+            if number in answered:
+                break
+            answered.add(number)
+            await asyncio.sleep(0.05)  # so that two requests need two connections
+            writer.write(OK)
+        writer.close()
+
+    async def main() -> bytes:
+        server, url = await serve(handler)  # type: ignore[arg-type]
+        try:
+            async with httpx.AsyncClient(transport=Http1Transport(LIMITS)) as client:
+                await asyncio.gather(client.get(url), client.get(url))  # two kept connections
+                return (await client.get(url)).content
+        finally:
+            await seen.finish(server)
+
+    assert run(main()) == b"hello"
+    assert seen.connections == 3  # one stale one tried, then a new one: not the other stale one
+
+
 def test_a_fresh_connection_closed_unanswered_is_an_error_and_not_retried() -> None:
     seen = Seen()
     with pytest.raises(httpx.RemoteProtocolError):
