@@ -1,0 +1,63 @@
+"""The benchmarks run on every change: the suite runs each with small sizes and shows its table.
+
+Speed is never asserted (the machine is shared and noisy; docs/PERFORMANCE.md has the full-size
+figures). What is checked is that each script runs to the end and prints every row it promises;
+its output goes to the test log and to test-artifacts/bench-<name>.txt.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import artifacts_dir
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BENCHES = {
+    "chat": (
+        ["--runs", "30", "--rounds", "3", "--chunks", "2000"],
+        [
+            "(a) time to first event",
+            "httpx direct (sync)",
+            "/api/chat/stream over HTTP",
+            "added TTFT p50 through the app",
+            "(b) one 2000-chunk stream",
+            "relay throughput through the app",
+            "(c) 10 concurrent streams",
+            "paced (100 × 10 ms)",
+        ],
+    ),
+    "health": (
+        ["--providers", "40", "--runs", "2", "--idle", "2"],
+        ["checkAllCustomProvidersHealth", "warm runs", "scheduler idle"],
+    ),
+    "providers": (
+        [],
+        ["getAllCustomProviders with 1000 providers", "POST /api/rpc over loopback"],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", BENCHES)
+def test_the_benchmark_runs_and_prints_its_table(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arguments, rows = BENCHES[name]
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / f"bench_{name}.py"), *arguments],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = done.stdout + done.stderr
+    (artifacts_dir() / f"bench-{name}.txt").write_text(output, encoding="utf-8")
+    with capsys.disabled():  # the figures, in the log of every run
+        print(f"\n--- bench/bench_{name}.py {' '.join(arguments)}\n{done.stdout}")
+    assert done.returncode == 0, output[-3000:]
+    for row in rows:
+        assert row in done.stdout, f"{row!r} missing from:\n{done.stdout}"
