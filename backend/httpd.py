@@ -75,6 +75,7 @@ class Request:
     port: int = 0  # the server's own port
     path: str = field(init=False)
     query: str = field(init=False)
+    _index: dict[str, str] | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         path, _, query = self.target.partition("?")
@@ -82,8 +83,13 @@ class Request:
 
     def header(self, name: str) -> str | None:
         """The value of header `name` (lower case); repeated headers joined by ", "."""
-        values = [value for key, value in self.headers if key == name]
-        return ", ".join(values) if values else None
+        index = self._index
+        if index is None:  # built once: a request's headers are looked up about ten times
+            index = {}
+            for key, value in self.headers:
+                index[key] = f"{index[key]}, {value}" if key in index else value
+            self._index = index
+        return index.get(name)
 
     @property
     def keep_alive(self) -> bool:

@@ -70,6 +70,7 @@ class Runtime:
         install_log_filter()
         skip_missing_sniffio()
         self.timeouts = timeouts or ProviderTimeouts()
+        self._stream_timeout = self.timeouts.for_stream()
         self._sleep = sleep if sleep is not None else asyncio.sleep
         self._retry = retry or RetryPolicy()
         self._loop = asyncio.new_event_loop()
@@ -193,7 +194,7 @@ class Runtime:
         decoder = adapter.decoder(origin)
         parser = SSEParser()
         seen = 0  # SSE events received: none at all means this was not a stream
-        async with self._send(call, origin, self.timeouts.for_stream()) as response:
+        async with self._send(call, origin, self._stream_timeout) as response:
             kind = header(response, b"content-type")
             if "json" in kind and "event-stream" not in kind:
                 # A server that ignored `stream: true` answered in one piece: replay it.

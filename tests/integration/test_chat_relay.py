@@ -103,15 +103,17 @@ def test_anthropic_answer_has_the_same_shape(
 def test_a_burst_sends_its_first_token_at_once_and_the_rest_merged_in_one_write(
     service: ProviderService, upstream: FakeUpstream
 ) -> None:
-    # A burst of 300 chunks in one read: the first token leaves as soon as it is decoded,
-    # the rest in one write, their text merged into one event.
+    # A burst of 300 events sent at once: the first token leaves as soon as it is decoded,
+    # the rest is merged, one event and one write per network read. (The burst is one HTTP
+    # chunk of ~45 KB; a busy machine may deliver it in two or three reads, not always one.)
     pieces = [f"t{i} " for i in range(300)]
     chunks = relay(service, upstream, Reply.stream([b"".join(openai_stream(pieces))]))
     events = frames(chunks)
-    assert [kind for kind, _ in events] == ["start", "delta", "delta", "usage", "done"]
-    assert events[1][1]["text"] == "t0 "
-    assert events[2][1]["text"] == "".join(pieces[1:])
-    assert len(chunks) <= 4  # start, first token, the burst (usage and done may follow alone)
+    kinds = [kind for kind, _ in events]
+    deltas = [data["text"] for kind, data in events if kind == "delta"]
+    assert kinds[0] == "start" and kinds[-2:] == ["usage", "done"]
+    assert deltas[0] == "t0 " and "".join(deltas) == "".join(pieces)
+    assert len(deltas) <= 4 and len(chunks) <= 6  # not one per event
 
 
 def test_error_before_output_is_error_then_done(
