@@ -64,6 +64,7 @@ class ChatService:
         self._storage = storage
         self._heartbeat = heartbeat
         self._recent: dict[str, _Pair] = {}  # provider id → what `open` last read
+        manager.add_listener(self._forget)
 
     @property
     def heartbeat(self) -> float:
@@ -99,6 +100,12 @@ class ChatService:
             self._recent.pop(request.provider_id, None)
             return None
         return self._start(pair.config, pair.key, request)
+
+    def _forget(self, provider_id: str, removed: bool) -> None:
+        # A saved or removed provider: its remembered key goes now, not at its next message
+        # (which, for a removed one, never comes); so do the provider layer's cached origins.
+        self._recent.pop(provider_id, None)
+        self._providers.forget_remembered()
 
     def _start(self, config: ProviderConfig, key: str | None, request: ChatRequest) -> OpenedStream:
         config = _with_parameters(config, request)
