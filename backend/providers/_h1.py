@@ -242,9 +242,9 @@ async def _read_head(connection: Connection, timeout: float | None) -> _Head:
             continue
         head = _parse_head(bytes(buffer[: end.start()]))
         del buffer[: end.end()]
-        if head.status >= 200 or head.status == 101:
-            if head.status == 101:
-                raise httpx.RemoteProtocolError("the server switched protocols unasked")
+        if head.status == 101:
+            raise httpx.RemoteProtocolError("the server switched protocols unasked")
+        if head.status >= 200:
             return head
         received = True  # a 1xx answer (100 Continue, 103 Early Hints): the real one follows
 

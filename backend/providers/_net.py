@@ -148,11 +148,6 @@ class Connection:
         protocol = self._protocol
         return not (protocol.buffer or protocol.eof or protocol.lost)
 
-    @property
-    def at_eof(self) -> bool:
-        """The server closed its side (what is in `buffer` is all there will be)."""
-        return self._protocol.eof or self._protocol.lost
-
     async def send(self, data: bytes, timeout: float | None) -> None:
         """Write `data`, waiting (up to `timeout`) only while the socket's buffer is full."""
         protocol = self._protocol

@@ -84,7 +84,7 @@ class Runtime:
         self._client = ProviderClient(
             transport=transport or Http1Transport(limits),
             mounts=proxy_mounts(limits) if transport is None else None,
-            timeout=self.timeouts.for_stream(),
+            timeout=self._stream_timeout,
             limits=limits,
             follow_redirects=False,
         )
