@@ -263,9 +263,7 @@ class ChatStreamRoute:
                 _send_envelope(responder, err, err.http_status)
                 return
             if opened is not None:
-                # After the stream's first step has sent the upstream request: the relay's
-                # set-up (~50 µs) need not come before it.
-                asyncio.get_running_loop().call_soon(self._relay, opened, responder)
+                self._relay(opened, responder)  # the upstream request has left already
                 return
         loop = asyncio.get_running_loop()
         opening = loop.run_in_executor(self._pool, self._open, request.body, body)
@@ -329,9 +327,7 @@ class ChatStreamRoute:
             on_finish=self._record_later,
         )
         responder.on_gone(relay.client_gone)
-        # Next in the loop's queue, after the stream's task has sent the upstream request:
-        # writing the head first would delay that request by a system call.
-        asyncio.get_running_loop().call_soon(relay.start)
+        relay.start()
 
 
 def _send_envelope(responder: httpd.Responder, err: MiaodaError, status: int) -> None:

@@ -10,7 +10,9 @@ carries a hundred chunks costs one step through httpx's stream instead of a hund
 
 httpx's client still does what it did: building requests (base URL, headers, JSON), timeouts,
 decompression, and the exception types `_errors` maps. Proxies are not spoken here: the runtime
-mounts httpx's own transport for proxied origins (`proxy_mounts`).
+mounts httpx's own transport for proxied origins (`proxy_mounts`). A chat stream to an unproxied
+origin skips the client's request layer (`_http.Direct`): `send_now` writes its prepared bytes
+on an idle connection at once, and `exchange` reads the answer, both on this same pool.
 
 What it follows (RFC 9112): keep-alive unless either side says `close` or the answer is
 HTTP/1.0; a body framed by chunked encoding, by Content-Length, or by the connection closing
@@ -27,7 +29,7 @@ import re
 import ssl
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 
 import httpx
 
@@ -63,29 +65,59 @@ class Http1Transport(httpx.AsyncBaseTransport):
             raise httpx.UnsupportedProtocol("the URL has no host")
         timeouts: Mapping[str, float | None] = request.extensions.get("timeout", {})
         key = (url.scheme, url.host, url.port or _DEFAULT_PORTS[url.scheme])
-        head, chunked, self_closing = _request_head(request)
+        head, chunked, closing = request_head(request.method, url.raw_path, request.headers.raw)
         content = await request.aread()
         if chunked:  # the whole body is at hand: one chunk, then the last
             content = (b"%x\r\n%b\r\n" % (len(content), content) if content else b"") + b"0\r\n\r\n"
-        message = head + content
+        return await self.exchange(key, head + content, request.method, timeouts, closing=closing)
+
+    def send_now(self, key: Key, message: bytes) -> Connection | None:
+        """Write `message` at once on an idle connection to `key`; None when none is idle.
+
+        For a caller on the event loop that wants its request on the wire before anything
+        else happens; it then hands the connection to `exchange(sent=...)`, or to `discard`
+        if it never does.
+        """
+        connection = self._pool.take_idle(key)
+        if connection is not None:
+            connection.write_now(message)
+        return connection
+
+    async def exchange(
+        self,
+        key: Key,
+        message: bytes,
+        method: str,
+        timeouts: Mapping[str, float | None],
+        *,
+        sent: Connection | None = None,
+        closing: bool = False,
+    ) -> httpx.Response:
+        """Send `message` (a whole request) to `key` and return the answer, its body still to
+        be read; `sent`: a connection `send_now` already wrote it on."""
         for attempt in range(2):
-            connection = await self._pool.acquire(key, timeouts, fresh=attempt > 0)
+            connection = sent
+            sent = None
             try:
-                try:
-                    await connection.send(message, timeouts.get("write"))
-                except httpx.WriteError:
-                    if not connection.reused:
-                        raise
-                    raise _Stale from None
+                if connection is None:
+                    connection = await self._pool.acquire(key, timeouts, fresh=attempt > 0)
+                    try:
+                        await connection.send(message, timeouts.get("write"))
+                    except httpx.WriteError:
+                        if not connection.reused:
+                            raise
+                        raise _Stale from None
                 reply = await _read_head(connection, timeouts.get("read"))
-                answer = _Body(connection, self._pool, reply, request.method, timeouts.get("read"))
+                answer = _Body(connection, self._pool, reply, method, timeouts.get("read"))
             except _Stale:
+                assert connection is not None
                 self._pool.discard(connection)
                 continue  # the server had closed the idle connection: once more, on a new one
             except BaseException:
-                self._pool.discard(connection)
+                if connection is not None:
+                    self._pool.discard(connection)
                 raise
-            if self_closing:
+            if closing:
                 answer.keep_alive = False
             return httpx.Response(
                 reply.status,
@@ -94,6 +126,10 @@ class Http1Transport(httpx.AsyncBaseTransport):
                 extensions={"http_version": reply.version, "reason_phrase": reply.reason},
             )
         raise httpx.RemoteProtocolError("the server closed the connection without answering")
+
+    def discard(self, connection: Connection) -> None:
+        """Close a connection from `send_now` that will not be read."""
+        self._pool.discard(connection)
 
     async def aclose(self) -> None:
         self._pool.close()
@@ -120,16 +156,10 @@ class _Pool:
         self, key: Key, timeouts: Mapping[str, float | None], *, fresh: bool = False
     ) -> Connection:
         """An idle connection to `key` if one is usable (unless `fresh`), else a new one."""
-        idle = self._idle.get(key)
-        while idle and not fresh:
-            connection = idle.pop()
-            self._idle_count -= 1
-            expired = (
-                self._expiry is not None and time.monotonic() - connection.idle_since > self._expiry
-            )
-            if connection.usable and not expired:
-                return connection
-            self.discard(connection)
+        if not fresh:
+            idle = self.take_idle(key)
+            if idle is not None:
+                return idle
         if self._slots.locked():
             self._close_one_idle()
         if self._slots.locked():
@@ -149,6 +179,20 @@ class _Pool:
             raise
         self._open.add(connection)
         return connection
+
+    def take_idle(self, key: Key) -> Connection | None:
+        """The most recently used idle connection to `key` that is still usable, if any."""
+        idle = self._idle.get(key)
+        while idle:
+            connection = idle.pop()
+            self._idle_count -= 1
+            expired = (
+                self._expiry is not None and time.monotonic() - connection.idle_since > self._expiry
+            )
+            if connection.usable and not expired:
+                return connection
+            self.discard(connection)
+        return None
 
     def release(self, connection: Connection) -> None:
         """A connection whose exchange ended cleanly: keep it for the next request."""
@@ -182,9 +226,14 @@ class _Pool:
 # --- the request ---------------------------------------------------------------------------
 
 
-def _request_head(request: httpx.Request) -> tuple[bytes, bool, bool]:
-    """(the request line and headers, whether the body is chunked, whether it asks to close)."""
-    raw = request.headers.raw
+def request_head(
+    method: str, target: bytes, headers: Iterable[tuple[bytes, bytes]]
+) -> tuple[bytes, bool, bool]:
+    """(the request line and headers, whether the body is chunked, whether it asks to close).
+
+    Raises `httpx.LocalProtocolError` for a header that cannot be sent as it is.
+    """
+    raw = list(headers)
     names = [name for name, _ in raw]
     # Checked all at once (two regular expressions, not two per header): a name of token
     # characters only, a value without line breaks or NUL.
@@ -192,7 +241,7 @@ def _request_head(request: httpx.Request) -> tuple[bytes, bool, bool]:
         raise httpx.LocalProtocolError("a header name cannot be sent as it is")
     if _BAD_VALUE.search(b" ".join([value for _, value in raw])):
         raise httpx.LocalProtocolError("a header value cannot be sent as it is")
-    lines = [request.method.encode("ascii") + b" " + request.url.raw_path + b" HTTP/1.1"]
+    lines = [method.encode("ascii") + b" " + target + b" HTTP/1.1"]
     chunked = closing = False
     for name, value in raw:
         lines.append(name + b": " + value)
@@ -459,4 +508,4 @@ def proxy_mounts(
     return mounts
 
 
-__all__ = ["Http1Transport", "proxy_mounts"]
+__all__ = ["Http1Transport", "Key", "proxy_mounts", "request_head"]

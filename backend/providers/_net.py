@@ -161,6 +161,10 @@ class Connection:
             if protocol.lost:
                 raise httpx.WriteError("the connection closed while writing")
 
+    def write_now(self, data: bytes) -> None:
+        """Write `data` without waiting (the transport buffers what the socket cannot take)."""
+        self._transport.write(data)
+
     async def receive(self, timeout: float | None) -> bool:
         """Wait until more bytes are in `buffer`; False when the server closed instead."""
         protocol = self._protocol

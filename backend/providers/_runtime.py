@@ -37,6 +37,7 @@ from backend.providers._channel import (
 from backend.providers._errors import Origin, from_transport, invalid_response
 from backend.providers._h1 import Http1Transport, proxy_mounts
 from backend.providers._http import (
+    Direct,
     Exchange,
     ProviderClient,
     ProviderTimeouts,
@@ -81,13 +82,18 @@ class Runtime:
         limits = httpx.Limits(
             max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0
         )
+        own = Http1Transport(limits) if transport is None else None
+        mounts = proxy_mounts(limits) if own is not None else None
         self._client = ProviderClient(
-            transport=transport or Http1Transport(limits),
-            mounts=proxy_mounts(limits) if transport is None else None,
+            transport=transport or own,
+            mounts=mounts,
             timeout=self._stream_timeout,
             limits=limits,
             follow_redirects=False,
         )
+        # Streams go to our transport directly (`Direct`) when the client would route every
+        # request to it anyway: it is the client's transport and no proxy is mounted.
+        self._direct = own if not mounts else None
 
     def _run_loop(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -141,11 +147,19 @@ class Runtime:
         `started` is when the caller began (for time to first token); default: now.
         """
         started = time.perf_counter() if started is None else started
+        if threading.get_ident() == self._thread.ident:
+            # Called on the loop (the chat route): the request leaves before anything else.
+            first = self._prepare(call)
+            if first is not None:
+                first.send_now()
+            channel, meter = Channel(), UsageMeter(input_chars)
+            coro = self._stream(call, adapter, origin, channel, meter, retry or self._retry, first)
+            task = self._loop.create_task(coro)
+            if first is not None:
+                task.add_done_callback(lambda _: first.abandon())  # cancelled before it began
+            return ChatStream(channel, meter, task.cancel, started)
         channel, meter = Channel(), UsageMeter(input_chars)
         coro = self._stream(call, adapter, origin, channel, meter, retry or self._retry)
-        if threading.get_ident() == self._thread.ident:
-            task = self._loop.create_task(coro)  # called on the loop (the chat route): no hop
-            return ChatStream(channel, meter, task.cancel, started)
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         return ChatStream(channel, meter, future.cancel, started)
 
@@ -157,9 +171,12 @@ class Runtime:
         channel: Channel,
         meter: UsageMeter,
         retry: RetryPolicy,
+        first: Direct | None = None,
     ) -> None:
         async def attempt(current: HttpCall) -> None:
-            await self._stream_once(current, adapter, origin, channel, meter)
+            nonlocal first
+            direct, first = first or self._prepare(current), None  # sent already, or not
+            await self._stream_once(current, adapter, origin, channel, meter, direct)
 
         def waiting(error: UpstreamFailure, delay: float, number: int) -> None:
             notice = {
@@ -189,12 +206,20 @@ class Runtime:
             channel.close(CANCELLED)  # no-op unless cancelled before any terminal
 
     async def _stream_once(
-        self, call: HttpCall, adapter: Adapter, origin: Origin, channel: Channel, meter: UsageMeter
+        self,
+        call: HttpCall,
+        adapter: Adapter,
+        origin: Origin,
+        channel: Channel,
+        meter: UsageMeter,
+        direct: Direct | None,
     ) -> None:
         decoder = adapter.decoder(origin)
         parser = SSEParser()
         seen = 0  # SSE events received: none at all means this was not a stream
-        async with self._send(call, origin, self._stream_timeout) as response:
+        log.debug("%s %s", call.method, origin.url)
+        exchange = Exchange(self._client, call, origin, self._stream_timeout, direct)
+        async with exchange as response:
             kind = header(response, b"content-type")
             if "json" in kind and "event-stream" not in kind:
                 # A server that ignored `stream: true` answered in one piece: replay it.
@@ -310,6 +335,9 @@ class Runtime:
                 if on_retry is not None:
                     on_retry(error, delay, retries)
                 await self._sleep(delay)
+
+    def _prepare(self, call: HttpCall) -> Direct | None:
+        return Direct.prepare(self._direct, call) if self._direct is not None else None
 
     def _send(self, call: HttpCall, origin: Origin, timeout: httpx.Timeout) -> Exchange:
         log.debug("%s %s", call.method, origin.url)

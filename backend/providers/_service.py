@@ -36,7 +36,7 @@ from backend.models import (
 from backend.providers._base import HttpCall, estimate_tokens, request_chars
 from backend.providers._channel import CONTENT_KINDS, ChatStream
 from backend.providers._errors import Origin, invalid_response
-from backend.providers._http import ProviderTimeouts, parsed_url
+from backend.providers._http import ProviderTimeouts, forget_prepared
 from backend.providers._retry import RetryPolicy
 from backend.providers._runtime import Runtime
 from backend.providers.factory import ProviderFactory
@@ -83,7 +83,7 @@ class ProviderService:
         """Drop the parsed URLs and error origins kept for repeated requests (they may hold
         a key: in a query string, in an origin's redactor); call when providers change."""
         _remembered_origin.cache_clear()
-        parsed_url.cache_clear()
+        forget_prepared()
 
     def open_stream(
         self, config: ProviderConfig, api_key: str | None, request: ChatRequest

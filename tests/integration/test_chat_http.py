@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from backend.app import MiaodaApp
-from backend.providers._http import parsed_url
+from backend.providers._http import _prepared_head, parsed_url
 from tests.conftest import CANARY_KEY
 from tests.fakes.upstream import FakeUpstream, Reply, openai_stream
 
@@ -253,6 +253,7 @@ def test_a_removed_provider_is_not_found_on_the_next_chat(
     # Forgotten at once, not at a next message that never comes: the key, the cached URLs.
     assert provider_id not in app.chat._recent
     assert parsed_url.cache_info().currsize == 0
+    assert _prepared_head.cache_info().currsize == 0
     gone = httpx.post(url, json=body(provider_id), headers=headers(), timeout=10)
     assert gone.status_code == 404 and gone.json()["error"]["code"] == "NOT_FOUND"
     assert len(upstream.requests) == 1
