@@ -263,7 +263,9 @@ class ChatStreamRoute:
                 _send_envelope(responder, err, err.http_status)
                 return
             if opened is not None:
-                self._relay(opened, responder)  # the upstream request has left already
+                # The upstream request has left already (on a kept connection; else it leaves
+                # on the stream task's first step, after a connect that takes far longer).
+                self._relay(opened, responder)
                 return
         loop = asyncio.get_running_loop()
         opening = loop.run_in_executor(self._pool, self._open, request.body, body)

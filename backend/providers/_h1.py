@@ -64,7 +64,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
         if not url.host:
             raise httpx.UnsupportedProtocol("the URL has no host")
         timeouts: Mapping[str, float | None] = request.extensions.get("timeout", {})
-        key = (url.scheme, url.host, url.port or _DEFAULT_PORTS[url.scheme])
+        key = pool_key(url)
         head, chunked, closing = request_head(request.method, url.raw_path, request.headers.raw)
         content = await request.aread()
         if chunked:  # the whole body is at hand: one chunk, then the last
@@ -224,6 +224,11 @@ class _Pool:
 
 
 # --- the request ---------------------------------------------------------------------------
+
+
+def pool_key(url: httpx.URL) -> Key:
+    """(scheme, host, port) of an http or https URL: its connections' key in the pool."""
+    return (url.scheme, url.host, url.port or _DEFAULT_PORTS[url.scheme])
 
 
 def request_head(
@@ -508,4 +513,4 @@ def proxy_mounts(
     return mounts
 
 
-__all__ = ["Http1Transport", "Key", "proxy_mounts", "request_head"]
+__all__ = ["Http1Transport", "Key", "pool_key", "proxy_mounts", "request_head"]

@@ -27,7 +27,7 @@ from backend.providers._errors import (
     from_transport,
     invalid_response,
 )
-from backend.providers._h1 import Http1Transport, Key, request_head
+from backend.providers._h1 import Http1Transport, Key, pool_key, request_head
 from backend.providers._net import Connection
 
 _ERROR_BODY_LIMIT = 64 * 1024
@@ -212,8 +212,7 @@ def _prepared_head(
         head, _, closing = request_head(method, parsed.raw_path, raw)
     except (httpx.InvalidURL, httpx.LocalProtocolError, ValueError):
         return None  # the client path raises what it would for it
-    key = (parsed.scheme, parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80))
-    return key, head.removesuffix(b"\r\n"), closing
+    return pool_key(parsed), head.removesuffix(b"\r\n"), closing
 
 
 def forget_prepared() -> None:

@@ -217,9 +217,7 @@ class Runtime:
         decoder = adapter.decoder(origin)
         parser = SSEParser()
         seen = 0  # SSE events received: none at all means this was not a stream
-        log.debug("%s %s", call.method, origin.url)
-        exchange = Exchange(self._client, call, origin, self._stream_timeout, direct)
-        async with exchange as response:
+        async with self._send(call, origin, self._stream_timeout, direct) as response:
             kind = header(response, b"content-type")
             if "json" in kind and "event-stream" not in kind:
                 # A server that ignored `stream: true` answered in one piece: replay it.
@@ -339,9 +337,11 @@ class Runtime:
     def _prepare(self, call: HttpCall) -> Direct | None:
         return Direct.prepare(self._direct, call) if self._direct is not None else None
 
-    def _send(self, call: HttpCall, origin: Origin, timeout: httpx.Timeout) -> Exchange:
+    def _send(
+        self, call: HttpCall, origin: Origin, timeout: httpx.Timeout, direct: Direct | None = None
+    ) -> Exchange:
         log.debug("%s %s", call.method, origin.url)
-        return Exchange(self._client, call, origin, timeout)
+        return Exchange(self._client, call, origin, timeout, direct)
 
 
 def _decode_all(
