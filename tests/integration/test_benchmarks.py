@@ -61,3 +61,26 @@ def test_the_benchmark_runs_and_prints_its_table(
     assert done.returncode == 0, output[-3000:]
     for row in rows:
         assert row in done.stdout, f"{row!r} missing from:\n{done.stdout}"
+
+
+def test_the_side_by_side_comparison_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    # Against this very checkout (a second app from the same code): the script's own run.
+    arguments = [str(ROOT), "--runs", "20", "--rounds", "2"]
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "compare_chat.py"), *arguments],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = done.stdout + done.stderr
+    (artifacts_dir() / "bench-compare-chat.txt").write_text(output, encoding="utf-8")
+    with capsys.disabled():
+        print(f"\n--- bench/compare_chat.py {' '.join(arguments)}\n{done.stdout}")
+    assert done.returncode == 0, output[-3000:]
+    lines = done.stdout.splitlines()
+    assert any("this: " in line and "other: " in line for line in lines), done.stdout
+    figures = [
+        line for line in lines if line[:4] == "    " and line.split()[0] in {"1", "2", "median"}
+    ]
+    assert len(figures) == 3 and all(line.count("+") == 2 for line in figures), done.stdout
