@@ -147,21 +147,19 @@ class Runtime:
         `started` is when the caller began (for time to first token); default: now.
         """
         started = time.perf_counter() if started is None else started
-        if threading.get_ident() == self._thread.ident:
-            # Called on the loop (the chat route): the request leaves before anything else.
-            first = self._prepare(call)
-            if first is not None:
-                first.send_now()
-            channel, meter = Channel(), UsageMeter(input_chars)
-            coro = self._stream(call, adapter, origin, channel, meter, retry or self._retry, first)
-            task = self._loop.create_task(coro)
-            if first is not None:
-                task.add_done_callback(lambda _: first.abandon())  # cancelled before it began
-            return ChatStream(channel, meter, task.cancel, started)
+        on_loop = threading.get_ident() == self._thread.ident  # the chat route: no thread hop
+        first = self._prepare(call) if on_loop else None
+        if first is not None:
+            first.send_now()  # the request leaves before anything else is set up
         channel, meter = Channel(), UsageMeter(input_chars)
-        coro = self._stream(call, adapter, origin, channel, meter, retry or self._retry)
-        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        return ChatStream(channel, meter, future.cancel, started)
+        coro = self._stream(call, adapter, origin, channel, meter, retry or self._retry, first)
+        if not on_loop:
+            future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+            return ChatStream(channel, meter, future.cancel, started)
+        task = self._loop.create_task(coro)
+        if first is not None:
+            task.add_done_callback(lambda _: first.abandon())  # cancelled before it began
+        return ChatStream(channel, meter, task.cancel, started)
 
     async def _stream(
         self,

@@ -8,6 +8,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -167,6 +168,17 @@ def open_connections(service: ProviderService) -> int:
     return len(transport._pool._open)
 
 
+def wait_until_kept(service: ProviderService) -> None:
+    """Wait until the last stream's connection is back in the pool: after its `done` the
+    stream still reads the end of the body, and only then keeps the connection."""
+    transport = service._runtime._direct
+    assert transport is not None
+    deadline = time.monotonic() + 5
+    while on_loop(service, lambda: transport._pool._idle_count) < 1:
+        assert time.monotonic() < deadline, "the connection never went back to the pool"
+        time.sleep(0.005)
+
+
 def test_a_stream_opened_on_the_loop_reuses_its_kept_connection(upstream: FakeUpstream) -> None:
     upstream.script(PATH, Reply.stream(openai_stream(["Hel", "lo"])))
     service = ProviderService()
@@ -176,6 +188,7 @@ def test_a_stream_opened_on_the_loop_reuses_its_kept_connection(upstream: FakeUp
         for _ in range(3):
             stream = on_loop(service, lambda: service.open_stream(config, "sk-1", user_request()))
             texts.append("".join(e.data["text"] for e in drain(stream) if e.kind == "delta"))
+            wait_until_kept(service)
         assert texts == ["Hello"] * 3
         assert len(upstream.requests) == 3 and open_connections(service) == 1
         assert upstream.requests[-1].headers["authorization"] == "Bearer sk-1"
@@ -190,7 +203,8 @@ def test_a_stream_cancelled_before_its_task_ran_closes_the_connection_it_wrote_o
     service = ProviderService()
     config = fake_config(upstream.url + "/v1")
     try:
-        drain(service.open_stream(config, None, user_request()))  # leaves a kept connection
+        drain(service.open_stream(config, None, user_request()))
+        wait_until_kept(service)
 
         def open_and_cancel() -> ChatStream:
             stream = service.open_stream(config, None, user_request())
@@ -250,9 +264,11 @@ def test_a_request_written_on_a_connection_the_server_dropped_is_sent_again() ->
     transport.send_now = spy  # type: ignore[method-assign]
     try:
         texts = []
-        for _ in range(2):
+        for number in range(2):
             stream = on_loop(service, lambda: service.open_stream(config, None, user_request()))
             texts.append("".join(e.data["text"] for e in drain(stream) if e.kind == "delta"))
+            if not number:
+                wait_until_kept(service)
         assert texts == ["ok", "ok"]
         assert written == [False, True]  # the second went out at once, on the dropped one
         assert (seen.connections, len(seen.requests)) == (2, 3)
