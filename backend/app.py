@@ -17,8 +17,8 @@ import httpx
 
 from backend import __version__
 from backend.bridge import AppInfo, Bridge, Dialogs
-from backend.chat_api import ChatService
-from backend.health import HealthMonitor, HealthScheduler
+from backend.chat.service import ChatService
+from backend.health.monitor import HealthMonitor, HealthScheduler
 from backend.logsetup import configure_logging
 from backend.manager import CustomProviderManager
 from backend.models import ProviderConfig
@@ -26,7 +26,7 @@ from backend.paths import frontend_dir
 from backend.providers import ProviderService
 from backend.providers.templates import get_templates
 from backend.secrets import SecretStore, open_secret_store
-from backend.server import ChatStreamRoute, LocalServer, create_app
+from backend.server.app import ChatStreamRoute, LocalServer, create_app
 from backend.storage import Storage
 
 log = logging.getLogger("miaoda.app")

@@ -19,7 +19,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 from backend import __version__, transfer
 from backend.errors import Cancelled, InternalError, InvalidConfig, MiaodaError
 from backend.fileio import atomic_write_text, read_limited
-from backend.health import HealthMonitor, settings_limits
+from backend.health.monitor import HealthMonitor, settings_limits
 from backend.manager import CustomProviderManager
 from backend.models import ProviderConfig
 from backend.schemas import (

@@ -25,7 +25,7 @@
 
 Every message is a sentence the user can act on. No message ever contains an API key:
 validation messages never repeat the rejected value, and upstream text is passed through
-`backend.providers._redact` (the request's key, bearer tokens, key-shaped words and URL query
+`backend.providers.redact` (the request's key, bearer tokens, key-shaped words and URL query
 values masked) before it becomes part of a message. Log lines are masked once more by
 `backend.logsetup`, which knows every key the app has handled.
 """

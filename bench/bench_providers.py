@@ -20,12 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 
 from backend.bridge import AppInfo, Bridge
-from backend.health import HealthMonitor
+from backend.health.monitor import HealthMonitor
 from backend.manager import CustomProviderManager
 from backend.models import HealthStatus, ProviderConfig
 from backend.paths import frontend_dir
 from backend.secrets import EncryptedFileSecretStore
-from backend.server import LocalServer, create_app
+from backend.server.app import LocalServer, create_app
 from backend.storage import Storage
 
 COUNT = 1000

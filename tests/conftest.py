@@ -131,7 +131,7 @@ def manager(storage: Any, secret_store: Any, check: ScriptedCheck) -> Any:
 def bridge(manager: Any, storage: Any, check: ScriptedCheck, data_dir: Path) -> Any:
     """The real bridge (no dialogs) over the real manager."""
     from backend.bridge import AppInfo, Bridge
-    from backend.health import HealthMonitor
+    from backend.health.monitor import HealthMonitor
 
     health = HealthMonitor(manager, storage, check)
     info = AppInfo(

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from backend.chat import PushRelay
+from backend.chat.relay import PushRelay
 from backend.providers import ChatStream, ProviderService
 
 

@@ -17,12 +17,12 @@ hand-off), `_http` (one exchange over the shared client) and `_runtime` (the eve
 that owns the pooled `httpx.AsyncClient`), with `_service` the facade on top.
 """
 
-from backend.providers._channel import ChatStream
-from backend.providers._http import ProviderTimeouts
-from backend.providers._retry import RetryPolicy
-from backend.providers._service import ProviderService
 from backend.providers.factory import ProviderFactory
+from backend.providers.retry import RetryPolicy
+from backend.providers.service import ProviderService
+from backend.providers.stream import ChatStream
 from backend.providers.templates import get_template, get_templates
+from backend.providers.transport import ProviderTimeouts
 
 __all__ = [
     "ChatStream",

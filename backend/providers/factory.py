@@ -15,10 +15,10 @@ from backend.models import (
     default_auth,
     utc_now,
 )
-from backend.providers._anthropic import AnthropicAdapter
-from backend.providers._base import Adapter
-from backend.providers._openai import OpenAIAdapter
 from backend.providers.templates import get_template, get_templates
+from backend.providers.wire.anthropic import AnthropicAdapter
+from backend.providers.wire.base import Adapter
+from backend.providers.wire.openai import OpenAIAdapter
 
 
 class ProviderFactory:

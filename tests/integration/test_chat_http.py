@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from backend.app import MiaodaApp
-from backend.providers._http import _prepared_head, parsed_url
+from backend.providers.transport import _prepared_head, parsed_url
 from tests.conftest import CANARY_KEY
 from tests.fakes.upstream import FakeUpstream, Reply, openai_stream
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from backend.chat import collect_chat
+from backend.chat.relay import collect_chat
 from backend.errors import AuthFailed
 from backend.providers import ProviderService
 from tests.fakes.upstream import (
@@ -312,7 +312,7 @@ def test_an_emoji_split_into_lone_surrogates_reaches_the_client_whole(
 
 def test_json_responses_carry_lone_surrogates_as_escapes() -> None:
     """The same for /api/chat and RPC answers: one JSON document, valid UTF-8."""
-    from backend.server import json_bytes
+    from backend.server.app import json_bytes
 
     assert json_bytes({"text": "héllo"}) == '{"text": "héllo"}'.encode()
     body = json_bytes({"text": "half \ud83d", "name": "ünï"})

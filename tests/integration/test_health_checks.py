@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from backend.app import MiaodaApp
-from backend.health import HealthMonitor, HealthScheduler, HealthSettings
+from backend.health.monitor import HealthMonitor, HealthScheduler, HealthSettings
 from backend.manager import CustomProviderManager
 from backend.models import HealthStatus
 from backend.providers import ProviderService

@@ -1,4 +1,4 @@
-"""The app's HTTP/1.1 server (backend.httpd) over raw sockets: framing, limits, time limits."""
+"""The app's HTTP/1.1 server (backend.server.httpd) over raw sockets: framing and limits."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from backend import httpd
-from backend.server import LocalServer
+from backend.server import httpd
+from backend.server.app import LocalServer
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from backend.paths import frontend_dir
-from backend.server import LocalServer, create_app
+from backend.server.app import LocalServer, create_app
 from tests.conftest import CANARY_KEY, provider_config
 
 TOKEN = "test-token-123"

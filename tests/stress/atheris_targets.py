@@ -47,11 +47,11 @@ with atheris.instrument_imports(include=["backend"]):
     from backend.errors import ALL_CODES, MiaodaError, UpstreamFailure
     from backend.manager import CustomProviderManager
     from backend.models import ChatEvent
-    from backend.providers._anthropic import AnthropicStreamDecoder
-    from backend.providers._base import Finish
-    from backend.providers._errors import Origin
-    from backend.providers._openai import OpenAIStreamDecoder
-    from backend.providers._sse import SSEEvent, SSEParser
+    from backend.providers.errors import Origin
+    from backend.providers.wire.anthropic import AnthropicStreamDecoder
+    from backend.providers.wire.base import Finish
+    from backend.providers.wire.openai import OpenAIStreamDecoder
+    from backend.providers.wire.sse import SSEEvent, SSEParser
     from backend.schemas import load_provider
     from backend.secrets import MemorySecretStore
     from backend.storage import Storage

@@ -21,8 +21,8 @@ import pytest
 
 from backend.app import MiaodaApp
 from backend.providers import ProviderService
-from backend.providers._http import ProviderTimeouts
-from backend.providers._retry import RetryPolicy
+from backend.providers.retry import RetryPolicy
+from backend.providers.transport import ProviderTimeouts
 from tests.conftest import CANARY_KEY, artifacts_dir
 from tests.fakes.upstream import FakeUpstream
 

@@ -265,7 +265,7 @@ def test_sse_parser_never_raises_and_chunking_does_not_change_events(
     body: bytes, cuts: list[int]
 ) -> None:
     """Arbitrary bytes, split at arbitrary points, give the same events as one read."""
-    from backend.providers._sse import SSEParser
+    from backend.providers.wire.sse import SSEParser
 
     whole = SSEParser()
     expected = whole.feed(body) + whole.close()

@@ -46,7 +46,7 @@ import httpx
 import pytest
 
 from backend.app import MiaodaApp
-from backend.health import (
+from backend.health.monitor import (
     BACKGROUND_PARALLEL_CHECKS,
     HealthMonitor,
     HealthScheduler,
@@ -101,7 +101,7 @@ def fast_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
         "backend.app.HealthScheduler",
         functools.partial(HealthScheduler, first_delay=0.2, prompt_delay=0.1),
     )
-    monkeypatch.setattr("backend.health_schedule.FIRST_SWEEP_SPREAD", 0.3)
+    monkeypatch.setattr("backend.health.schedule.FIRST_SWEEP_SPREAD", 0.3)
 
 
 @pytest.fixture

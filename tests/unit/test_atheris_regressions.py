@@ -16,11 +16,11 @@ import pytest
 
 from backend.errors import InvalidResponse
 from backend.models import ChatEvent
-from backend.providers._anthropic import AnthropicStreamDecoder
-from backend.providers._base import Finish
-from backend.providers._errors import Origin
-from backend.providers._openai import OpenAIStreamDecoder
-from backend.providers._sse import SSEEvent
+from backend.providers.errors import Origin
+from backend.providers.wire.anthropic import AnthropicStreamDecoder
+from backend.providers.wire.base import Finish
+from backend.providers.wire.openai import OpenAIStreamDecoder
+from backend.providers.wire.sse import SSEEvent
 
 ORIGIN = Origin.of("https://fuzz.invalid/v1/chat/completions", "model", "sk-regression-key")
 Decoder = OpenAIStreamDecoder | AnthropicStreamDecoder
@@ -129,7 +129,7 @@ def test_json_nested_too_deeply_is_an_invalid_response(make: type[Decoder]) -> N
 )
 def test_openai_one_shot_answer_with_fields_of_the_wrong_type(message: Any) -> None:
     """The non-streamed reader had the same pattern as the stream decoder (found by review)."""
-    from backend.providers._openai import OpenAIAdapter
+    from backend.providers.wire.openai import OpenAIAdapter
 
     result = OpenAIAdapter().parse_chat(
         {"choices": [{"message": message, "finish_reason": "stop"}]}, ORIGIN

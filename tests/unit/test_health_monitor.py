@@ -17,7 +17,7 @@ import pytest
 
 from backend.bridge import AppInfo, Bridge
 from backend.errors import KeyringUnavailable
-from backend.health import HealthMonitor, HealthSettings, grade, needs_chat_check
+from backend.health.monitor import HealthMonitor, HealthSettings, grade, needs_chat_check
 from backend.manager import CustomProviderManager
 from backend.models import HealthStatus, ProviderConfig
 from backend.secrets import EncryptedFileSecretStore

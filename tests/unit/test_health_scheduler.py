@@ -12,7 +12,12 @@ from typing import Any
 
 import pytest
 
-from backend.health import FIRST_SWEEP_SPREAD, HealthMonitor, HealthScheduler, HealthSettings
+from backend.health.monitor import (
+    FIRST_SWEEP_SPREAD,
+    HealthMonitor,
+    HealthScheduler,
+    HealthSettings,
+)
 from backend.manager import CustomProviderManager
 from backend.models import HealthStatus, ProviderConfig
 from backend.secrets import EncryptedFileSecretStore

@@ -24,7 +24,7 @@ def add(bridge: Any, **overrides: Any) -> dict[str, Any]:
 
 def fresh_bridge(folder: Path) -> tuple[Any, Storage, EncryptedFileSecretStore]:
     from backend.bridge import AppInfo, Bridge
-    from backend.health import HealthMonitor
+    from backend.health.monitor import HealthMonitor
 
     folder.mkdir(parents=True)
     storage = Storage(folder / "miaoda.db")

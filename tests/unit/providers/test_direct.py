@@ -16,11 +16,11 @@ import httpx
 import pytest
 
 from backend.providers import ChatStream, ProviderService
-from backend.providers._base import HttpCall
-from backend.providers._errors import Origin
-from backend.providers._h1 import Http1Transport, request_head
-from backend.providers._http import Direct, Exchange, _prepared_head, outgoing
-from backend.providers._service import _remembered_origin
+from backend.providers.errors import Origin
+from backend.providers.h1 import Http1Transport, request_head
+from backend.providers.service import _remembered_origin
+from backend.providers.transport import Direct, Exchange, _prepared_head, outgoing
+from backend.providers.wire.base import HttpCall
 from tests.fakes.upstream import (
     FakeUpstream,
     Reply,

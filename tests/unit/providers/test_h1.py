@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from backend.providers._h1 import Http1Transport, proxy_mounts
+from backend.providers.h1 import Http1Transport, proxy_mounts
 from tests.unit.providers.test_net import LIMITS, Handler, answer, run, serve
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"

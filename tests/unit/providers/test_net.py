@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from backend.providers import ProviderService
-from backend.providers._base import HttpCall
-from backend.providers._h1 import Http1Transport
-from backend.providers._http import ProviderClient, outgoing
+from backend.providers.h1 import Http1Transport
+from backend.providers.transport import ProviderClient, outgoing
+from backend.providers.wire.base import HttpCall
 
 T = TypeVar("T")
 LIMITS = httpx.Limits(max_connections=10, max_keepalive_connections=5, keepalive_expiry=30.0)

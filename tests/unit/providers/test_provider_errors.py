@@ -23,7 +23,7 @@ from backend.errors import (
     UpstreamFailure,
     UpstreamTimeout,
 )
-from backend.providers._errors import (
+from backend.providers.errors import (
     Origin,
     from_payload,
     from_response,

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from backend.providers._redact import Redactor, install_log_filter, safe_url
+from backend.providers.redact import Redactor, install_log_filter, safe_url
 from tests.conftest import CANARY_KEY
 
 

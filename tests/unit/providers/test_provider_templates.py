@@ -10,8 +10,8 @@ import pytest
 from backend.errors import InvalidConfig, NotFound
 from backend.models import PROVIDER_TYPES
 from backend.providers import ProviderFactory, get_templates
-from backend.providers._anthropic import AnthropicAdapter
-from backend.providers._openai import OpenAIAdapter
+from backend.providers.wire.anthropic import AnthropicAdapter
+from backend.providers.wire.openai import OpenAIAdapter
 
 NAME_RULE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 REQUIRED = {

@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backend.providers._sse import SSEEvent, SSEParser
+from backend.providers.wire.sse import SSEEvent, SSEParser
 
 
 def parse(*reads: bytes) -> list[SSEEvent]:

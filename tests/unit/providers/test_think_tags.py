@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backend.providers._think import ThinkSplitter
+from backend.providers.wire.think import ThinkSplitter
 
 
 def split(*pieces: str) -> tuple[str, str]:

@@ -29,7 +29,7 @@ from typing import Any, Final
 
 from backend.errors import MiaodaError
 from backend.models import ChatEvent
-from backend.providers._base import estimate_tokens
+from backend.providers.wire.base import estimate_tokens
 
 TERMINAL_KINDS = frozenset({"error", "done"})
 CONTENT_KINDS = frozenset({"delta", "reasoning", "tool_call"})

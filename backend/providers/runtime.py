@@ -25,8 +25,11 @@ import httpx
 
 from backend.errors import InternalError, UpstreamFailure, UpstreamTimeout
 from backend.models import ChatEvent
-from backend.providers._base import Adapter, ChatResult, HttpCall, StreamDecoder, tool_call_event
-from backend.providers._channel import (
+from backend.providers.errors import Origin, from_transport, invalid_response
+from backend.providers.h1 import Http1Transport, proxy_mounts
+from backend.providers.redact import install_log_filter, safe_url
+from backend.providers.retry import RetryPolicy
+from backend.providers.stream import (
     CANCELLED,
     RETRYING,
     Channel,
@@ -34,9 +37,7 @@ from backend.providers._channel import (
     UsageMeter,
     error_event,
 )
-from backend.providers._errors import Origin, from_transport, invalid_response
-from backend.providers._h1 import Http1Transport, proxy_mounts
-from backend.providers._http import (
+from backend.providers.transport import (
     Direct,
     Exchange,
     ProviderClient,
@@ -47,9 +48,14 @@ from backend.providers._http import (
     json_payload,
     skip_missing_sniffio,
 )
-from backend.providers._redact import install_log_filter, safe_url
-from backend.providers._retry import RetryPolicy
-from backend.providers._sse import SSEEvent, SSEParser
+from backend.providers.wire.base import (
+    Adapter,
+    ChatResult,
+    HttpCall,
+    StreamDecoder,
+    tool_call_event,
+)
+from backend.providers.wire.sse import SSEEvent, SSEParser
 
 log = logging.getLogger("miaoda.providers")
 T = TypeVar("T")

@@ -17,11 +17,11 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Protocol
 
-from backend.health_rules import HealthSettings
+from backend.health.rules import HealthSettings
 from backend.models import ProviderConfig
 
 if TYPE_CHECKING:  # the monitor is passed in; importing it at run time would be a cycle
-    from backend.health import HealthMonitor
+    from backend.health.monitor import HealthMonitor
 
 log = logging.getLogger("miaoda.health")
 

@@ -1,4 +1,4 @@
-"""The WSGI side of `backend.httpd`: a WSGI app (Flask) run on a thread pool.
+"""The WSGI side of `backend.server.httpd`: a WSGI app (Flask) run on a thread pool.
 
 A request is handed to a worker thread; the app's answer comes back to the event loop one
 call at a time (`loop.call_soon_threadsafe`), where the connection's `Responder` writes it.
@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from backend.httpd import Request, Responder
+from backend.server.httpd import Request, Responder
 
 log = logging.getLogger("miaoda.httpd")
 

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, runtime_checkable
 
 from backend.errors import MiaodaError
-from backend.health_rules import needs_chat_check
+from backend.health.rules import needs_chat_check
 from backend.models import HealthStatus, ProviderConfig
 
 log = logging.getLogger("miaoda.health")

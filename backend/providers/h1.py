@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 
 import httpx
 
-from backend.providers._net import Connection
+from backend.providers.net import Connection
 
 _HEAD_LIMIT = 64 * 1024
 _SIZE_LINE_LIMIT = 1024

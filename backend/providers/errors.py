@@ -34,7 +34,7 @@ from backend.errors import (
     UpstreamFailure,
     UpstreamTimeout,
 )
-from backend.providers._redact import Redactor, safe_url
+from backend.providers.redact import Redactor, safe_url
 
 
 class PermanentConnectionFailure(ConnectionFailed):

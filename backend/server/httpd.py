@@ -6,7 +6,7 @@ hand-off is a wake-up of another thread, and together they added about 2 ms to t
 (docs/PERFORMANCE.md). Here the loop that reads the provider's stream also owns the sockets, so a
 native route (the chat stream) parses, frames and writes an upstream chunk in one thread.
 Everything else goes to the WSGI app (Flask) on a thread pool, as any WSGI server would
-(`backend.httpd_wsgi`).
+(`backend.server.httpd_wsgi`).
 
 What it speaks, and refuses (each refusal is an error status, then the connection closes):
 - HTTP/1.1 and 1.0 requests with CRLF line ends; keep-alive (1.1 by default), pipelined

@@ -1,6 +1,6 @@
 """The local HTTP server: the frontend's files, `/api/rpc`, the chat routes and their guards.
 
-`create_app` builds the Flask app; `LocalServer` serves it on 127.0.0.1 with `backend.httpd`,
+`create_app` builds the Flask app; `LocalServer` serves it on 127.0.0.1 with `backend.server.httpd`,
 on the provider event loop, where `ChatStreamRoute` answers `POST /api/chat/stream` itself so
 a stream's bytes go from the upstream socket to the client's in one thread. Guards (contract
 section 5, `refusal()`), in this order for every request: the Host must name this loopback port
@@ -24,12 +24,12 @@ from typing import Any, Protocol
 from flask import Flask, Response, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
-from backend import httpd
 from backend.bridge import RPC_METHODS, Bridge
-from backend.chat import PushRelay, cancelled_record
-from backend.chat_api import OpenedStream
+from backend.chat.relay import PushRelay, cancelled_record
+from backend.chat.service import OpenedStream
 from backend.errors import InternalError, InvalidConfig, MiaodaError, NotFound, Unauthorized
-from backend.httpd_wsgi import WsgiHandler
+from backend.server import httpd
+from backend.server.httpd_wsgi import WsgiHandler
 
 log = logging.getLogger("miaoda.server")
 

@@ -18,8 +18,8 @@ import httpx
 from backend import __version__
 from backend.errors import UpstreamFailure
 from backend.models import ChatEvent, ChatRequest, ProviderConfig, ToolCall
-from backend.providers._errors import Origin, invalid_response
-from backend.providers._sse import SSEEvent
+from backend.providers.errors import Origin, invalid_response
+from backend.providers.wire.sse import SSEEvent
 
 USER_AGENT = f"MiaoDa-Chat/{__version__}"
 # Header names the provider's own `headers` may not set: the transport owns them.

@@ -16,7 +16,8 @@ import httpx
 
 from backend.errors import UpstreamFailure
 from backend.models import ChatEvent, ChatMessage, ChatRequest, ProviderConfig, ToolCall
-from backend.providers._base import (
+from backend.providers.errors import Origin, from_payload, invalid_response
+from backend.providers.wire.base import (
     ChatResult,
     Finish,
     HttpCall,
@@ -28,9 +29,8 @@ from backend.providers._base import (
     parse_json_data,
     tool_call_event,
 )
-from backend.providers._errors import Origin, from_payload, invalid_response
-from backend.providers._openai import model_ids
-from backend.providers._sse import SSEEvent
+from backend.providers.wire.openai import model_ids
+from backend.providers.wire.sse import SSEEvent
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096

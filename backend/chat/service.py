@@ -2,7 +2,7 @@
 
 It validates the body (`backend.schemas`), finds the provider and its key (`manager`), merges
 per-request parameters over the provider's own, opens the stream (`providers`), relays it as the
-contract's SSE bytes (`backend.chat`) and stores one analytics record per request (`storage`).
+contract's SSE bytes (`backend.chat.relay`) and stores one analytics record per request (`storage`).
 Body and provider errors are raised before any byte is sent, so the server can answer them with
 an HTTP error envelope; everything after `start` travels inside the stream.
 """
@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from backend.chat import collect_chat
+from backend.chat.relay import collect_chat
 from backend.errors import MiaodaError
 from backend.manager import CustomProviderManager
 from backend.models import ChatRequest, ProviderConfig, utc_now

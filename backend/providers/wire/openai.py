@@ -14,7 +14,14 @@ from typing import Any
 
 from backend.errors import BadRequest, UpstreamFailure
 from backend.models import ChatEvent, ChatMessage, ChatRequest, ProviderConfig, ToolCall
-from backend.providers._base import (
+from backend.providers.errors import (
+    Origin,
+    error_object,
+    from_payload,
+    invalid_response,
+    provider_said,
+)
+from backend.providers.wire.base import (
     ChatResult,
     Finish,
     HttpCall,
@@ -26,15 +33,8 @@ from backend.providers._base import (
     parse_json_data,
     tool_call_event,
 )
-from backend.providers._errors import (
-    Origin,
-    error_object,
-    from_payload,
-    invalid_response,
-    provider_said,
-)
-from backend.providers._sse import SSEEvent
-from backend.providers._think import ThinkSplitter
+from backend.providers.wire.sse import SSEEvent
+from backend.providers.wire.think import ThinkSplitter
 
 _OPTIONAL = ("temperature", "top_p", "frequency_penalty", "presence_penalty")
 _REFUSAL = re.compile(r"unsupported|not supported|does not support|unrecognized|unknown|extra")

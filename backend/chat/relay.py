@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from backend.errors import MiaodaError
 from backend.models import ChatEvent, ChatRequest, ProviderConfig
 from backend.providers import ChatStream, ProviderService
-from backend.providers._channel import RETRYING
+from backend.providers.stream import RETRYING
 
 log = logging.getLogger("miaoda.chat")
 PING = b": ping\n\n"

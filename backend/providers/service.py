@@ -33,13 +33,13 @@ from backend.models import (
     ProviderConfig,
     utc_now,
 )
-from backend.providers._base import HttpCall, estimate_tokens, request_chars
-from backend.providers._channel import CONTENT_KINDS, ChatStream
-from backend.providers._errors import Origin, invalid_response
-from backend.providers._http import ProviderTimeouts, forget_prepared
-from backend.providers._retry import RetryPolicy
-from backend.providers._runtime import Runtime
+from backend.providers.errors import Origin, invalid_response
 from backend.providers.factory import ProviderFactory
+from backend.providers.retry import RetryPolicy
+from backend.providers.runtime import Runtime
+from backend.providers.stream import CONTENT_KINDS, ChatStream
+from backend.providers.transport import ProviderTimeouts, forget_prepared
+from backend.providers.wire.base import HttpCall, estimate_tokens, request_chars
 
 # The connection test: one short message, a few tokens, stopped at the first one.
 TEST_PROMPT = "Reply with one word: hello."

@@ -34,15 +34,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from backend.errors import InvalidConfig, MiaodaError, NotFound
-from backend.health_checks import FunctionProber, HealthCheck, Prober, _CheckRun, _failure
-from backend.health_rules import (
+from backend.health.checks import FunctionProber, HealthCheck, Prober, _CheckRun, _failure
+from backend.health.rules import (
     HealthSettings,
     apply_settings,
     grade,
     needs_chat_check,
     settings_limits,
 )
-from backend.health_schedule import BACKGROUND_PARALLEL_CHECKS, FIRST_SWEEP_SPREAD, HealthScheduler
+from backend.health.schedule import BACKGROUND_PARALLEL_CHECKS, FIRST_SWEEP_SPREAD, HealthScheduler
 from backend.manager import CustomProviderManager
 from backend.models import HealthStatus, ProviderConfig, utc_now
 from backend.storage import Storage

@@ -17,8 +17,7 @@ from typing import Any
 
 import httpx
 
-from backend.providers._base import HttpCall
-from backend.providers._errors import (
+from backend.providers.errors import (
     Origin,
     PermanentConnectionFailure,
     error_object,
@@ -27,8 +26,9 @@ from backend.providers._errors import (
     from_transport,
     invalid_response,
 )
-from backend.providers._h1 import Http1Transport, Key, pool_key, request_head
-from backend.providers._net import Connection
+from backend.providers.h1 import Http1Transport, Key, pool_key, request_head
+from backend.providers.net import Connection
+from backend.providers.wire.base import HttpCall
 
 _ERROR_BODY_LIMIT = 64 * 1024
 _BODY_LIMIT = 16 * 1024 * 1024
