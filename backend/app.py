@@ -7,26 +7,24 @@ arguments, so tests run the real app with real parts.
 
 from __future__ import annotations
 
-import gc
 import logging
 import secrets as stdlib_secrets
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from backend import __version__
-from backend.bridge import AppInfo, Bridge, Dialogs
+from backend.bridge import AppInfo, Bridge, Dialogs, rpc_methods
 from backend.chat.service import ChatService
 from backend.health.monitor import HealthMonitor, HealthScheduler
 from backend.logsetup import configure_logging
 from backend.manager import CustomProviderManager
 from backend.models import ProviderConfig
 from backend.paths import frontend_dir
-from backend.providers import ProviderService
+from backend.providers import ProviderService, Transport
 from backend.providers.templates import get_templates
 from backend.secrets import SecretStore, open_secret_store
-from backend.server.app import ChatStreamRoute, LocalServer, create_app
+from backend.server.app import create_app
+from backend.server.wsgi import LocalServer
 from backend.storage import Storage
 
 log = logging.getLogger("miaoda.app")
@@ -46,26 +44,6 @@ class ProviderTools:
         return get_templates()
 
 
-GC_YOUNG_THRESHOLD = 20_000
-
-
-def tune_gc() -> None:
-    """Tune Python's cyclic garbage collector for a long-running app, once it is up.
-
-    Everything loaded at start-up (modules, Flask, httpx, the frontend's routes) lives as long
-    as the process, so it is frozen out of the collector's scans; and young objects are
-    collected every 20,000 allocations instead of 700. A chat request allocates thousands of
-    short-lived objects (HTTP parsing, JSON, events), and the default threshold ran a
-    collection inside nearly every request, on the path to its first token
-    (docs/PERFORMANCE.md). Memory is still reclaimed: reference counting frees almost
-    everything at once, and cycles are still collected, less often.
-    """
-    gc.collect()
-    gc.freeze()
-    young, middle, old = gc.get_threshold()
-    gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), middle, old)
-
-
 class MiaodaApp:
     """One running instance of the app's backend."""
 
@@ -75,7 +53,7 @@ class MiaodaApp:
         *,
         secret_backend: str | None = None,
         token: str | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: Transport | None = None,
         secret_store: SecretStore | None = None,
         chat_heartbeat: float = 15.0,
     ) -> None:
@@ -125,16 +103,9 @@ class MiaodaApp:
 
     def start_server(self, port: int = 0) -> LocalServer:
         """Serve the frontend and the API on 127.0.0.1."""
-        app = create_app(
-            self.bridge(), token=self.token, frontend_dir=frontend_dir(), chat=self.chat
-        )
-        stream = ChatStreamRoute(self.chat, token=self.token)
-        server = LocalServer(
-            app,
-            port=port,
-            loop=self.providers.loop,
-            native={("POST", "/api/chat/stream"): stream},
-        )
+        rpc = rpc_methods(self.bridge())
+        app = create_app(rpc, token=self.token, frontend_dir=frontend_dir(), chat=self.chat)
+        server = LocalServer(app, port=port)
         server.start()
         self._server = server
         log.info("serving on %s", server.url)
@@ -143,7 +114,6 @@ class MiaodaApp:
     def start_background(self) -> None:
         """Start the background health schedule (call once the server is up)."""
         self.health_schedule.start()
-        tune_gc()
 
     def close(self) -> None:
         """Stop everything in order: health schedule, streams, server, provider layer, storage."""

@@ -259,3 +259,8 @@ class Bridge:
 RPC_METHODS: frozenset[str] = frozenset(
     name for name, value in vars(Bridge).items() if getattr(value, "__miaoda_rpc__", False)
 )
+
+
+def rpc_methods(bridge: Bridge) -> dict[str, Callable[..., dict[str, Any]]]:
+    """The bridge's methods the HTTP API serves at `/api/rpc/<name>`, by name."""
+    return {name: getattr(bridge, name) for name in sorted(RPC_METHODS)}

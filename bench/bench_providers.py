@@ -19,13 +19,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
 
-from backend.bridge import AppInfo, Bridge
+from backend.bridge import AppInfo, Bridge, rpc_methods
 from backend.health.monitor import HealthMonitor
 from backend.manager import CustomProviderManager
 from backend.models import HealthStatus, ProviderConfig
 from backend.paths import frontend_dir
 from backend.secrets import EncryptedFileSecretStore
-from backend.server.app import LocalServer, create_app
+from backend.server.app import create_app
+from backend.server.wsgi import LocalServer
 from backend.storage import Storage
 
 COUNT = 1000
@@ -93,7 +94,9 @@ def main() -> None:
         assert len(bridge.getAllCustomProviders()["providers"]) == COUNT
         reads = CountingSecrets.reads
 
-        server = LocalServer(create_app(bridge, token="t", frontend_dir=frontend_dir()), threads=4)
+        server = LocalServer(
+            create_app(rpc_methods(bridge), token="t", frontend_dir=frontend_dir()), threads=4
+        )
         server.start()
         with httpx.Client(base_url=server.url) as client:
             headers = {"Content-Type": "application/json", "X-MiaoDa-Token": "t"}

@@ -1,20 +1,19 @@
-"""Run `backend.chat.PushRelay` as the server does, on the provider loop, and keep what it
-writes: the chat relay's tests read its bytes without an HTTP connection in between."""
+"""Run `backend.chat.relay.sse_events` as the server does, on a thread of its own, and keep what
+it yields: the chat relay's tests read its bytes without an HTTP connection in between."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from backend.chat.relay import PushRelay
+from backend.chat.relay import sse_events
 from backend.providers import ChatStream, ProviderService
 
 
 class RelayRun:
-    """One relay writing into memory; the "client" can leave whenever a test says so."""
+    """One relay body iterated into memory; the "client" can leave whenever a test says so."""
 
     def __init__(
         self,
@@ -27,59 +26,51 @@ class RelayRun:
         leave_after: float | None = None,
         ids: tuple[str, str, str] = ("prov-1", "fake-model", "req-1"),
     ) -> None:
+        del service  # the relay needs only the stream; kept for the callers' symmetry
         self.chunks: list[bytes] = []
         self.ended = threading.Event()
         self.left_at: float | None = None
-        self.writable = True
-        self._loop = service.loop
+        self._gone = threading.Event()
         self._leave_when = leave_when
         self._lock = threading.Lock()
         provider_id, model, request_id = ids
+        self._body = sse_events(
+            stream,
+            provider_id=provider_id,
+            model=model,
+            request_id=request_id,
+            is_disconnected=self._gone.is_set,
+            heartbeat=heartbeat,
+            on_finish=on_finish,
+        )
+        if leave_after is not None:
+            timer = threading.Timer(leave_after, self.leave)
+            timer.daemon = True
+            timer.start()
+        threading.Thread(target=self._serve, name="relay-run", daemon=True).start()
 
-        async def begin() -> PushRelay:
-            relay = PushRelay(
-                stream,
-                self,
-                provider_id=provider_id,
-                model=model,
-                request_id=request_id,
-                heartbeat=heartbeat,
-                on_finish=on_finish,
-            )
-            relay.start()
-            if leave_after is not None:
-                asyncio.get_running_loop().call_later(leave_after, self._leave_now)
-            return relay
-
-        self._relay = asyncio.run_coroutine_threadsafe(begin(), self._loop).result(5)
-
-    # --- the sink (called on the loop) --------------------------------------------------
-
-    def on_writable(self, callback: Callable[[], None]) -> None:
-        self._loop.call_soon(callback)
-
-    def write(self, data: bytes) -> None:
-        with self._lock:
-            self.chunks.append(data)
-        if self._leave_when is not None and self._leave_when(self.chunks):
-            self._loop.call_soon(self._leave_now)
-
-    def end(self, data: bytes = b"") -> None:
-        if data:
-            with self._lock:
-                self.chunks.append(data)
-        self.ended.set()
+    def _serve(self) -> None:
+        # As a WSGI server does: iterate, stop writing once the client is gone, always close.
+        try:
+            for chunk in self._body:
+                if self._gone.is_set():
+                    break
+                with self._lock:
+                    self.chunks.append(chunk)
+                    chunks = list(self.chunks)
+                if self._leave_when is not None and self._leave_when(chunks):
+                    self.leave()
+        finally:
+            self._body.close()  # type: ignore[attr-defined]
+            self.ended.set()
 
     # --- the test's side -----------------------------------------------------------------
 
     def leave(self) -> None:
-        """The client goes away now (from the test thread)."""
-        self._loop.call_soon_threadsafe(self._leave_now)
-
-    def _leave_now(self) -> None:
+        """The client goes away now."""
         if self.left_at is None:
             self.left_at = time.monotonic()
-        self._relay.client_gone()
+        self._gone.set()
 
     def wait(self, timeout: float = 10.0) -> list[bytes]:
         """Everything written once the relay ended (AssertionError if it did not)."""

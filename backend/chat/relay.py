@@ -1,25 +1,23 @@
-"""The chat relay: a provider stream becomes the contract's event stream (CONTRACT §6).
+"""The chat relay: a provider stream becomes the contract's event stream (docs/API.md).
 
-`PushRelay` writes the body of `POST /api/chat/stream`: `start` first, then everything the
+`sse_events()` is the body of `POST /api/chat/stream`: `start` first, then everything the
 provider produces as it arrives (all events waiting are written as one chunk), `usage`, and
 `done` last, exactly once. An `error` is always followed by `done` with finishReason "error".
 While nothing arrives a `: ping` comment goes out every `heartbeat` seconds, and before each
 retry of a request that failed before any output a `: retrying {json}` comment says why. A
-client that goes away (`client_gone()`, even before the first byte) cancels the upstream
-request at once. Text events that waited in the same batch are merged into one. `on_finish`
-receives one record per request for the analytics store. `collect_chat()` does the same for
-`POST /api/chat`.
+client that goes away (seen by `is_disconnected()`, polled every 0.1 s, or by the WSGI server
+closing the body, even before its first chunk) cancels the upstream request at once. Text
+events that waited in the same batch are merged into one. `on_finish` receives one record per
+request for the analytics store. `collect_chat()` does the same for `POST /api/chat`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import threading
 import time
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
 
 from backend.errors import MiaodaError
 from backend.models import ChatEvent, ChatRequest, ProviderConfig
@@ -28,6 +26,7 @@ from backend.providers.stream import RETRYING
 
 log = logging.getLogger("miaoda.chat")
 PING = b": ping\n\n"
+POLL_SECONDS = 0.1  # how often a waiting stream checks that its client is still there
 _CONTENT = frozenset({"delta", "reasoning", "tool_call"})
 
 FinishCallback = Callable[[dict[str, Any]], None]
@@ -62,139 +61,82 @@ def text_frame(kind: str, pieces: list[str]) -> str:
     return f'event: {kind}\ndata: {{"text":{_encode_str("".join(pieces))}}}\n\n'
 
 
-class Sink(Protocol):
-    """Where a relay writes: an HTTP response on the event loop (`httpd.Responder`)."""
+def sse_events(
+    stream: ChatStream,
+    *,
+    provider_id: str,
+    model: str,
+    request_id: str,
+    is_disconnected: Callable[[], bool],
+    heartbeat: float = 15.0,
+    on_finish: FinishCallback | None = None,
+) -> Iterator[bytes]:
+    """The contract's SSE bytes for one stream, as a WSGI body (iterate it, then close it)."""
+    outcome = _Outcome(stream)
+    start = {"requestId": request_id, "providerId": provider_id, "model": model}
+    frames = _relay(stream, outcome, start, is_disconnected, heartbeat)
 
-    @property
-    def writable(self) -> bool: ...
+    def finish() -> None:
+        _report(on_finish, outcome.record(request_id, provider_id, model))
 
-    def on_writable(self, callback: Callable[[], None]) -> None: ...
-
-    def write(self, data: bytes) -> None: ...
-
-    def end(self, data: bytes = b"") -> None: ...
+    return _Body(frames, stream, finish)
 
 
-class PushRelay:
-    """The contract's SSE bytes for one stream, written as events arrive, on the provider loop.
+def _relay(
+    stream: ChatStream,
+    outcome: _Outcome,
+    start: dict[str, str],
+    is_disconnected: Callable[[], bool],
+    heartbeat: float,
+) -> Generator[bytes, None, None]:
+    yield wire_bytes(sse_frame("start", start))
+    last_sent = time.perf_counter()
+    while not outcome.finished:
+        if is_disconnected():
+            outcome.finish_reason = outcome.finish_reason or "cancelled"
+            return  # nobody is left to read a `done`; closing the body cancels the stream
+        batch = stream.next_batch(min(POLL_SECONDS, heartbeat))
+        now = time.perf_counter()
+        if batch:
+            yield wire_bytes(outcome.frames(batch, now))
+            last_sent = now
+        elif batch is None:
+            yield wire_bytes(outcome.frames([], now))  # ended without a terminal: close it
+        elif now - last_sent >= heartbeat:
+            yield PING
+            last_sent = now
 
-    The stream's producer (a coroutine on the same loop) appends decoded events and wakes the
-    relay; the relay frames everything waiting and writes it in the same thread, so nothing is
-    handed between threads on the way from the upstream socket to the client's. Create and use
-    it on the loop thread; `client_gone()` is how a vanished client stops it.
-    """
+
+class _Body:
+    """The WSGI body: closing it stops the stream and reports once, even before the first
+    chunk was asked for (a generator's `finally` would not run if it never started)."""
 
     def __init__(
-        self,
-        stream: ChatStream,
-        sink: Sink,
-        *,
-        provider_id: str,
-        model: str,
-        request_id: str,
-        heartbeat: float = 15.0,
-        on_finish: FinishCallback | None = None,
+        self, frames: Generator[bytes, None, None], stream: ChatStream, finish: Callable[[], None]
     ) -> None:
+        self._frames = frames
         self._stream = stream
-        self._sink = sink
-        self._outcome = _Outcome(stream)
-        self._start = {"requestId": request_id, "providerId": provider_id, "model": model}
-        self._ids = (request_id, provider_id, model)
-        self._heartbeat = heartbeat
-        self._on_finish = on_finish
-        self._loop = asyncio.get_running_loop()
-        self._thread = threading.get_ident()
-        self._scheduled = False
-        self._over = False
-        self._last_sent = 0.0
-        self._beat: asyncio.TimerHandle | None = None
-        self.record: dict[str, Any] | None = None  # the analytics record, once over
+        self._finish = finish
+        self._closed = False
 
-    def start(self) -> None:
-        """Write `start` and relay from now on."""
-        if self._over:  # the client left before the relay began
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            return next(self._frames)
+        except BaseException:
+            self.close()  # the end, or a failure: either way this stream is over
+            raise
+
+    def close(self) -> None:
+        """Cancel the upstream request if it is still open and report the outcome (once)."""
+        if self._closed:
             return
-        self._sink.write(wire_bytes(sse_frame("start", self._start)))
-        self._last_sent = time.perf_counter()
-        self._beat = self._loop.call_later(self._heartbeat, self._ping)
-        self._stream.on_ready(self._wake)
-        self._pump()  # events that arrived before the listener was set
-
-    def client_gone(self) -> None:
-        """The client went away: cancel the upstream request at once and report."""
-        if self._over:
-            return
-        self._outcome.finish_reason = self._outcome.finish_reason or "cancelled"
-        self._finish()  # before the cancel, whose `done` nobody is left to read
-
-    def _wake(self) -> None:
-        if self._over:
-            return
-        if threading.get_ident() != self._thread:  # a cancel from another thread
-            if not self._scheduled:
-                self._scheduled = True
-                self._loop.call_soon_threadsafe(self._pump)
-            return
-        if self._outcome.ttft_ms is None:
-            # Until the first token: write inside the producer's put, before it goes on
-            # decoding the rest of that read, so the first token leaves at once.
-            try:
-                self._pump()
-            except Exception:
-                log.exception("relaying a chat stream failed")
-                self.client_gone()
-        elif not self._scheduled:
-            # After it: once the producer yields, so everything decoded from one network
-            # read (a fast provider packs hundreds of events into one) is one write.
-            self._scheduled = True
-            self._loop.call_soon(self._pump)
-
-    def _pump(self) -> None:
-        self._scheduled = False
-        if self._over:
-            return
-        if not self._sink.writable:
-            self._sink.on_writable(self._wake)  # the client reads slowly: wait for it
-            return
-        batch = self._stream.take_now()
-        now = time.perf_counter()
-        data = b""
-        if batch:
-            data = wire_bytes(self._outcome.frames(batch, now))
-            self._last_sent = now
-        elif batch is None and not self._outcome.finished:
-            data = wire_bytes(self._outcome.frames([], now))  # ended without its terminal
-        if self._outcome.finished:
-            self._finish(data)  # the last frames and the end of the body in one write
-        elif data:
-            self._sink.write(data)
-
-    def _ping(self) -> None:
-        if self._over:
-            return
-        now = time.perf_counter()
-        if now - self._last_sent >= self._heartbeat:
-            self._sink.write(PING)
-            self._last_sent = now
-        self._beat = self._loop.call_later(
-            max(0.01, self._last_sent + self._heartbeat - now), self._ping
-        )
-
-    def _finish(self, data: bytes = b"") -> None:
-        self._over = True
-        if self._beat is not None:
-            self._beat.cancel()
-        self._stream.cancel()  # a no-op when the stream ended by itself
-        self._sink.end(data)
-        self.record = self._outcome.record(*self._ids)
-        _report(self._on_finish, self.record)
-
-
-def cancelled_record(
-    stream: ChatStream, *, request_id: str, provider_id: str, model: str
-) -> dict[str, Any]:
-    """The analytics record of a stream whose client left before anything was relayed."""
-    return _Outcome(stream).record(request_id, provider_id, model)
+        self._closed = True
+        self._stream.cancel()  # idempotent; a no-op when the stream already ended
+        self._frames.close()
+        self._finish()
 
 
 class _Outcome:

@@ -10,46 +10,24 @@ an HTTP error envelope; everything after `start` travels inside the stream.
 from __future__ import annotations
 
 import logging
-import random
-import time
-from dataclasses import dataclass, replace
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
-from backend.chat.relay import collect_chat
+from backend.chat.relay import collect_chat, sse_events
 from backend.errors import MiaodaError
 from backend.manager import CustomProviderManager
 from backend.models import ChatRequest, ProviderConfig, utc_now
-from backend.providers import ChatStream, ProviderService
+from backend.providers import ProviderService
 from backend.schemas import load_chat_request
 from backend.storage import Storage
 
 log = logging.getLogger("miaoda.chat")
 
 
-REMEMBER_SECONDS = 30.0  # also picks up a key changed outside the app (e.g. in the keyring)
-
-
-@dataclass(frozen=True)
-class _Pair:
-    config: ProviderConfig
-    key: str | None
-    generation: int
-    read_at: float
-
-
-@dataclass(frozen=True)
-class OpenedStream:
-    """A started upstream stream and what its `start` event names."""
-
-    stream: ChatStream
-    provider_id: str
-    model: str
-    request_id: str
-
-
 class ChatService:
-    """`open()` (relayed by `backend.chat.PushRelay`) and `complete()` for `/api/chat/stream`
-    and `/api/chat`."""
+    """`stream()` and `complete()`: the bodies of `/api/chat/stream` and `/api/chat`."""
 
     def __init__(
         self,
@@ -63,54 +41,26 @@ class ChatService:
         self._providers = providers
         self._storage = storage
         self._heartbeat = heartbeat
-        self._recent: dict[str, _Pair] = {}  # provider id → what `open` last read
-        manager.add_listener(self._forget)
 
     @property
     def heartbeat(self) -> float:
         """Seconds of silence after which a stream sends a `: ping` comment."""
         return self._heartbeat
 
-    def open(self, body: Any) -> OpenedStream:
-        """Validate, find the provider and key, and start the upstream stream (errors raise).
-
-        Call it off the event loop: it reads the database and the secret store.
-        """
-        request = load_chat_request(body)
-        generation = self._manager.generation  # read first: a write after it invalidates
-        config, key = self._manager.with_key(request.provider_id)
-        self._recent[config.id] = _Pair(config, key, generation, time.monotonic())
-        return self._start(config, key, request)
-
-    def open_remembered(self, body: Any) -> OpenedStream | None:
-        """`open` without blocking, for the event loop: only for a provider `open` read within
-        the last 30 s and unchanged since (validation errors raise); None means use `open`.
-
-        This saves the chat route a round trip through a worker thread before each stream
-        (about a millisecond of the time to first token). The remembered key is the one the
-        provider layer holds in memory anyway for every request it sends.
-        """
-        request = load_chat_request(body)
-        pair = self._recent.get(request.provider_id)
-        if pair is None:
-            return None
-        if pair.generation != self._manager.generation or (
-            time.monotonic() - pair.read_at > REMEMBER_SECONDS
-        ):
-            self._recent.pop(request.provider_id, None)
-            return None
-        return self._start(pair.config, pair.key, request)
-
-    def _forget(self, provider_id: str, removed: bool) -> None:
-        # A saved or removed provider: its remembered key goes now, not at its next message
-        # (which, for a removed one, never comes); so do the provider layer's cached origins.
-        self._recent.pop(provider_id, None)
-        self._providers.forget_remembered()
-
-    def _start(self, config: ProviderConfig, key: str | None, request: ChatRequest) -> OpenedStream:
-        config = _with_parameters(config, request)
+    def stream(self, body: Any, is_disconnected: Callable[[], bool]) -> Iterator[bytes]:
+        """Validate, find the provider and key, start the upstream stream and return the SSE
+        body (body and provider errors raise before anything is sent)."""
+        config, key, request = self._prepare(body)
         stream = self._providers.open_stream(config, key, request)
-        return OpenedStream(stream, config.id, config.model, new_request_id())
+        return sse_events(
+            stream,
+            provider_id=config.id,
+            model=config.model,
+            request_id=new_request_id(),
+            is_disconnected=is_disconnected,
+            heartbeat=self._heartbeat,
+            on_finish=self.record,
+        )
 
     def complete(self, body: Any) -> dict[str, Any]:
         """One whole answer: `message`, `usage`, `finishReason`."""
@@ -150,12 +100,8 @@ class ChatService:
 
 
 def new_request_id() -> str:
-    """32 random hex digits naming one chat request (in its `start` event and its record).
-
-    An identifier, not a secret: the process's seeded generator, not `uuid4`, whose system
-    call for 16 random bytes is a measurable share of a message's start on a busy machine.
-    """
-    return f"{random.getrandbits(128):032x}"
+    """32 random hex digits naming one chat request (in its `start` event and its record)."""
+    return uuid.uuid4().hex
 
 
 def _with_parameters(config: ProviderConfig, request: ChatRequest) -> ProviderConfig:

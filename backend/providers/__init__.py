@@ -22,7 +22,7 @@ from backend.providers.retry import RetryPolicy
 from backend.providers.service import ProviderService
 from backend.providers.stream import ChatStream
 from backend.providers.templates import get_template, get_templates
-from backend.providers.transport import ProviderTimeouts
+from backend.providers.transport import ProviderTimeouts, Transport
 
 __all__ = [
     "ChatStream",
@@ -30,6 +30,7 @@ __all__ = [
     "ProviderService",
     "ProviderTimeouts",
     "RetryPolicy",
+    "Transport",
     "get_template",
     "get_templates",
 ]

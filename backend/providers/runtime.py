@@ -26,7 +26,6 @@ import httpx
 from backend.errors import InternalError, UpstreamFailure, UpstreamTimeout
 from backend.models import ChatEvent
 from backend.providers.errors import Origin, from_transport, invalid_response
-from backend.providers.h1 import Http1Transport, proxy_mounts
 from backend.providers.redact import install_log_filter, safe_url
 from backend.providers.retry import RetryPolicy
 from backend.providers.stream import (
@@ -38,15 +37,13 @@ from backend.providers.stream import (
     error_event,
 )
 from backend.providers.transport import (
-    Direct,
     Exchange,
-    ProviderClient,
     ProviderTimeouts,
     body_chunks,
     drain,
     header,
     json_payload,
-    skip_missing_sniffio,
+    new_client,
 )
 from backend.providers.wire.base import (
     Adapter,
@@ -55,7 +52,7 @@ from backend.providers.wire.base import (
     StreamDecoder,
     tool_call_event,
 )
-from backend.providers.wire.sse import SSEEvent, SSEParser
+from backend.providers.wire.sse import SSEEvent, SSEEventTooLarge, SSEParser
 
 log = logging.getLogger("miaoda.providers")
 T = TypeVar("T")
@@ -75,7 +72,6 @@ class Runtime:
         retry: RetryPolicy | None = None,
     ) -> None:
         install_log_filter()
-        skip_missing_sniffio()
         self.timeouts = timeouts or ProviderTimeouts()
         self._stream_timeout = self.timeouts.for_stream()
         self._sleep = sleep if sleep is not None else asyncio.sleep
@@ -85,21 +81,7 @@ class Runtime:
         self._closing = False
         self._thread = threading.Thread(target=self._run_loop, name="miaoda-providers", daemon=True)
         self._thread.start()
-        limits = httpx.Limits(
-            max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0
-        )
-        own = Http1Transport(limits) if transport is None else None
-        mounts = proxy_mounts(limits) if own is not None else None
-        self._client = ProviderClient(
-            transport=transport or own,
-            mounts=mounts,
-            timeout=self._stream_timeout,
-            limits=limits,
-            follow_redirects=False,
-        )
-        # Streams go to our transport directly (`Direct`) when the client would route every
-        # request to it anyway: it is the client's transport and no proxy is mounted.
-        self._direct = own if not mounts else None
+        self._client = new_client(self._stream_timeout, transport=transport)
 
     def _run_loop(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -153,19 +135,10 @@ class Runtime:
         `started` is when the caller began (for time to first token); default: now.
         """
         started = time.perf_counter() if started is None else started
-        on_loop = threading.get_ident() == self._thread.ident  # the chat route: no thread hop
-        first = self._prepare(call) if on_loop else None
-        if first is not None:
-            first.send_now()  # the request leaves before anything else is set up
         channel, meter = Channel(), UsageMeter(input_chars)
-        coro = self._stream(call, adapter, origin, channel, meter, retry or self._retry, first)
-        if not on_loop:
-            future = asyncio.run_coroutine_threadsafe(coro, self._loop)
-            return ChatStream(channel, meter, future.cancel, started)
-        task = self._loop.create_task(coro)
-        if first is not None:
-            task.add_done_callback(lambda _: first.abandon())  # cancelled before it began
-        return ChatStream(channel, meter, task.cancel, started)
+        coro = self._stream(call, adapter, origin, channel, meter, retry or self._retry)
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return ChatStream(channel, meter, future.cancel, started)
 
     async def _stream(
         self,
@@ -175,12 +148,9 @@ class Runtime:
         channel: Channel,
         meter: UsageMeter,
         retry: RetryPolicy,
-        first: Direct | None = None,
     ) -> None:
         async def attempt(current: HttpCall) -> None:
-            nonlocal first
-            direct, first = first or self._prepare(current), None  # sent already, or not
-            await self._stream_once(current, adapter, origin, channel, meter, direct)
+            await self._stream_once(current, adapter, origin, channel, meter)
 
         def waiting(error: UpstreamFailure, delay: float, number: int) -> None:
             notice = {
@@ -216,12 +186,11 @@ class Runtime:
         origin: Origin,
         channel: Channel,
         meter: UsageMeter,
-        direct: Direct | None,
     ) -> None:
         decoder = adapter.decoder(origin)
         parser = SSEParser()
         seen = 0  # SSE events received: none at all means this was not a stream
-        async with self._send(call, origin, self._stream_timeout, direct) as response:
+        async with self._send(call, origin, self._stream_timeout) as response:
             kind = header(response, b"content-type")
             if "json" in kind and "event-stream" not in kind:
                 # A server that ignored `stream: true` answered in one piece: replay it.
@@ -255,6 +224,8 @@ class Runtime:
                         channel.put_many(events)
             except httpx.TransportError as exc:
                 raise from_transport(exc, origin, mid_stream=True) from None
+            except SSEEventTooLarge as exc:
+                raise invalid_response(str(exc), origin) from None
             if not seen:
                 raise invalid_response("an empty answer instead of an event stream", origin)
             _publish_finish(decoder, channel, meter)
@@ -338,14 +309,9 @@ class Runtime:
                     on_retry(error, delay, retries)
                 await self._sleep(delay)
 
-    def _prepare(self, call: HttpCall) -> Direct | None:
-        return Direct.prepare(self._direct, call) if self._direct is not None else None
-
-    def _send(
-        self, call: HttpCall, origin: Origin, timeout: httpx.Timeout, direct: Direct | None = None
-    ) -> Exchange:
+    def _send(self, call: HttpCall, origin: Origin, timeout: httpx.Timeout) -> Exchange:
         log.debug("%s %s", call.method, origin.url)
-        return Exchange(self._client, call, origin, timeout, direct)
+        return Exchange(self._client, call, origin, timeout)
 
 
 def _decode_all(

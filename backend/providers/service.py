@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import logging
 import math
 import time
@@ -38,7 +37,7 @@ from backend.providers.factory import ProviderFactory
 from backend.providers.retry import RetryPolicy
 from backend.providers.runtime import Runtime
 from backend.providers.stream import CONTENT_KINDS, ChatStream
-from backend.providers.transport import ProviderTimeouts, forget_prepared
+from backend.providers.transport import ProviderTimeouts
 from backend.providers.wire.base import HttpCall, estimate_tokens, request_chars
 
 # The connection test: one short message, a few tokens, stopped at the first one.
@@ -77,13 +76,6 @@ class ProviderService:
     def close(self) -> None:
         """Cancel running requests, close the HTTP client and stop the loop thread."""
         self._runtime.close()
-
-    @staticmethod
-    def forget_remembered() -> None:
-        """Drop the parsed URLs and error origins kept for repeated requests (they may hold
-        a key: in a query string, in an origin's redactor); call when providers change."""
-        _remembered_origin.cache_clear()
-        forget_prepared()
 
     def open_stream(
         self, config: ProviderConfig, api_key: str | None, request: ChatRequest
@@ -439,13 +431,7 @@ def _failure_state(error: UpstreamFailure) -> HealthState:
 
 
 def _origin(call: HttpCall, config: ProviderConfig, api_key: str | None) -> Origin:
-    return _remembered_origin(call.url, config.model, api_key)
-
-
-@functools.lru_cache(maxsize=64)
-def _remembered_origin(url: str, model: str, api_key: str | None) -> Origin:
-    # The same for every message of a conversation; an Origin is immutable.
-    return Origin.of(url, model, api_key)
+    return Origin.of(call.url, config.model, api_key)
 
 
 def _ms_since(started: float) -> int:

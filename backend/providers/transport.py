@@ -1,20 +1,29 @@
-"""One HTTP exchange with a provider over the shared `httpx.AsyncClient`.
+"""The shared `httpx.AsyncClient` for provider requests, and one HTTP exchange over it.
 
-Sending, turning transport failures and non-2xx answers into mapped errors, reading bodies
-(bounded), and the timeouts. The runtime decides what to send and what to do with the answer.
+The client is httpx's own, on httpx's own transport (httpcore over anyio, which also brings
+Happy Eyeballs: an IPv6 address that drops packets does not cost the whole connect timeout).
+Proxied and unproxied origins go through the same kind of transport; TLS is verified against
+the operating system's trust store (`truststore`, so roots added by a company's TLS inspection
+work), with certifi's roots where the OS store cannot be used. Proxies come from the
+environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY, as curl reads them; `socks5://`
+and `socks5h://` too); loopback hosts are never proxied.
+
+`Exchange` sends one request, turns transport failures and non-2xx answers into mapped errors
+and reads bodies (bounded). The runtime decides what to send and what to do with the answer.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import importlib.util
 import json
-import sys
-from collections.abc import AsyncIterator
+import logging
+import ssl
+import urllib.request
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import certifi
 import httpx
 
 from backend.providers.errors import (
@@ -26,14 +35,17 @@ from backend.providers.errors import (
     from_transport,
     invalid_response,
 )
-from backend.providers.h1 import Http1Transport, Key, pool_key, request_head
-from backend.providers.net import Connection
 from backend.providers.wire.base import HttpCall
 
+log = logging.getLogger("miaoda.providers")
 _ERROR_BODY_LIMIT = 64 * 1024
 _BODY_LIMIT = 16 * 1024 * 1024
 _DRAIN_SECONDS = 1.0
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # made once, not per call
+
+
+# What tests hand the provider layer instead of the network (e.g. `httpx.MockTransport`).
+Transport = httpx.AsyncBaseTransport
 
 
 @dataclass(frozen=True)
@@ -57,18 +69,6 @@ class ProviderTimeouts:
         )
 
 
-def skip_missing_sniffio() -> None:
-    """Make httpcore's per-request `import sniffio` fail fast when sniffio is not installed.
-
-    httpcore tries that import several times per request; anyio 4 no longer pulls sniffio in,
-    and each failed import searches sys.path again (about 0.1 ms each, a measurable share of
-    time to first token). A `None` entry in sys.modules makes the import fail at once. It is
-    only set when the package is absent, so installing sniffio turns this off by itself.
-    """
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
-
-
 class _NoCookies(httpx.Cookies):
     def extract_cookies(self, response: httpx.Response) -> None:
         """An answer's Set-Cookie is not kept."""
@@ -80,7 +80,6 @@ class ProviderClient(httpx.AsyncClient):
     Providers authenticate with keys. A cookie one of them sets (a load balancer's, a bot
     filter's) would otherwise be kept in memory and sent back on later requests, state a user
     can neither see nor clear; the official SDKs' clients would keep it, we choose not to.
-    Not parsing Set-Cookie also saves ~40 µs of every request before its first byte.
     """
 
     _no_cookies = _NoCookies()
@@ -94,34 +93,22 @@ class ProviderClient(httpx.AsyncClient):
         raise TypeError("provider requests carry no cookies")
 
 
-@functools.lru_cache(maxsize=256)
-def parsed_url(url: str) -> httpx.URL:
-    """`url` parsed once: httpx parses and checks a string URL on every request (about 0.1 ms,
-    a tenth of the time to first token the app may add), while a parsed one is reused as it
-    is. Chats to one provider send to one URL again and again."""
-    return httpx.URL(url)
-
-
-_TRANSPORT_HEADERS = {"accept-encoding": "gzip, deflate", "connection": "keep-alive"}
-
-
 def _headers(url: httpx.URL, call_headers: dict[str, str]) -> dict[str, str]:
     """Every header but Content-Length: the call's over httpx's defaults, and Host."""
-    headers = {"host": url.netloc.decode("ascii"), "accept": "*/*", **_TRANSPORT_HEADERS}
+    headers = {
+        "host": url.netloc.decode("ascii"),
+        "accept": "*/*",
+        "accept-encoding": "gzip, deflate",
+        "connection": "keep-alive",
+    }
     headers.update(call_headers)
     return headers
 
 
 def outgoing(call: HttpCall, timeout: httpx.Timeout) -> httpx.Request:
-    """The request for `call`, whole: every header, including Host and Content-Length.
-
-    The same request `client.build_request` makes (headers of the call over httpx's
-    defaults), built directly: httpx's header merging and completion decode and compare every
-    header several times over (~45 µs of each request, three times that when the CPU's caches
-    are cold, as they are between one chat message and the next). Client-level headers, base
-    URLs and cookies are not used by the provider client, so nothing is lost.
-    """
-    url = parsed_url(call.url)
+    """The request for `call`: the call's headers over httpx's defaults (no User-Agent of
+    httpx's own: the adapters name the app), and the body as compact UTF-8 JSON."""
+    url = httpx.URL(call.url)
     headers = _headers(url, call.headers)
     body = b""
     if call.body is not None:
@@ -136,91 +123,6 @@ def outgoing(call: HttpCall, timeout: httpx.Timeout) -> httpx.Request:
     )
 
 
-class Direct:
-    """A request our transport sends itself, without the client's request and send layers.
-
-    For streams to an origin the client would hand to that same transport anyway (no proxy).
-    httpx's client spends ~0.1 ms per request building its Request and passing it through
-    auth, redirect and hook layers that provider requests do not use, and the request would
-    only leave on the stream task's first step. A `Direct` has the request's bytes ready (the
-    head cached per provider), and on the event loop `send_now` puts them on an idle pooled
-    connection before the stream's task even exists. Same pool, limits and timeouts.
-    """
-
-    __slots__ = ("_closing", "_key", "_message", "_method", "_sent", "_transport")
-
-    def __init__(
-        self, transport: Http1Transport, key: Key, message: bytes, method: str, closing: bool
-    ) -> None:
-        self._transport, self._key, self._message = transport, key, message
-        self._method, self._closing = method, closing
-        self._sent: Connection | None = None
-
-    @classmethod
-    def prepare(cls, transport: Http1Transport, call: HttpCall) -> Direct | None:
-        """The request for `call`, or None when it must go through the client (anything the
-        quick path does not handle: a body with its own framing, a header httpx would refuse)."""
-        prepared = _prepared_head(call.method, call.url, tuple(call.headers.items()))
-        if prepared is None:
-            return None
-        key, head, closing = prepared
-        body = b""
-        if call.body is not None:  # as `outgoing`: a body, and its length last
-            body = _ENCODER.encode(call.body).encode()
-            head += b"content-length: %d\r\n" % len(body)
-        return cls(transport, key, head + b"\r\n" + body, call.method, closing)
-
-    def send_now(self) -> None:
-        """Write the request now if an idle connection is ready (on the event loop only)."""
-        self._sent = self._transport.send_now(self._key, self._message)
-
-    async def response(self, timeout: httpx.Timeout) -> httpx.Response:
-        sent, self._sent = self._sent, None
-        return await self._transport.exchange(
-            self._key,
-            self._message,
-            self._method,
-            timeout.as_dict(),
-            sent=sent,
-            closing=self._closing,
-        )
-
-    def abandon(self) -> None:
-        """Close the connection `send_now` wrote on if nobody went on to read its answer."""
-        sent, self._sent = self._sent, None
-        if sent is not None:
-            self._transport.discard(sent)
-
-
-@functools.lru_cache(maxsize=64)
-def _prepared_head(
-    method: str, url: str, call_headers: tuple[tuple[str, str], ...]
-) -> tuple[Key, bytes, bool] | None:
-    """(pool key, request line and headers without the blank line, asks to close), or None.
-
-    Cached: a provider's requests differ only in their bodies. It holds the key (in a header
-    or the URL), so `ProviderService.forget_remembered` clears it when providers change.
-    """
-    try:
-        parsed = parsed_url(url)
-        headers = _headers(parsed, dict(call_headers))
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            return None
-        raw = [(name.encode("ascii"), value.encode("ascii")) for name, value in headers.items()]
-        if any(name.lower() in (b"content-length", b"transfer-encoding") for name, _ in raw):
-            return None
-        head, _, closing = request_head(method, parsed.raw_path, raw)
-    except (httpx.InvalidURL, httpx.LocalProtocolError, ValueError):
-        return None  # the client path raises what it would for it
-    return pool_key(parsed), head.removesuffix(b"\r\n"), closing
-
-
-def forget_prepared() -> None:
-    """Drop the parsed URLs and request heads kept for repeated requests (they hold keys)."""
-    parsed_url.cache_clear()
-    _prepared_head.cache_clear()
-
-
 class Exchange:
     """`async with`: send a request, map transport failures, raise for non-2xx statuses."""
 
@@ -230,18 +132,13 @@ class Exchange:
         call: HttpCall,
         origin: Origin,
         timeout: httpx.Timeout,
-        direct: Direct | None = None,
     ) -> None:
         self._client, self._call, self._origin, self._timeout = client, call, origin, timeout
-        self._direct = direct
         self._response: httpx.Response | None = None
 
     async def __aenter__(self) -> httpx.Response:
         try:
-            if self._direct is not None:
-                response = await self._direct.response(self._timeout)
-            else:
-                response = await self._client.send(self._request(), stream=True)
+            response = await self._client.send(self._request(), stream=True)
         except httpx.TransportError as exc:
             raise from_transport(exc, self._origin) from None
         except httpx.HTTPError as exc:
@@ -299,29 +196,14 @@ async def json_payload(response: httpx.Response, origin: Origin) -> Any:
 
 
 def body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
-    """The body as it arrives: the transport's stream itself unless it must be decompressed.
-
-    `aiter_bytes()` wraps the transport stream in two more async generators (decoding and
-    re-chunking), about 1 µs per network chunk, some 10% of the relay's budget on a fast
-    stream; event streams are rarely compressed, so they can skip both.
-    """
-    if header(response, b"content-encoding") in ("", "identity"):
-        stream = response.stream
-        if isinstance(stream, httpx.AsyncByteStream):
-            return stream.__aiter__()
+    """The body as it arrives, decompressed if it was sent compressed."""
     return response.aiter_bytes()
 
 
 def header(response: httpx.Response, name: bytes) -> str:
-    """The first value of header `name` (lower case), "" when absent.
-
-    `response.headers.get` decodes and compares every header on each call, which is a visible
-    share of the work before a stream's first event; this reads the raw pairs once.
-    """
-    for key, value in response.headers.raw:
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return ""
+    """The first value of header `name` (lower case), "" when absent."""
+    value: str = response.headers.get(name.decode("ascii"), "")
+    return value
 
 
 async def drain(chunks: AsyncIterator[bytes]) -> None:
@@ -333,3 +215,93 @@ async def drain(chunks: AsyncIterator[bytes]) -> None:
                 pass
     except (TimeoutError, httpx.HTTPError):
         pass
+
+
+# --- the client ----------------------------------------------------------------------------
+
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def tls_context() -> ssl.SSLContext:
+    """Certificates checked against the OS trust store; certifi's roots where it cannot be used."""
+    try:
+        import truststore
+
+        return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    except Exception as exc:  # an OS or Python build truststore does not support
+        log.warning("the system trust store cannot be used (%s); using certifi's roots", exc)
+        return ssl.create_default_context(cafile=certifi.where())
+
+
+def new_client(
+    timeout: httpx.Timeout,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    environment: Mapping[str, str] | None = None,
+) -> ProviderClient:
+    """The shared client: httpx's transport (or the one given, in tests) and the proxies the
+    environment names (`environment` replaces `os.environ`, for tests)."""
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)
+    verify = tls_context()
+    mounts: dict[str, httpx.AsyncBaseTransport | None] | None = None
+    if transport is None:
+        transport = httpx.AsyncHTTPTransport(verify=verify, limits=limits, trust_env=False)
+        mounts = proxy_mounts(verify, limits, environment)
+    return ProviderClient(
+        transport=transport,
+        mounts=mounts,
+        timeout=timeout,
+        limits=limits,
+        follow_redirects=False,
+        trust_env=False,  # the environment's proxies are the mounts above; nothing else of it
+    )
+
+
+def proxy_mounts(
+    verify: ssl.SSLContext,
+    limits: httpx.Limits,
+    environment: Mapping[str, str] | None = None,
+) -> dict[str, httpx.AsyncBaseTransport | None]:
+    """httpx mounts for the proxies the environment names; loopback hosts and NO_PROXY hosts
+    map to None (the client's own transport: no proxy)."""
+    found = (
+        urllib.request.getproxies_environment()
+        if environment is None
+        else {
+            name.lower().removesuffix("_proxy"): value
+            for name, value in environment.items()
+            if name.lower().endswith("_proxy") and value
+        }
+    )
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
+    for scheme in ("http", "https", "all"):
+        address = found.get(scheme)
+        if not address:
+            continue
+        proxy = address if "://" in address else f"http://{address}"
+        try:
+            mounts[f"{scheme}://"] = httpx.AsyncHTTPTransport(
+                proxy=proxy, verify=verify, limits=limits, trust_env=False
+            )
+        except (ImportError, ValueError):  # an unknown proxy scheme
+            log.warning(
+                "the %s proxy from the environment cannot be used (%s proxies are not "
+                "supported); connecting directly",
+                scheme,
+                proxy.split("://", 1)[0],
+            )
+    if not mounts:
+        return {}
+    exempt = [host.strip() for host in found.get("no", "").split(",") if host.strip()]
+    if "*" in exempt:
+        return {}
+    for host in [*exempt, *_LOOPBACK]:
+        if "://" in host:
+            mounts[host] = None
+        elif ":" in host.strip("[]"):  # IPv6
+            mounts[f"all://[{host.strip('[]')}]"] = None
+        elif host[0].isdigit() or host == "localhost":
+            mounts[f"all://{host}"] = None
+        else:
+            mounts[f"all://*{host}"] = None
+    return mounts

@@ -1,35 +1,27 @@
-"""The local HTTP server: the frontend's files, `/api/rpc`, the chat routes and their guards.
+"""The Flask app: the frontend's files, `/api/rpc`, the chat routes and their guards.
 
-`create_app` builds the Flask app; `LocalServer` serves it on 127.0.0.1 with `backend.server.httpd`,
-on the provider event loop, where `ChatStreamRoute` answers `POST /api/chat/stream` itself so
-a stream's bytes go from the upstream socket to the client's in one thread. Guards (contract
-section 5, `refusal()`), in this order for every request: the Host must name this loopback port
-(a defence against DNS rebinding), a present Origin must be the app's own, and every `/api/`
-request must carry the token. No CORS header is ever sent, so other sites can neither read
+`create_app` builds it from the RPC methods it serves and the chat service;
+`backend.server.wsgi.LocalServer` serves it. Guards (docs/API.md, "Guards"; `refusal()`), in
+this order for every request, as a `before_request` hook: the Host header must name this
+loopback port (a defence against DNS rebinding; a request without one, as HTTP/1.0 allows, is
+refused), a present Origin must be the app's own, and every `/api/` request must carry the
+token, be a POST and be JSON. No CORS header is ever sent, so other sites can neither read
 answers nor send JSON to the API.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hmac
 import json
 import logging
-import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 from flask import Flask, Response, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
-from backend.bridge import RPC_METHODS, Bridge
-from backend.chat.relay import PushRelay, cancelled_record
-from backend.chat.service import OpenedStream
 from backend.errors import InternalError, InvalidConfig, MiaodaError, NotFound, Unauthorized
-from backend.server import httpd
-from backend.server.httpd_wsgi import WsgiHandler
 
 log = logging.getLogger("miaoda.server")
 
@@ -80,18 +72,14 @@ def refusal(
 
 
 class ChatGateway(Protocol):
-    """What the chat routes need: a started stream, or one whole answer."""
+    """What the chat routes need: a validated stream of SSE bytes, or one whole answer."""
 
-    @property
-    def heartbeat(self) -> float: ...
-
-    def open(self, body: Any) -> OpenedStream: ...
-
-    def open_remembered(self, body: Any) -> OpenedStream | None: ...
+    def stream(self, body: Any, is_disconnected: Callable[[], bool]) -> Iterator[bytes]: ...
 
     def complete(self, body: Any) -> dict[str, Any]: ...
 
-    def record(self, record: dict[str, Any]) -> None: ...
+
+RpcMethods = Mapping[str, Callable[..., Any]]
 
 
 def envelope_response(err: MiaodaError, status: int | None = None) -> Response:
@@ -101,20 +89,21 @@ def envelope_response(err: MiaodaError, status: int | None = None) -> Response:
 
 
 def create_app(
-    bridge: Bridge,
+    rpc: RpcMethods,
     *,
     token: str,
     frontend_dir: Path,
     chat: ChatGateway | None = None,
 ) -> Flask:
-    """Build the Flask app around one bridge (without native dialogs)."""
+    """Build the Flask app serving `rpc` (method name → callable returning an envelope)."""
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
 
     @app.before_request
     def guard() -> Response | None:
         refused = refusal(
-            host=request.host,
+            # The header itself: `request.host` falls back to the server's own name.
+            host=request.environ.get("HTTP_HOST", ""),
             origin=request.headers.get("Origin"),
             path=request.path,
             method=request.method,
@@ -156,8 +145,9 @@ def create_app(
         return envelope_response(InternalError())
 
     @app.post("/api/rpc/<method>")
-    def rpc(method: str) -> Response:
-        if method not in RPC_METHODS:
+    def rpc_call(method: str) -> Response:
+        call = rpc.get(method)
+        if call is None:
             return envelope_response(NotFound(f"There is no API method named {method[:64]}."))
         args = _json_body()
         if not isinstance(args, list):
@@ -167,8 +157,26 @@ def create_app(
                     fields={"arguments": ["Must be an array."]},
                 )
             )
-        result = getattr(bridge, method)(*args)
+        result = call(*args)
         return Response(json_bytes(result), mimetype="application/json")
+
+    @app.post("/api/chat/stream")
+    def chat_stream() -> Response:
+        if chat is None:
+            return envelope_response(InternalError("Chat is not available in this build."))
+        disconnected = request.environ.get("waitress.client_disconnected")
+
+        def gone() -> bool:
+            return bool(disconnected is not None and disconnected())
+
+        events = chat.stream(_json_body(), gone)  # body and provider errors raise here
+        headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        return Response(
+            events,
+            mimetype="text/event-stream",
+            headers=headers,
+            direct_passthrough=True,
+        )
 
     @app.post("/api/chat")
     def chat_once() -> Response:
@@ -203,214 +211,11 @@ def json_bytes(value: Any) -> bytes:
 
 
 def _json_body() -> Any:
-    return _parse_json(request.get_data(cache=False))
-
-
-def _parse_json(body: bytes) -> Any:
     try:
-        return json.loads(body or b"null")
+        return json.loads(request.get_data(cache=False) or b"null")
     except (ValueError, UnicodeDecodeError):
         raise _BadJson() from None
 
 
 class _BadJson(InvalidConfig):
     default_message = "The request body is not valid JSON."
-
-
-_UNPARSED = object()
-# Bodies up to this size are parsed on the loop (a few tens of µs); larger ones on a worker.
-_LOOP_BODY_BYTES = 64 * 1024
-
-
-class ChatStreamRoute:
-    """`POST /api/chat/stream`, answered on the event loop (see `backend.chat.PushRelay`).
-
-    The guards run on the loop (they only compare strings); parsing the body, validating it
-    and reading the provider and its key happen on a worker thread, because they touch the
-    database and the secret store. That worker also starts the upstream request, so the
-    request is on its way while the answer's head is being written.
-    """
-
-    def __init__(self, chat: ChatGateway, *, token: str, threads: int = 8) -> None:
-        self._chat = chat
-        self._token = token
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="chat-open")
-        # One writer for the analytics records, waited for at close so none is lost.
-        self._recorder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chat-record")
-
-    def __call__(self, request: httpd.Request, responder: httpd.Responder) -> None:
-        mimetype = (request.header("content-type") or "").split(";", 1)[0].strip().lower()
-        refused = refusal(
-            host=request.header("host") or "",
-            origin=request.header("origin"),
-            path=request.path,
-            method=request.method,
-            given_token=request.header(TOKEN_HEADER.lower()) or "",
-            mimetype=mimetype,
-            port=str(request.port),
-            token=self._token,
-        )
-        if refused is not None:
-            _send_envelope(responder, refused[1], refused[0])
-            return
-        body: Any = _UNPARSED
-        if len(request.body) <= _LOOP_BODY_BYTES:
-            # Small bodies are parsed and validated here; a remembered provider starts at once.
-            try:
-                body = _parse_json(request.body)
-                opened = self._chat.open_remembered(body)
-            except MiaodaError as err:
-                _send_envelope(responder, err, err.http_status)
-                return
-            if opened is not None:
-                # The upstream request has left already (on a kept connection; else it leaves
-                # on the stream task's first step, after a connect that takes far longer).
-                self._relay(opened, responder)
-                return
-        loop = asyncio.get_running_loop()
-        opening = loop.run_in_executor(self._pool, self._open, request.body, body)
-        opening.add_done_callback(lambda done: self._opened(done, responder))
-
-    def close(self) -> None:
-        """Stop the workers and write the records still queued (call after the connections
-        were dropped, so that the streams they cancelled are recorded too)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self._recorder.shutdown(wait=True)
-
-    def _open(self, raw: bytes, body: Any) -> OpenedStream:
-        return self._chat.open(_parse_json(raw) if body is _UNPARSED else body)
-
-    def _opened(self, done: asyncio.Future[OpenedStream], responder: httpd.Responder) -> None:
-        if done.cancelled():
-            responder.end()
-            return
-        err = done.exception()
-        if err is not None:
-            if not isinstance(err, MiaodaError):
-                log.error("opening a chat stream failed", exc_info=err)
-                err = InternalError()
-            _send_envelope(responder, err, err.http_status)
-            return
-        opened = done.result()
-        if responder.gone:
-            opened.stream.cancel()
-            record = cancelled_record(
-                opened.stream,
-                request_id=opened.request_id,
-                provider_id=opened.provider_id,
-                model=opened.model,
-            )
-            self._record_later(record)
-            return
-        self._relay(opened, responder)
-
-    def _record_later(self, record: dict[str, Any]) -> None:
-        """Store the analytics record on a worker: a database write must not hold the loop."""
-        try:
-            self._recorder.submit(self._chat.record, record)
-        except RuntimeError:  # the server has stopped: keep the record anyway
-            self._chat.record(record)
-
-    def _relay(self, opened: OpenedStream, responder: httpd.Responder) -> None:
-        headers = [
-            ("Content-Type", "text/event-stream; charset=utf-8"),
-            ("Cache-Control", "no-store"),
-            ("X-Accel-Buffering", "no"),
-            *SECURITY_HEADERS,
-        ]
-        responder.start(200, headers)
-        relay = PushRelay(
-            opened.stream,
-            responder,
-            provider_id=opened.provider_id,
-            model=opened.model,
-            request_id=opened.request_id,
-            heartbeat=self._chat.heartbeat,
-            on_finish=self._record_later,
-        )
-        responder.on_gone(relay.client_gone)
-        relay.start()
-
-
-def _send_envelope(responder: httpd.Responder, err: MiaodaError, status: int) -> None:
-    body = json_bytes({"success": False, "error": err.to_dict()})
-    headers = [
-        ("Content-Type", "application/json"),
-        ("Content-Length", str(len(body))),
-        ("Cache-Control", "no-store"),
-        *SECURITY_HEADERS,
-    ]
-    responder.start(status, headers, body=body)
-    responder.end()
-
-
-def _error_body(err: httpd.HttpError, request: httpd.Request | None) -> tuple[bytes, str]:
-    """What the HTTP layer's own refusals say: the JSON envelope on `/api/`, else text."""
-    if request is not None and request.path.startswith("/api/"):
-        envelope = {"success": False, "error": InvalidConfig(err.message).to_dict()}
-        return json_bytes(envelope), "application/json"
-    return err.message.encode(), "text/plain; charset=utf-8"
-
-
-class LocalServer:
-    """Serves a WSGI app, and native routes, on 127.0.0.1 from an asyncio event loop.
-
-    Give it the provider layer's loop so that native routes share it; without one it runs its
-    own loop thread. The port is bound at construction; `start()` begins accepting.
-    """
-
-    def __init__(
-        self,
-        app: Flask,
-        *,
-        port: int = 0,
-        threads: int = 32,
-        loop: asyncio.AbstractEventLoop | None = None,
-        native: dict[tuple[str, str], httpd.Handler] | None = None,
-    ) -> None:
-        self._own_thread: threading.Thread | None = None
-        if loop is None:
-            loop = asyncio.new_event_loop()
-            self._own_thread = threading.Thread(
-                target=loop.run_forever, name="http-server", daemon=True
-            )
-            self._own_thread.start()
-        self._loop = loop
-        self._native = dict(native or {})
-        self._wsgi = WsgiHandler(app, threads)
-        self._http = httpd.HttpServer(
-            loop, self._wsgi, native=self._native, max_body=MAX_BODY_BYTES, error_body=_error_body
-        )
-        self._call(self._http.listen(port))
-        self.port: int = self._http.port
-        self._wsgi.port = self.port
-        self._stopped = False
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        """Start accepting connections."""
-        self._call(self._http.start())
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop accepting, drop open connections, wait for the workers, stop an own loop."""
-        if self._stopped:
-            return
-        self._stopped = True
-        with contextlib.suppress(Exception):
-            self._call(self._http.close(), timeout)
-        self._wsgi.shutdown(timeout)
-        for handler in self._native.values():
-            close = getattr(handler, "close", None)
-            if close is not None:
-                close()
-        if self._own_thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._own_thread.join(timeout)
-            if not self._own_thread.is_alive():
-                self._loop.close()
-
-    def _call(self, coro: Any, timeout: float = 10.0) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)

@@ -17,7 +17,7 @@ PASSPHRASE = "correct horse battery"
 
 
 def export_file(tmp_path: Path, providers: list[dict[str, Any]]) -> Path:
-    """An export file (CONTRACT §7) without keys."""
+    """An export file (docs/API.md, "Export file") without keys."""
     path = tmp_path / "providers.json"
     document = {
         "format": "miaoda-chat/custom-providers",

@@ -65,7 +65,7 @@ def test_the_benchmark_runs_and_prints_its_table(
 
 def test_the_side_by_side_comparison_runs(capsys: pytest.CaptureFixture[str]) -> None:
     # Against this very checkout (a second app from the same code): the script's own run.
-    arguments = [str(ROOT), "--runs", "20", "--rounds", "2"]
+    arguments = [str(ROOT), "--runs", "20", "--rounds", "2", "--paced", "1"]
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "compare_chat.py"), *arguments],
         cwd=ROOT,

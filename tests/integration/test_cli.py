@@ -1,4 +1,4 @@
-"""The command line of CONTRACT section 8, run as real subprocesses."""
+"""The command line (docs/API.md, "Command line"), run as real subprocesses."""
 
 from __future__ import annotations
 

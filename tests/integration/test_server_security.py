@@ -1,4 +1,4 @@
-"""The local HTTP server's guards (CONTRACT section 5), against the real server on loopback."""
+"""The local HTTP server's guards (docs/API.md, "Guards"), against the real server on loopback."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
+from backend.bridge import rpc_methods
 from backend.paths import frontend_dir
-from backend.server.app import LocalServer, create_app
+from backend.server.app import create_app
+from backend.server.wsgi import LocalServer
 from tests.conftest import CANARY_KEY, provider_config
 
 TOKEN = "test-token-123"
@@ -27,7 +29,7 @@ def secret_store(data_dir: Path) -> Any:
 
 @pytest.fixture
 def server(bridge: Any) -> Iterator[LocalServer]:
-    app = create_app(bridge, token=TOKEN, frontend_dir=frontend_dir())
+    app = create_app(rpc_methods(bridge), token=TOKEN, frontend_dir=frontend_dir())
     srv = LocalServer(app, port=0, threads=8)
     srv.start()
     yield srv
@@ -174,7 +176,7 @@ def test_the_server_listens_on_loopback_only(server: LocalServer) -> None:
 def test_stop_returns_promptly_with_an_idle_keep_alive_connection(bridge: Any) -> None:
     import time
 
-    app = create_app(bridge, token=TOKEN, frontend_dir=frontend_dir())
+    app = create_app(rpc_methods(bridge), token=TOKEN, frontend_dir=frontend_dir())
     srv = LocalServer(app, port=0, threads=4)
     srv.start()
     with httpx.Client(base_url=srv.url) as c:

@@ -6,6 +6,7 @@ normalise `..` segments away) and Host/Origin headers are exactly the attacker's
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 from collections.abc import Iterator
@@ -195,3 +196,125 @@ def test_the_server_listens_on_loopback_only(served: MiaodaApp) -> None:
     if not Path("/proc/net/tcp").exists():
         pytest.skip("needs Linux /proc/net/tcp")
     assert listening_addresses(port_of(served)) == ["127.0.0.1"]
+
+
+# --- the HTTP layer: malformed framing, idle sockets, requests without a Host ---------------
+
+
+def raw_exchange(port: int, data: bytes, timeout: float = 10.0) -> bytes:
+    """Send `data` as it is and read until the server closes (or `timeout`); what came back."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        received = b""
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except (ConnectionResetError, TimeoutError):
+                break
+            if not chunk:
+                break
+            received += chunk
+    return received
+
+
+BAD_LENGTHS = [
+    "²".encode("latin-1"),  # a Unicode digit that int() does not take
+    "٣".encode(),  # an Arabic-Indic three, which int() would take as 3
+    "３".encode(),  # a full-width three
+    b"+3",
+    b"-1",
+    b"0x3",
+    b"3 3",
+    b"3,3",
+    b"99999999999999999999999999",
+    b"",
+]
+
+
+@pytest.mark.parametrize("length", BAD_LENGTHS, ids=lambda value: repr(value))
+def test_a_malformed_content_length_is_refused_without_a_traceback(
+    served: MiaodaApp, length: bytes
+) -> None:
+    port = port_of(served)
+    request = (
+        f"POST {RPC} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"X-MiaoDa-Token: {TOKEN}\r\n"
+    ).encode() + b"Content-Length: " + length + b"\r\n\r\n[]"
+    reply = raw_exchange(port, request)
+    if reply:  # a closed connection without an answer is a refusal too
+        status = int(reply.split(b" ", 2)[1])
+        assert status in (400, 413), reply[:200]
+    log = Path(served.log_file).read_text(encoding="utf-8", errors="replace")
+    assert "Traceback" not in log
+
+
+def test_two_different_content_lengths_are_refused(served: MiaodaApp) -> None:
+    port = port_of(served)
+    request = (
+        f"POST {RPC} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"X-MiaoDa-Token: {TOKEN}\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n[] "
+    ).encode()
+    reply = raw_exchange(port, request)
+    assert not reply or int(reply.split(b" ", 2)[1]) == 400, reply[:200]
+
+
+ROUTES = ["/", "/index.html", "/css/base.css", "/nothing", RPC, "/api/chat/stream", "/api/chat"]
+
+
+@pytest.mark.parametrize("target", ROUTES)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_http_1_0_without_a_host_is_refused_on_every_route(
+    served: MiaodaApp, target: str, method: str
+) -> None:
+    body = b"[]" if target == RPC else CHAT
+    request = (
+        f"{method} {target} HTTP/1.0\r\nContent-Type: application/json\r\n"
+        f"X-MiaoDa-Token: {TOKEN}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    reply = raw_exchange(port_of(served), request)
+    status = int(reply.split(b" ", 2)[1])
+    assert status in (400, 403), reply[:300]
+    assert b"<html" not in reply.lower() and b'"providers"' not in reply
+
+
+HOLD_SOCKETS = """
+import socket, sys, time
+held = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(130)]
+print("holding", len(held), flush=True)
+sys.stdin.read()
+"""
+
+
+def test_130_idle_sockets_of_another_process_do_not_lock_the_app_out(served: MiaodaApp) -> None:
+    import subprocess
+    import sys
+    import time
+
+    port = port_of(served)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_SOCKETS, str(port)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().startswith("holding 130")
+        started = time.monotonic()
+        status, reply = raw_request(port, "POST", RPC, AUTH, EMPTY_ARGS)
+        assert status == 200 and json.loads(reply)["success"] is True
+        assert time.monotonic() - started < 15
+    finally:
+        holder.kill()
+        holder.wait(10)
+
+
+def test_a_connection_that_sends_nothing_is_dropped_within_about_ten_seconds(
+    served: MiaodaApp,
+) -> None:
+    import time
+
+    with socket.create_connection(("127.0.0.1", port_of(served)), timeout=20) as sock:
+        started = time.monotonic()
+        with contextlib.suppress(ConnectionResetError):
+            assert sock.recv(1) == b""  # closed by the server, nothing said
+        assert time.monotonic() - started < 12

@@ -1,8 +1,9 @@
 """Upstream faults through the real app's POST /api/chat/stream, one test per case.
 
-Each case checks the CONTRACT error code in the `error` event (or a clean `stop` where the
-fault is harmless), `start` first and `done` last exactly once, a wall time bounded by the
-configured timeouts, and — for faults after the first token — that the request was not retried.
+Each case checks the error code (docs/API.md, "Error codes") in the `error` event (or a clean
+`stop` where the fault is harmless), `start` first and `done` last exactly once, a wall time
+bounded by the configured timeouts, and — for faults after the first token — that the request
+was not retried.
 """
 
 from __future__ import annotations

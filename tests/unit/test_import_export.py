@@ -1,4 +1,4 @@
-"""Export and import through the real bridge, CONTRACT section 7."""
+"""Export and import through the real bridge (docs/API.md, "Export file" and "Import")."""
 
 from __future__ import annotations
 

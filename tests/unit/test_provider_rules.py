@@ -1,4 +1,4 @@
-"""Every rule of CONTRACT section 1: a bad value gets INVALID_CONFIG naming the field.
+"""Every provider rule (docs/API.md, "Providers"): a bad value gets INVALID_CONFIG naming the field.
 
 And nothing is written: not the provider, not its key.
 """

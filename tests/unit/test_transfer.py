@@ -1,4 +1,4 @@
-"""The export file (contract section 7): its exact shape, its encryption, and safe reading."""
+"""The export file (docs/API.md, "Export file"): its exact shape, its encryption, safe reading."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-// One streamed chat request (POST /api/chat/stream, CONTRACT §6) as a sequence of events.
+// One streamed chat request (POST /api/chat/stream; docs/API.md, Event stream) as a sequence of
+// events.
 //
 // Whatever goes wrong, the caller sees the contract's shape: an `error` event followed by
 // `done` with finishReason "error". A refused body (HTTP error envelope before the stream), an

@@ -1,6 +1,6 @@
-// The conversation as data: its turns, what a request sends (CONTRACT §5), and what survives a
-// reload. The conversation lives in memory and is mirrored to sessionStorage (it is gone when
-// the window or tab closes); the chosen provider is remembered in localStorage.
+// The conversation as data: its turns, what a request sends (docs/API.md, Chat request), and
+// what survives a reload. The conversation lives in memory and is mirrored to sessionStorage
+// (it is gone when the window or tab closes); the chosen provider is remembered in localStorage.
 //
 // A turn is {id, role: "user", content} or
 // {id, role: "assistant", content, reasoning, toolCalls: [{id, name, arguments}],

@@ -1,6 +1,6 @@
-// The provider rules of CONTRACT §1 the form needs while the user types: the request URL a
-// config resolves to, the default auth per type, and cheap hints. The server stays the judge:
-// its messages replace these hints when a save or test is refused.
+// The provider rules (docs/API.md, Providers) the form needs while the user types: the request
+// URL a config resolves to, the default auth per type, and cheap hints. The server stays the
+// judge: its messages replace these hints when a save or test is refused.
 
 export const PROVIDER_TYPES = [
   { value: "openai-compatible", label: "OpenAI-compatible" },

@@ -1,5 +1,5 @@
-// CustomProviderService: the provider operations the views use, named as in the original
-// service layer. Thin over bridge.js: every method resolves to the contract's envelope.
+// CustomProviderService: the provider operations the views use, under service-layer names.
+// Thin over bridge.js: every method resolves to the envelope of docs/API.md.
 import { call } from "../bridge.js";
 
 export class CustomProviderService {
