@@ -101,7 +101,7 @@ def _failure(err: MiaodaError) -> Envelope:
 
 
 class Bridge:
-    """The methods the frontend calls; names mirror the original preload API."""
+    """The methods the frontend calls; documented in docs/API.md ("Bridge")."""
 
     def __init__(
         self,
@@ -117,7 +117,7 @@ class Bridge:
         self._info = info
         self._dialogs = dialogs
 
-    # --- the ten of the contract --------------------------------------------------------
+    # --- providers and their keys --------------------------------------------------------
 
     @envelope
     def addCustomProvider(self, config: Any = None, options: Any = None) -> Envelope:

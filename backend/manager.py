@@ -31,8 +31,8 @@ from typing import Any, Protocol
 
 from backend import transfer
 from backend.errors import DuplicateName, InternalError, InvalidConfig, MiaodaError, NotFound
-from backend.logsetup import REDACTOR
 from backend.models import HealthStatus, ProviderConfig, utc_now
+from backend.redact import REDACTOR
 from backend.schemas import auth_from_wire, load_provider, merge_update
 from backend.secrets import SecretStore
 from backend.storage import Storage
@@ -123,9 +123,6 @@ class CustomProviderManager:
         self._clock = clock
         self._lock = threading.RLock()
         self._listeners: list[ProviderListener] = []
-        # Bumped after every saved or removed provider: a reader that remembers a provider
-        # (the chat route, see ChatService) knows its copy is current while this is unchanged.
-        self.generation = 0
         self.finish_key_changes()
 
     # --- wiring ------------------------------------------------------------------------
@@ -139,7 +136,6 @@ class CustomProviderManager:
         self._listeners.append(listener)
 
     def _notify(self, provider_id: str, removed: bool = False) -> None:
-        self.generation += 1
         for listener in self._listeners:
             try:
                 listener(provider_id, removed)

@@ -93,7 +93,7 @@ class ProviderConfig:
         }
 
     def to_export(self) -> dict[str, Any]:
-        """The provider as the export file carries it (contract section 7)."""
+        """The provider as the export file carries it (docs/API.md, "Export file")."""
         return {
             "name": self.name,
             "displayName": self.display_name,
@@ -122,7 +122,7 @@ HealthState = Literal["healthy", "degraded", "unhealthy", "unknown"]
 
 @dataclass(frozen=True)
 class HealthStatus:
-    """One provider's health, as the contract's section 4 shows it."""
+    """One provider's health, as docs/API.md ("Health status") shows it."""
 
     provider_id: str
     provider_name: str

@@ -126,7 +126,7 @@ def _endpoint_problem(path: str) -> str | None:
 
 
 class ProviderSchema(Schema):
-    """A whole provider as users and import files give it (contract section 1)."""
+    """A whole provider as users and import files give it (docs/API.md, "Providers")."""
 
     class Meta:
         unknown = RAISE
@@ -462,7 +462,7 @@ _PLAIN_ROLES = frozenset(("system", "user", "assistant"))
 
 
 def load_chat_request(body: Any) -> ChatRequest:
-    """Validate a chat request body (contract section 5) into a ChatRequest."""
+    """Validate a chat request body (docs/API.md, "Chat request") into a ChatRequest."""
     raw = _require_object(body, "chat request")
     plain = _plain_messages(raw.get("messages"))
     if plain is not None and "tools" not in raw and "parameters" not in raw:

@@ -1,4 +1,4 @@
-"""The provider export file (contract section 7): building it, and reading it back safely.
+"""The provider export file (docs/API.md, "Export file"): building it, and reading it back safely.
 
 The file is UTF-8 JSON::
 

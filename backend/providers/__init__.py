@@ -2,19 +2,17 @@
 
     ProviderService      sync facade: open_stream, chat, test_connection, list_models,
                          fetch_models_status, close
-    ChatStream           handle over one running stream: next_batch (another thread),
-                         on_ready + take_now (the loop), cancel, usage
+    ChatStream           handle over one running stream: next_batch, cancel, usage
     ProviderTimeouts     connect/read/write/pool seconds
     RetryPolicy          the SDK-style retry rules
     ProviderFactory      adapters by provider type, and ready configs for built-in presets
     get_templates()      the provider templates shown in the "add provider" form
 
-Inside: `_sse` (the SSE parser), `_openai` and `_anthropic` (the wire protocols, pure
-translation), `_think` (inline reasoning tags), `_h1` (the client's HTTP/1.1 transport, and
-proxies) over `_net` (its asyncio connections), `_errors` (status/body/exception to contract
-codes), `_retry`, `_redact` (keys out of text and logs), `_channel` (the producer → consumer
-hand-off), `_http` (one exchange over the shared client) and `_runtime` (the event-loop thread
-that owns the pooled `httpx.AsyncClient`), with `_service` the facade on top.
+Inside: `wire/` (pure protocol code, no I/O: the OpenAI and Anthropic adapters, the SSE parser,
+inline `<think>` splitting, and what a provider said as error codes), `errors` (connection
+failures as error codes), `retry`, `stream` (the producer → consumer hand-off), `transport`
+(the shared `httpx.AsyncClient` on httpx's own transport, TLS, proxies, one exchange) and
+`runtime` (the event-loop thread that owns the client), with `service` the facade on top.
 """
 
 from backend.providers.factory import ProviderFactory

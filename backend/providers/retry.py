@@ -24,7 +24,7 @@ from backend.errors import (
     UpstreamFailure,
     UpstreamTimeout,
 )
-from backend.providers.errors import PermanentConnectionFailure
+from backend.providers.wire.errors import PermanentConnectionFailure
 
 RETRY_STATUSES = frozenset({408, 409, 429})
 _NEVER = (

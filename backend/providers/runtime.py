@@ -25,8 +25,7 @@ import httpx
 
 from backend.errors import InternalError, UpstreamFailure, UpstreamTimeout
 from backend.models import ChatEvent
-from backend.providers.errors import Origin, from_transport, invalid_response
-from backend.providers.redact import install_log_filter, safe_url
+from backend.providers.errors import from_transport
 from backend.providers.retry import RetryPolicy
 from backend.providers.stream import (
     CANCELLED,
@@ -52,7 +51,9 @@ from backend.providers.wire.base import (
     StreamDecoder,
     tool_call_event,
 )
+from backend.providers.wire.errors import Origin, invalid_response
 from backend.providers.wire.sse import SSEEvent, SSEEventTooLarge, SSEParser
+from backend.redact import install_log_filter, safe_url
 
 log = logging.getLogger("miaoda.providers")
 T = TypeVar("T")

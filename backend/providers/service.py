@@ -2,6 +2,10 @@
 
 Every method may be called from any thread except the provider loop's own. Failures raise
 `UpstreamFailure` subclasses whose messages are safe to show (the key is never in them).
+Health checks return what they found as a `HealthStatus` that is "healthy" when the provider
+answered as asked and "unhealthy" with the error's code otherwise; what that means for the
+provider's health (degraded when rate limited, slow, or its model missing from the list) is
+decided in one place, `backend.health.rules.grade`.
 """
 
 from __future__ import annotations
@@ -20,25 +24,23 @@ from backend.errors import (
     InternalError,
     MiaodaError,
     ModelNotFound,
-    RateLimited,
     UpstreamFailure,
     UpstreamTimeout,
 )
 from backend.models import (
     ChatMessage,
     ChatRequest,
-    HealthState,
     HealthStatus,
     ProviderConfig,
     utc_now,
 )
-from backend.providers.errors import Origin, invalid_response
 from backend.providers.factory import ProviderFactory
 from backend.providers.retry import RetryPolicy
 from backend.providers.runtime import Runtime
 from backend.providers.stream import CONTENT_KINDS, ChatStream
 from backend.providers.transport import ProviderTimeouts
 from backend.providers.wire.base import HttpCall, estimate_tokens, request_chars
+from backend.providers.wire.errors import Origin, invalid_response
 
 # The connection test: one short message, a few tokens, stopped at the first one.
 TEST_PROMPT = "Reply with one word: hello."
@@ -339,7 +341,8 @@ async def _running_loop() -> asyncio.AbstractEventLoop:
 
 
 def _models_listed(config: ProviderConfig, ids: list[str], started: float) -> HealthStatus:
-    """The status of a models check that got a list: healthy, or degraded without the model."""
+    """What a models check that got a list found (the model missing is an error code; the
+    health rules decide what that means)."""
     listed = config.model in ids if ids else None
     missing = ModelNotFound(
         f"The model {config.model} is not in the provider's model list. Edit the provider "
@@ -348,7 +351,7 @@ def _models_listed(config: ProviderConfig, ids: list[str], started: float) -> He
     return HealthStatus(
         provider_id=config.id,
         provider_name=config.name,
-        status="degraded" if listed is False else "healthy",
+        status="unhealthy" if listed is False else "healthy",
         last_checked=utc_now(),
         response_time=_ms_since(started),
         error=missing.message if listed is False else None,
@@ -360,30 +363,25 @@ def _models_listed(config: ProviderConfig, ids: list[str], started: float) -> He
 
 
 def _models_failure(config: ProviderConfig, error: MiaodaError, started: float) -> HealthStatus:
-    """The status of a models check that failed."""
-    state: HealthState = (
-        _failure_state(error) if isinstance(error, UpstreamFailure) else "unhealthy"
-    )
-    return _failed(config, error, started, state, "models")
+    """What a models check that failed found."""
+    return _failed(config, error, started, "models")
 
 
 def _chat_failure(config: ProviderConfig, error: MiaodaError, started: float) -> HealthStatus:
-    """The status of a chat-path check that failed: rate limited is degraded, all else not."""
-    state: HealthState = "degraded" if isinstance(error, RateLimited) else "unhealthy"
-    return _failed(config, error, started, state, "chat")
+    """What a chat-path check that failed found."""
+    return _failed(config, error, started, "chat")
 
 
 def _failed(
     config: ProviderConfig,
     error: MiaodaError,
     started: float,
-    state: HealthState,
     kind: Literal["models", "chat"],
 ) -> HealthStatus:
     return HealthStatus(
         provider_id=config.id,
         provider_name=config.name,
-        status=state,
+        status="unhealthy",
         last_checked=utc_now(),
         response_time=_ms_since(started),
         error=error.message,
@@ -420,14 +418,6 @@ def _bare(call: HttpCall) -> HttpCall:
 
 def _origin_of(config: ProviderConfig) -> Origin:
     return Origin.of(config.chat_url, config.model, None)
-
-
-def _failure_state(error: UpstreamFailure) -> HealthState:
-    # Reachable but busy, or without a models endpoint: degraded. Anything else: unhealthy.
-    status = error.upstream_status
-    if isinstance(error, RateLimited) or (status is not None and (status >= 500 or status == 404)):
-        return "degraded"
-    return "unhealthy"
 
 
 def _origin(call: HttpCall, config: ProviderConfig, api_key: str | None) -> Origin:

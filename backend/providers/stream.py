@@ -1,10 +1,8 @@
 """The hand-off from a stream's producer to its consumer: `ChatStream`.
 
-The producer (a coroutine on the provider loop) appends decoded events under a lock. A consumer
-on another thread waits on a `threading.Event` and takes everything waiting in one step
-(`next_batch`); a consumer on the loop itself (the chat relay) is called back once per batch
-(`on_ready`) and takes without waiting (`take_now`). Either way the hand-off cost is paid per
-batch, not per token.
+The producer (a coroutine on the provider loop) appends decoded events under a lock. The
+consumer (the chat relay, on a server thread) waits on a `threading.Event` and takes everything
+waiting in one step (`next_batch`), so the hand-off cost is paid per batch, not per token.
 
 Terminal design: the last item a stream yields is exactly one terminal event, either
 `ChatEvent("error", {"code", "message", "retryAfter"?, "httpStatus"?})` or
@@ -97,9 +95,6 @@ class Channel:
         self._closed = False
         self._drained = False
         self.error: MiaodaError | None = None  # the failure behind a terminal `error` event
-        # Called (on the appending thread) after an append to a channel the consumer had
-        # emptied, and at the terminal: once per batch, not once per event.
-        self.listener: Callable[[], None] | None = None
 
     def put_many(self, events: list[ChatEvent]) -> None:
         """Append non-terminal events (dropped once the channel is closed)."""
@@ -110,8 +105,6 @@ class Channel:
             if self._ready.is_set():  # set() takes a lock each time; skip it when set
                 return  # the consumer was told already and has not taken them yet
             self._ready.set()
-        if self.listener is not None:
-            self.listener()
 
     def close(
         self,
@@ -128,26 +121,12 @@ class Channel:
             self._items.extend(before)
             self._items.append(terminal)
             self._ready.set()
-        if self.listener is not None:
-            self.listener()
         return True
 
     @property
     def closed(self) -> bool:
         """True once a terminal event was appended."""
         return self._closed
-
-    def take_now(self) -> list[ChatEvent] | None:
-        """Everything waiting, without waiting ([] when nothing is); None once finished."""
-        if self._drained:
-            return None
-        with self._lock:
-            batch = list(self._items)
-            self._items.clear()
-            self._ready.clear()
-        if batch:
-            self._drained = batch[-1].kind in TERMINAL_KINDS
-        return batch
 
     def take(self, timeout: float) -> list[ChatEvent] | None:
         """Everything waiting (after up to `timeout` s for something); None once finished."""
@@ -182,16 +161,6 @@ class ChatStream:
     def next_batch(self, timeout: float) -> list[ChatEvent] | None:
         """Events available now, waiting up to `timeout` s for one; [] on timeout; None at end."""
         return self._channel.take(timeout)
-
-    def take_now(self) -> list[ChatEvent] | None:
-        """Events available now, without waiting: [] when none; None at the end."""
-        return self._channel.take_now()
-
-    def on_ready(self, callback: Callable[[], None]) -> None:
-        """Call `callback` when events are appended to an emptied stream, and at its end (on
-        the thread that appends them: the provider loop, or a thread that cancels). Read them
-        with `take_now`; the next call comes after the next take."""
-        self._channel.listener = callback
 
     def cancel(self) -> None:
         """Stop the stream and close its upstream connection; safe to call many times.

@@ -26,16 +26,16 @@ from typing import Any
 import certifi
 import httpx
 
-from backend.providers.errors import (
+from backend.providers.errors import from_transport
+from backend.providers.wire.base import HttpCall
+from backend.providers.wire.errors import (
     Origin,
     PermanentConnectionFailure,
     error_object,
     from_payload,
     from_response,
-    from_transport,
     invalid_response,
 )
-from backend.providers.wire.base import HttpCall
 
 log = logging.getLogger("miaoda.providers")
 _ERROR_BODY_LIMIT = 64 * 1024

@@ -12,11 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
-
 from backend.errors import UpstreamFailure
 from backend.models import ChatEvent, ChatMessage, ChatRequest, ProviderConfig, ToolCall
-from backend.providers.errors import Origin, from_payload, invalid_response
 from backend.providers.wire.base import (
     ChatResult,
     Finish,
@@ -28,7 +25,9 @@ from backend.providers.wire.base import (
     new_call_id,
     parse_json_data,
     tool_call_event,
+    with_query,
 )
+from backend.providers.wire.errors import Origin, from_payload, invalid_response
 from backend.providers.wire.openai import model_ids
 from backend.providers.wire.sse import SSEEvent
 
@@ -77,7 +76,7 @@ class AnthropicAdapter:
 
     def models_call(self, config: ProviderConfig, api_key: str | None) -> HttpCall:
         """The GET to `{baseURL}/v1/models`, asking for the largest page."""
-        url = str(httpx.URL(config.models_url).copy_merge_params({"limit": "1000"}))
+        url = with_query(config.models_url, {"limit": "1000"})
         headers = {"accept": "application/json", "anthropic-version": API_VERSION}
         return build_call(config, api_key, url, headers, method="GET")  # no body: no content-type
 

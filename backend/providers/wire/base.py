@@ -12,13 +12,12 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-
-import httpx
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from backend import __version__
 from backend.errors import UpstreamFailure
 from backend.models import ChatEvent, ChatRequest, ProviderConfig, ToolCall
-from backend.providers.errors import Origin, invalid_response
+from backend.providers.wire.errors import Origin, invalid_response
 from backend.providers.wire.sse import SSEEvent
 
 USER_AGENT = f"MiaoDa-Chat/{__version__}"
@@ -121,8 +120,15 @@ def build_call(
     elif api_key and config.auth.scheme == "header":
         headers[(config.auth.name or "x-api-key").lower()] = api_key
     elif api_key and config.auth.scheme == "query":
-        url = str(httpx.URL(url).copy_merge_params({config.auth.name or "key": api_key}))
+        url = with_query(url, {config.auth.name or "key": api_key})
     return HttpCall(method, url, headers, body)
+
+
+def with_query(url: str, params: dict[str, str]) -> str:
+    """`url` with `params` in its query string, replacing any of the same name."""
+    parts = urlsplit(url)
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
+    return urlunsplit(parts._replace(query=urlencode([*kept, *params.items()])))
 
 
 def merged_parameters(config: ProviderConfig, request: ChatRequest) -> dict[str, float | int]:

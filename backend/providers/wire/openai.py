@@ -14,13 +14,6 @@ from typing import Any
 
 from backend.errors import BadRequest, UpstreamFailure
 from backend.models import ChatEvent, ChatMessage, ChatRequest, ProviderConfig, ToolCall
-from backend.providers.errors import (
-    Origin,
-    error_object,
-    from_payload,
-    invalid_response,
-    provider_said,
-)
 from backend.providers.wire.base import (
     ChatResult,
     Finish,
@@ -32,6 +25,13 @@ from backend.providers.wire.base import (
     new_call_id,
     parse_json_data,
     tool_call_event,
+)
+from backend.providers.wire.errors import (
+    Origin,
+    error_object,
+    from_payload,
+    invalid_response,
+    provider_said,
 )
 from backend.providers.wire.sse import SSEEvent
 from backend.providers.wire.think import ThinkSplitter

@@ -1,0 +1,337 @@
+"""What a provider said, as the app's error codes: pure mapping, no I/O.
+
+Two sources feed it: an HTTP status with headers and body (`from_response`) and an error object
+found inside a 200 body or in the middle of a stream (`from_payload`); a failure to connect is
+mapped next to the transport, in `backend.providers.errors`. Each result is an
+`UpstreamFailure` subclass whose message says what happened and what to do, quotes the
+provider's own words (redacted, shortened) where they help, and carries `upstream_status` and
+`retry_after`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from backend.errors import (
+    AuthFailed,
+    BadRequest,
+    ConnectionFailed,
+    ContextLengthExceeded,
+    InvalidResponse,
+    ModelNotFound,
+    QuotaExceeded,
+    RateLimited,
+    UpstreamError,
+    UpstreamFailure,
+    UpstreamTimeout,
+)
+from backend.redact import Redactor, safe_url
+
+
+class PermanentConnectionFailure(ConnectionFailed):
+    """A connection failure that retrying cannot mend (bad URL scheme, TLS certificate)."""
+
+
+@dataclass(frozen=True)
+class Origin:
+    """What an error message may say about where a request went."""
+
+    redactor: Redactor
+    url: str  # already safe: no query string
+    model: str
+
+    @classmethod
+    def of(cls, url: str, model: str, api_key: str | None) -> Origin:
+        """The origin of a request to `url` made with `api_key`."""
+        return cls(Redactor(api_key), safe_url(url), model)
+
+    @property
+    def host(self) -> str:
+        """Host (and port) of the URL, for connection messages."""
+        return urlsplit(self.url).netloc.rpartition("@")[2] or self.url
+
+
+# Error "type"/"status" strings of OpenAI, Anthropic and Google, read as HTTP statuses.
+_TYPE_STATUS = {
+    "invalid_request_error": 400,
+    "invalid_argument": 400,
+    "authentication_error": 401,
+    "unauthenticated": 401,
+    "invalid_api_key": 401,
+    "permission_error": 403,
+    "permission_denied": 403,
+    "not_found_error": 404,
+    "not_found": 404,
+    "model_not_found": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "rate_limit_exceeded": 429,
+    "resource_exhausted": 429,
+    "insufficient_quota": 429,
+    "api_error": 500,
+    "server_error": 500,
+    "internal": 500,
+    "unavailable": 503,
+    "deadline_exceeded": 504,
+    "overloaded_error": 529,
+}
+_QUOTA_WORDS = (
+    "insufficient_quota",
+    "insufficient quota",
+    "exceeded your current quota",
+    "billing",
+    "credit",
+    "insufficient balance",
+    "insufficient_balance",
+    "payment required",
+    "top up",
+)
+_CONTEXT_WORDS = (
+    "context_length_exceeded",
+    "context length",
+    "context window",
+    "maximum context",
+    "prompt is too long",
+    "input is too long",
+    "too many tokens",
+    "reduce the length",
+    "exceeds the model's max",
+    "tokens exceeds",
+)
+_MODEL_WORDS = (
+    "model_not_found",
+    "model not found",
+    "no such model",
+    "unknown model",
+    "invalid model",
+)
+_QUOTED = re.compile(r"“(.*)”")
+_MISSING_WORDS = ("not found", "does not exist", "not exist", "no such", "not available")
+
+
+def from_response(
+    status: int, headers: Mapping[str, str], body: bytes, origin: Origin
+) -> UpstreamFailure:
+    """Map a non-2xx HTTP answer."""
+    payload = _json_or_none(body)
+    message, kind = _describe(payload)
+    if not message and payload is None:
+        message = body.decode("utf-8", "replace") if _looks_textual(headers) else ""
+    return _classify(status, message, kind, origin, retry_after(headers), status)
+
+
+def from_payload(payload: Any, origin: Origin, status: int | None = None) -> UpstreamFailure:
+    """Map an error object that arrived with a 2xx status (a body or a stream event)."""
+    message, kind = _describe(payload)
+    shown = status if status is not None and status >= 400 else None
+    return _classify(shown or _status_from(payload, kind), message, kind, origin, None, shown)
+
+
+def error_object(payload: Any) -> bool:
+    """True when a 2xx JSON payload is in fact an error report."""
+    if isinstance(payload, list) and payload:
+        payload = payload[0]
+    return isinstance(payload, dict) and (
+        payload.get("error") not in (None, "", {}) or payload.get("type") == "error"
+    )
+
+
+def invalid_response(detail: str, origin: Origin) -> InvalidResponse:
+    """The provider sent something that is not the protocol we expect."""
+    return InvalidResponse(
+        f"The provider at {origin.url} answered with data MiaoDa Chat cannot read "
+        f"({origin.redactor.quote(detail, 120)}). Check that the base URL and the provider type "
+        "match the provider's documentation."
+    )
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds the provider asks us to wait: `retry-after-ms`, else `Retry-After` (secs or date)."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _classify(
+    status: int | None,
+    message: str,
+    kind: str,
+    origin: Origin,
+    wait: float | None,
+    shown: int | None,
+) -> UpstreamFailure:
+    """The error for a status (real, or read from an error type) and the provider's words.
+
+    `shown` is the HTTP status to quote in the message: None when the status was only
+    inferred (an error object inside a 200 answer).
+    """
+    said = origin.redactor.quote(message) if message else ""
+    detail = _detail(shown, said)
+    text = f"{kind} {message}".lower()
+    if status in (401, 403):
+        lead = (
+            "The provider rejected the API key" if status == 401 else "The provider refused access"
+        )
+        return AuthFailed(
+            f"{lead}{detail}. Edit the provider and check its key, and that the key may use "
+            f"the model {origin.model}.",
+            upstream_status=status,
+        )
+    if status == 402 or any(word in text for word in _QUOTA_WORDS):
+        return QuotaExceeded(
+            f"The provider says this account has no quota or credit left{detail}. "
+            "Check your plan and billing with the provider, then try again.",
+            upstream_status=status,
+        )
+    if any(word in text for word in _CONTEXT_WORDS):
+        return ContextLengthExceeded(
+            f"The conversation is longer than the model {origin.model} accepts{detail}. "
+            "Start a new conversation, remove earlier messages, or lower the max tokens setting.",
+            upstream_status=status,
+        )
+    if status == 429:
+        advice = f"Wait {_seconds(wait)} and try again." if wait else "Wait a moment and try again."
+        return RateLimited(
+            f"The provider is rate limiting requests{detail}. {advice}",
+            retry_after=wait,
+            upstream_status=status,
+        )
+    if status is not None and 400 <= status < 500 and _about_model(text, status):
+        return ModelNotFound(
+            f"The provider does not offer the model {origin.model}{detail}. Edit the provider "
+            "and choose a model from its list.",
+            upstream_status=status,
+        )
+    if status == 404:
+        return BadRequest(
+            f"The provider has no endpoint at {origin.url}{detail}. Check the base URL "
+            "(including its version path, such as /v1) and the provider type.",
+            upstream_status=status,
+        )
+    if status == 408:
+        return UpstreamTimeout(
+            f"The provider gave up waiting for the request{detail}. Try again.",
+            upstream_status=status,
+        )
+    if status is not None and 400 <= status < 500:
+        return BadRequest(
+            f"The provider rejected the request{detail}. Check the model name and the "
+            "parameters (temperature, max tokens, …) for this provider.",
+            upstream_status=status,
+        )
+    if status == 529 or "overloaded" in text:
+        return UpstreamError(
+            f"The provider is overloaded{detail}. Try again in a moment.", upstream_status=status
+        )
+    if status is not None and 300 <= status < 400:
+        return BadRequest(
+            f"The provider redirected the request elsewhere{detail}. Check the base URL "
+            "(for example https instead of http, or a missing path).",
+            upstream_status=status,
+        )
+    return UpstreamError(
+        f"The provider reported a server error{detail}. Try again in a moment.",
+        retry_after=wait,
+        upstream_status=status,
+    )
+
+
+def _about_model(text: str, status: int) -> bool:
+    if any(word in text for word in _MODEL_WORDS):
+        return True
+    if "model" not in text:
+        return False
+    return status == 404 or any(word in text for word in _MISSING_WORDS)
+
+
+def provider_said(error: UpstreamFailure) -> str:
+    """The provider's own words quoted in an error's message (see `_detail`), or ""."""
+    match = _QUOTED.search(error.message)
+    return match.group(1) if match else ""
+
+
+def _detail(status: int | None, said: str) -> str:
+    if status and said:
+        return f" (HTTP {status}: “{said}”)"
+    if status:
+        return f" (HTTP {status})"
+    return f" (“{said}”)" if said else ""
+
+
+def _seconds(wait: float) -> str:
+    whole = max(1, round(wait))
+    return "1 second" if whole == 1 else f"{whole} seconds"
+
+
+def _describe(payload: Any) -> tuple[str, str]:
+    """The human message and the machine type/code found in an error payload."""
+    if isinstance(payload, list) and payload:
+        payload = payload[0]
+    if not isinstance(payload, dict):
+        return "", ""
+    inner = payload.get("error", payload)
+    if isinstance(inner, str):
+        return inner, ""
+    if not isinstance(inner, dict):
+        return "", ""
+    message = inner.get("message") or payload.get("message") or _fastapi_detail(payload)
+    kinds = [inner.get(k) for k in ("type", "code", "status")]
+    kind = " ".join(str(k) for k in kinds if isinstance(k, str | int) and k != "")
+    return (message if isinstance(message, str) else json.dumps(message)), kind
+
+
+def _fastapi_detail(payload: Mapping[str, Any]) -> str:
+    detail = payload.get("detail")
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list) and detail and isinstance(detail[0], dict):
+        return str(detail[0].get("msg", ""))
+    return ""
+
+
+def _status_from(payload: Any, kind: str) -> int | None:
+    if isinstance(payload, list) and payload:
+        payload = payload[0]
+    inner = payload.get("error") if isinstance(payload, dict) else None
+    code = inner.get("code") if isinstance(inner, dict) else None
+    if isinstance(code, int) and 400 <= code < 600:
+        return code
+    if isinstance(code, str) and code.isdigit() and 400 <= int(code) < 600:
+        return int(code)
+    for word in kind.lower().split():
+        if word in _TYPE_STATUS:
+            return _TYPE_STATUS[word]
+    return None
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _looks_textual(headers: Mapping[str, str]) -> bool:
+    kind = headers.get("content-type", "text/plain")
+    return kind.startswith("text/plain") or "json" in kind

@@ -1,0 +1,470 @@
+"""The desktop window itself: pywebview's Qt backend showing the app's own local server.
+
+`run_window` starts the server, opens one window on `http://127.0.0.1:<port>/` with the bridge as
+`window.pywebview.api`, and shuts the app down when the window closes. This is the only module
+that imports pywebview or Qt. It wires the Qt-free rules into Qt's signals: where navigations
+and popups may go (`navigation`), and the remembered size and place (`geometry`).
+docs/WINDOW.md tells the whole story.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import webbrowser
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from types import FrameType
+from typing import Any, cast
+
+import webview
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWebEngineCore import (
+    QWebEngineNavigationRequest,
+    QWebEngineNewWindowRequest,
+    QWebEnginePage,
+    QWebEngineScript,
+    QWebEngineSettings,
+)
+from PySide6.QtWebEngineWidgets import QWebEngineView
+from PySide6.QtWidgets import QMainWindow
+
+from backend import APP_NAME
+from backend.bridge import Dialogs
+from backend.paths import frontend_dir
+from backend.window.geometry import MIN_SIZE, SAVE_DELAY_MS, SETTING_KEY, WindowGeometry
+from backend.window.navigation import NavigationPolicy, Verdict, describe_url
+from backend.window.protocols import AppLike, SettingsStore
+
+log = logging.getLogger("miaoda.window")
+
+# The name of the menu entry (miaoda-chat.desktop): Wayland matches windows to it by this id.
+DESKTOP_FILE = "miaoda-chat"
+JSON_FILE_TYPES = ("JSON files (*.json)", "All files (*)")
+# The ways to let an outside program drive the window's web engine; a release build refuses them.
+DEBUG_ENV = "QTWEBENGINE_REMOTE_DEBUGGING"
+DEBUG_FLAGS = ("--remote-debugging-port", "--remote-debugging-pipe", "--remote-allow-origins")
+# The attribute of pywebview's Qt page that holds the page every popup is given to.
+PYWEBVIEW_POPUP_PAGE = "nav_handler"
+# pywebview 6 needs eval() in the page twice: it builds each `window.pywebview.api.<method>` with
+# `new Function(...)`, and it hands every result back through `Window.evaluate_js`, which wraps
+# the callback in `eval("...")`. The app's Content-Security-Policy has no 'unsafe-eval', so both
+# fail and the api stays empty. Rather than weaken the policy for every page, the window swaps
+# in eval-free equivalents of those two steps (see `_ScriptRunner`). This script runs at the
+# creation of every document, before any page script, and gives each pywebview object that gets
+# installed a `_createApi` with the same behaviour: one stub per method that registers a result
+# callback and posts the call over Qt's WebChannel.
+PYWEBVIEW_EVALUATE = "evaluate_js"
+EVAL_FREE_API_JS = """
+(() => {
+  "use strict";
+  let nextId = 0;
+  function createApi(methods) {
+    const pywebview = window.pywebview;
+    for (const { func: name } of methods) {
+      const path = name.split(".");
+      const leaf = path.pop();
+      let owner = pywebview.api;
+      for (const key of path) owner = owner[key] || (owner[key] = {});
+      owner[leaf] = function (...args) {
+        const id = String(++nextId);
+        const result = new Promise((resolve, reject) => {
+          pywebview._checkValue(name, resolve, reject, id);
+        });
+        pywebview._jsApiCallback(name, args, id);
+        return result;
+      };
+      pywebview._returnValuesCallbacks[name] ||= {};  // again after a load: keep waiting calls
+    }
+  }
+  let installed = window.pywebview;
+  Object.defineProperty(window, "pywebview", {
+    configurable: true,
+    enumerable: true,
+    get: () => installed,
+    set: (value) => {
+      // pywebview installs itself again after every load event, even a refused navigation that
+      // leaves this document in place. Keep the object the page already uses: a new one would
+      // have an empty api until pywebview's second step, and lose the calls awaiting results.
+      if (installed && installed._createApi === createApi) return;
+      const usable = value && typeof value._checkValue === "function"
+        && typeof value._jsApiCallback === "function";
+      if (usable) value._createApi = createApi;
+      installed = value;
+    },
+  });
+})();
+"""
+
+Opener = Callable[[str], object]
+
+
+def run_window(
+    app: AppLike,
+    *,
+    dialogs: Dialogs | None = None,
+    open_external: Opener | None = None,
+) -> int:
+    """Show the app in its desktop window until the user closes it; 0 when it closed cleanly.
+
+    `dialogs` replaces the native file dialogs and `open_external` the system browser: tests
+    pass scripted ones. Everything the app started is stopped before this returns.
+    """
+    problem = _display_problem()
+    if problem:
+        print(f"{APP_NAME}: {problem}", file=sys.stderr)
+        app.close()
+        return 1
+    _prepare_environment()
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server = app.start_server(0)
+        app.start_background()  # the health scheduler; close() stops it first
+        native_dialogs = NativeDialogs() if dialogs is None else None
+        geometry = WindowGeometry.from_setting(app.storage.get_setting(SETTING_KEY))
+        window = webview.create_window(
+            APP_NAME,
+            f"{server.url}/",
+            js_api=app.bridge(dialogs=dialogs or native_dialogs),
+            width=geometry.width,
+            height=geometry.height,
+            min_size=MIN_SIZE,
+            maximized=geometry.maximized,
+            # pywebview would otherwise block text selection (with an inline style the CSP
+            # refuses anyway); people copy model output and error messages.
+            text_select=True,
+        )
+        if window is None:
+            raise RuntimeError("pywebview refused to create the window")
+        if native_dialogs is not None:
+            native_dialogs.bind(window)
+        controller = _WindowController(
+            window,
+            policy=NavigationPolicy(server.url),
+            open_external=open_external or webbrowser.open,
+            storage=app.storage,
+            geometry=geometry,
+        )
+        window.events.before_show += controller.on_before_show
+        window.events.loaded += controller.on_loaded
+        window.events.closing += controller.on_closing
+        log.info("opening the window on %s", server.url)
+        # Private mode keeps the web engine's cookies and caches in memory: the app's data lives
+        # in its own folder, and the origin's port changes with every launch anyway.
+        webview.start(gui="qt", private_mode=True, debug=False, icon=_icon())
+        log.info("the window was closed")
+    finally:
+        for signum, handler in handlers.items():
+            if handler is not None:
+                signal.signal(signum, handler)
+        app.close()
+    return 0
+
+
+class NativeDialogs(Dialogs):
+    """The export and import file dialogs, shown by the window (one at a time)."""
+
+    def __init__(self) -> None:
+        self._window: webview.Window | None = None
+        self._lock = threading.Lock()
+        self._directory: Path | None = None
+
+    def bind(self, window: webview.Window) -> None:
+        """Show the dialogs over `window` (called once it exists)."""
+        self._window = window
+
+    def save_path(self, suggested_name: str) -> str | None:
+        return self._ask(webview.FileDialog.SAVE, save_filename=suggested_name)
+
+    def open_path(self) -> str | None:
+        return self._ask(webview.FileDialog.OPEN)
+
+    def _ask(self, kind: webview.FileDialog, save_filename: str = "") -> str | None:
+        window = self._window
+        if window is None:
+            return None
+        with self._lock:
+            directory = self._directory or Path.home()
+            answer = window.create_file_dialog(
+                kind,
+                directory=str(directory),
+                save_filename=save_filename,
+                file_types=JSON_FILE_TYPES,
+            )
+            chosen = _first_path(answer)
+            if chosen is not None:
+                self._directory = Path(chosen).parent
+        return chosen
+
+
+def _first_path(answer: str | Sequence[str] | None) -> str | None:
+    # Qt answers with a tuple; other pywebview backends may answer a save dialog with a string.
+    if isinstance(answer, str):
+        return answer or None
+    return answer[0] if answer else None
+
+
+# --- keeping the remembered size and place up to date -----------------------------------
+
+
+class _GeometryKeeper(QObject):
+    """Watches the Qt window and saves its geometry shortly after it stops moving (GUI thread)."""
+
+    _WATCHED = (QEvent.Type.Resize, QEvent.Type.Move, QEvent.Type.WindowStateChange)
+
+    def __init__(
+        self,
+        native: QMainWindow,
+        storage: SettingsStore,
+        *,
+        saved: WindowGeometry,
+        normal: WindowGeometry,
+    ) -> None:
+        super().__init__(native)
+        self._native = native
+        self._storage = storage
+        self._saved = saved  # what the settings hold
+        self._normal = replace(normal, maximized=False)  # the last size and place seen unmaximized
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(SAVE_DELAY_MS)
+        self._timer.timeout.connect(self.save)
+        native.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self._native and event.type() in self._WATCHED:
+            self._timer.start()
+        return False
+
+    def save(self) -> None:
+        """Save the current geometry unless it is what the settings already hold."""
+        self._timer.stop()
+        current = self.snapshot()
+        if current == self._saved:
+            return
+        try:
+            self._storage.set_setting(SETTING_KEY, current.to_setting())
+        except Exception:  # a lost window size must never take the window down
+            log.exception("could not save the window's size")
+            return
+        self._saved = current
+
+    def snapshot(self) -> WindowGeometry:
+        """The geometry to restore next time; a maximized window keeps its normal size."""
+        native = self._native
+        state = native.windowState()
+        if state & (Qt.WindowState.WindowMinimized | Qt.WindowState.WindowFullScreen):
+            return self._saved
+        if state & Qt.WindowState.WindowMaximized:
+            return replace(self._normal, maximized=True)
+        # x() and y() are the frame's corner, the same point move() takes at the next start.
+        self._normal = WindowGeometry(native.width(), native.height(), native.x(), native.y())
+        return self._normal
+
+
+# --- wiring the guard and the keeper into pywebview's Qt window --------------------------
+
+
+class _PopupSink(QWebEnginePage):
+    """Where pywebview sends popups: nothing ever loads here, web links go to the browser."""
+
+    def __init__(self, page: QWebEnginePage, decide: Callable[[str], None]) -> None:
+        super().__init__(page.profile(), page)
+        self._decide = decide
+
+    def acceptNavigationRequest(
+        self, url: QUrl | str, kind: QWebEnginePage.NavigationType, main_frame: bool, /
+    ) -> bool:
+        if main_frame:
+            self._decide(_url_text(url))
+        return False
+
+
+class _ScriptRunner(QObject):
+    """Runs pywebview's result callbacks in the page, without eval() and without waiting.
+
+    pywebview hands every bridge result back through `Window.evaluate_js`, whose eval() wrapper
+    only serves to catch errors and return the script's last value; a result callback needs
+    neither. This runner takes its place: it queues the script to the GUI thread and returns at
+    once, so a bridge call still running when the window closes cannot hang the process (the
+    original blocks its thread until the GUI thread answers, which after closing it never does).
+    The app itself never evaluates JavaScript in the window.
+    """
+
+    submitted = Signal(str)
+
+    def __init__(self, page: QWebEnginePage) -> None:
+        super().__init__(page)
+        self._page = page
+        self.submitted.connect(self._run)
+
+    def evaluate(self, script: str, callback: Callable[..., Any] | None = None) -> None:
+        """Stand-in for `Window.evaluate_js`, callable from any thread."""
+        self.submitted.emit(script)
+
+    def _run(self, script: str) -> None:
+        self._page.runJavaScript(script, QWebEngineScript.ScriptWorldId.MainWorld)
+
+
+class _WindowController:
+    """Attaches the guard, the geometry keeper and the close handling once Qt built the window."""
+
+    def __init__(
+        self,
+        window: webview.Window,
+        *,
+        policy: NavigationPolicy,
+        open_external: Opener,
+        storage: SettingsStore,
+        geometry: WindowGeometry,
+    ) -> None:
+        self._window = window
+        self._policy = policy
+        self._open_external = open_external
+        self._storage = storage
+        self._geometry = geometry
+        self._keeper: _GeometryKeeper | None = None
+        self._ready = False
+
+    def on_before_show(self) -> None:
+        """pywebview's `before_show`: runs on the GUI thread, before the window appears."""
+        native = cast(QMainWindow, self._window.native)
+        page = cast(QWebEngineView, native.centralWidget()).page()
+        page.scripts().insert(_eval_free_api_script())
+        setattr(self._window, PYWEBVIEW_EVALUATE, _ScriptRunner(page).evaluate)
+        page.navigationRequested.connect(self._on_navigation)
+        page.newWindowRequested.connect(self._on_new_window)
+        # pywebview answers every popup with the page it keeps in `nav_handler`; ours loads nothing.
+        if hasattr(page, PYWEBVIEW_POPUP_PAGE):
+            setattr(page, PYWEBVIEW_POPUP_PAGE, _PopupSink(page, self._on_popup))
+        else:
+            log.warning("pywebview changed how it handles popups; newWindowRequested guards them")
+        # Chromium's popup blocker: a script may open a window only in answer to a click.
+        page.settings().setAttribute(
+            QWebEngineSettings.WebAttribute.JavascriptCanOpenWindows, False
+        )
+        # The page asking to close (its window.close(), a DevTools client) closes the window.
+        page.windowCloseRequested.connect(native.close)
+        QGuiApplication.setDesktopFileName(DESKTOP_FILE)
+        placed = self._place(native)
+        self._keeper = _GeometryKeeper(native, self._storage, saved=self._geometry, normal=placed)
+        self._close_on_signals(native)
+
+    def on_loaded(self) -> None:
+        """pywebview's `loaded`: the page is loaded and `window.pywebview.api` is in place."""
+        # pywebview fires this after every load event, refused navigations included.
+        if not self._ready:
+            self._ready = True
+            log.info("the window is ready: page loaded, bridge in place")
+
+    def on_closing(self) -> None:
+        """pywebview's `closing`: the last moment the window's geometry can be read."""
+        if self._keeper is not None:
+            self._keeper.save()
+
+    def _on_navigation(self, request: QWebEngineNavigationRequest) -> None:
+        url = _url_text(request.url())
+        verdict = self._policy.for_navigation(
+            url,
+            main_frame=request.isMainFrame(),
+            by_link=request.navigationType()
+            == QWebEngineNavigationRequest.NavigationType.LinkClickedNavigation,
+        )
+        if verdict is Verdict.ALLOW:
+            return
+        request.reject()
+        self._act(verdict, url, "navigation")
+
+    def _on_new_window(self, request: QWebEngineNewWindowRequest) -> None:
+        # Reached only if pywebview stops answering popups itself; not calling openIn() refuses.
+        self._on_popup(_url_text(request.requestedUrl()))
+
+    def _on_popup(self, url: str) -> None:
+        self._act(self._policy.for_new_window(url), url, "new window")
+
+    def _act(self, verdict: Verdict, url: str, what: str) -> None:
+        if verdict is not Verdict.OPEN_IN_BROWSER:
+            log.info("refused a %s to %s", what, describe_url(url))
+            return
+        log.info("opening %s in the system browser", describe_url(url))
+        try:
+            self._open_external(url)
+        except Exception:
+            log.exception("could not open the system browser")
+
+    def _place(self, native: QMainWindow) -> WindowGeometry:
+        primary = QGuiApplication.primaryScreen()
+        screens = sorted(QGuiApplication.screens(), key=lambda s: s is not primary)
+        areas = [
+            (r.x(), r.y(), r.width(), r.height()) for r in (s.availableGeometry() for s in screens)
+        ]
+        fitted = self._geometry.fitted(areas)
+        native.resize(fitted.width, fitted.height)
+        if fitted.x is not None and fitted.y is not None:
+            native.move(fitted.x, fitted.y)
+        return fitted
+
+    def _close_on_signals(self, native: QMainWindow) -> None:
+        # SIGTERM (logout, `kill`) and Ctrl+C close the window the normal way, so its size is
+        # saved and the app shuts down in order. Qt runs Python handlers on pywebview's timer tick.
+        def handler(signum: int, frame: FrameType | None) -> None:
+            QTimer.singleShot(0, native.close)
+
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+
+
+def _icon() -> str | None:
+    logo = frontend_dir() / "img" / "logo.svg"
+    return str(logo) if logo.is_file() else None
+
+
+def _eval_free_api_script() -> QWebEngineScript:
+    script = QWebEngineScript()
+    script.setName("miaoda-eval-free-api")
+    script.setSourceCode(EVAL_FREE_API_JS)
+    script.setInjectionPoint(QWebEngineScript.InjectionPoint.DocumentCreation)
+    script.setWorldId(QWebEngineScript.ScriptWorldId.MainWorld)
+    script.setRunsOnSubFrames(False)
+    return script
+
+
+def _url_text(url: QUrl | str) -> str:
+    if isinstance(url, str):
+        return url
+    return url.toString(QUrl.ComponentFormattingOption.FullyEncoded)
+
+
+# --- the process environment ------------------------------------------------------------
+
+
+def _display_problem() -> str | None:
+    """Why no window can open here, if that is known before Qt aborts on it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    if any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
+        return None
+    return "no display to open a window on. Run `miaoda serve` to use the app in a web browser."
+
+
+def _prepare_environment() -> None:
+    """Settle the Qt environment before pywebview starts Qt."""
+    # pywebview reaches Qt through qtpy; make sure it picks the binding the app ships with.
+    os.environ.setdefault("QT_API", "pyside6")
+    if sys.platform.startswith("linux") and os.geteuid() == 0:
+        # Chromium's sandbox refuses to run as root (containers, CI); the window only ever shows
+        # the app's own origin, which the navigation guard enforces.
+        os.environ["QTWEBENGINE_DISABLE_SANDBOX"] = "1"
+    if getattr(sys, "frozen", False):
+        # Remote debugging would let any local process drive the window and call the bridge.
+        # The GUI tests use it through a checkout; a release build never allows it.
+        os.environ.pop(DEBUG_ENV, None)
+        flags = os.environ.get("QTWEBENGINE_CHROMIUM_FLAGS")
+        if flags:
+            kept = [flag for flag in flags.split() if not flag.startswith(DEBUG_FLAGS)]
+            os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] = " ".join(kept)
