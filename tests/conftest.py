@@ -1,35 +1,38 @@
-"""Shared fixtures and the rule for missing prerequisites: fail in CI, skip with advice locally."""
+"""Fixtures shared by the whole suite, and the suite-wide hooks.
+
+Helpers (the canary key, `require`, `provider_config`, ...) live in tests/helpers.py; import them
+from there, not from a conftest.
+
+The real objects build on each other: `data_dir` -> `storage`, `secret_store` -> `manager` (with
+`check`) -> `monitor` -> `bridge`, and `retry_sleep` -> `service`. A module that needs a variant
+overrides the smallest building block (`secret_store` to use only the file store, `retry_sleep`
+to record backoff instead of waiting) rather than redefining `manager` or `service`.
+"""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-# A key that must never show up anywhere but the secret store. Tests scan for it.
-CANARY_KEY = "sk-canary-7f3e9b1c4d2a8e6f0b5c9d3e1a7f4b2c"
-IN_CI = bool(os.environ.get("CI"))
+# Helper modules get pytest's detailed assert messages too; this must run before their import.
+pytest.register_assert_rewrite(
+    "tests.helpers", "tests.stress.helpers", "tests.e2e.helpers", "tests.gui.helpers"
+)
 
+from tests.helpers import FakeTools, ScriptedCheck, keyring_usable  # noqa: E402
 
-def require(condition: bool, reason: str) -> None:
-    """Skip locally (with how to enable) when a prerequisite is missing; fail in CI."""
-    if condition:
-        return
-    if IN_CI:
-        pytest.fail(f"prerequisite missing in CI: {reason}")
-    pytest.skip(reason)
+# Re-exported (`x as x`) only for two files that still import them from this conftest and are
+# being edited elsewhere (tests/unit/test_health_scheduler.py: provider_config;
+# tests/gui/test_window_parts.py: require): drop once they import from tests.helpers.
+from tests.helpers import provider_config as provider_config  # noqa: E402
+from tests.helpers import require as require  # noqa: E402
 
-
-def artifacts_dir() -> Path:
-    """Where tests save screenshots and reports (ignored by git)."""
-    path = Path(
-        os.environ.get("MIAODA_TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts")
-    )
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+# Suites whose printed figures (sizes, timings) belong in the run's output, even when captured.
+FIGURE_SUITES = ("tests/packaging/",)
 
 
 @pytest.fixture
@@ -50,27 +53,23 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     yield path
 
 
-def keyring_usable() -> bool:
-    """True when a real, secure Secret Service keyring answers (as under ./dev test)."""
-    from backend.errors import KeyringUnavailable
-    from backend.secrets import KeyringSecretStore
+@pytest.fixture
+def file_secret_store(data_dir: Path) -> Any:
+    """The encrypted file secret store in the test's data folder."""
+    from backend.secrets import EncryptedFileSecretStore
 
-    try:
-        KeyringSecretStore()
-    except KeyringUnavailable:
-        return False
-    return True
+    return EncryptedFileSecretStore(data_dir)
 
 
 @pytest.fixture(params=["file", "keyring"])
 def secret_store(request: pytest.FixtureRequest, data_dir: Path) -> Any:
     """Each real secret backend in turn: the encrypted file and the OS keyring."""
-    from backend.secrets import EncryptedFileSecretStore, KeyringSecretStore
+    from backend.secrets import KeyringSecretStore
 
     if request.param == "keyring":
         require(keyring_usable(), "needs a Secret Service keyring: run ./dev test")
         return KeyringSecretStore()
-    return EncryptedFileSecretStore(data_dir)
+    return request.getfixturevalue("file_secret_store")
 
 
 @pytest.fixture
@@ -83,57 +82,35 @@ def storage(data_dir: Path) -> Iterator[Any]:
     store.close()
 
 
-class FakeTools:
-    """Provider tools for bridge tests that need no network."""
-
-    def __init__(self) -> None:
-        self.models = ["model-a", "model-b"]
-
-    def list_models(self, config: Any, api_key: str | None) -> list[str]:
-        return list(self.models)
-
-    def templates(self) -> list[dict[str, Any]]:
-        return [{"id": "openai", "displayName": "OpenAI"}]
-
-
-class ScriptedCheck:
-    """A connection check whose outcome a test sets; records what it was asked."""
-
-    def __init__(self) -> None:
-        self.error: Exception | None = None
-        self.calls: list[tuple[Any, str | None]] = []
-
-    def __call__(self, config: Any, api_key: str | None) -> Any:
-        from backend.models import HealthStatus
-
-        self.calls.append((config, api_key))
-        if self.error is not None:
-            raise self.error
-        return HealthStatus(
-            config.id, config.name, status="healthy", response_time=42, check_kind="chat"
-        )
-
-
 @pytest.fixture
 def check() -> ScriptedCheck:
+    """The connection check of `manager` and `monitor`: healthy unless a test sets `.error`."""
     return ScriptedCheck()
 
 
 @pytest.fixture
-def manager(storage: Any, secret_store: Any, check: ScriptedCheck) -> Any:
-    """The real manager over real storage and each real secret backend."""
+def manager(storage: Any, secret_store: Any, check: Any) -> Any:
+    """The real manager over real storage and `secret_store` (each real backend by default)."""
     from backend.manager import CustomProviderManager
 
     return CustomProviderManager(storage, secret_store, check=check)
 
 
 @pytest.fixture
-def bridge(manager: Any, storage: Any, check: ScriptedCheck, data_dir: Path) -> Any:
-    """The real bridge (no dialogs) over the real manager."""
-    from backend.bridge import AppInfo, Bridge
+def monitor(manager: Any, storage: Any, check: Any) -> Iterator[Any]:
+    """The real health monitor over `manager`, checking with `check`; closed after the test."""
     from backend.health.monitor import HealthMonitor
 
     health = HealthMonitor(manager, storage, check)
+    yield health
+    health.close()
+
+
+@pytest.fixture
+def bridge(manager: Any, monitor: Any, data_dir: Path) -> Any:
+    """The real bridge (no dialogs) over the real manager and `monitor`."""
+    from backend.bridge import AppInfo, Bridge
+
     info = AppInfo(
         str(data_dir),
         "test",
@@ -142,43 +119,39 @@ def bridge(manager: Any, storage: Any, check: ScriptedCheck, data_dir: Path) -> 
         lambda: None,
         "t0k",
     )
-    return Bridge(manager, health, FakeTools(), info)
+    return Bridge(manager, monitor, FakeTools(), info)
 
 
-def provider_config(**overrides: Any) -> dict[str, Any]:
-    """A valid add request; keyword overrides replace fields (None removes one)."""
-    config: dict[str, Any] = {
-        "name": "groq",
-        "displayName": "Groq",
-        "baseURL": "https://api.groq.com/openai/v1",
-        "model": "llama-3.3-70b-versatile",
-        "type": "openai-compatible",
-        "apiKey": CANARY_KEY,
-    }
-    for key, value in overrides.items():
-        if value is None:
-            config.pop(key, None)
-        else:
-            config[key] = value
-    return config
+@pytest.fixture
+def sleeps() -> Any:
+    """Records the retry delays a provider service asks for, without waiting (see `retry_sleep`)."""
+    from tests.fakes.upstream import SleepRecorder
+
+    return SleepRecorder()
 
 
-def files_containing(folder: Path, needle: str) -> list[Path]:
-    """Every file below `folder` whose bytes contain `needle`."""
-    raw = needle.encode()
-    return [p for p in folder.rglob("*") if p.is_file() and raw in p.read_bytes()]
+@pytest.fixture
+def retry_sleep() -> Callable[[float], Awaitable[None]]:
+    """How `service` waits out retry backoff: really (asyncio.sleep). Override with `sleeps`."""
+    return asyncio.sleep
 
 
-# Suites whose printed figures (sizes, timings) belong in the run's output, even when captured.
-FIGURE_SUITES = ("tests/packaging/",)
+@pytest.fixture
+def service(retry_sleep: Callable[[float], Awaitable[None]]) -> Iterator[Any]:
+    """A provider service with the default settings, waiting out retries with `retry_sleep`."""
+    from backend.providers import ProviderService
+
+    svc = ProviderService(sleep=retry_sleep)
+    yield svc
+    svc.close()
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Feed the stress report with every test wherever it lives (the UI canary test is in
     tests/e2e): pytest sends this hook only to conftest files on the test's own path."""
-    from tests.stress import conftest as stress
+    from tests.stress.report import record
 
-    stress.record(report)
+    record(report)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

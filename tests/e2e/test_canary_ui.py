@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import CANARY_KEY, files_containing
-from tests.e2e.conftest import (
+from tests.e2e.helpers import (
     CANARY_FRAGMENTS,
     CHAT_PATH,
     MODEL,
@@ -33,6 +32,7 @@ from tests.e2e.conftest import (
     send_message,
 )
 from tests.fakes.upstream import FakeUpstream, Reply, sse
+from tests.helpers import CANARY_KEY, files_containing
 
 pytestmark = pytest.mark.browser
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import (
+from tests.e2e.helpers import (
     CHAT_PATH,
     RunningApp,
     chat_reply,

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import CANARY_KEY
-from tests.e2e.conftest import MODEL, RunningApp, reload_list, screenshot
+from tests.e2e.helpers import MODEL, RunningApp, reload_list, screenshot
+from tests.helpers import CANARY_KEY
 
 pytestmark = pytest.mark.browser
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import XSS, RunningApp, reload_list, screenshot
+from tests.e2e.helpers import XSS, RunningApp, reload_list, screenshot
 from tests.fakes.upstream import Reply
 
 pytestmark = pytest.mark.browser

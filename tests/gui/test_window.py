@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 
-from tests.conftest import CANARY_KEY, artifacts_dir, files_containing, provider_config
 from tests.gui import x11
-from tests.gui.conftest import WindowApp
+from tests.gui.helpers import WindowApp
+from tests.helpers import CANARY_KEY, artifacts_dir, files_containing, provider_config
 
 pytestmark = pytest.mark.gui
 

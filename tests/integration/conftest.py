@@ -1,17 +1,15 @@
-"""Fixtures shared by the integration tests."""
+"""Fixtures shared by the integration tests (`service` is suite-wide, in tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
 
 import pytest
 
-from backend.providers import ProviderService
-
 
 @pytest.fixture
-def service() -> Iterator[ProviderService]:
-    """A provider service with the default settings."""
-    svc = ProviderService()
-    yield svc
-    svc.close()
+def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """Everything our code, httpx and httpcore log, down to DEBUG."""
+    for name in ("miaoda", "httpx", "httpcore"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    return caplog

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import artifacts_dir
+from tests.helpers import artifacts_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 

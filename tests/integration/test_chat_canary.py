@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 
 from backend.errors import MiaodaError
 from backend.models import AuthConfig
 from backend.providers import ProviderService
-from tests.conftest import CANARY_KEY
 from tests.fakes.upstream import (
     FakeUpstream,
     Reply,
@@ -18,6 +15,7 @@ from tests.fakes.upstream import (
     openai_stream,
     user_request,
 )
+from tests.helpers import CANARY_KEY
 from tests.relay import RelayRun
 
 PATH = "/v1/chat/completions"
@@ -32,14 +30,6 @@ ECHOING_401 = Reply.json(
     401,
 )
 SCHEMES = [AuthConfig("bearer"), AuthConfig("header", "x-goog-api-key"), AuthConfig("query", "key")]
-
-
-@pytest.fixture
-def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
-    """Everything our code, httpx and httpcore log, down to DEBUG."""
-    for name in ("miaoda", "httpx", "httpcore"):
-        caplog.set_level(logging.DEBUG, logger=name)
-    return caplog
 
 
 def assert_no_canary(logs: pytest.LogCaptureFixture, *texts: object) -> None:

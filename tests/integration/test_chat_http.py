@@ -13,14 +13,16 @@ import httpx
 import pytest
 
 from backend.app import MiaodaApp
-from tests.conftest import CANARY_KEY
 from tests.fakes.upstream import FakeUpstream, Reply, openai_stream
+from tests.helpers import CANARY_KEY
 
 PATH = "/v1/chat/completions"
 
 
 @pytest.fixture
 def app(data_dir: Path) -> Iterator[MiaodaApp]:
+    """The real app with the default provider timeouts and retries (unlike the stress suite's
+    `app`), serving on an OS-chosen loopback port with the token "tok"."""
     instance = MiaodaApp(data_dir, secret_backend="file", token="tok", chat_heartbeat=0.3)
     instance.start_server(0)
     yield instance
@@ -44,6 +46,7 @@ def add_provider(app: MiaodaApp, base_url: str, **fields: Any) -> str:
 
 @pytest.fixture
 def provider_id(app: MiaodaApp, upstream: FakeUpstream) -> str:
+    """The id of a provider (canary key, no check) on the fake upstream's /v1, in `app`."""
     return add_provider(app, upstream.url + "/v1", apiKey=CANARY_KEY)
 
 

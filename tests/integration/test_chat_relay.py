@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,11 +27,10 @@ PATH = "/v1/chat/completions"
 
 
 @pytest.fixture
-def service() -> Iterator[ProviderService]:
-    """A provider service that records retry delays instead of waiting them."""
-    svc = ProviderService(sleep=SleepRecorder())
-    yield svc
-    svc.close()
+def retry_sleep(sleeps: SleepRecorder) -> SleepRecorder:
+    """Here `service` records its retry delays in `sleeps` instead of waiting them (the other
+    integration tests really wait)."""
+    return sleeps
 
 
 def frames(chunks: list[bytes]) -> list[tuple[str, Any]]:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from backend import __version__
-from tests.conftest import CANARY_KEY, files_containing, keyring_usable, provider_config, require
+from tests.helpers import CANARY_KEY, files_containing, keyring_usable, provider_config, require
 
 LINE = re.compile(r"^MiaoDa Chat is running at (http://127\.0\.0\.1:(\d+))/#token=(\S+)$")
 

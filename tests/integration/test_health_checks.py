@@ -6,7 +6,6 @@ timeout; a check request carries only what it needs and the key never reaches a 
 
 from __future__ import annotations
 
-import logging
 import socket
 import threading
 import time
@@ -23,8 +22,8 @@ from backend.models import HealthStatus
 from backend.providers import ProviderService
 from backend.secrets import EncryptedFileSecretStore
 from backend.storage import Storage
-from tests.conftest import CANARY_KEY, files_containing, provider_config
 from tests.fakes.upstream import FakeUpstream, Reply, openai_stream
+from tests.helpers import CANARY_KEY, files_containing, provider_config
 
 MODEL = "fake-model"
 TIMEOUT = 1.0
@@ -45,26 +44,20 @@ def hanging(seconds: float, reply: Reply | None = None) -> Reply:
 
 
 @pytest.fixture
-def manager(storage: Storage, data_dir: Path) -> CustomProviderManager:
-    return CustomProviderManager(storage, EncryptedFileSecretStore(data_dir))
+def secret_store(file_secret_store: EncryptedFileSecretStore) -> EncryptedFileSecretStore:
+    """Health checks do not depend on the secret backend: only the file store."""
+    return file_secret_store
 
 
 @pytest.fixture
 def monitor(
     manager: CustomProviderManager, storage: Storage, service: ProviderService
 ) -> Iterator[HealthMonitor]:
+    """Checks through the real provider `service`, with a TIMEOUT-second limit."""
     settings = HealthSettings(timeout_seconds=TIMEOUT, slow_threshold_ms=300)
     health = HealthMonitor(manager, storage, service, settings=settings)
     yield health
     health.close()
-
-
-@pytest.fixture
-def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
-    """Everything our code, httpx and httpcore log, down to DEBUG."""
-    for name in ("miaoda", "httpx", "httpcore"):
-        caplog.set_level(logging.DEBUG, logger=name)
-    return caplog
 
 
 def add(manager: CustomProviderManager, base_url: str, name: str = "p", **fields: Any) -> str:

@@ -14,17 +14,15 @@ from backend.bridge import rpc_methods
 from backend.paths import frontend_dir
 from backend.server.app import create_app
 from backend.server.wsgi import LocalServer
-from tests.conftest import CANARY_KEY, provider_config
+from tests.helpers import CANARY_KEY, provider_config
 
 TOKEN = "test-token-123"
 
 
 @pytest.fixture
-def secret_store(data_dir: Path) -> Any:
-    """The guards do not depend on the secret backend: use the file store."""
-    from backend.secrets import EncryptedFileSecretStore
-
-    return EncryptedFileSecretStore(data_dir)
+def secret_store(file_secret_store: Any) -> Any:
+    """The guards do not depend on the secret backend: only the file store."""
+    return file_secret_store
 
 
 @pytest.fixture

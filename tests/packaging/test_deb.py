@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from backend import APP_NAME, __version__
-from tests.conftest import artifacts_dir, keyring_usable, require
+from tests.helpers import artifacts_dir, keyring_usable, require
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 

@@ -47,9 +47,9 @@ with atheris.instrument_imports(include=["backend"]):
     from backend.errors import ALL_CODES, MiaodaError, UpstreamFailure
     from backend.manager import CustomProviderManager
     from backend.models import ChatEvent
-    from backend.providers.errors import Origin
     from backend.providers.wire.anthropic import AnthropicStreamDecoder
     from backend.providers.wire.base import Finish
+    from backend.providers.wire.errors import Origin
     from backend.providers.wire.openai import OpenAIStreamDecoder
     from backend.providers.wire.sse import SSEEvent, SSEParser
     from backend.schemas import load_provider

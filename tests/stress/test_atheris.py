@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require
-from tests.stress.conftest import note
+from tests.helpers import require
+from tests.stress.report import note
 
 pytestmark = pytest.mark.slow
 

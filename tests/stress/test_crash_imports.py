@@ -55,7 +55,7 @@ from backend.app import MiaodaApp
 from backend.manager import KEY_JOURNAL
 from backend.secrets import EncryptedFileSecretStore
 from backend.storage import Storage
-from tests.conftest import CANARY_KEY, files_containing
+from tests.helpers import CANARY_KEY, files_containing
 from tests.killable import run_until_killed
 
 pytestmark = pytest.mark.slow
@@ -473,7 +473,7 @@ def check_secret_file(data_dir: Path, ids: dict[str, str | None], run: int) -> N
 def test_killed_app_keeps_every_committed_change_and_no_half_written_provider(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.stress.conftest import note
+    from tests.stress.report import note
 
     exports = data_dir.parent / "exports"
     exports.mkdir()

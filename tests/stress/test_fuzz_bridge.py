@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from backend.app import MiaodaApp
 from backend.bridge import RPC_METHODS, Bridge
 from backend.errors import ALL_CODES
-from tests.conftest import provider_config
+from tests.helpers import provider_config
 
 pytestmark = pytest.mark.slow
 

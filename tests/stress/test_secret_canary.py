@@ -16,9 +16,9 @@ from urllib.parse import quote, quote_plus
 import httpx
 
 from backend.app import MiaodaApp
-from tests.conftest import CANARY_KEY
 from tests.fakes.upstream import FakeUpstream, Reply, openai_stream, sse
-from tests.stress.conftest import CHAT_PATH, api_headers, chat_body
+from tests.helpers import CANARY_KEY
+from tests.stress.helpers import CHAT_PATH, api_headers, chat_body
 
 MODELS_PATH = "/v1/models"
 ECHO = {"error": {"message": f"Incorrect API key provided: {CANARY_KEY}", "type": "invalid"}}

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from backend.app import MiaodaApp
-from tests.stress.conftest import TOKEN
+from tests.stress.helpers import TOKEN
 
 
 @pytest.fixture(scope="module")

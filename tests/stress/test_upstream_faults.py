@@ -21,7 +21,6 @@ import httpx
 import pytest
 
 from backend.app import MiaodaApp
-from tests.conftest import CANARY_KEY
 from tests.fakes.upstream import (
     FakeUpstream,
     Reply,
@@ -31,7 +30,8 @@ from tests.fakes.upstream import (
     openai_stream,
     sse,
 )
-from tests.stress.conftest import (
+from tests.helpers import CANARY_KEY
+from tests.stress.helpers import (
     CHAT_PATH,
     CONNECT_TIMEOUT,
     READ_TIMEOUT,

@@ -16,9 +16,9 @@ import pytest
 
 from backend.errors import InvalidResponse
 from backend.models import ChatEvent
-from backend.providers.errors import Origin
 from backend.providers.wire.anthropic import AnthropicStreamDecoder
 from backend.providers.wire.base import Finish
+from backend.providers.wire.errors import Origin
 from backend.providers.wire.openai import OpenAIStreamDecoder
 from backend.providers.wire.sse import SSEEvent
 

@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from backend.bridge import AppInfo, Bridge
+from backend.bridge import Bridge
 from backend.errors import KeyringUnavailable
 from backend.health.monitor import HealthMonitor, HealthSettings, grade, needs_chat_check
 from backend.manager import CustomProviderManager
 from backend.models import HealthStatus, ProviderConfig
 from backend.secrets import EncryptedFileSecretStore
 from backend.storage import Storage
-from tests.conftest import CANARY_KEY, FakeTools, provider_config
+from tests.helpers import CANARY_KEY, provider_config
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
@@ -99,30 +99,27 @@ def checks() -> Checks:
 
 
 @pytest.fixture
-def save_check() -> SaveCheck:
-    return SaveCheck()
+def secret_store(file_secret_store: EncryptedFileSecretStore) -> EncryptedFileSecretStore:
+    """The monitor does not depend on the secret backend: only the file store."""
+    return file_secret_store
 
 
 @pytest.fixture
-def manager(storage: Storage, data_dir: Path, save_check: SaveCheck) -> CustomProviderManager:
-    return CustomProviderManager(storage, EncryptedFileSecretStore(data_dir), check=save_check)
+def check() -> SaveCheck:
+    """The manager's connection check (of a validated save) is a `SaveCheck` here."""
+    return SaveCheck()
 
 
 @pytest.fixture
 def monitor(
     manager: CustomProviderManager, storage: Storage, checks: Checks, now: Now
 ) -> Iterator[HealthMonitor]:
+    """The monitor (and so `bridge`) checks with the scripted `checks`, on the clock `now`."""
     health = HealthMonitor(
         manager, storage, checks, clock=now, settings=HealthSettings(slow_threshold_ms=1000)
     )
     yield health
     health.close()
-
-
-@pytest.fixture
-def bridge(manager: CustomProviderManager, monitor: HealthMonitor, data_dir: Path) -> Bridge:
-    info = AppInfo(str(data_dir), "file", "test", "", lambda: None, "t0k")
-    return Bridge(manager, monitor, FakeTools(), info)
 
 
 def add(bridge: Bridge, name: str = "groq", validate: bool = False, **fields: Any) -> str:
@@ -297,9 +294,9 @@ def test_a_validated_save_records_its_test_as_the_latest_status(
     assert checks.calls == []
 
 
-def test_a_slow_save_test_is_recorded_as_degraded(bridge: Bridge, save_check: SaveCheck) -> None:
+def test_a_slow_save_test_is_recorded_as_degraded(bridge: Bridge, check: SaveCheck) -> None:
     pid = add(bridge)
-    save_check.response_time = 2500
+    check.response_time = 2500
     result = bridge.updateCustomProvider(pid, {"displayName": "Groq 2"}, {"validate": True})
     assert result["check"]["status"] == "degraded"
     assert bridge.getAllProviderHealthStatuses()["statuses"][0]["status"] == "degraded"

@@ -11,7 +11,7 @@ import pytest
 from backend.manager import CustomProviderManager
 from backend.secrets import EncryptedFileSecretStore
 from backend.storage import Storage
-from tests.conftest import CANARY_KEY, FakeTools, ScriptedCheck, provider_config
+from tests.helpers import CANARY_KEY, FakeTools, ScriptedCheck, provider_config
 
 PASS = "correct horse battery"
 

@@ -20,7 +20,7 @@ from backend.errors import KeyringUnavailable
 from backend.manager import KEY_JOURNAL, SETTLE, CustomProviderManager
 from backend.secrets import EncryptedFileSecretStore, KeyringSecretStore, SecretStore
 from backend.storage import Storage
-from tests.conftest import CANARY_KEY, files_containing, keyring_usable, provider_config, require
+from tests.helpers import CANARY_KEY, files_containing, keyring_usable, provider_config, require
 
 OLD_URL = "https://old.example.com/v1"
 NEW_URL = "https://new.example.com/v1"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.errors import AuthFailed
-from tests.conftest import CANARY_KEY, files_containing, provider_config
+from tests.helpers import CANARY_KEY, files_containing, provider_config
 
 
 def add(bridge: Any, **overrides: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CANARY_KEY, provider_config
+from tests.helpers import CANARY_KEY, provider_config
 
 LONG = "x" * 5000
 
@@ -98,11 +98,9 @@ IDS = [f"{field}={str(value)[:24]!r}" for field, value, _ in BAD_VALUES]
 
 
 @pytest.fixture
-def secret_store(data_dir: Path) -> Any:
-    """The rules do not depend on the secret backend: use the file store."""
-    from backend.secrets import EncryptedFileSecretStore
-
-    return EncryptedFileSecretStore(data_dir)
+def secret_store(file_secret_store: Any) -> Any:
+    """The rules do not depend on the secret backend: only the file store."""
+    return file_secret_store
 
 
 def _assert_invalid(result: dict[str, Any], field: str) -> None:

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from backend.providers.redact import Redactor, install_log_filter, safe_url
-from tests.conftest import CANARY_KEY
+from backend.redact import MASK, Redactor, SecretRegistry, install_log_filter, mask, safe_url
+from tests.helpers import CANARY_KEY
 
 
 def test_redactor_masks_the_key_its_url_form_and_credential_shapes() -> None:
@@ -59,3 +59,26 @@ def test_httpx_log_lines_lose_their_query_values(caplog: pytest.LogCaptureFixtur
         caplog.records[-1].getMessage()
         == 'HTTP Request: POST https://x.test/v1?key=[redacted] "200 OK"'
     )
+
+
+def test_the_registry_masks_every_key_it_was_given_as_is_and_url_encoded() -> None:
+    registry = SecretRegistry()
+    registry.add("opaque/key+value=1")
+    line = "sent opaque/key+value=1 and opaque%2Fkey%2Bvalue%3D1 to the provider"
+    assert registry.redact(line) == f"sent {MASK} and {MASK} to the provider"
+
+
+def test_the_registry_ignores_values_too_short_to_mask_safely() -> None:
+    registry = SecretRegistry()
+    registry.add("abc")
+    assert registry.redact("abc def") == "abc def"
+
+
+def test_logs_and_messages_share_one_set_of_credential_shapes() -> None:
+    text = (
+        "Authorization: Bearer tok123456789 x-api-key: abcdef123 sk-ant-abcdefgh123 gsk_abc123456"
+    )
+    expected = mask(text)
+    assert SecretRegistry().redact(text) == expected == Redactor(None).text(text)
+    assert "tok123456789" not in expected and "abcdef123" not in expected
+    assert "sk-ant-abcdefgh123" not in expected and "gsk_abc123456" not in expected

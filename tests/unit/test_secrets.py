@@ -30,7 +30,7 @@ from backend.secrets import (
     SecretStore,
     open_secret_store,
 )
-from tests.conftest import CANARY_KEY, require
+from tests.helpers import CANARY_KEY, require
 
 POSIX = os.name == "posix"
 if POSIX:

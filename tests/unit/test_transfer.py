@@ -24,7 +24,7 @@ from backend.transfer import (
     build_export,
     read_export,
 )
-from tests.conftest import CANARY_KEY
+from tests.helpers import CANARY_KEY
 
 PASSPHRASE = "correct horse battery staple"
 GROQ: dict[str, Any] = {

@@ -23,14 +23,9 @@ from backend.errors import (
     UpstreamFailure,
     UpstreamTimeout,
 )
-from backend.providers.errors import (
-    Origin,
-    from_payload,
-    from_response,
-    from_transport,
-    retry_after,
-)
-from tests.conftest import CANARY_KEY
+from backend.providers.errors import from_transport
+from backend.providers.wire.errors import Origin, from_payload, from_response, retry_after
+from tests.helpers import CANARY_KEY
 
 ORIGIN = Origin.of(
     "https://api.example.com/v1/chat/completions?key=" + CANARY_KEY, "gpt-x", CANARY_KEY

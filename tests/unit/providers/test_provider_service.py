@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from backend.errors import AuthFailed, RateLimited
+from backend.health.rules import grade
 from backend.providers import ProviderService
 from tests.fakes.upstream import (
     FakeUpstream,
@@ -87,16 +88,17 @@ def test_models_status_healthy_when_the_model_is_listed(
     assert status.error is None and status.last_checked
 
 
-def test_models_status_degraded_when_the_model_is_missing(
+def test_a_model_missing_from_the_list_is_reported_and_graded_degraded(
     service: ProviderService, upstream: FakeUpstream
 ) -> None:
     upstream.script("/v1/models", models("other"))
     status = service.fetch_models_status(fake_config(upstream.url + "/v1"), "k", timeout=2.0)
-    assert (status.status, status.model_available, status.error_code) == (
-        "degraded",
+    assert (status.model_available, status.error_code, status.http_status) == (
         False,
         "MODEL_NOT_FOUND",
+        200,
     )
+    assert grade(status, 3000).status == "degraded"
 
 
 def test_models_status_unhealthy_on_auth_failure_without_retries(
@@ -112,12 +114,32 @@ def test_models_status_unhealthy_on_auth_failure_without_retries(
     assert len(upstream.requests) == 1
 
 
-def test_models_status_degraded_on_server_error_without_retries(
+def test_a_server_error_is_reported_without_retries_and_graded_unhealthy(
     service: ProviderService, upstream: FakeUpstream
 ) -> None:
     upstream.script("/v1/models", Reply.json({"error": {"message": "down"}}, 503))
     status = service.fetch_models_status(fake_config(upstream.url + "/v1"), "k", timeout=2.0)
-    assert status.status == "degraded" and len(upstream.requests) == 1
+    assert (status.error_code, status.http_status) == ("UPSTREAM_ERROR", 503)
+    assert len(upstream.requests) == 1
+    assert grade(status, 3000).status == "unhealthy"
+
+
+def test_the_provider_layer_reports_facts_and_leaves_grading_to_the_health_rules(
+    service: ProviderService, upstream: FakeUpstream
+) -> None:
+    # One place decides a health state: whatever went wrong, the raw status is "unhealthy"
+    # with the error's code, and `grade` alone makes some of them "degraded".
+    upstream.script(
+        "/v1/models",
+        Reply.json({"error": {"message": "slow down"}}, 429),
+        Reply.json({"error": {"message": "no route"}}, 404),
+    )
+    config = fake_config(upstream.url + "/v1")
+    limited = service.fetch_models_status(config, "k", timeout=2.0)
+    missing = service.fetch_models_status(config, "k", timeout=2.0)
+    assert (limited.status, limited.error_code) == ("unhealthy", "RATE_LIMITED")
+    assert grade(limited, 3000).status == "degraded"
+    assert missing.status == "unhealthy" and grade(missing, 3000).status == "unhealthy"
 
 
 def test_models_status_times_out(service: ProviderService, upstream: FakeUpstream) -> None:
