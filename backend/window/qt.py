@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import types
 import webbrowser
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -49,8 +50,8 @@ JSON_FILE_TYPES = ("JSON files (*.json)", "All files (*)")
 # The ways to let an outside program drive the window's web engine; a release build refuses them.
 DEBUG_ENV = "QTWEBENGINE_REMOTE_DEBUGGING"
 DEBUG_FLAGS = ("--remote-debugging-port", "--remote-debugging-pipe", "--remote-allow-origins")
-# The attribute of pywebview's Qt page that holds the page every popup is given to.
-PYWEBVIEW_POPUP_PAGE = "nav_handler"
+# How long a popup's sink lives after it has decided (Qt may still be finishing the popup).
+SINK_LIFETIME_MS = 5_000
 # pywebview 6 needs eval() in the page twice: it builds each `window.pywebview.api.<method>` with
 # `new Function(...)`, and it hands every result back through `Window.evaluate_js`, which wraps
 # the callback in `eval("...")`. The app's Content-Security-Policy has no 'unsafe-eval', so both
@@ -271,18 +272,51 @@ class _GeometryKeeper(QObject):
 
 
 class _PopupSink(QWebEnginePage):
-    """Where pywebview sends popups: nothing ever loads here, web links go to the browser."""
+    """Where pywebview sends a popup: nothing ever loads here, web links go to the browser.
 
-    def __init__(self, page: QWebEnginePage, decide: Callable[[str], None]) -> None:
+    One sink takes one popup. QtWebEngine adopts the popup's web contents into the page that
+    `createWindow` returns; given the same page again for a later popup, it sometimes crashed
+    the whole process (seen in the window tests, about 1 run in 8). Once a sink has decided,
+    it is deleted a little later, when Qt is surely done with it. Until then `keep` holds it:
+    without a Python reference its `acceptNavigationRequest` would no longer be called, and
+    the popup would load in the hidden page.
+    """
+
+    def __init__(
+        self, page: QWebEnginePage, decide: Callable[[str], None], keep: set[_PopupSink]
+    ) -> None:
         super().__init__(page.profile(), page)
         self._decide = decide
+        self._decided = False
+        self._keep = keep
+        keep.add(self)
 
     def acceptNavigationRequest(
         self, url: QUrl | str, kind: QWebEnginePage.NavigationType, main_frame: bool, /
     ) -> bool:
-        if main_frame:
+        if main_frame and not self._decided:
+            self._decided = True
             self._decide(_url_text(url))
+            QTimer.singleShot(SINK_LIFETIME_MS, self._release)
         return False
+
+    def _release(self) -> None:
+        self._keep.discard(self)
+        self.deleteLater()
+
+
+def _give_each_popup_its_own_sink(page: QWebEnginePage, decide: Callable[[str], None]) -> None:
+    """Answer every popup of `page` with a new `_PopupSink`.
+
+    pywebview's `createWindow` answers every popup with one page kept for the window's life;
+    this instance-level `createWindow` (PySide calls it in place of the class's) takes over.
+    """
+    kept: set[_PopupSink] = set()
+
+    def create_window(self: QWebEnginePage, kind: QWebEnginePage.WebWindowType) -> _PopupSink:
+        return _PopupSink(self, decide, kept)
+
+    page.createWindow = types.MethodType(create_window, page)  # type: ignore[method-assign]
 
 
 class _ScriptRunner(QObject):
@@ -339,11 +373,8 @@ class _WindowController:
         setattr(self._window, PYWEBVIEW_EVALUATE, _ScriptRunner(page).evaluate)
         page.navigationRequested.connect(self._on_navigation)
         page.newWindowRequested.connect(self._on_new_window)
-        # pywebview answers every popup with the page it keeps in `nav_handler`; ours loads nothing.
-        if hasattr(page, PYWEBVIEW_POPUP_PAGE):
-            setattr(page, PYWEBVIEW_POPUP_PAGE, _PopupSink(page, self._on_popup))
-        else:
-            log.warning("pywebview changed how it handles popups; newWindowRequested guards them")
+        # Popups load nothing: web links go to the system browser, anything else is refused.
+        _give_each_popup_its_own_sink(page, self._on_popup)
         # Chromium's popup blocker: a script may open a window only in answer to a click.
         page.settings().setAttribute(
             QWebEngineSettings.WebAttribute.JavascriptCanOpenWindows, False
@@ -381,7 +412,7 @@ class _WindowController:
         self._act(verdict, url, "navigation")
 
     def _on_new_window(self, request: QWebEngineNewWindowRequest) -> None:
-        # Reached only if pywebview stops answering popups itself; not calling openIn() refuses.
+        # Reached only if the page's createWindow is not ours; not calling openIn() refuses.
         self._on_popup(_url_text(request.requestedUrl()))
 
     def _on_popup(self, url: str) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import require
+from tests.helpers import require
 
 
 @pytest.fixture(scope="module")
