@@ -15,7 +15,8 @@ from typing import Any
 from backend import __version__
 from backend.bridge import AppInfo, Bridge, Dialogs, rpc_methods
 from backend.chat.service import ChatService
-from backend.health.monitor import HealthMonitor, HealthScheduler
+from backend.health.monitor import HealthMonitor
+from backend.health.schedule import HealthScheduler
 from backend.logsetup import configure_logging
 from backend.manager import CustomProviderManager
 from backend.models import ProviderConfig

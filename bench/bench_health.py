@@ -32,7 +32,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from backend.bridge import AppInfo, Bridge
-from backend.health.monitor import MAX_PARALLEL_CHECKS, HealthMonitor, HealthScheduler
+from backend.health.monitor import MAX_PARALLEL_CHECKS, HealthMonitor
+from backend.health.schedule import HealthScheduler
 from backend.manager import CustomProviderManager
 from backend.models import HealthStatus, ProviderConfig
 from backend.providers import ProviderService

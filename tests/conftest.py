@@ -23,13 +23,7 @@ pytest.register_assert_rewrite(
     "tests.helpers", "tests.stress.helpers", "tests.e2e.helpers", "tests.gui.helpers"
 )
 
-from tests.helpers import FakeTools, ScriptedCheck, keyring_usable  # noqa: E402
-
-# Re-exported (`x as x`) only for two files that still import them from this conftest and are
-# being edited elsewhere (tests/unit/test_health_scheduler.py: provider_config;
-# tests/gui/test_window_parts.py: require): drop once they import from tests.helpers.
-from tests.helpers import provider_config as provider_config  # noqa: E402
-from tests.helpers import require as require  # noqa: E402
+from tests.helpers import FakeTools, ScriptedCheck, keyring_usable, require  # noqa: E402
 
 # Suites whose printed figures (sizes, timings) belong in the run's output, even when captured.
 FIGURE_SUITES = ("tests/packaging/",)

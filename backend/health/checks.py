@@ -2,12 +2,12 @@
 
     Prober           the provider layer's checks (`ProviderService` is one); `FunctionProber`
                      turns a plain check function (config, key) -> status into one.
-    _CheckRun        one batch of checks for `HealthMonitor.check_many`: models checks on the
+    CheckRun        one batch of checks for `HealthMonitor.check_many`: models checks on the
                      provider loop, chat-path fallbacks on a few threads, results in one queue.
 
 A check costs no tokens: it lists the provider's models with its key. Only a provider without a
 models endpoint gets the chat-path test instead, which costs a token or so. A check that raises
-becomes an unhealthy status (`_guarded`, `_failure`); it never escapes into the monitor.
+becomes an unhealthy status (`_guarded`, `failure_status`); it never escapes into the monitor.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class FunctionProber:
         try:
             return self._check(config, api_key)
         except MiaodaError as err:
-            return _failure(config, err)
+            return failure_status(config, err)
 
 
 class _ThreadChecks:
@@ -94,13 +94,14 @@ def _guarded(
     try:
         return check(config, key)
     except MiaodaError as err:
-        return _failure(config, err)
+        return failure_status(config, err)
     except Exception:
         log.exception("health check of %s crashed", config.id)
-        return _failure(config, None)
+        return failure_status(config, None)
 
 
-def _failure(config: ProviderConfig, err: MiaodaError | None) -> HealthStatus:
+def failure_status(config: ProviderConfig, err: MiaodaError | None) -> HealthStatus:
+    """The status of a check that could not be made or crashed (`err` None: a bug of ours)."""
     return HealthStatus(
         provider_id=config.id,
         provider_name=config.name,
@@ -111,7 +112,7 @@ def _failure(config: ProviderConfig, err: MiaodaError | None) -> HealthStatus:
     )
 
 
-class _CheckRun:
+class CheckRun:
     """One batch of checks: models checks on the provider loop, chat fallbacks on a few threads.
 
     Results arrive in one queue; `next` hands them out and sends a provider whose models

@@ -6,17 +6,17 @@
                      history queries with uptime and latency percentiles.
     HealthObserver   what the monitor tells its observers (the scheduler is one).
 
-The rest of the health feature lives beside it:
+The rest of the health feature lives beside it (imports go schedule → monitor → checks → rules):
 
-    health_rules     HealthSettings (the interval, slow threshold, timeout and on/off switch)
-                     and the status rules (`grade`, `needs_chat_check`).
-    health_checks    what the monitor needs of the provider layer (`Prober`) and one batch of
+    rules.py         HealthSettings (the interval, slow threshold, timeout and on/off switch)
+                     and the status rules (`grade`, `needs_chat_check`): the one place a
+                     provider's health state is decided.
+    checks.py        what the monitor needs of the provider layer (`Prober`) and one batch of
                      checks run through it.
-    health_schedule  HealthScheduler, the background thread that checks every provider every
-                     interval.
+    schedule.py      HealthScheduler, the background thread that checks every provider every
+                     interval (it observes the monitor).
 
-The names other code uses are importable from here too. The status rules and the schedule are
-described in docs/HEALTH.md.
+The status rules and the schedule are described in docs/HEALTH.md.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from backend.errors import InvalidConfig, MiaodaError, NotFound
-from backend.health.checks import FunctionProber, HealthCheck, Prober, _CheckRun, _failure
+from backend.health.checks import CheckRun, FunctionProber, HealthCheck, Prober, failure_status
 from backend.health.rules import (
     HealthSettings,
     apply_settings,
@@ -42,22 +42,18 @@ from backend.health.rules import (
     needs_chat_check,
     settings_limits,
 )
-from backend.health.schedule import BACKGROUND_PARALLEL_CHECKS, FIRST_SWEEP_SPREAD, HealthScheduler
 from backend.manager import CustomProviderManager
 from backend.models import HealthStatus, ProviderConfig, utc_now
 from backend.storage import Storage
 
 __all__ = [
-    "BACKGROUND_PARALLEL_CHECKS",
     "CONNECT_TIMEOUT",
-    "FIRST_SWEEP_SPREAD",
     "HISTORY_WINDOW",
     "MAX_PARALLEL_CHECKS",
     "RETENTION_DAYS",
     "HealthCheck",
     "HealthMonitor",
     "HealthObserver",
-    "HealthScheduler",
     "HealthSettings",
     "Prober",
     "grade",
@@ -174,7 +170,7 @@ class HealthMonitor:
             generations = [self._generation[i] for i in ids]
             self._in_flight.update(ids)
         results: list[HealthStatus | None] = [None] * len(providers)
-        run = _CheckRun(
+        run = CheckRun(
             self._prober,
             settings.timeout_seconds,
             self._connect_timeout,
@@ -217,7 +213,7 @@ class HealthMonitor:
         ]
 
     def _submit_all(
-        self, run: _CheckRun, providers: Sequence[ProviderConfig], stops: list[threading.Event]
+        self, run: CheckRun, providers: Sequence[ProviderConfig], stops: list[threading.Event]
     ) -> None:
         # Each check starts as soon as its key is read, so slow key reads (a keyring asked
         # over D-Bus) overlap with the checks already running.
@@ -232,7 +228,7 @@ class HealthMonitor:
             except NotFound:
                 continue  # removed meanwhile: nothing to check
             except MiaodaError as err:
-                run.put(tag, _failure(listed, err))
+                run.put(tag, failure_status(listed, err))
                 continue
             run.submit(tag, provider, key)
 

@@ -15,13 +15,11 @@ import random
 import threading
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
+from backend.health.monitor import HealthMonitor
 from backend.health.rules import HealthSettings
 from backend.models import ProviderConfig
-
-if TYPE_CHECKING:  # the monitor is passed in; importing it at run time would be a cycle
-    from backend.health.monitor import HealthMonitor
 
 log = logging.getLogger("miaoda.health")
 

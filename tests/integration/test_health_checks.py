@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from backend.app import MiaodaApp
-from backend.health.monitor import HealthMonitor, HealthScheduler, HealthSettings
+from backend.health.monitor import HealthMonitor, HealthSettings
+from backend.health.schedule import HealthScheduler
 from backend.manager import CustomProviderManager
 from backend.models import HealthStatus
 from backend.providers import ProviderService

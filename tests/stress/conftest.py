@@ -21,14 +21,6 @@ from tests.fakes.upstream import FakeUpstream
 from tests.stress import report
 from tests.stress.helpers import FAST_RETRY, TIMEOUTS, TOKEN, add_provider
 
-# Re-exported (`x as x`) only for tests/stress/test_load.py, which still imports them from this
-# conftest and is being edited elsewhere: drop once it imports from tests.stress.helpers/report.
-from tests.stress.helpers import api_headers as api_headers
-from tests.stress.helpers import assert_well_formed as assert_well_formed
-from tests.stress.helpers import chat_body as chat_body
-from tests.stress.helpers import stream_chat as stream_chat
-from tests.stress.report import note as note
-
 
 @pytest.fixture
 def app(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MiaodaApp]:

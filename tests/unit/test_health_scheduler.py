@@ -12,17 +12,13 @@ from typing import Any
 
 import pytest
 
-from backend.health.monitor import (
-    FIRST_SWEEP_SPREAD,
-    HealthMonitor,
-    HealthScheduler,
-    HealthSettings,
-)
+from backend.health.monitor import HealthMonitor, HealthSettings
+from backend.health.schedule import FIRST_SWEEP_SPREAD, HealthScheduler
 from backend.manager import CustomProviderManager
 from backend.models import HealthStatus, ProviderConfig
 from backend.secrets import EncryptedFileSecretStore
 from backend.storage import Storage
-from tests.conftest import provider_config
+from tests.helpers import provider_config
 
 INTERVAL = 300.0
 SPREAD = 30.0  # the jitter: 10% of the interval, at most 30 s
@@ -270,6 +266,36 @@ def test_a_check_made_elsewhere_moves_the_next_turn_back(
     monitor.check(pid)  # e.g. "Check now" just before the first sweep
     clock.advance(FIRST + FIRST_SWEEP_SPREAD)
     quiet(checks, 1)
+
+
+def test_check_all_more_often_than_the_interval_leaves_the_schedule_no_turn_until_it_stops(
+    manager: CustomProviderManager,
+    monitor: HealthMonitor,
+    scheduler: HealthScheduler,
+    clock: FakeClock,
+    checks: Checks,
+) -> None:
+    # What tests/stress/test_load.py runs into: its "check all" loop beats the schedule to
+    # every turn, so the schedule's own checks only start once that loop stops.
+    names = ["a", "b", "c"]
+    for name in names:
+        add(manager, name)
+    start(scheduler, clock)
+    every = INTERVAL - SPREAD - 70  # "Check all" again before any turn comes
+    rounds = 4
+    for _ in range(rounds):
+        monitor.check_all()
+        now = clock.monotonic()
+        assert all(due >= now + INTERVAL - SPREAD for due in scheduler.due_times().values())
+        # Each step passes the wait the schedule set before this "check all" moved the turns
+        # on: it wakes, finds nothing due, and waits again.
+        clock.step(every)
+    assert scheduler.sweeps == 0
+    assert sorted(checks.calls) == sorted(names * rounds)
+    # "Check all" stops: one interval (+ jitter) after its last round, all are the schedule's.
+    clock.step(INTERVAL + SPREAD - every)
+    assert scheduler.sweeps == 1
+    assert sorted(checks.calls) == sorted(names * (rounds + 1))
 
 
 def test_history_older_than_30_days_is_pruned_at_the_first_sweep(
