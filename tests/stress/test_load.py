@@ -20,11 +20,11 @@ and the schedule stops within a second and its thread is gone.
 Who checks what: any check resets a provider's turn, "Check all" too (docs/HEALTH.md), and the
 "check all" hammer runs back to back, more often than the interval. While it runs, the schedule
 only gets the turns that come before the hammer's next check of that provider, so which
-providers it reaches then is luck (more so under load, when each sweep waits for the busy
-provider loop and a sweep in progress holds back what falls due). So when the streams are done,
-the "check all" hammer stops first and the round goes on, the CRUD hammers and the poller still
-running, until the schedule has checked every streaming provider: each is due within one
-interval (+10%) of its last check, so that takes about a second; REACH_LIMIT is far above it.
+providers it reaches then is luck (more so under load: sweeps take longer, and a sweep in
+progress holds back what falls due meanwhile). So when the streams are done, the "check all"
+hammer stops first and the round goes on, the CRUD hammers and the poller still running, until
+the schedule has checked every streaming provider: each is due within one interval (+10%) of
+its last check, so that takes about a second; REACH_LIMIT is far above it.
 
 Timing knobs: through the settings API the shortest interval is 30 s and the first sweep waits
 8 s (+ up to 3 s of spread), so a 3 s round would see no sweep at all. The fixture below builds
@@ -84,8 +84,8 @@ LEAVER_CHUNKS = 400  # sent 20 ms apart: far longer than a leaver stays
 DISCONNECT_LIMIT = 1.5
 SWEEP_INTERVAL = 1.0
 # Seconds the schedule gets, once "check all" stops, to check every streaming provider: one
-# interval (+10%) plus sweeps slowed by load (about 2 s seen at load average 8). Only a broken
-# schedule comes near it.
+# interval (+10%) and the sweeps, slowed by load (at most 1.22 s seen, at load averages of 4-12).
+# Only a broken schedule comes near it.
 REACH_LIMIT = 15.0
 SCHEDULER_THREAD = "miaoda-health"
 SLOW_THRESHOLD_MS = 10_000
