@@ -27,6 +27,7 @@ BENCHES = {
             "added TTFT p50 through the app",
             "(b) one 2000-chunk stream",
             "relay throughput through the app",
+            "app CPU per relayed chunk",
             "(c) 10 concurrent streams",
             "paced (100 × 10 ms)",
         ],
@@ -84,3 +85,6 @@ def test_the_side_by_side_comparison_runs(capsys: pytest.CaptureFixture[str]) ->
         line for line in lines if line[:4] == "    " and line.split()[0] in {"1", "2", "median"}
     ]
     assert len(figures) == 3 and all(line.count("+") == 2 for line in figures), done.stdout
+    assert "CPU time of each app's process per relayed chunk" in done.stdout, done.stdout
+    cpu_rows = [line for line in lines if line.startswith(("    this: ", "    other: "))]
+    assert len(cpu_rows) == 2 and all(len(row.split()) == 4 for row in cpu_rows), done.stdout
