@@ -23,6 +23,11 @@ CATEGORIES = {
     "test_crash_imports": "Crash safety: SIGKILL during imports and bridge writes",
     "test_atheris": "Coverage-guided fuzzing (atheris): SSE parser, import files",
     "test_canary_ui": "Secret canary in the UI: page text behind every screenshot",
+    "test_hardening_keys": "Hardening: where a stored key may be sent; import decryption cost",
+    "test_hardening_input": "Hardening: endpoint paths, spoofing text",
+    "test_hardening_redaction": "Hardening: redaction of upstream text and the log backstop",
+    "test_hardening_server": "Hardening: bad bodies, static files, export paths, file modes",
+    "test_hardening_gateway": "Hardening: gateway retry waits and error advice",
 }
 _outcomes: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
 _notes: list[str] = []
