@@ -15,6 +15,7 @@ from typing import Any
 from backend import __version__
 from backend.bridge import AppInfo, Bridge, Dialogs, rpc_methods
 from backend.chat.service import ChatService
+from backend.fileio import make_private_dir
 from backend.health.monitor import HealthMonitor
 from backend.health.schedule import HealthScheduler
 from backend.logsetup import configure_logging
@@ -58,7 +59,8 @@ class MiaodaApp:
         secret_store: SecretStore | None = None,
         chat_heartbeat: float = 15.0,
     ) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        # Private: 0700 on POSIX, and a folder an older version left open is tightened.
+        make_private_dir(data_dir)
         self.data_dir = data_dir
         self.log_file = configure_logging(data_dir)
         self.storage = Storage(data_dir / DB_NAME)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -100,6 +101,44 @@ def _failure(err: MiaodaError) -> Envelope:
     return {"success": False, "error": err.to_dict()}
 
 
+# An existing file larger than this is not taken for an export (exports hold at most a few MB).
+_EXPORT_CHECK_BYTES = 64 * 1024 * 1024
+
+
+def _refuse_foreign_file(target: Path) -> None:
+    """Raise unless exporting to `target` is safe: nothing is there yet, or an earlier MiaoDa
+    Chat export is (a file whose JSON carries the export format marker). Anything else, the
+    user's own file of the same name above all, is never replaced."""
+    if not (target.exists() or target.is_symlink()):
+        return
+    if target.is_dir():
+        raise InvalidConfig(
+            f"{target.name} is a folder. Choose a file name for the export.",
+            fields={"path": ["This is a folder, not a file."]},
+        )
+    if not (target.is_file() and _is_export_file(target)):
+        raise InvalidConfig(
+            f"{target.name} already exists and is not a MiaoDa Chat provider export, so it was "
+            "not replaced. Choose another file name.",
+            fields={"path": ["This file exists and is not a MiaoDa Chat export."]},
+        )
+
+
+def _is_export_file(target: Path) -> bool:
+    try:
+        with target.open("rb") as handle:
+            raw = handle.read(_EXPORT_CHECK_BYTES + 1)
+    except OSError:
+        return False
+    if len(raw) > _EXPORT_CHECK_BYTES:
+        return False
+    try:
+        document = json.loads(raw.decode("utf-8-sig"))
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or absurdly deep
+        return False
+    return isinstance(document, dict) and document.get("format") == transfer.FORMAT
+
+
 class Bridge:
     """The methods the frontend calls; documented in docs/API.md ("Bridge")."""
 
@@ -177,7 +216,8 @@ class Bridge:
         if path is None:
             return {"filename": EXPORT_FILENAME, "content": text, "count": count}
         target = Path(path).expanduser()
-        atomic_write_text(target, text)
+        _refuse_foreign_file(target)
+        atomic_write_text(target, text)  # a temp file beside it, fsynced, then renamed over it
         return {"path": str(target), "count": count}
 
     @envelope

@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from backend import transfer
 from backend.errors import DuplicateName, InternalError, InvalidConfig, MiaodaError, NotFound
@@ -44,6 +45,7 @@ KEY_JOURNAL = "secrets.journal"
 STAGED = "staged"
 SETTLE = "settle"
 STAGED_SUFFIX = ":next"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 # Runs a connection test for a config and key; returns a status or raises a MiaodaError.
 ConnectionCheck = Callable[[ProviderConfig, str | None], HealthStatus]
@@ -271,8 +273,13 @@ class CustomProviderManager:
                 raw.pop(read_only, None)
             data = merge_update(current.to_export(), raw)
             key = data.pop("apiKey", None)
-            key = self.api_key(current.id) if key is None else (key or None)
-            return self._run_check(self._build(current.id, data, key, "", ""), key)
+            REDACTOR.add(key)
+            edited = self._build(current.id, data, key, "", "")
+            if key is None and current.has_api_key:
+                if not _same_destination(current, edited):
+                    raise _key_needed()
+                key = self.api_key(current.id)
+            return self._run_check(edited, key or None)
         data = load_provider(config_or_id)
         key = data.pop("apiKey", None) or None
         REDACTOR.add(key)
@@ -369,14 +376,14 @@ class CustomProviderManager:
                 existing.id, data, key, created_at=existing.created_at, updated_at=now
             )
             if key is None and existing.has_api_key:
-                if existing.base_url == provider.base_url:
-                    # Same endpoint: the stored key still belongs to it.
+                if _same_routing(existing, provider):
+                    # Sent to the same place in the same way: the stored key still belongs.
                     provider = replace(
                         provider, has_api_key=True, api_key_hint=existing.api_key_hint
                     )
                     key_change: str | None = None
                 else:
-                    # A key is never sent to an endpoint it was not given for.
+                    # A key is never sent anywhere, or in any way, it was not given for.
                     key_change = ""
             else:
                 key_change = key
@@ -522,6 +529,36 @@ class CustomProviderManager:
 def _staged(provider_id: str) -> str:
     """Where a provider's new key waits while the committed row still uses the old one."""
     return provider_id + STAGED_SUFFIX
+
+
+def _origin(base_url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port of a (validated) base URL, the port filled in when implied."""
+    parts = urlsplit(base_url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or ""), parts.port or _DEFAULT_PORTS.get(scheme)
+
+
+def _same_destination(stored: ProviderConfig, edited: ProviderConfig) -> bool:
+    """Whether `edited` sends a key to the origin and in the place `stored` was saved with."""
+    return _origin(stored.base_url) == _origin(edited.base_url) and stored.auth == edited.auth
+
+
+def _same_routing(stored: ProviderConfig, imported: ProviderConfig) -> bool:
+    """Whether everything that decides where and how a key is sent is unchanged."""
+    return (
+        stored.type == imported.type
+        and stored.base_url == imported.base_url
+        and stored.auth == imported.auth
+        and dict(stored.endpoints) == dict(imported.endpoints)
+    )
+
+
+def _key_needed() -> InvalidConfig:
+    problem = (
+        "Enter the API key to test this provider at its new address or with its new "
+        "authentication; the saved key is only sent where it was saved for."
+    )
+    return InvalidConfig(problem, fields={"apiKey": [problem]})
 
 
 def _duplicate(name: str) -> DuplicateName:

@@ -32,6 +32,15 @@ from backend.models import (
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Bidi embeddings, overrides and isolates (LRE RLE PDF LRO RLO, LRI RLI FSI PDI): they reorder
+# the text around them, so a name could read as something else. The marks LRM, RLM and ALM
+# reorder nothing and are allowed.
+BIDI_CONTROL_RE = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
+# In an endpoint's path part: a `..` segment (also `..;`, which some servers read as `..`),
+# `//`, a backslash, or `.`, `/` or `\` percent-encoded. Each could take the request out of
+# the base URL's path: httpx removes `..` segments, and servers may decode %2e / %2f / %5c or
+# read `\` as `/`.
+ENDPOINT_ESCAPE_RE = re.compile(r"(?:^|/)\.\.(?:[/;]|$)|//|\\|%2e|%2f|%5c", re.IGNORECASE)
 FORBIDDEN_HEADERS = frozenset({"host", "content-length", "transfer-encoding"})
 READ_ONLY = ("id", "requestURL", "hasApiKey", "apiKeyHint", "createdAt", "updatedAt")
 MAX_HEADERS = 32
@@ -122,6 +131,11 @@ def _endpoint_problem(path: str) -> str | None:
         return "Must be at most 1,024 characters."
     if CONTROL_RE.search(path) or " " in path or "#" in path:
         return "Must not contain spaces, control characters or a # fragment."
+    if ENDPOINT_ESCAPE_RE.search(path.partition("?")[0]):
+        return (
+            "Must stay under the base URL: no .. segments, //, backslashes or encoded "
+            "dots and slashes (%2E, %2F, %5C) before the ?query."
+        )
     return None
 
 
@@ -163,7 +177,7 @@ class ProviderSchema(Schema):
 
 
 def _name_problem(name: str) -> str | None:
-    if NAME_RE.fullmatch(name):
+    if NAME_RE.fullmatch(name):  # ASCII only, so bidi controls cannot get in
         return None
     return (
         "Use 1-64 ASCII letters, digits, '-', '_' or '.', starting with a letter or digit "
@@ -178,6 +192,8 @@ def _display_name_problem(value: str) -> str | None:
         return "Must be at most 80 characters."
     if CONTROL_RE.search(value):
         return "Must not contain control characters such as line breaks."
+    if BIDI_CONTROL_RE.search(value):
+        return "Must not contain text-direction controls (U+202A-U+202E, U+2066-U+2069)."
     return None
 
 

@@ -30,6 +30,7 @@ from types import MappingProxyType, TracebackType
 from typing import Any, Final, Self, cast
 
 from backend.errors import DuplicateName, NotFound, StorageError
+from backend.fileio import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, make_private_file, tighten
 from backend.models import (
     AuthConfig,
     AuthScheme,
@@ -330,12 +331,16 @@ class Storage:
         self._closed = False
         action = f"open its data file {path}"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
         except OSError as exc:
             raise StorageError(
                 f"MiaoDa Chat could not create its data folder {path.parent}. "
                 "Check that the location is writable, or choose another with MIAODA_DATA_DIR."
             ) from exc
+        # The file is 0600 (POSIX) before SQLite opens it: its -wal and -shm files take their
+        # mode from it. Loose ones left by an older version are tightened here too.
+        make_private_file(path)
+        self._tighten_files()
         with self._guard(action):
             # timeout is SQLite's busy timeout. isolation_level=None stops the module from
             # opening transactions behind our back: this class issues BEGIN/COMMIT itself.
@@ -347,10 +352,16 @@ class Storage:
                 # Identify the file before changing anything in it (WAL mode is persistent).
                 version = self._check_identity()
                 self._configure()
+            self._tighten_files()  # WAL mode has just made the -wal and -shm files
             self._migrate(version)
         except BaseException:
             self._conn.close()
             raise
+
+    def _tighten_files(self) -> None:
+        """Make the data file and its -wal and -shm files 0600 where they exist (POSIX)."""
+        for suffix in ("", "-wal", "-shm"):
+            tighten(self.path.with_name(self.path.name + suffix), PRIVATE_FILE_MODE)
 
     def _pragma_int(self, name: str) -> int:
         """The integer value of a read-only pragma such as `user_version`."""

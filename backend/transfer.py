@@ -29,6 +29,7 @@ import base64
 import binascii
 import json
 import os
+import threading
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -58,10 +59,14 @@ _TAG_BYTES = 16
 _KEY_BYTES = 32
 _SECRETS_FIELDS = frozenset({"kdf", "salt", "n", "r", "p", "cipher", "nonce", "ciphertext"})
 # Bounds on parameters read from a file, so a crafted one cannot make the KDF eat gigabytes
-# or minutes: scrypt needs 128 * n * r bytes and runs p times over them.
+# or minutes: scrypt needs 128 * n * r bytes and runs p times over them. The memory cap is
+# twice what our own exports use (128 * SCRYPT_N * SCRYPT_R = 32 MiB).
 _N_MIN, _N_MAX = 2**14, 2**20
 _R_MAX, _P_MAX = 16, 4
-_SCRYPT_MAX_MEMORY = 256 * 1024 * 1024
+_SCRYPT_MAX_MEMORY = 64 * 1024 * 1024
+# One scrypt derivation at a time in the whole process: concurrent imports (and exports)
+# queue here instead of each holding up to _SCRYPT_MAX_MEMORY at once.
+_KDF_LOCK = threading.Lock()
 # A provider is at most five levels deep; anything far deeper is not an export, and a cap
 # keeps later recursive code (validation, re-serializing) clear of Python's recursion limit.
 _MAX_DEPTH = 32
@@ -258,7 +263,7 @@ def _read_secrets(block: Any, passphrase: str | None, aad: bytes) -> dict[str, s
     ciphertext = _b64_field(block, "ciphertext", _TAG_BYTES, MAX_IMPORT_BYTES)
     if not passphrase:
         raise DecryptFailed(_NEEDS_PHRASE_HINT, fields={"passphrase": [_NEEDS_PHRASE_HINT]})
-    key = _derive(_passphrase_bytes_for_import(passphrase), salt, n, r, p)
+    key = _derive_for_import(_passphrase_bytes_for_import(passphrase), salt, n, r, p)
     try:
         plaintext = AESGCM(key).decrypt(nonce, ciphertext, aad)
     except InvalidTag as exc:
@@ -284,10 +289,21 @@ def _scrypt_params(block: Mapping[str, Any]) -> tuple[int, int, int]:
         raise _bad_secrets("secrets.r", f"Expected 1 to {_R_MAX}.")
     if not 1 <= p <= _P_MAX:
         raise _bad_secrets("secrets.p", f"Expected 1 to {_P_MAX}.")
-    # scrypt itself requires n < 2^(16r); the memory cap keeps a crafted file from
-    # asking for gigabytes within the per-parameter bounds.
-    if n >= 2 ** (16 * r) or 128 * n * r > _SCRYPT_MAX_MEMORY:
-        raise _bad_secrets("secrets.n", "These scrypt parameters need too much memory.")
+    # scrypt itself requires n < 2^(16r).
+    if n >= 2 ** (16 * r):
+        raise _bad_secrets("secrets.n", f"Expected less than 2^(16·r) (r is {r}).")
+    # The memory cap keeps a crafted file from asking for hundreds of megabytes within the
+    # per-parameter bounds; it is checked before anything is derived.
+    if 128 * n * r > _SCRYPT_MAX_MEMORY:
+        mib = _SCRYPT_MAX_MEMORY // (1024 * 1024)
+        problem = (
+            f"These scrypt parameters need {128 * n * r // (1024 * 1024)} MiB (128·n·r); "
+            f"at most {mib} MiB is accepted."
+        )
+        raise ImportInvalid(
+            "The file's encrypted keys are not in the expected form.",
+            fields={"secrets.n": [problem], "secrets.r": [problem]},
+        )
     return n, r, p
 
 
@@ -346,10 +362,16 @@ def _normalized(passphrase: str) -> bytes:
 
 
 def _derive(secret: bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
-    try:
-        return Scrypt(salt=salt, length=_KEY_BYTES, n=n, r=r, p=p).derive(secret)
-    except (ValueError, MemoryError) as exc:  # parameters the OpenSSL build refuses
-        raise _bad_secrets("secrets", "These scrypt parameters cannot be used here.") from exc
+    """The scrypt derivation itself; callers hold `_KDF_LOCK` (tests wrap this function)."""
+    return Scrypt(salt=salt, length=_KEY_BYTES, n=n, r=r, p=p).derive(secret)
+
+
+def _derive_for_import(secret: bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
+    with _KDF_LOCK:
+        try:
+            return _derive(secret, salt, n, r, p)
+        except (ValueError, MemoryError) as exc:  # parameters the OpenSSL build refuses
+            raise _bad_secrets("secrets", "These scrypt parameters cannot be used here.") from exc
 
 
 def _encrypt_keys(keys: dict[str, str], secret: bytes, aad: bytes) -> dict[str, Any]:
@@ -357,9 +379,8 @@ def _encrypt_keys(keys: dict[str, str], secret: bytes, aad: bytes) -> dict[str, 
         raise InternalError("API keys to export must be text.")
     salt = os.urandom(_SALT_BYTES)
     nonce = os.urandom(_NONCE_BYTES)
-    aes_key = Scrypt(salt=salt, length=_KEY_BYTES, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P).derive(
-        secret
-    )
+    with _KDF_LOCK:
+        aes_key = _derive(secret, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
     # ensure_ascii keeps lone surrogates (possible in text from a browser) encodable.
     plaintext = json.dumps(keys, ensure_ascii=True, separators=(",", ":")).encode("ascii")
     ciphertext = AESGCM(aes_key).encrypt(nonce, plaintext, aad)

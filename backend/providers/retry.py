@@ -2,7 +2,8 @@
 
 The rules follow the official OpenAI and Anthropic SDKs: retry 408, 409, 429 and 5xx answers and
 connection failures or timeouts, at most twice, waiting 0.5 s · 2^n (at most 8 s) less up to a
-quarter of random jitter, or exactly what `Retry-After` asks when that is at most 60 s. A longer
+quarter of random jitter, or exactly what `Retry-After` asks when that is at most 60 s (also
+`retry-after-ms`, and LiteLLM's `llm_provider-` forms: see `wire.errors.retry_after`). A longer
 `Retry-After` is reported rather than waited out. Failures that cannot mend by waiting (bad key,
 no quota, unknown model, context too long) are never retried. Whether any output already reached
 the user is the caller's question: after the first token nothing is retried.

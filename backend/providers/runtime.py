@@ -6,9 +6,10 @@ the upstream request at once, even before the first byte. On asyncio, cancelling
 task closes its connection immediately. The sync world submits coroutines here and, for streams,
 reads a `ChatStream` fed by the coroutine.
 
-Retries (see `_retry`) happen inside the coroutines, and for streams only while no output has
-been produced. An adapter may also `repair` a request (a few times at most) when the provider
-refused one of its fields.
+Retries (see `_with_retries`) happen inside the coroutines, and for streams only while no output
+has been produced. An adapter may also `repair` a request (a few times at most) when the provider
+refused one of its fields. A final rate limit that named no wait reports the latest wait an
+earlier answer to the same request named.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from backend.providers.wire.base import (
     StreamDecoder,
     tool_call_event,
 )
-from backend.providers.wire.errors import Origin, invalid_response
+from backend.providers.wire.errors import Origin, invalid_response, with_known_wait
 from backend.providers.wire.sse import SSEEvent, SSEEventTooLarge, SSEParser
 from backend.redact import install_log_filter, safe_url
 
@@ -282,22 +283,28 @@ class Runtime:
         on_retry: Callable[[UpstreamFailure, float, int], None] | None = None,
     ) -> T:
         retries, repairs = 0, 0
+        known_wait: float | None = None  # the latest wait an answer asked for
         while True:
             try:
                 return await attempt(call)
             except UpstreamFailure as error:
-                if not may_retry():
-                    raise
-                fixed = None
-                if adapter is not None and repairs < _MAX_REPAIRS:
-                    fixed = adapter.repair(call, error)
-                if fixed is not None:
-                    log.info("resending to %s without a field it refused", safe_url(call.url))
-                    call, repairs = fixed, repairs + 1
-                    continue
-                delay = policy.delay(error, retries)
+                known_wait = error.retry_after or known_wait
+                delay = None
+                if may_retry():
+                    fixed = None
+                    if adapter is not None and repairs < _MAX_REPAIRS:
+                        fixed = adapter.repair(call, error)
+                    if fixed is not None:
+                        log.info("resending to %s without a field it refused", safe_url(call.url))
+                        call, repairs = fixed, repairs + 1
+                        continue
+                    delay = policy.delay(error, retries)
                 if delay is None:
-                    raise
+                    # A final rate limit that named no wait keeps the one an earlier answer named.
+                    final = with_known_wait(error, known_wait)
+                    if final is error:
+                        raise
+                    raise final from error
                 retries += 1
                 log.info(
                     "retry %d to %s in %.2f s after %s",

@@ -24,7 +24,6 @@ from backend.errors import (
     InternalError,
     MiaodaError,
     ModelNotFound,
-    UpstreamFailure,
     UpstreamTimeout,
 )
 from backend.models import (
@@ -40,7 +39,7 @@ from backend.providers.runtime import Runtime
 from backend.providers.stream import CONTENT_KINDS, ChatStream
 from backend.providers.transport import ProviderTimeouts
 from backend.providers.wire.base import HttpCall, estimate_tokens, request_chars
-from backend.providers.wire.errors import Origin, invalid_response
+from backend.providers.wire.errors import Origin, Purpose, invalid_response
 
 # The connection test: one short message, a few tokens, stopped at the first one.
 TEST_PROMPT = "Reply with one word: hello."
@@ -126,7 +125,8 @@ class ProviderService:
             messages=(ChatMessage("user", TEST_PROMPT),),
             parameters={"maxTokens": TEST_MAX_TOKENS},
         )
-        stream = self._open(config, api_key, request, _TEST_RETRY)
+        # Errors advise on the provider's settings: a long conversation is not the problem here.
+        stream = self._open(config, api_key, request, _TEST_RETRY, purpose="test")
         try:
             finished_at = _first_output_before(stream)  # no deadline: never None
         finally:
@@ -156,7 +156,7 @@ class ProviderService:
         started = time.perf_counter()
         try:
             ids = self._models(config, api_key, retries=False, timeout=timeout)
-        except UpstreamFailure as error:
+        except MiaodaError as error:  # an upstream failure, or a request refused before sending
             return _models_failure(config, error, started)
         return _models_listed(config, ids, started)
 
@@ -184,7 +184,7 @@ class ProviderService:
         )
         started = time.perf_counter()
         try:
-            stream = self._open(config, api_key, request, _NO_RETRY)
+            stream = self._open(config, api_key, request, _NO_RETRY, purpose="test")
         except MiaodaError as error:
             return _chat_failure(config, error, started)
         try:
@@ -230,6 +230,7 @@ class ProviderService:
             ids = adapter.parse_models(payload)
             if ids is None:
                 raise invalid_response("a model list in an unknown format", origin)
+            ids = origin.redactor.drop_leaks(ids)  # as `_models` does
         except MiaodaError as error:
             return _models_failure(config, error, started)
         except Exception:
@@ -244,11 +245,14 @@ class ProviderService:
         api_key: str | None,
         request: ChatRequest,
         retry: RetryPolicy | None,
+        purpose: Purpose = "chat",
     ) -> ChatStream:
         started = time.perf_counter()
         adapter = self._factory.adapter(config)
         call = adapter.chat_call(config, api_key, request, stream=True)
         origin = _origin(call, config, api_key)
+        if purpose != origin.purpose:
+            origin = dataclasses.replace(origin, purpose=purpose)
         chars = request_chars(request)
         return self._runtime.open_stream(call, adapter, origin, chars, retry, started)
 
@@ -264,7 +268,8 @@ class ProviderService:
         ids = adapter.parse_models(payload)
         if ids is None:
             raise invalid_response("a model list in an unknown format", origin)
-        return ids
+        # Ids that echo the key or look like a credential are dropped (backend.redact).
+        return origin.redactor.drop_leaks(ids)
 
 
 class ModelsChecks:

@@ -7,6 +7,11 @@ loopback port (a defence against DNS rebinding; a request without one, as HTTP/1
 refused), a present Origin must be the app's own, and every `/api/` request must carry the
 token, be a POST and be JSON. No CORS header is ever sent, so other sites can neither read
 answers nor send JSON to the API.
+
+A JSON body is parsed strictly (no NaN or infinities) and may nest arrays and objects at most
+`MAX_JSON_DEPTH` deep; anything else is a 400 envelope, so no later step (validation,
+re-serializing a reply) can hit Python's recursion limit. Static files come only from inside
+the frontend folder, symlinks resolved.
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import math
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from flask import Flask, Response, request, send_from_directory
+from flask import Flask, Response, abort, request, send_from_directory
 from werkzeug.exceptions import HTTPException
+from werkzeug.security import safe_join
 
 from backend.errors import InternalError, InvalidConfig, MiaodaError, NotFound, Unauthorized
 
@@ -27,6 +34,10 @@ log = logging.getLogger("miaoda.server")
 
 TOKEN_HEADER = "X-MiaoDa-Token"  # noqa: S105 - a header name, not a secret
 MAX_BODY_BYTES = 16 * 1024 * 1024
+# Arrays and objects in a request body nest at most this deep: far beyond any real request (a
+# tool's JSON Schema included), and far below what would let validation or re-serializing a
+# reply reach Python's recursion limit.
+MAX_JSON_DEPTH = 64
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
@@ -188,14 +199,29 @@ def create_app(
             return envelope_response(err)
         return Response(json_bytes(result), mimetype="application/json")
 
+    root = frontend_dir.resolve()
+
+    def send_static(filename: str) -> Response:
+        # safe_join refuses `..` and absolute paths; resolving then catches a symlink (to a
+        # file or a folder) that leads out of the frontend folder. Links within it still work.
+        joined = safe_join(str(root), filename)
+        if joined is None:
+            abort(404)
+        try:
+            real = Path(joined).resolve()
+        except (OSError, RuntimeError):  # a symlink loop
+            abort(404)
+        if not real.is_relative_to(root) or not real.is_file():
+            abort(404)
+        return send_from_directory(root, real.relative_to(root).as_posix())
+
     @app.get("/")
     def index() -> Response:
-        return send_from_directory(frontend_dir, "index.html")
+        return send_static("index.html")
 
     @app.get("/<path:filename>")
     def static_file(filename: str) -> Response:
-        # send_from_directory joins safely: `..` and absolute paths give 404.
-        return send_from_directory(frontend_dir, filename)
+        return send_static(filename)
 
     return app
 
@@ -211,11 +237,58 @@ def json_bytes(value: Any) -> bytes:
 
 
 def _json_body() -> Any:
+    """The request's JSON body: strict JSON (no NaN or infinities), at most `MAX_JSON_DEPTH`
+    arrays and objects deep. Anything else is a 400 `INVALID_CONFIG`, never a crash."""
     try:
-        return json.loads(request.get_data(cache=False) or b"null")
-    except (ValueError, UnicodeDecodeError):
+        body = json.loads(
+            request.get_data(cache=False) or b"null",
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+        )
+    except RecursionError:
+        raise _TooDeep() from None
+    except (ValueError, UnicodeDecodeError):  # JSONDecodeError, NaN, over-long integers
         raise _BadJson() from None
+    if _depth_exceeds(body, MAX_JSON_DEPTH):
+        raise _TooDeep()
+    return body
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses as infinity, which JSON cannot carry back
+        raise ValueError(f"{text[:32]} is out of range")
+    return value
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than `limit` deep in `value` (the outermost one is
+    depth 1). Iterative, so it cannot itself hit the recursion limit."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 class _BadJson(InvalidConfig):
     default_message = "The request body is not valid JSON."
+
+
+class _TooDeep(InvalidConfig):
+    default_message = (
+        f"The request body is nested too deeply (at most {MAX_JSON_DEPTH} levels of arrays "
+        "and objects)."
+    )

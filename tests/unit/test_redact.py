@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
+from urllib.parse import quote, quote_plus
 
 import pytest
 
-from backend.redact import MASK, Redactor, SecretRegistry, install_log_filter, mask, safe_url
+from backend.redact import (
+    MASK,
+    Redactor,
+    SecretRegistry,
+    install_log_filter,
+    mask,
+    safe_url,
+    secret_forms,
+)
 from tests.helpers import CANARY_KEY
+
+ODD = 'odd"key\\é 中/+?>~0123456789abcdef'
 
 
 def test_redactor_masks_the_key_its_url_form_and_credential_shapes() -> None:
@@ -28,7 +41,12 @@ def test_redactor_without_a_key_still_masks_query_values() -> None:
 
 def test_quote_shortens_and_flattens() -> None:
     quoted = Redactor(None).quote("line one\n\n  line two " + "z" * 500, limit=40)
-    assert "\n" not in quoted and len(quoted) == 40 and quoted.endswith("…")
+    assert quoted == "line one line two…"  # the long word does not fit: cut before it
+
+
+def test_quote_keeps_a_word_that_ends_exactly_at_the_limit() -> None:
+    assert Redactor(None).quote("aaaa bbbb cccc", limit=10) == "aaaa bbbb…"
+    assert Redactor(None).quote("aaaa bbbb", limit=9) == "aaaa bbbb"
 
 
 def test_safe_url_drops_query_and_user_info() -> None:
@@ -82,3 +100,63 @@ def test_logs_and_messages_share_one_set_of_credential_shapes() -> None:
     assert SecretRegistry().redact(text) == expected == Redactor(None).text(text)
     assert "tok123456789" not in expected and "abcdef123" not in expected
     assert "sk-ant-abcdefgh123" not in expected and "gsk_abc123456" not in expected
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        json.dumps(ODD)[1:-1],
+        json.dumps(ODD, ensure_ascii=False)[1:-1],
+        json.dumps(ODD)[1:-1].replace("/", "\\/"),
+        repr(ODD)[1:-1],
+        ascii(ODD)[1:-1],
+        quote(ODD, safe=""),
+        quote_plus(ODD),
+        base64.b64encode(ODD.encode()).decode(),
+        base64.urlsafe_b64encode(ODD.encode()).decode().rstrip("="),
+    ],
+)
+def test_a_key_is_masked_in_every_form_text_carries_it_in(form: str) -> None:
+    registry = SecretRegistry()
+    registry.add(ODD)
+    assert form != ODD
+    assert registry.redact(f"<{form}>") == Redactor(ODD).text(f"<{form}>") == f"<{MASK}>"
+
+
+@pytest.mark.parametrize("before", range(6))
+@pytest.mark.parametrize("after", range(4))
+def test_a_key_inside_a_longer_base64_text_is_masked_at_any_alignment(
+    before: int, after: int
+) -> None:
+    redact = Redactor(ODD)
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        blob = encode(b"u" * before + ODD.encode() + b"v" * after).decode()
+        masked = redact.text(f"Basic {blob}")
+        assert MASK in masked
+        # What is left of the blob is a few characters on each side of the mask.
+        left, _, right = masked.removeprefix("Basic ").partition(MASK)
+        assert len(left) <= (before * 4 + 2) // 3 + 3 and len(right) <= (after * 4 + 2) // 3 + 4
+
+
+def test_forms_too_short_to_mask_safely_are_left_out() -> None:
+    assert all(len(form) >= 6 for form in secret_forms("abcdefg"))
+    assert secret_forms("abcde") == frozenset()
+    # The same rule for a request's key as for the registry: text and model ids stay whole.
+    assert Redactor("k").text("bad key") == "bad key"
+    assert Redactor("EMPTY").drop_leaks(["EMPTY-model", "fake-model"]) == [
+        "EMPTY-model",
+        "fake-model",
+    ]
+
+
+def test_a_form_holding_another_is_masked_whole() -> None:
+    registry = SecretRegistry()
+    registry.add("abcdef")
+    registry.add("xabcdefx")  # holds the first key: masked first, whole
+    assert registry.redact("see xabcdefx") == f"see {MASK}"
+
+
+def test_model_ids_that_need_masking_are_dropped_not_masked() -> None:
+    ids = ["gpt-4o", f"Bearer {CANARY_KEY}", CANARY_KEY, "gsk_abcdef123456", "a?b=c", "llama"]
+    assert Redactor(CANARY_KEY).drop_leaks(ids) == ["gpt-4o", "llama"]
+    assert Redactor(None).drop_leaks(["gpt-4o", "sk-ant-abcdefgh123"]) == ["gpt-4o"]

@@ -8,6 +8,7 @@ body into a `ChatResult`. The runtime does the sending, retrying and cancelling.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from backend import __version__
-from backend.errors import UpstreamFailure
+from backend.errors import InvalidConfig, UpstreamFailure
 from backend.models import ChatEvent, ChatRequest, ProviderConfig, ToolCall
 from backend.providers.wire.errors import Origin, invalid_response
 from backend.providers.wire.sse import SSEEvent
@@ -110,7 +111,12 @@ def build_call(
     body: dict[str, Any] | None = None,
     method: str = "POST",
 ) -> HttpCall:
-    """Protocol headers, then the provider's headers, then auth (which nothing may override)."""
+    """Protocol headers, then the provider's headers, then auth (which nothing may override).
+
+    Raises `InvalidConfig` naming the endpoint when `url` leaves the base URL (see
+    `check_under_base`), before a key is attached to it.
+    """
+    check_under_base(config, url)
     headers = {"user-agent": USER_AGENT, **defaults}
     for name, value in config.headers.items():
         if name.lower() not in _RESERVED:
@@ -122,6 +128,59 @@ def build_call(
     elif api_key and config.auth.scheme == "query":
         url = with_query(url, {config.auth.name or "key": api_key})
     return HttpCall(method, url, headers, body)
+
+
+_ENCODED_DOT_OR_SLASH = re.compile(r"%(2e|2f|5c)", re.IGNORECASE)
+
+
+def check_under_base(config: ProviderConfig, url: str) -> None:
+    """Refuse `url` unless it has the base URL's scheme and host and a path under its path.
+
+    The schema already refuses endpoint paths that could leave the base URL; this is the
+    second line, for a provider stored before that rule or by other means. Paths are compared
+    as the most lenient server would read them (see `_effective_path`), so a key is never sent
+    outside the base URL's path, whatever the server does with `..`, `%2e` or `\\`.
+    """
+    base, target = urlsplit(config.base_url), urlsplit(url)
+    base_path, path = _effective_path(base.path), _effective_path(target.path)
+    if (target.scheme, target.netloc) == (base.scheme, base.netloc) and (
+        path == base_path or path.startswith(base_path.rstrip("/") + "/")
+    ):
+        return
+    kinds = [
+        kind
+        for kind, resolved in (("chat", config.chat_url), ("models", config.models_url))
+        if config.endpoints.get(kind) and urlsplit(resolved)[:3] == target[:3]
+    ]
+    advice = (
+        "Edit the provider: use a path under the base URL, without .. segments, //, "
+        "backslashes or encoded dots and slashes."
+    )
+    fields = {f"endpoints.{k}": [f"Leads outside the base URL. {advice}"] for k in kinds}
+    # Both when the two overrides are the same path (the URL cannot tell which one it is).
+    what = {
+        1: f"The {kinds[0]} endpoint leads",
+        2: "The chat and models endpoints lead",
+    }.get(len(kinds), "The request URL leads")
+    raise InvalidConfig(
+        f"{what} outside the base URL. {advice}",
+        fields=fields or {"_schema": [f"Leads outside the base URL. {advice}"]},
+    )
+
+
+def _effective_path(path: str) -> str:
+    """`path` as a lenient server could read it: %2e, %2f and %5c decoded, `\\` as `/`, empty
+    segments dropped, then `.` and `..` (also `..;x`) resolved; never above the root."""
+    text = _ENCODED_DOT_OR_SLASH.sub(lambda m: chr(int(m.group(1), 16)), path)
+    kept: list[str] = []
+    for segment in text.replace("\\", "/").split("/"):
+        name = segment.partition(";")[0]
+        if name == "..":
+            if kept:
+                kept.pop()
+        elif name not in ("", "."):
+            kept.append(segment)
+    return "/" + "/".join(kept)
 
 
 def with_query(url: str, params: dict[str, str]) -> str:

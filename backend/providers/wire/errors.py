@@ -5,18 +5,20 @@ found inside a 200 body or in the middle of a stream (`from_payload`); a failure
 mapped next to the transport, in `backend.providers.errors`. Each result is an
 `UpstreamFailure` subclass whose message says what happened and what to do, quotes the
 provider's own words (redacted, shortened) where they help, and carries `upstream_status` and
-`retry_after`.
+`retry_after`. The advice fits what the request was for (`Origin.purpose`): the connection test
+sends one short message, so "start a new conversation" would point the wrong way there.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from backend.errors import (
@@ -39,18 +41,23 @@ class PermanentConnectionFailure(ConnectionFailed):
     """A connection failure that retrying cannot mend (bad URL scheme, TLS certificate)."""
 
 
+# What a request is for: a user's chat, or the connection test's one short message.
+Purpose = Literal["chat", "test"]
+
+
 @dataclass(frozen=True)
 class Origin:
-    """What an error message may say about where a request went."""
+    """What an error message may say about where a request went, and what it was for."""
 
     redactor: Redactor
     url: str  # already safe: no query string
     model: str
+    purpose: Purpose = "chat"
 
     @classmethod
-    def of(cls, url: str, model: str, api_key: str | None) -> Origin:
+    def of(cls, url: str, model: str, api_key: str | None, purpose: Purpose = "chat") -> Origin:
         """The origin of a request to `url` made with `api_key`."""
-        return cls(Redactor(api_key), safe_url(url), model)
+        return cls(Redactor(api_key), safe_url(url), model, purpose)
 
     @property
     def host(self) -> str:
@@ -112,6 +119,22 @@ _MODEL_WORDS = (
     "unknown model",
     "invalid model",
 )
+# A rejected key, in the words of servers that answer it with 400 rather than 401 (Google's
+# "API key not valid", OpenAI-compatible gateways' "Invalid API key"). Only phrases about the key
+# itself: a 400 that merely mentions a key is still a bad request.
+_KEY_WORDS = (
+    "invalid api key",
+    "invalid_api_key",
+    "incorrect api key",
+    "api key not valid",
+    "api_key_invalid",
+    "api key expired",
+)
+# LiteLLM without its database: it cannot look up virtual keys, and answers every key but its
+# master key with 400 "No connected db." (type "no_db_connection").
+_NO_KEY_DB_WORDS = ("no connected db", "no_db_connection")
+# The advice of a rate limit that named no wait (`with_known_wait` replaces it).
+_WAIT_A_MOMENT = "Wait a moment and try again."
 _QUOTED = re.compile(r"“(.*)”")
 _MISSING_WORDS = ("not found", "does not exist", "not exist", "no such", "not available")
 
@@ -153,24 +176,67 @@ def invalid_response(detail: str, origin: Origin) -> InvalidResponse:
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds the provider asks us to wait: `retry-after-ms`, else `Retry-After` (secs or date)."""
-    millis = headers.get("retry-after-ms")
-    if millis:
-        try:
-            return max(0.0, float(millis) / 1000.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
+    """Seconds the provider asks us to wait: `retry-after-ms`, else `Retry-After` (secs or date).
+
+    When the server names no wait itself, the same two headers prefixed `llm_provider-` are read:
+    LiteLLM forwards the headers of the provider behind it that way, and its own limiter answers
+    429 with `llm_provider-retry-after`.
+    """
+    for prefix in ("", "llm_provider-"):
+        wait = _wait_millis(headers.get(f"{prefix}retry-after-ms"))
+        if wait is None:
+            wait = _wait_header(headers.get(f"{prefix}retry-after"))
+        if wait is not None:
+            return wait
+    return None
+
+
+def with_known_wait(error: UpstreamFailure, wait: float | None) -> UpstreamFailure:
+    """`error`, or when it is a rate limit that named no wait, one that names `wait`.
+
+    `wait` is the latest wait an earlier answer to the same request asked for: after a retry
+    that waited out `Retry-After: 20` fails again without the header, 20 s is still the best
+    advice there is.
+    """
+    if not wait or error.retry_after is not None or not isinstance(error, RateLimited):
+        return error
+    said = error.message.removesuffix(_WAIT_A_MOMENT).rstrip()
+    return RateLimited(
+        f"{said} Earlier it asked for a wait of {_seconds(wait)}; wait about that long and "
+        "try again.",
+        retry_after=wait,
+        upstream_status=error.upstream_status,
+    )
+
+
+def _wait_millis(value: str | None) -> float | None:
+    seconds = _finite(value)
+    return None if seconds is None else seconds / 1000.0
+
+
+def _wait_header(value: str | None) -> float | None:
+    """A `Retry-After` value: seconds, or an HTTP date."""
     if not value:
         return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+    seconds = _finite(value)
+    if seconds is not None:
+        return seconds
     try:
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
+
+
+def _finite(value: str | None) -> float | None:
+    """A header's number, at least 0; None unless it is one ("inf" and "nan" are not: they
+    would make the error's `retryAfter` invalid JSON)."""
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return max(0.0, number) if math.isfinite(number) else None
 
 
 def _classify(
@@ -189,9 +255,17 @@ def _classify(
     said = origin.redactor.quote(message) if message else ""
     detail = _detail(shown, said)
     text = f"{kind} {message}".lower()
-    if status in (401, 403):
+    key_problem = status is not None and 400 <= status < 500 and status != 429
+    if key_problem and any(word in text for word in _NO_KEY_DB_WORDS):
+        return AuthFailed(
+            f"The gateway could not check the API key{detail}: the key is not the gateway's "
+            "master key, and the gateway has no key database to look other keys up in. Use "
+            "the gateway's master key, or ask its administrator to connect its database.",
+            upstream_status=status,
+        )
+    if status in (401, 403) or (key_problem and any(word in text for word in _KEY_WORDS)):
         lead = (
-            "The provider rejected the API key" if status == 401 else "The provider refused access"
+            "The provider refused access" if status == 403 else "The provider rejected the API key"
         )
         return AuthFailed(
             f"{lead}{detail}. Edit the provider and check its key, and that the key may use "
@@ -204,6 +278,13 @@ def _classify(
             "Check your plan and billing with the provider, then try again.",
             upstream_status=status,
         )
+    if any(word in text for word in _CONTEXT_WORDS) and origin.purpose == "test":
+        return ContextLengthExceeded(
+            f"The model {origin.model} refused even the connection test's one short message as "
+            f"too long{detail}. Check the model's context window where it is served (its "
+            "context length setting) and the max tokens parameter in this provider's settings.",
+            upstream_status=status,
+        )
     if any(word in text for word in _CONTEXT_WORDS):
         return ContextLengthExceeded(
             f"The conversation is longer than the model {origin.model} accepts{detail}. "
@@ -211,7 +292,7 @@ def _classify(
             upstream_status=status,
         )
     if status == 429:
-        advice = f"Wait {_seconds(wait)} and try again." if wait else "Wait a moment and try again."
+        advice = f"Wait {_seconds(wait)} and try again." if wait else _WAIT_A_MOMENT
         return RateLimited(
             f"The provider is rate limiting requests{detail}. {advice}",
             retry_after=wait,

@@ -21,6 +21,12 @@ const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // eslint-disable-next-line no-control-regex
 const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f]/;
 const FORBIDDEN_HEADERS = new Set(["host", "content-length", "transfer-encoding"]);
+// Text-direction embeddings, overrides and isolates (not the LRM/RLM/ALM marks): they reorder
+// the text around them, so a name could read as something else.
+const BIDI_CONTROL_RE = /[\u202a-\u202e\u2066-\u2069]/;
+// In an endpoint's path part (before "?"): a `..` segment (also `..;`), `//`, a backslash, or
+// a percent-encoded `.`, `/` or `\` could take the request out of the base URL's path.
+const ENDPOINT_ESCAPE_RE = /(?:^|\/)\.\.(?:[/;]|$)|\/\/|\\|%2e|%2f|%5c/i;
 
 export function typeLabel(type) {
   const found = PROVIDER_TYPES.find((t) => t.value === type);
@@ -102,7 +108,8 @@ export const hints = {
   displayName(value) {
     if (!value.trim()) return "Give a display name.";
     if (value.length > 80) return "At most 80 characters.";
-    return CONTROL_RE.test(value) ? "No control characters or line breaks." : null;
+    if (CONTROL_RE.test(value)) return "No control characters or line breaks.";
+    return BIDI_CONTROL_RE.test(value) ? "No text-direction controls (U+202A–U+202E, U+2066–U+2069)." : null;
   },
   baseURL(value) {
     const text = value.trim();
@@ -141,7 +148,9 @@ export const hints = {
   endpoint(value) {
     if (!value) return null;
     if (!value.startsWith("/") || value.startsWith("//")) return "Must be a path starting with one /, e.g. /chat/completions?api-version=2024-10-21.";
-    return /[\s#]/.test(value) ? "No spaces or # in a path." : null;
+    if (/[\s#]/.test(value)) return "No spaces or # in a path.";
+    if (ENDPOINT_ESCAPE_RE.test(value.split("?")[0])) return "Must stay under the base URL: no .. segments, //, backslashes or encoded dots and slashes (%2E, %2F, %5C).";
+    return null;
   },
   header(name, value, seen) {
     if (!name) return value ? "Give the header a name." : null;

@@ -78,7 +78,7 @@ def test_models_status_healthy_when_the_model_is_listed(
     service: ProviderService, upstream: FakeUpstream
 ) -> None:
     upstream.script("/v1/models", models("other", "fake-model"))
-    status = service.fetch_models_status(fake_config(upstream.url + "/v1"), "k", timeout=2.0)
+    status = service.fetch_models_status(fake_config(upstream.url + "/v1"), "k", timeout=10.0)
     assert (status.status, status.check_kind, status.model_available, status.http_status) == (
         "healthy",
         "models",
@@ -92,7 +92,7 @@ def test_a_model_missing_from_the_list_is_reported_and_graded_degraded(
     service: ProviderService, upstream: FakeUpstream
 ) -> None:
     upstream.script("/v1/models", models("other"))
-    status = service.fetch_models_status(fake_config(upstream.url + "/v1"), "k", timeout=2.0)
+    status = service.fetch_models_status(fake_config(upstream.url + "/v1"), "k", timeout=10.0)
     assert (status.model_available, status.error_code, status.http_status) == (
         False,
         "MODEL_NOT_FOUND",
@@ -105,7 +105,7 @@ def test_models_status_unhealthy_on_auth_failure_without_retries(
     service: ProviderService, upstream: FakeUpstream
 ) -> None:
     upstream.script("/v1/models", Reply.json({"error": {"message": "bad key"}}, 401))
-    status = service.fetch_models_status(fake_config(upstream.url + "/v1"), "k", timeout=2.0)
+    status = service.fetch_models_status(fake_config(upstream.url + "/v1"), "k", timeout=10.0)
     assert (status.status, status.error_code, status.http_status) == (
         "unhealthy",
         "AUTH_FAILED",
@@ -118,7 +118,7 @@ def test_a_server_error_is_reported_without_retries_and_graded_unhealthy(
     service: ProviderService, upstream: FakeUpstream
 ) -> None:
     upstream.script("/v1/models", Reply.json({"error": {"message": "down"}}, 503))
-    status = service.fetch_models_status(fake_config(upstream.url + "/v1"), "k", timeout=2.0)
+    status = service.fetch_models_status(fake_config(upstream.url + "/v1"), "k", timeout=10.0)
     assert (status.error_code, status.http_status) == ("UPSTREAM_ERROR", 503)
     assert len(upstream.requests) == 1
     assert grade(status, 3000).status == "unhealthy"
@@ -135,8 +135,8 @@ def test_the_provider_layer_reports_facts_and_leaves_grading_to_the_health_rules
         Reply.json({"error": {"message": "no route"}}, 404),
     )
     config = fake_config(upstream.url + "/v1")
-    limited = service.fetch_models_status(config, "k", timeout=2.0)
-    missing = service.fetch_models_status(config, "k", timeout=2.0)
+    limited = service.fetch_models_status(config, "k", timeout=10.0)
+    missing = service.fetch_models_status(config, "k", timeout=10.0)
     assert (limited.status, limited.error_code) == ("unhealthy", "RATE_LIMITED")
     assert grade(limited, 3000).status == "degraded"
     assert missing.status == "unhealthy" and grade(missing, 3000).status == "unhealthy"
