@@ -25,6 +25,7 @@ CATEGORIES = {
     "test_canary_ui": "Secret canary in the UI: page text behind every screenshot",
     "test_hardening_keys": "Hardening: where a stored key may be sent; import decryption cost",
     "test_hardening_input": "Hardening: endpoint paths, spoofing text",
+    "test_hardening_input_ui": "Hardening in the UI: form hints, isolated link text",
     "test_hardening_redaction": "Hardening: redaction of upstream text and the log backstop",
     "test_hardening_server": "Hardening: bad bodies, static files, export paths, file modes",
     "test_hardening_gateway": "Hardening: gateway retry waits and error advice",

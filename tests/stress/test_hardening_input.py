@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -29,19 +28,10 @@ from backend.models import (
 )
 from backend.providers.wire.anthropic import AnthropicAdapter
 from backend.providers.wire.openai import OpenAIAdapter
-from tests.e2e.helpers import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    chat_reply,
-    last_reply,
-    open_chat,
-    send_message,
-)
+from tests.e2e.helpers import chat_reply
 from tests.fakes.upstream import FakeUpstream, Reply
-from tests.helpers import CANARY_KEY, provider_config, require
+from tests.helpers import CANARY_KEY, provider_config
 from tests.stress.helpers import (
-    CHAT_PATH,
-    TOKEN,
     add_provider,
     api_headers,
     chat_body,
@@ -316,95 +306,3 @@ def test_direction_marks_and_right_to_left_names_are_allowed(bridge: Any, displa
     added = bridge.addCustomProvider(provider_config(displayName=display), {"validate": False})
     assert added["success"], added
     assert added["provider"]["displayName"] == display
-
-
-# --- the frontend: the form's mirror of the rules, and isolated link text ----------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Debian's Chromium, headless, for this module."""
-    require(CHROMIUM.exists(), "needs Debian's chromium: run ./dev test")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Any, app: MiaodaApp) -> Iterator[Any]:
-    """The app's page, opened with its token, once the provider list has loaded."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    context.set_default_timeout(10_000)
-    errors: list[str] = []
-    tab = context.new_page()
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    tab.goto(f"{app.server_url}/#token={TOKEN}")
-    tab.locator("providers-view .view-subtitle").filter(has_not_text="Loading").wait_for()
-    yield tab
-    context.close()
-    assert errors == []
-
-
-FORM_HINTS = """async ({endpoints, controls, marks}) => {
-  const { hints } = await import("/js/lib/provider-rules.js");
-  return {
-    endpoints: endpoints.map((e) => hints.endpoint(e)),
-    names: controls.map((c) => hints.name(`pay${c}lapyap`)),
-    displayNames: controls.map((c) => hints.displayName(`Groq ${c}txt.exe`)),
-    marks: marks.map((m) => hints.displayName(m)),
-  };
-}"""
-
-
-@pytest.mark.browser
-def test_the_form_hints_refuse_what_the_schema_refuses(page: Any) -> None:
-    good = [path for path, _ in GOOD_ENDPOINTS]
-    marks = ["Groq \u200eLRM", "\u200fمرحبا", "שלום (Groq)"]
-    found = page.evaluate(
-        FORM_HINTS, {"endpoints": BAD_ENDPOINTS + good, "controls": BIDI_CONTROLS, "marks": marks}
-    )
-    bad_hints = found["endpoints"][: len(BAD_ENDPOINTS)]
-    good_hints = found["endpoints"][len(BAD_ENDPOINTS) :]
-    assert [p for p, hint in zip(BAD_ENDPOINTS, bad_hints, strict=True) if not hint] == []
-    assert good_hints == [None] * len(good)
-    assert all(found["names"]), found["names"]
-    assert all(found["displayNames"]), found["displayNames"]
-    assert found["marks"] == [None] * len(marks)
-
-
-LINK_LAYOUT = """(reply) => {
-  const link = reply.querySelector(".msg-content a[href]");
-  const after = link.nextSibling;
-  const range = document.createRange();
-  range.selectNodeContents(after);
-  return {
-    bidi: getComputedStyle(link).unicodeBidi,
-    afterText: after.textContent,
-    linkLeft: link.getBoundingClientRect().left,
-    afterLeft: range.getBoundingClientRect().left,
-  };
-}"""
-
-
-@pytest.mark.browser
-def test_link_text_in_model_output_cannot_reorder_the_text_around_it(
-    page: Any, app: MiaodaApp, upstream: FakeUpstream
-) -> None:
-    # An unterminated RIGHT-TO-LEFT OVERRIDE in the link text would, without isolation, run
-    # on to the end of the paragraph and draw the words after the link backwards, in front
-    # of it ("see exe.txt...").
-    add_provider(app, upstream.url + "/v1")
-    text = "Download [\u202eexe.txt](https://example.com/file) right here."
-    upstream.script(CHAT_PATH, chat_reply([text]))
-    open_chat(page)
-    send_message(page, "Give me the link")
-    reply = last_reply(page)
-    reply.locator(".msg-content a[href]").wait_for()
-    page.wait_for_function("el => el.dataset.status === 'done'", arg=reply.element_handle())
-    layout = reply.evaluate(LINK_LAYOUT)
-    assert layout["bidi"] == "isolate", layout
-    assert layout["afterText"] == " right here."
-    assert layout["afterLeft"] > layout["linkLeft"], layout
