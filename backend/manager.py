@@ -25,16 +25,16 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from backend import transfer
 from backend.errors import DuplicateName, InternalError, InvalidConfig, MiaodaError, NotFound
-from backend.models import HealthStatus, ProviderConfig, utc_now
+from backend.models import HealthStatus, ProviderConfig, is_secret_header, utc_now
 from backend.redact import REDACTOR
-from backend.schemas import auth_from_wire, load_provider, merge_update
+from backend.schemas import READ_ONLY, auth_from_wire, load_provider, merge_update
 from backend.secrets import SecretStore
 from backend.storage import Storage
 
@@ -45,6 +45,10 @@ KEY_JOURNAL = "secrets.journal"
 STAGED = "staged"
 SETTLE = "settle"
 STAGED_SUFFIX = ":next"
+HEADER_ENTRY = ":header:"
+"""A credential header's value is kept under `<provider id>:header:<lower-case name>`."""
+EXPORT_HEADER_SEPARATOR = "\n"
+"""In an export's encrypted block, a credential header is `<provider name>\n<header name>`."""
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 # Runs a connection test for a config and key; returns a status or raises a MiaodaError.
@@ -126,6 +130,11 @@ class CustomProviderManager:
         self._lock = threading.RLock()
         self._listeners: list[ProviderListener] = []
         self.finish_key_changes()
+        try:
+            self.move_secret_headers()
+        except MiaodaError as err:
+            # The values stay where they were (and are still sent); the next start retries.
+            log.warning("could not move credential headers into the secret store: %s", err.message)
 
     # --- wiring ------------------------------------------------------------------------
 
@@ -177,7 +186,49 @@ class CustomProviderManager:
         the key read must belong to the base URL it will be sent to)."""
         with self._lock:
             provider = self.get(provider_id)
-            return provider, self.api_key(provider.id) if provider.has_api_key else None
+            key = self.api_key(provider.id) if provider.has_api_key else None
+            return self._filled(provider, {}), key
+
+    def _filled(self, provider: ProviderConfig, given: Mapping[str, str]) -> ProviderConfig:
+        """The provider with its credential headers' values in `headers`, for sending only:
+        each from `given`, else from the secret store. Never stored, never sent to a client."""
+        values: dict[str, str] = {}
+        for name, hint in provider.secret_headers.items():
+            value = given.get(name)
+            if value is None and hint is not None:
+                value = self._secrets.get(_header_entry(provider.id, name))
+            if value:
+                REDACTOR.add(value)
+                values[name] = value
+        if not values:
+            return provider
+        return replace(provider, headers={**provider.headers, **values})
+
+    def move_secret_headers(self) -> None:
+        """Move credential header values saved in plain text (before they were secrets) into
+        the secret store. Crash-safe: each value is stored before its row is blanked, so a
+        kill in between only repeats the move at the next start."""
+        moved = False
+        with self._lock:
+            for provider in self._storage.list_providers():
+                found = {n: v for n, v in provider.headers.items() if is_secret_header(n)}
+                if not found:
+                    continue
+                hints = dict(provider.secret_headers)
+                for name, value in found.items():
+                    if value:
+                        REDACTOR.add(value)
+                        self._secrets.set(_header_entry(provider.id, name), value)
+                    hints[name] = key_hint(value) if value else None
+                plain = {n: v for n, v in provider.headers.items() if n not in found}
+                self._storage.update_provider(
+                    replace(provider, headers=plain, secret_headers=hints)
+                )
+                moved = True
+            if moved:
+                # The old values must not linger in the write-ahead log either.
+                self._storage.checkpoint()
+                log.info("moved credential headers into the secret store")
 
     def finish_key_changes(self) -> None:
         """Finish or undo the key changes a crash interrupted (see the module docstring)."""
@@ -205,13 +256,15 @@ class CustomProviderManager:
         data = load_provider(config)
         key = data.pop("apiKey", None) or None
         REDACTOR.add(key)
+        hints, values, _ = _plan_headers(None, _split_headers(data))
         if self._storage.get_provider_by_name(data["name"]) is not None:
             raise _duplicate(data["name"])
         now = self._clock()
         provider = self._build(uuid.uuid4().hex, data, key, created_at=now, updated_at=now)
-        status = self._run_check(provider, key) if validate else None
+        provider = replace(provider, secret_headers=hints)
+        status = self._run_check(self._filled(provider, values), key) if validate else None
         with self._lock:
-            self._insert(provider, key)
+            self._insert_with_headers(provider, key, values)
         log.info("provider added: %s (%s)", provider.id, provider.name)
         self._notify(provider.id)
         return provider, status
@@ -224,6 +277,7 @@ class CustomProviderManager:
         data = merge_update(current.to_export(), updates)
         new_key: str | None = data.pop("apiKey", None)
         REDACTOR.add(new_key)
+        hints, values, dropped = _plan_headers(current, _split_headers(data))
         if new_key is None:
             key_after = self.api_key(current.id) if current.has_api_key and validate else None
             has_key, hint = current.has_api_key, current.api_key_hint
@@ -233,13 +287,13 @@ class CustomProviderManager:
         provider = self._build(
             current.id, data, None, created_at=current.created_at, updated_at=self._clock()
         )
-        provider = replace(provider, has_api_key=has_key, api_key_hint=hint)
+        provider = replace(provider, has_api_key=has_key, api_key_hint=hint, secret_headers=hints)
         other = self._storage.get_provider_by_name(provider.name)
         if other is not None and other.id != current.id:
             raise _duplicate(provider.name)
-        status = self._run_check(provider, key_after) if validate else None
+        status = self._run_check(self._filled(provider, values), key_after) if validate else None
         with self._lock:
-            self._write_update(current, provider, new_key)
+            self._write_with_headers(current, provider, new_key, values, dropped)
         log.info("provider updated: %s (%s)", provider.id, provider.name)
         self._notify(provider.id)
         return provider, status
@@ -256,6 +310,7 @@ class CustomProviderManager:
                     self._mark(provider.id, SETTLE)
             if provider.has_api_key:
                 self._settle_quietly(provider.id)
+            self._drop_headers(provider.id, _stored_header_names(provider))
         log.info("provider removed: %s (%s)", provider.id, provider.name)
         self._notify(provider.id, removed=True)
         return provider.id
@@ -264,26 +319,32 @@ class CustomProviderManager:
         """Test a saved provider (by id) or an unsaved config, without saving anything."""
         if isinstance(config_or_id, str):
             provider = self.get(config_or_id)
-            return self._run_check(provider, self.api_key(provider.id))
+            return self._run_check(self._filled(provider, {}), self.api_key(provider.id))
         if isinstance(config_or_id, Mapping) and isinstance(config_or_id.get("id"), str):
             # A form editing a saved provider: test its edits, falling back to the stored key.
             raw = dict(config_or_id)
             current = self.get(raw.pop("id"))
-            for read_only in ("requestURL", "hasApiKey", "apiKeyHint", "createdAt", "updatedAt"):
+            for read_only in READ_ONLY:  # "id" was taken out above
                 raw.pop(read_only, None)
             data = merge_update(current.to_export(), raw)
             key = data.pop("apiKey", None)
             REDACTOR.add(key)
-            edited = self._build(current.id, data, key, "", "")
+            hints, values, _ = _plan_headers(current, _split_headers(data))
+            edited = replace(self._build(current.id, data, key, "", ""), secret_headers=hints)
+            if not _same_destination(current, edited):
+                # Stored header values, like the key, only go where they were saved for.
+                edited = replace(edited, secret_headers={n: None for n in values})
             if key is None and current.has_api_key:
                 if not _same_destination(current, edited):
                     raise _key_needed()
                 key = self.api_key(current.id)
-            return self._run_check(edited, key or None)
+            return self._run_check(self._filled(edited, values), key or None)
         data = load_provider(config_or_id)
         key = data.pop("apiKey", None) or None
         REDACTOR.add(key)
-        return self._run_check(self._build("unsaved", data, key, "", ""), key)
+        hints, values, _ = _plan_headers(None, _split_headers(data))
+        unsaved = replace(self._build("unsaved", data, key, "", ""), secret_headers=hints)
+        return self._run_check(self._filled(unsaved, values), key)
 
     # --- export / import ---------------------------------------------------------------
 
@@ -304,6 +365,11 @@ class CustomProviderManager:
                 key = self.api_key(provider.id) if provider.has_api_key else None
                 if key:
                     keys[provider.name] = key
+                for name in _stored_header_names(provider):
+                    value = self._secrets.get(_header_entry(provider.id, name))
+                    if value:
+                        REDACTOR.add(value)
+                        keys[provider.name + EXPORT_HEADER_SEPARATOR + name] = value
         text = transfer.build_export(
             [p.to_export() for p in providers],
             keys,
@@ -335,6 +401,10 @@ class CustomProviderManager:
                 report.errors.append({"name": label, "error": _dup_in_file(label).to_dict()})
                 continue
             seen.add(data["name"].casefold())
+            for name, value in data["headers"].items():
+                if value is None and is_secret_header(name):
+                    stored = secrets.get(data["name"] + EXPORT_HEADER_SEPARATOR + name)
+                    data["headers"][name] = stored or None
             plans.append((data, secrets.get(data["name"])))
         for data, key in plans:
             REDACTOR.add(key)
@@ -365,16 +435,26 @@ class CustomProviderManager:
                 data = {**data, "name": new_name}
                 existing = None
             now = self._clock()
+            data = dict(data)
+            given = _split_headers(data)
             if existing is None:
+                hints, values, _ = _plan_headers(None, given)
                 provider = self._build(uuid.uuid4().hex, data, key, created_at=now, updated_at=now)
+                provider = replace(provider, secret_headers=hints)
                 if not dry_run:
-                    self._insert(provider, key)
+                    self._insert_with_headers(provider, key, values)
                     self._notify(provider.id)
                 report.added.append(provider.name)
                 return
             provider = self._build(
                 existing.id, data, key, created_at=existing.created_at, updated_at=now
             )
+            hints, values, dropped = _plan_headers(existing, given)
+            if not _same_routing(existing, provider):
+                # Like the key: a stored header value is never sent where it was not given for.
+                hints = {n: (h if n in values else None) for n, h in hints.items()}
+                dropped = _stored_header_names(existing)
+            provider = replace(provider, secret_headers=hints)
             if key is None and existing.has_api_key:
                 if _same_routing(existing, provider):
                     # Sent to the same place in the same way: the stored key still belongs.
@@ -388,7 +468,7 @@ class CustomProviderManager:
             else:
                 key_change = key
             if not dry_run:
-                self._write_update(existing, provider, key_change)
+                self._write_with_headers(existing, provider, key_change, values, dropped)
                 self._notify(provider.id)
             report.updated.append(provider.name)
 
@@ -433,6 +513,42 @@ class CustomProviderManager:
     def _run_check(self, provider: ProviderConfig, key: str | None) -> HealthStatus:
         status = self._check(provider, key)
         return replace(status, provider_id=provider.id, provider_name=provider.name)
+
+    def _insert_with_headers(
+        self, provider: ProviderConfig, key: str | None, values: Mapping[str, str]
+    ) -> None:
+        """`_insert`, the credential header values stored first (and removed if it fails)."""
+        self._store_headers(provider.id, values)
+        try:
+            self._insert(provider, key)
+        except BaseException:
+            self._drop_headers(provider.id, list(values))
+            raise
+
+    def _write_with_headers(
+        self,
+        current: ProviderConfig,
+        provider: ProviderConfig,
+        new_key: str | None,
+        values: Mapping[str, str],
+        dropped: Sequence[str],
+    ) -> None:
+        """`_write_update`; new header values are stored before the row, dropped ones after."""
+        self._store_headers(current.id, values)
+        self._write_update(current, provider, new_key)
+        self._drop_headers(current.id, [n for n in dropped if n.lower() not in _lower(values)])
+
+    def _store_headers(self, provider_id: str, values: Mapping[str, str]) -> None:
+        for name, value in values.items():
+            self._secrets.set(_header_entry(provider_id, name), value)
+
+    def _drop_headers(self, provider_id: str, names: Sequence[str]) -> None:
+        """Remove header values no row uses any more; a failure leaves only an unused entry."""
+        for name in names:
+            try:
+                self._secrets.delete(_header_entry(provider_id, name))
+            except MiaodaError:
+                log.warning("could not remove a header value of %s from the store", provider_id)
 
     def _insert(self, provider: ProviderConfig, key: str | None) -> None:
         """Save a new provider; its key is journaled, then written, then claimed by the row."""
@@ -529,6 +645,50 @@ class CustomProviderManager:
 def _staged(provider_id: str) -> str:
     """Where a provider's new key waits while the committed row still uses the old one."""
     return provider_id + STAGED_SUFFIX
+
+
+def _header_entry(provider_id: str, name: str) -> str:
+    """The secret store entry of a provider's credential header (names ignore case)."""
+    return provider_id + HEADER_ENTRY + name.lower()
+
+
+def _lower(names: Mapping[str, Any] | list[str]) -> set[str]:
+    return {n.lower() for n in names}
+
+
+def _stored_header_names(provider: ProviderConfig) -> list[str]:
+    """The credential headers of a provider that have a stored value."""
+    return [n for n, hint in provider.secret_headers.items() if hint is not None]
+
+
+def _split_headers(data: dict[str, Any]) -> dict[str, str | None]:
+    """Take the credential headers out of validated `data["headers"]`; return them."""
+    headers: dict[str, str | None] = data["headers"]
+    data["headers"] = {n: v for n, v in headers.items() if not is_secret_header(n)}
+    return {n: v for n, v in headers.items() if is_secret_header(n)}
+
+
+def _plan_headers(
+    current: ProviderConfig | None, given: Mapping[str, str | None]
+) -> tuple[dict[str, str | None], dict[str, str], list[str]]:
+    """Apply the key rules to credential headers: a value replaces, None keeps the stored
+    one (or leaves a new header without value), "" removes the header. Returns the hints to
+    save, the values to store and the header names whose stored values go."""
+    stored = {n.lower(): hint for n, hint in (current.secret_headers if current else {}).items()}
+    hints: dict[str, str | None] = {}
+    values: dict[str, str] = {}
+    for name, value in given.items():
+        if value == "":
+            continue
+        if value is None:
+            hints[name] = stored.get(name.lower())
+        else:
+            REDACTOR.add(value)
+            hints[name] = key_hint(value)
+            values[name] = value
+    kept = _lower(hints)
+    dropped = [n for n in _stored_header_names(current) if n.lower() not in kept] if current else []
+    return hints, values, dropped
 
 
 def _origin(base_url: str) -> tuple[str, str, int | None]:

@@ -17,6 +17,17 @@ PROVIDER_TYPES: tuple[ProviderType, ...] = ("openai-compatible", "anthropic-comp
 AuthScheme = Literal["bearer", "header", "query", "none"]
 AUTH_SCHEMES: tuple[AuthScheme, ...] = ("bearer", "header", "query", "none")
 PARAMETER_NAMES = ("temperature", "maxTokens", "topP", "frequencyPenalty", "presencePenalty")
+SECRET_HEADER_WORDS = ("key", "token", "secret", "auth")
+"""A custom header whose name contains one of these (ignoring case) carries a credential."""
+
+
+def is_secret_header(name: str) -> bool:
+    """Whether a custom header's value is a credential, kept in the secret store like a key.
+
+    `Authorization` and `Proxy-Authorization` contain "auth", so the word list covers them.
+    """
+    lower = name.lower()
+    return any(word in lower for word in SECRET_HEADER_WORDS)
 
 
 def utc_now() -> str:
@@ -63,6 +74,9 @@ class ProviderConfig:
     updated_at: str = ""
     has_api_key: bool = False
     api_key_hint: str | None = None
+    # Credential headers (see is_secret_header): name -> hint of the stored value, or None
+    # when the header has no value yet. Their values live in the secret store only.
+    secret_headers: Mapping[str, str | None] = field(default_factory=dict)
 
     @property
     def chat_url(self) -> str:
@@ -88,6 +102,10 @@ class ProviderConfig:
             "requestURL": self.chat_url,
             "hasApiKey": self.has_api_key,
             "apiKeyHint": self.api_key_hint,
+            "secretHeaders": {
+                name: {"hasValue": hint is not None, "hint": hint}
+                for name, hint in self.secret_headers.items()
+            },
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
         }
@@ -100,7 +118,8 @@ class ProviderConfig:
             "baseURL": self.base_url,
             "model": self.model,
             "type": self.type,
-            "headers": dict(self.headers),
+            # A credential header is listed by name only: its value is never in this form.
+            "headers": {**self.headers, **dict.fromkeys(self.secret_headers)},
             "parameters": dict(self.parameters),
             "auth": self.auth.to_wire(),
             "endpoints": dict(self.endpoints),

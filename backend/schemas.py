@@ -27,6 +27,7 @@ from backend.models import (
     ToolCall,
     ToolSpec,
     default_auth,
+    is_secret_header,
 )
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -42,7 +43,15 @@ BIDI_CONTROL_RE = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
 # read `\` as `/`.
 ENDPOINT_ESCAPE_RE = re.compile(r"(?:^|/)\.\.(?:[/;]|$)|//|\\|%2e|%2f|%5c", re.IGNORECASE)
 FORBIDDEN_HEADERS = frozenset({"host", "content-length", "transfer-encoding"})
-READ_ONLY = ("id", "requestURL", "hasApiKey", "apiKeyHint", "createdAt", "updatedAt")
+READ_ONLY = (
+    "id",
+    "requestURL",
+    "hasApiKey",
+    "apiKeyHint",
+    "secretHeaders",
+    "createdAt",
+    "updatedAt",
+)
 MAX_HEADERS = 32
 
 
@@ -150,7 +159,8 @@ class ProviderSchema(Schema):
     baseURL = fields.String(required=True)
     model = fields.String(required=True)
     type = fields.String(required=True, validate=validate.OneOf(PROVIDER_TYPES))
-    headers = fields.Dict(keys=fields.String(), values=fields.String())
+    # null is only for a credential header: keep its stored value (or, new, leave it unset).
+    headers = fields.Dict(keys=fields.String(), values=fields.String(allow_none=True))
     parameters = fields.Nested(ParametersSchema)
     auth = fields.Nested(AuthSchema)
     endpoints = fields.Nested(EndpointsSchema)
@@ -226,7 +236,7 @@ def _model_problem(value: str) -> str | None:
     return None
 
 
-def _headers_problem(headers: Mapping[str, str]) -> str | None:
+def _headers_problem(headers: Mapping[str, str | None]) -> str | None:
     if len(headers) > MAX_HEADERS:
         return f"At most {MAX_HEADERS} headers."
     seen: set[str] = set()
@@ -238,7 +248,9 @@ def _headers_problem(headers: Mapping[str, str]) -> str | None:
             return f"The {name} header is set by MiaoDa Chat and cannot be overridden."
         if lower in seen:
             return f"The {name} header is given twice (header names ignore case)."
-        if any(c in value for c in "\r\n\x00"):
+        if value is None and not is_secret_header(name):
+            return f"Give {name} a value (only credential headers may be left without one)."
+        if value is not None and any(c in value for c in "\r\n\x00"):
             return f"The value of {name} must not contain line breaks."
         seen.add(lower)
     return None

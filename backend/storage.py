@@ -111,7 +111,19 @@ def _migration_1(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS: Final[tuple[Callable[[sqlite3.Connection], None], ...]] = (_migration_1,)
+def _migration_2(conn: sqlite3.Connection) -> None:
+    """Add `secret_headers`: credential header name -> hint, their values being secrets.
+
+    Values of credential headers saved before this column existed are still in `headers`;
+    the manager moves them into the secret store at start-up (it owns that store).
+    """
+    conn.execute("ALTER TABLE providers ADD COLUMN secret_headers TEXT NOT NULL DEFAULT '{}'")
+
+
+MIGRATIONS: Final[tuple[Callable[[sqlite3.Connection], None], ...]] = (
+    _migration_1,
+    _migration_2,
+)
 """Applied in order; migration N brings a file to `user_version` N. Never edit a released one."""
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
@@ -159,28 +171,31 @@ def _storage_error(exc: sqlite3.Error, action: str, *, closed: bool = False) -> 
 # Full literal statements (no string building), so no value ever reaches SQL text.
 _SELECT_PROVIDERS = (
     "SELECT id, name, display_name, base_url, model, type, auth, headers, parameters, endpoints, "
-    "created_at, updated_at, has_api_key, api_key_hint FROM providers"
+    "created_at, updated_at, has_api_key, api_key_hint, secret_headers FROM providers"
 )
 _SELECT_PROVIDER_BY_ID = (
     "SELECT id, name, display_name, base_url, model, type, auth, headers, parameters, endpoints, "
-    "created_at, updated_at, has_api_key, api_key_hint FROM providers WHERE id = ?"
+    "created_at, updated_at, has_api_key, api_key_hint, secret_headers FROM providers WHERE id = ?"
 )
 _SELECT_PROVIDER_BY_NAME = (
     "SELECT id, name, display_name, base_url, model, type, auth, headers, parameters, endpoints, "
-    "created_at, updated_at, has_api_key, api_key_hint FROM providers WHERE name_key = ?"
+    "created_at, updated_at, has_api_key, api_key_hint, secret_headers FROM providers "
+    "WHERE name_key = ?"
 )
 _INSERT_PROVIDER = (
     "INSERT INTO providers (id, name, name_key, display_name, base_url, model, type, auth, "
-    "headers, parameters, endpoints, has_api_key, api_key_hint, created_at, updated_at) "
+    "headers, parameters, endpoints, has_api_key, api_key_hint, created_at, updated_at, "
+    "secret_headers) "
     "VALUES (:id, :name, :name_key, :display_name, :base_url, :model, :type, :auth, :headers, "
-    ":parameters, :endpoints, :has_api_key, :api_key_hint, :created_at, :updated_at)"
+    ":parameters, :endpoints, :has_api_key, :api_key_hint, :created_at, :updated_at, "
+    ":secret_headers)"
 )
 _UPDATE_PROVIDER = (
     "UPDATE providers SET name = :name, name_key = :name_key, display_name = :display_name, "
     "base_url = :base_url, model = :model, type = :type, auth = :auth, headers = :headers, "
     "parameters = :parameters, endpoints = :endpoints, has_api_key = :has_api_key, "
-    "api_key_hint = :api_key_hint, created_at = :created_at, updated_at = :updated_at "
-    "WHERE id = :id"
+    "api_key_hint = :api_key_hint, created_at = :created_at, updated_at = :updated_at, "
+    "secret_headers = :secret_headers WHERE id = :id"
 )
 _INSERT_HEALTH = (
     "INSERT INTO health_checks (provider_id, provider_name, status, last_checked, response_time, "
@@ -262,13 +277,14 @@ def _provider_params(provider: ProviderConfig) -> dict[str, Any]:
         "api_key_hint": provider.api_key_hint,
         "created_at": provider.created_at,
         "updated_at": provider.updated_at,
+        "secret_headers": _dump(provider.secret_headers),
     }
 
 
 def _provider_from_row(row: tuple[Any, ...]) -> ProviderConfig:
     """A provider from a row of `_SELECT_PROVIDERS`."""
     (pid, name, display, url, model, kind, auth, headers, params, endpoints, created, updated,
-     has_key, hint) = row  # fmt: skip
+     has_key, hint, secret_headers) = row  # fmt: skip
     return ProviderConfig(
         id=pid,
         name=name,
@@ -285,6 +301,7 @@ def _provider_from_row(row: tuple[Any, ...]) -> ProviderConfig:
         updated_at=updated,
         has_api_key=bool(has_key),
         api_key_hint=hint,
+        secret_headers=MappingProxyType(_load_map(secret_headers)),
     )
 
 
@@ -339,7 +356,9 @@ class Storage:
             ) from exc
         # The file is 0600 (POSIX) before SQLite opens it: its -wal and -shm files take their
         # mode from it. Loose ones left by an older version are tightened here too.
-        make_private_file(path)
+        self._on_disk = str(path) != ":memory:"  # SQLite's in-memory database has no file
+        if self._on_disk:
+            make_private_file(path)
         self._tighten_files()
         with self._guard(action):
             # timeout is SQLite's busy timeout. isolation_level=None stops the module from
@@ -360,6 +379,8 @@ class Storage:
 
     def _tighten_files(self) -> None:
         """Make the data file and its -wal and -shm files 0600 where they exist (POSIX)."""
+        if not self._on_disk:
+            return
         for suffix in ("", "-wal", "-shm"):
             tighten(self.path.with_name(self.path.name + suffix), PRIVATE_FILE_MODE)
 
@@ -393,6 +414,8 @@ class Storage:
         self._conn.execute("PRAGMA journal_mode = WAL")
         self._conn.execute("PRAGMA synchronous = FULL")
         self._conn.execute("PRAGMA foreign_keys = ON")
+        # Overwrite what a write replaces, so a blanked credential leaves no copy in the file.
+        self._conn.execute("PRAGMA secure_delete = ON")
 
     def _migrate(self, version: int) -> None:
         """Apply, one transaction each, the migrations a file at `version` lacks."""
@@ -490,6 +513,11 @@ class Storage:
         """Group writes atomically: all are saved at the end, or none if an exception escapes."""
         with self._transaction("save your changes"):
             yield
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the main file and empty it, so replaced values leave no copy."""
+        with self._reading("tidy its data file") as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def close(self) -> None:
         """Close the data file; later calls raise StorageError. Closing twice is fine."""

@@ -12,11 +12,13 @@ API keys are only ever written encrypted. `secrets` then holds::
 
 with binary fields in standard base64 (with padding). The 32-byte AES key is scrypt of the
 passphrase (NFC-normalized, UTF-8) with that salt and those parameters. The plaintext is the
-JSON object `{"<provider name>": "<apiKey>"}`. The AES-GCM associated data is the ASCII text
-`miaoda-chat/custom-providers v1`, a newline, and the compact JSON list of `[name, baseURL]`
-pairs of every provider in the file, sorted. So the ciphertext is bound to this format and
-version and to the endpoints its keys were exported for: a file whose provider names or base URLs
-were edited after export cannot send a key to a server it was not given for (decryption fails).
+JSON object `{"<provider name>": "<apiKey>"}`, plus `"<provider name>\n<header name>"` entries
+for credential header values (the manager writes and reads those). The AES-GCM associated
+data is the ASCII text `miaoda-chat/custom-providers v1`, a newline, and the compact JSON
+list of `[name, baseURL]` pairs of every provider in the file, sorted. So the ciphertext is
+bound to this format and version and to the endpoints its keys were exported for: a file whose
+provider names or base URLs were edited after export cannot send a key to a server it was not
+given for (decryption fails).
 Other fields (model, parameters, display names) may still be edited by hand.
 
 Only the envelope is checked here; each provider object is validated by the manager. Reading

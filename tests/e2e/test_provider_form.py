@@ -233,3 +233,38 @@ def test_the_live_request_url_matches_the_one_the_app_saves(page: Any, app: Runn
             "async (c) => (await import('/js/lib/provider-rules.js')).resolveRequestURL(c)", config
         )
         assert shown == saved["requestURL"], (kind, path, endpoints)
+
+
+def test_a_credential_header_is_write_only_in_the_form(page: Any, app: RunningApp) -> None:
+    secret = "Bearer cf-canary-5d1e8a7b3c9f2e4d6a0b"
+    header = "cf-aig-authorization"
+    provider = app.add_provider(headers={"X-Title": "MiaoDa", header: secret})
+    reload_list(page)
+    page.get_by_role("button", name="Edit Groq").click()
+    dialog = page.locator("dialog.provider-dialog")
+    dialog.locator("summary", has_text="Custom headers").click()
+    value = dialog.get_by_label("Header 2 value")
+    expect(dialog.get_by_label("Header 2 name")).to_have_value(header)
+    expect(value).to_have_value("")
+    expect(value).to_have_attribute("type", "password")
+    expect(value).to_have_attribute("placeholder", re.compile("Saved \\(…6a0b\\)"))
+    expect(dialog.get_by_label("Header 1 value")).to_have_value("MiaoDa")
+    assert secret not in page.content()
+
+    # Saving other edits keeps the stored value: the form sends no value for it.
+    dialog.get_by_label("Display name").fill("Groq Gateway")
+    dialog.get_by_role("button", name="Save changes").click()
+    expect(dialog).to_be_hidden()
+    saved = app.rpc("getCustomProvider", provider["id"])["provider"]
+    assert saved["displayName"] == "Groq Gateway"
+    assert saved["secretHeaders"] == {header: {"hasValue": True, "hint": "…6a0b"}}
+
+    # A typed value replaces it.
+    page.get_by_role("button", name="Edit Groq Gateway").click()
+    dialog.locator("summary", has_text="Custom headers").click()
+    dialog.get_by_label("Header 2 value").fill("Bearer replaced-value-1234")
+    dialog.get_by_role("button", name="Save changes").click()
+    expect(dialog).to_be_hidden()
+    saved = app.rpc("getCustomProvider", provider["id"])["provider"]
+    assert saved["headers"] == {"X-Title": "MiaoDa", header: None}
+    assert saved["secretHeaders"][header]["hint"] == "…1234"

@@ -29,6 +29,8 @@ CATEGORIES = {
     "test_hardening_redaction": "Hardening: redaction of upstream text and the log backstop",
     "test_hardening_server": "Hardening: bad bodies, static files, export paths, file modes",
     "test_hardening_gateway": "Hardening: gateway retry waits and error advice",
+    "test_hardening_headers": "Hardening: credential headers kept as secrets",
+    "test_litellm": "Real gateway: the app against a LiteLLM proxy (mock mode, relay)",
 }
 _outcomes: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
 _notes: list[str] = []

@@ -34,6 +34,7 @@ def test_added_provider_reads_back_with_every_contract_field(bridge: Any) -> Non
         "requestURL",
         "hasApiKey",
         "apiKeyHint",
+        "secretHeaders",
         "createdAt",
         "updatedAt",
     }

@@ -536,3 +536,12 @@ def test_other_threads_never_see_a_group_half_done(store: Storage) -> None:
         store.insert_provider(make_provider("b"))
     reader.join()
     assert seen == [2]
+
+
+def test_an_in_memory_database_leaves_no_file_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = Storage(Path(":memory:"))
+    store.close()
+    assert list(tmp_path.iterdir()) == []

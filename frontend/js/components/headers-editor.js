@@ -1,8 +1,11 @@
 // <headers-editor>: rows of header name/value with add and remove. `value` is the headers
 // object; `check()` marks problems and returns the first; `error` shows the server's message.
+// Credential headers (isSecretHeader) are write-only like the API key: a saved one arrives as
+// `null` with its hint in `secretHeaders` (set before `value`), shows an empty password field
+// with the hint as placeholder, and is read back as `null` (keep) unless a value was typed.
 import { h, replaceChildren, uid } from "../lib/dom.js";
 import { icon } from "../lib/icons.js";
-import { hints } from "../lib/provider-rules.js";
+import { hints, isSecretHeader } from "../lib/provider-rules.js";
 
 export class HeadersEditor extends HTMLElement {
   connectedCallback() {
@@ -20,9 +23,16 @@ export class HeadersEditor extends HTMLElement {
     const out = {};
     for (const row of this._rowsList()) {
       const name = row.nameInput.value.trim();
-      if (name) out[name] = row.valueInput.value;
+      if (!name) continue;
+      const kept = row.saved && row.saved.toLowerCase() === name.toLowerCase() && !row.valueInput.value;
+      out[name] = kept ? null : row.valueInput.value;
     }
     return out;
+  }
+
+  /** The saved provider's `secretHeaders` ({name: {hasValue, hint}}), or null. */
+  set secretHeaders(info) {
+    this._secret = info || {};
   }
 
   set value(headers) {
@@ -31,7 +41,10 @@ export class HeadersEditor extends HTMLElement {
       return;
     }
     replaceChildren(this._rows);
-    for (const [name, value] of Object.entries(headers || {})) this.addRow(name, value, false);
+    for (const [name, value] of Object.entries(headers || {})) {
+      const row = this.addRow(name, value ?? "", false);
+      if (value === null) this._markSaved(row, name);
+    }
     this._sync();
     this.error = "";
   }
@@ -73,6 +86,12 @@ export class HeadersEditor extends HTMLElement {
     const row = h("div", { class: "kv-row" }, nameInput, valueInput, remove);
     row.nameInput = nameInput;
     row.valueInput = valueInput;
+    // A credential header's value is typed like a password and never shown again once saved.
+    const mask = () => {
+      valueInput.type = isSecretHeader(nameInput.value) ? "password" : "text";
+    };
+    nameInput.addEventListener("input", mask);
+    mask();
     remove.addEventListener("click", () => {
       const next = row.nextElementSibling || row.previousElementSibling;
       row.remove();
@@ -85,6 +104,13 @@ export class HeadersEditor extends HTMLElement {
     this._sync();
     if (focus) nameInput.focus();
     return row;
+  }
+
+  _markSaved(row, name) {
+    const info = (this._secret || {})[name] || {};
+    row.saved = name;
+    row.valueInput.type = "password";
+    row.valueInput.placeholder = info.hasValue ? `Saved (${info.hint || "hidden"}) — leave empty to keep it` : "No value saved — enter it";
   }
 
   _rowsList() {

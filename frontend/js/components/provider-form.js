@@ -244,6 +244,7 @@ export class ProviderForm extends HTMLElement {
     this._f.apiKey.input.type = "password";
     this._revealBtn.setAttribute("aria-pressed", "false");
     this._params.value = {};
+    this._headers.secretHeaders = null;
     this._headers.value = {};
     this._fillSchemes();
     this._f["auth.scheme"].input.value = "default";
@@ -280,6 +281,7 @@ export class ProviderForm extends HTMLElement {
     this._f.baseURL.input.value = t.baseURL || "";
     this._f.model.input.value = t.model || "";
     this._f.apiKey.input.value = "";
+    this._headers.secretHeaders = null;
     this._headers.value = t.headers || {};
     this._params.value = {};
     this._fillSchemes();
@@ -310,6 +312,7 @@ export class ProviderForm extends HTMLElement {
     this._f.type.input.value = p.type;
     this._f.baseURL.input.value = p.baseURL;
     this._f.model.input.value = p.model;
+    this._headers.secretHeaders = p.secretHeaders || {};
     this._headers.value = p.headers || {};
     this._params.value = p.parameters || {};
     this._fillSchemes();

@@ -28,6 +28,11 @@ const BIDI_CONTROL_RE = /[\u202a-\u202e\u2066-\u2069]/;
 // a percent-encoded `.`, `/` or `\` could take the request out of the base URL's path.
 const ENDPOINT_ESCAPE_RE = /(?:^|\/)\.\.(?:[/;]|$)|\/\/|\\|%2e|%2f|%5c/i;
 
+/** Whether a custom header carries a credential (kept write-only, like the API key). */
+export function isSecretHeader(name) {
+  return /key|token|secret|auth/i.test(name || "");
+}
+
 export function typeLabel(type) {
   const found = PROVIDER_TYPES.find((t) => t.value === type);
   return found ? found.label.replace(/ \(.*\)$/, "") : type;
