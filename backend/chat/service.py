@@ -42,11 +42,6 @@ class ChatService:
         self._storage = storage
         self._heartbeat = heartbeat
 
-    @property
-    def heartbeat(self) -> float:
-        """Seconds of silence after which a stream sends a `: ping` comment."""
-        return self._heartbeat
-
     def stream(self, body: Any, is_disconnected: Callable[[], bool]) -> Iterator[bytes]:
         """Validate, find the provider and key, start the upstream stream and return the SSE
         body (body and provider errors raise before anything is sent)."""

@@ -39,9 +39,7 @@ from backend.providers.stream import (
 from backend.providers.transport import (
     Exchange,
     ProviderTimeouts,
-    body_chunks,
     drain,
-    header,
     json_payload,
     new_client,
 )
@@ -91,11 +89,6 @@ class Runtime:
             self._loop.run_forever()
         finally:
             self._loop.close()
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        """The loop thread's event loop."""
-        return self._loop
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on the loop and wait for its result (from any other thread)."""
@@ -193,7 +186,7 @@ class Runtime:
         parser = SSEParser()
         seen = 0  # SSE events received: none at all means this was not a stream
         async with self._send(call, origin, self._stream_timeout) as response:
-            kind = header(response, b"content-type")
+            kind: str = response.headers.get("content-type", "")
             if "json" in kind and "event-stream" not in kind:
                 # A server that ignored `stream: true` answered in one piece: replay it.
                 result = adapter.parse_chat(await json_payload(response, origin), origin)
@@ -201,7 +194,7 @@ class Runtime:
                 return
             if "html" in kind:
                 raise invalid_response("a web page instead of an event stream", origin)
-            chunks = body_chunks(response)
+            chunks = response.aiter_bytes()  # decompressed if it came compressed
             try:
                 async for chunk in chunks:
                     found = parser.feed(chunk)

@@ -69,11 +69,6 @@ class ProviderService:
         self._runtime = Runtime(transport=transport, timeouts=timeouts, sleep=sleep, retry=retry)
         self._factory = factory or ProviderFactory()
 
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        """The event loop provider requests run on (the local server shares it)."""
-        return self._runtime.loop
-
     def close(self) -> None:
         """Cancel running requests, close the HTTP client and stop the loop thread."""
         self._runtime.close()

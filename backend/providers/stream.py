@@ -123,11 +123,6 @@ class Channel:
             self._ready.set()
         return True
 
-    @property
-    def closed(self) -> bool:
-        """True once a terminal event was appended."""
-        return self._closed
-
     def take(self, timeout: float) -> list[ChatEvent] | None:
         """Everything waiting (after up to `timeout` s for something); None once finished."""
         if self._drained:

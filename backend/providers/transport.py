@@ -195,17 +195,6 @@ async def json_payload(response: httpx.Response, origin: Origin) -> Any:
     return payload
 
 
-def body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
-    """The body as it arrives, decompressed if it was sent compressed."""
-    return response.aiter_bytes()
-
-
-def header(response: httpx.Response, name: bytes) -> str:
-    """The first value of header `name` (lower case), "" when absent."""
-    value: str = response.headers.get(name.decode("ascii"), "")
-    return value
-
-
 async def drain(chunks: AsyncIterator[bytes]) -> None:
     # Reading the body to its end lets the pool reuse the connection (no new TCP/TLS
     # handshake for the next message); a server that lingers after its end marker is cut off.

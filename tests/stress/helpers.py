@@ -1,11 +1,13 @@
 """Helpers for the stress suite: the app's token and shortened provider timeouts, adding a
-provider, and calling /api/chat/stream and reading its event stream."""
+provider, calling /api/chat/stream and reading its event stream, and raw requests over a socket."""
 
 from __future__ import annotations
 
 import json
+import socket
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -88,3 +90,37 @@ def assert_well_formed(events: list[tuple[str, Any]]) -> None:
     if "error" in kinds:
         assert kinds.count("error") == 1 and kinds[-2] == "error", kinds
         assert events[-1][1]["finishReason"] == "error"
+
+
+def port_of(app: MiaodaApp) -> int:
+    """The loopback port the app serves on."""
+    return int(urlsplit(str(app.server_url)).port or 0)
+
+
+def raw_request(
+    port: int,
+    method: str,
+    target: str,
+    headers: dict[str, str] | None = None,
+    body: bytes = b"",
+    host: str | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, bytes]:
+    """Send one HTTP/1.1 request as written over a plain socket (httpx would normalise `..`
+    away and set its own Host); the status and the body bytes."""
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {host or f'127.0.0.1:{port}'}"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    lines += [f"Content-Length: {len(body)}", "Connection: close", "", ""]
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall("\r\n".join(lines).encode("latin-1") + body)
+        data = b""
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), rest

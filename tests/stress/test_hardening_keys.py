@@ -25,7 +25,7 @@ from backend import transfer
 from backend.app import MiaodaApp
 from tests.fakes.upstream import FakeUpstream, Reply, Seen, openai_stream
 from tests.helpers import CANARY_KEY
-from tests.stress.helpers import CHAT_PATH
+from tests.stress.helpers import CHAT_PATH, add_provider
 
 PASS = "correct horse battery"
 MODELS_PATH = "/v1/models"
@@ -48,21 +48,6 @@ def saved(app: MiaodaApp, provider_id: str) -> dict[str, Any]:
     assert result["success"], result
     provider: dict[str, Any] = result["provider"]
     return provider
-
-
-def add_keyed(app: MiaodaApp, base_url: str, **extra: Any) -> str:
-    config = {
-        "name": "fake",
-        "displayName": "Fake",
-        "baseURL": base_url,
-        "model": "fake-model",
-        "type": "openai-compatible",
-        "apiKey": CANARY_KEY,
-        **extra,
-    }
-    result = app.bridge().addCustomProvider(config, {"validate": False})
-    assert result["success"], result
-    return str(result["id"])
 
 
 def exported(app: MiaodaApp, **options: Any) -> dict[str, Any]:
@@ -98,7 +83,7 @@ ROUTING_CHANGES: dict[str, dict[str, Any]] = {
 def test_import_replace_that_reroutes_a_provider_drops_its_stored_key(
     app: MiaodaApp, upstream: FakeUpstream, change: dict[str, Any]
 ) -> None:
-    provider_id = add_keyed(app, upstream.url + "/v1")
+    provider_id = add_provider(app, upstream.url + "/v1")
     document = exported(app)
     document["providers"][0].update(change)
 
@@ -118,7 +103,7 @@ def test_import_replace_that_reroutes_a_provider_drops_its_stored_key(
 def test_a_dry_run_reports_the_reroute_and_keeps_the_key(
     app: MiaodaApp, upstream: FakeUpstream
 ) -> None:
-    provider_id = add_keyed(app, upstream.url + "/v1")
+    provider_id = add_provider(app, upstream.url + "/v1")
     document = exported(app)
     document["providers"][0]["auth"] = {"scheme": "query", "name": "leakme"}
 
@@ -131,7 +116,7 @@ def test_a_dry_run_reports_the_reroute_and_keeps_the_key(
 def test_import_replace_with_unchanged_routing_keeps_the_key(
     app: MiaodaApp, upstream: FakeUpstream
 ) -> None:
-    provider_id = add_keyed(app, upstream.url + "/v1")
+    provider_id = add_provider(app, upstream.url + "/v1")
     hint = saved(app, provider_id)["apiKeyHint"]
     document = exported(app)
     # Everything but type, base URL, auth and endpoints may change.
@@ -156,7 +141,7 @@ def test_import_replace_with_unchanged_routing_keeps_the_key(
 def test_a_rerouted_provider_takes_the_key_its_file_brings(
     app: MiaodaApp, upstream: FakeUpstream
 ) -> None:
-    provider_id = add_keyed(app, upstream.url + "/v1")
+    provider_id = add_provider(app, upstream.url + "/v1")
     document = exported(app, includeKeys=True, passphrase=PASS)
     document["providers"][0]["auth"] = {"scheme": "query", "name": "api_key"}
     app.bridge().updateCustomProvider(
@@ -204,7 +189,7 @@ def test_testing_edits_on_another_origin_asks_for_the_key_and_sends_nothing(
     origin: Callable[[FakeUpstream, FakeUpstream], str],
 ) -> None:
     upstream.script(CHAT_PATH, Reply.stream(openai_stream(["hi"])))
-    provider_id = add_keyed(app, upstream.url + "/v1")
+    provider_id = add_provider(app, upstream.url + "/v1")
 
     result = app.bridge().testProviderConnection(
         {"id": provider_id, "baseURL": origin(upstream, other)}
@@ -226,7 +211,7 @@ def test_testing_edits_that_move_the_auth_asks_for_the_key(
     app: MiaodaApp, upstream: FakeUpstream, auth: dict[str, Any]
 ) -> None:
     upstream.script(CHAT_PATH, Reply.stream(openai_stream(["hi"])))
-    provider_id = add_keyed(app, upstream.url + "/v1")
+    provider_id = add_provider(app, upstream.url + "/v1")
 
     result = app.bridge().testProviderConnection({"id": provider_id, "auth": auth})
 
@@ -239,7 +224,7 @@ def test_testing_edits_that_move_the_auth_asks_for_the_key(
 def test_testing_edits_on_another_origin_with_a_typed_key_uses_that_key(
     app: MiaodaApp, upstream: FakeUpstream, other: FakeUpstream
 ) -> None:
-    provider_id = add_keyed(app, upstream.url + "/v1")
+    provider_id = add_provider(app, upstream.url + "/v1")
     typed = "sk-typed-for-the-new-host-0001"
 
     result = app.bridge().testProviderConnection(
@@ -256,7 +241,7 @@ def test_testing_edits_on_the_same_origin_uses_the_stored_key(
     app: MiaodaApp, upstream: FakeUpstream
 ) -> None:
     upstream.script("/v2/chat/completions", Reply.stream(openai_stream(["hi"])))
-    provider_id = add_keyed(app, upstream.url + "/v1")
+    provider_id = add_provider(app, upstream.url + "/v1")
 
     result = app.bridge().testProviderConnection(
         {"id": provider_id, "baseURL": upstream.url + "/v2", "model": "other-model"}
@@ -296,7 +281,7 @@ class DeriveRecorder:
 
 
 def keyed_export(app: MiaodaApp, upstream: FakeUpstream) -> dict[str, Any]:
-    add_keyed(app, upstream.url + "/v1")
+    add_provider(app, upstream.url + "/v1")
     return exported(app, includeKeys=True, passphrase=PASS)
 
 

@@ -18,13 +18,11 @@ import json
 import logging
 import os
 import shutil
-import socket
 import sqlite3
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -37,7 +35,7 @@ from backend.server.wsgi import LocalServer
 from backend.storage import Storage
 from backend.transfer import FORMAT
 from tests.helpers import provider_config
-from tests.stress.helpers import TOKEN
+from tests.stress.helpers import TOKEN, port_of, raw_request
 
 POSIX = os.name == "posix"
 posix_only = pytest.mark.skipif(
@@ -56,35 +54,10 @@ def served(tmp_path: Path) -> Iterator[MiaodaApp]:
     instance.close()
 
 
-def port_of(app: MiaodaApp) -> int:
-    return int(urlsplit(str(app.server_url)).port or 0)
-
-
 def raw_post(port: int, target: str, body: bytes) -> tuple[int, bytes]:
     """POST `body` as JSON with the token, over a plain socket; the status and body bytes."""
-    head = [
-        f"POST {target} HTTP/1.1",
-        f"Host: 127.0.0.1:{port}",
-        "Content-Type: application/json",
-        f"X-MiaoDa-Token: {TOKEN}",
-        f"Content-Length: {len(body)}",
-        "Connection: close",
-        "",
-        "",
-    ]
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.sendall("\r\n".join(head).encode("latin-1") + body)
-        received = b""
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            received += chunk
-    status_line, _, rest = received.partition(b"\r\n\r\n")
-    return int(status_line.split(b" ", 2)[1]), rest
+    headers = {"Content-Type": "application/json", "X-MiaoDa-Token": TOKEN}
+    return raw_request(port, "POST", target, headers, body, timeout=30)
 
 
 API_ROUTES = ["/api/rpc/getAllCustomProviders", "/api/chat/stream", "/api/chat"]

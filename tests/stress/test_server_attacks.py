@@ -12,12 +12,11 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
 from backend.app import MiaodaApp
-from tests.stress.helpers import TOKEN
+from tests.stress.helpers import TOKEN, port_of, raw_request
 
 
 @pytest.fixture(scope="module")
@@ -29,37 +28,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MiaodaApp]:
     instance.start_server(0)
     yield instance
     instance.close()
-
-
-def port_of(app: MiaodaApp) -> int:
-    return int(urlsplit(str(app.server_url)).port or 0)
-
-
-def raw_request(
-    port: int,
-    method: str,
-    target: str,
-    headers: dict[str, str] | None = None,
-    body: bytes = b"",
-    host: str | None = None,
-) -> tuple[int, bytes]:
-    """Send one HTTP/1.1 request as written; the status and the body bytes."""
-    lines = [f"{method} {target} HTTP/1.1", f"Host: {host or f'127.0.0.1:{port}'}"]
-    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-    lines += [f"Content-Length: {len(body)}", "Connection: close", "", ""]
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall("\r\n".join(lines).encode("latin-1") + body)
-        data = b""
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    return int(head.split(b" ", 2)[1]), rest
 
 
 JSON = {"Content-Type": "application/json"}
