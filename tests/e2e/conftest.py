@@ -105,9 +105,11 @@ def served_app(
 
 @pytest.fixture
 def app(served_app: RunningApp, upstream: FakeUpstream) -> RunningApp:
-    """The module's app emptied of providers (and so of keys, checks and history)."""
+    """The module's app emptied of providers (and so of keys, checks and history) and of
+    conversations."""
     for provider in served_app.providers():
         assert served_app.rpc("removeCustomProvider", provider["id"])["success"]
+    served_app.remove_conversations()
     return served_app
 
 

@@ -77,6 +77,16 @@ class RunningApp:
         provider: dict[str, Any] = result["provider"]
         return provider
 
+    def remove_conversations(self) -> None:
+        """Delete every stored conversation."""
+        while True:
+            listed = self.rpc("listConversations", {"limit": 200})
+            assert listed["success"], listed
+            if not listed["conversations"]:
+                return
+            for conversation in listed["conversations"]:
+                assert self.rpc("deleteConversation", conversation["id"])["success"]
+
     def providers(self) -> list[dict[str, Any]]:
         result = self.rpc("getAllCustomProviders")
         assert result["success"], result
@@ -136,6 +146,32 @@ def screenshot(page: Any, name: str) -> Path:
     leaks = [f"{where} ({', '.join(labels[:2])}…)" for where, labels in text.leaks()]
     assert not leaks, f"the canary key is in the page behind {path.name}: {leaks}"
     return path
+
+
+SCREEN_SIZES = ((1280, 800), (800, 600))
+COLOR_SCHEMES = ("light", "dark")
+
+
+def screenshot_matrix(page: Any, name: str, settle: Any = None) -> list[Path]:
+    """Screenshots of the page as it is now at 1280x800 and 800x600, light and dark
+    (`<name>-<width>x<height>-<scheme>.png`), each checked like `screenshot`; the viewport and
+    colour scheme are put back afterwards. `settle(page)`, when given, runs after each change
+    (e.g. to wait for a layout that depends on the width)."""
+    before = page.viewport_size
+    paths = []
+    try:
+        for width, height in SCREEN_SIZES:
+            page.set_viewport_size({"width": width, "height": height})
+            for scheme in COLOR_SCHEMES:
+                page.emulate_media(color_scheme=scheme)
+                if settle is not None:
+                    settle(page)
+                paths.append(screenshot(page, f"{name}-{width}x{height}-{scheme}"))
+    finally:
+        page.emulate_media(color_scheme="light")
+        if before:
+            page.set_viewport_size(before)
+    return paths
 
 
 # --- the page text behind each screenshot ------------------------------------------------------
