@@ -1,4 +1,4 @@
-"""SQLite storage for MiaoDa Chat: providers, settings, health history and the chat request log.
+"""The data file: `Storage` (providers, settings, health history, the chat request log).
 
 This is the app's only sqlite3 user. Every sqlite3 failure leaves it as a `StorageError` whose
 message says what could not be done and what to try, and never holds a stored value. API keys
@@ -11,10 +11,10 @@ returns only after the WAL has been synced to disk, and the next open replays co
 and drops the rest. On a file system without WAL support (some network drives) SQLite keeps its
 rollback journal, which with `synchronous=FULL` gives the same guarantee, only slower.
 
-Schema: `PRAGMA user_version` counts the migrations applied from `MIGRATIONS`; each runs in one
-transaction, so a file is always at a whole version. A file from a newer app is refused, not
-guessed at. Timestamps are ISO 8601 UTC text as `backend.models.utc_now()` writes them, so they
-sort and compare correctly as text.
+Schema: `PRAGMA user_version` counts the migrations applied from `MIGRATIONS` (schema.py);
+each runs in one transaction, so a file is always at a whole version. A file from a newer app
+is refused, not guessed at. Timestamps are ISO 8601 UTC text as `backend.models.utc_now()`
+writes them, so they sort and compare correctly as text.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -39,94 +39,10 @@ from backend.models import (
     ProviderConfig,
     ProviderType,
 )
+from backend.storage.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_S: Final = 5.0
 """How long a write waits for another process (a second app instance) to finish its own."""
-
-APPLICATION_ID: Final = 0x4D696144
-"""Written into the file header ("MiaD") so another program's SQLite file is recognised."""
-
-# --- schema -----------------------------------------------------------------------------
-
-
-def _migration_1(conn: sqlite3.Connection) -> None:
-    """Create providers, settings, health history and the chat request log."""
-    statements = (
-        # name_key holds name.casefold() so uniqueness ignores case through a plain index.
-        # No column may ever hold an API key: keys live in the secret store only.
-        """CREATE TABLE providers (
-            id TEXT PRIMARY KEY NOT NULL,
-            name TEXT NOT NULL,
-            name_key TEXT NOT NULL,
-            display_name TEXT NOT NULL,
-            base_url TEXT NOT NULL,
-            model TEXT NOT NULL,
-            type TEXT NOT NULL,
-            auth TEXT NOT NULL,
-            headers TEXT NOT NULL,
-            parameters TEXT NOT NULL,
-            endpoints TEXT NOT NULL,
-            has_api_key INTEGER NOT NULL CHECK (has_api_key IN (0, 1)),
-            api_key_hint TEXT,
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL
-        )""",
-        "CREATE UNIQUE INDEX providers_name_key ON providers (name_key)",
-        "CREATE TABLE settings (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)",
-        """CREATE TABLE health_checks (
-            id INTEGER PRIMARY KEY,
-            provider_id TEXT NOT NULL REFERENCES providers (id) ON DELETE CASCADE,
-            provider_name TEXT NOT NULL,
-            status TEXT NOT NULL,
-            last_checked TEXT,
-            response_time INTEGER,
-            error TEXT,
-            error_code TEXT,
-            http_status INTEGER,
-            check_kind TEXT,
-            model_available INTEGER
-        )""",
-        # Serves history queries and the cascade's lookups (provider_id leads).
-        "CREATE INDEX health_checks_provider_time ON health_checks (provider_id, last_checked)",
-        "CREATE INDEX health_checks_time ON health_checks (last_checked)",
-        # No foreign key: usage of a removed provider stays countable.
-        """CREATE TABLE chat_requests (
-            request_id TEXT PRIMARY KEY NOT NULL,
-            provider_id TEXT NOT NULL,
-            model TEXT NOT NULL,
-            input_tokens INTEGER,
-            output_tokens INTEGER,
-            usage_source TEXT,
-            ttft_ms INTEGER,
-            elapsed_ms INTEGER,
-            finish_reason TEXT NOT NULL,
-            error_code TEXT,
-            created_at TEXT NOT NULL
-        )""",
-        "CREATE INDEX chat_requests_provider_time ON chat_requests (provider_id, created_at)",
-        "CREATE INDEX chat_requests_time ON chat_requests (created_at)",
-        f"PRAGMA application_id = {APPLICATION_ID}",
-    )
-    for statement in statements:
-        conn.execute(statement)
-
-
-def _migration_2(conn: sqlite3.Connection) -> None:
-    """Add `secret_headers`: credential header name -> hint, their values being secrets.
-
-    Values of credential headers saved before this column existed are still in `headers`;
-    the manager moves them into the secret store at start-up (it owns that store).
-    """
-    conn.execute("ALTER TABLE providers ADD COLUMN secret_headers TEXT NOT NULL DEFAULT '{}'")
-
-
-MIGRATIONS: Final[tuple[Callable[[sqlite3.Connection], None], ...]] = (
-    _migration_1,
-    _migration_2,
-)
-"""Applied in order; migration N brings a file to `user_version` N. Never edit a released one."""
-
-SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 # --- error messages ---------------------------------------------------------------------
 

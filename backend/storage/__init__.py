@@ -1,0 +1,29 @@
+"""SQLite storage for MiaoDa Chat: the app's only sqlite3 user.
+
+- core.py: `Storage`, the data file (providers, settings, health history, chat statistics),
+  its transactions and its error messages;
+- schema.py: the migrations that build the file;
+- conversations.py: `ConversationStore`, conversations and message trees (CONTRACT §9), with
+  records.py: their records (`Conversation`, `Message`) and rows;
+- searchindex.py and textsearch.py: full-text search (docs/SEARCH.md), the latter pure.
+"""
+
+from __future__ import annotations
+
+from backend.storage.conversations import ConversationStore
+from backend.storage.core import BUSY_TIMEOUT_S, Storage
+from backend.storage.records import Conversation, Message
+from backend.storage.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
+from backend.storage.schema import migration_1 as _migration_1  # the name tests knew it by
+
+__all__ = [
+    "APPLICATION_ID",
+    "BUSY_TIMEOUT_S",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "Conversation",
+    "ConversationStore",
+    "Message",
+    "Storage",
+    "_migration_1",
+]

@@ -1,0 +1,186 @@
+"""The schema of the data file: its migrations, applied in order by `Storage` (see core.py).
+
+`PRAGMA user_version` counts the migrations applied; each runs in one transaction, so a file is
+always at a whole version. Never edit a released migration: add the next one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Final
+
+from backend.errors import StorageError
+
+APPLICATION_ID: Final = 0x4D696144
+"""Written into the file header ("MiaD") so another program's SQLite file is recognised."""
+
+# --- schema -----------------------------------------------------------------------------
+
+
+def migration_1(conn: sqlite3.Connection) -> None:
+    """Create providers, settings, health history and the chat request log."""
+    statements = (
+        # name_key holds name.casefold() so uniqueness ignores case through a plain index.
+        # No column may ever hold an API key: keys live in the secret store only.
+        """CREATE TABLE providers (
+            id TEXT PRIMARY KEY NOT NULL,
+            name TEXT NOT NULL,
+            name_key TEXT NOT NULL,
+            display_name TEXT NOT NULL,
+            base_url TEXT NOT NULL,
+            model TEXT NOT NULL,
+            type TEXT NOT NULL,
+            auth TEXT NOT NULL,
+            headers TEXT NOT NULL,
+            parameters TEXT NOT NULL,
+            endpoints TEXT NOT NULL,
+            has_api_key INTEGER NOT NULL CHECK (has_api_key IN (0, 1)),
+            api_key_hint TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX providers_name_key ON providers (name_key)",
+        "CREATE TABLE settings (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)",
+        """CREATE TABLE health_checks (
+            id INTEGER PRIMARY KEY,
+            provider_id TEXT NOT NULL REFERENCES providers (id) ON DELETE CASCADE,
+            provider_name TEXT NOT NULL,
+            status TEXT NOT NULL,
+            last_checked TEXT,
+            response_time INTEGER,
+            error TEXT,
+            error_code TEXT,
+            http_status INTEGER,
+            check_kind TEXT,
+            model_available INTEGER
+        )""",
+        # Serves history queries and the cascade's lookups (provider_id leads).
+        "CREATE INDEX health_checks_provider_time ON health_checks (provider_id, last_checked)",
+        "CREATE INDEX health_checks_time ON health_checks (last_checked)",
+        # No foreign key: usage of a removed provider stays countable.
+        """CREATE TABLE chat_requests (
+            request_id TEXT PRIMARY KEY NOT NULL,
+            provider_id TEXT NOT NULL,
+            model TEXT NOT NULL,
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            usage_source TEXT,
+            ttft_ms INTEGER,
+            elapsed_ms INTEGER,
+            finish_reason TEXT NOT NULL,
+            error_code TEXT,
+            created_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX chat_requests_provider_time ON chat_requests (provider_id, created_at)",
+        "CREATE INDEX chat_requests_time ON chat_requests (created_at)",
+        f"PRAGMA application_id = {APPLICATION_ID}",
+    )
+    for statement in statements:
+        conn.execute(statement)
+
+
+def migration_2(conn: sqlite3.Connection) -> None:
+    """Add `secret_headers`: credential header name -> hint, their values being secrets.
+
+    Values of credential headers saved before this column existed are still in `headers`;
+    the manager moves them into the secret store at start-up (it owns that store).
+    """
+    conn.execute("ALTER TABLE providers ADD COLUMN secret_headers TEXT NOT NULL DEFAULT '{}'")
+
+
+FTS5_TRIGRAM_SINCE: Final = (3, 34, 0)
+"""The first SQLite with FTS5's trigram tokenizer, which migration 3 needs."""
+
+
+_NO_FTS5 = (
+    "MiaoDa Chat needs SQLite 3.34 or newer with full-text search (FTS5) to keep conversations; "
+    "this Python has SQLite {version}. Use a Python whose SQLite has it, or the packaged app."
+)
+
+
+def migration_3(conn: sqlite3.Connection) -> None:
+    """Add conversations, their message trees and the two full-text indexes of search.
+
+    `seq` (the rowid) gives creation order, which orders siblings and says which child is
+    newest; `id` is the public uuid. Deleting a conversation deletes its messages, and a
+    message its replies (ON DELETE CASCADE), so no message is ever left without its parent.
+    The search indexes are contentless FTS5 tables (docs/SEARCH.md): they keep no copy of
+    the text, a message's entry has its `seq` as rowid and a title's 2**62 + the
+    conversation's `seq`; backend.storage.conversations keeps them in step in each write's
+    transaction.
+    """
+    if sqlite3.sqlite_version_info < FTS5_TRIGRAM_SINCE:
+        raise StorageError(_NO_FTS5.format(version=sqlite3.sqlite_version))
+    statements = (
+        """CREATE TABLE conversations (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            title TEXT NOT NULL,
+            title_chosen INTEGER NOT NULL CHECK (title_chosen IN (0, 1)),
+            provider_id TEXT,
+            model TEXT,
+            system_prompt TEXT NOT NULL,
+            pinned INTEGER NOT NULL CHECK (pinned IN (0, 1)),
+            current_leaf_id TEXT,
+            tool_servers TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        # The sidebar's order (pinned first, newest activity first), read backwards.
+        "CREATE INDEX conversations_listing ON conversations (pinned, updated_at, id)",
+        """CREATE TABLE messages (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+            parent_id TEXT REFERENCES messages (id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'tool')),
+            content TEXT NOT NULL,
+            reasoning TEXT NOT NULL,
+            tool_calls TEXT NOT NULL,
+            tool_call_id TEXT,
+            provider_id TEXT,
+            model TEXT,
+            usage TEXT,
+            finish_reason TEXT,
+            status TEXT NOT NULL CHECK (status IN ('streaming', 'done')),
+            error TEXT,
+            ttft_ms INTEGER,
+            elapsed_ms INTEGER,
+            created_at TEXT NOT NULL
+        )""",
+        # A conversation's tree in creation order; also serves the cascade from conversations.
+        "CREATE INDEX messages_conversation ON messages (conversation_id, seq)",
+        # Children in creation order (siblings, newest child); also serves the parent cascade.
+        "CREATE INDEX messages_children ON messages (parent_id, seq)",
+        # Root siblings without scanning every conversation's roots.
+        "CREATE INDEX messages_roots ON messages (conversation_id, seq) WHERE parent_id IS NULL",
+        # Replies a crash left open, found at start without a scan.
+        "CREATE INDEX messages_streaming ON messages (seq) WHERE status = 'streaming'",
+        # Folded text (NFKC, case-folded), so the tokenizer need not fold: case_sensitive 1.
+        """CREATE VIRTUAL TABLE search_trigram USING fts5 (
+            body, content = '', tokenize = 'trigram case_sensitive 1'
+        )""",
+        # Tokens for 1-2 character terms; marks count as letters, like str.isalnum() words.
+        """CREATE VIRTUAL TABLE search_short USING fts5 (
+            body, content = '',
+            tokenize = "unicode61 remove_diacritics 0 categories 'L* N* Co M*'"
+        )""",
+    )
+    for statement in statements:
+        try:
+            conn.execute(statement)
+        except sqlite3.OperationalError as exc:
+            if "no such module" in str(exc):  # a build without FTS5
+                raise StorageError(_NO_FTS5.format(version=sqlite3.sqlite_version)) from exc
+            raise
+
+
+MIGRATIONS: Final[tuple[Callable[[sqlite3.Connection], None], ...]] = (
+    migration_1,
+    migration_2,
+    migration_3,
+)
+"""Applied in order; migration N brings a file to `user_version` N. Never edit a released one."""
+
+SCHEMA_VERSION: Final = len(MIGRATIONS)
