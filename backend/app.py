@@ -78,6 +78,11 @@ class MiaodaApp:
         self.chat = ChatService(
             self.manager, self.providers, self.storage, heartbeat=chat_heartbeat
         )
+        # Replies a crash (or a kill) left "streaming" are closed as error/INTERNAL, before any
+        # new stream can start.
+        closed = self.chat.conversations.store.close_interrupted()
+        if closed:
+            log.warning("closed %d reply(ies) interrupted when the app last stopped", closed)
         self.token = token or stdlib_secrets.token_urlsafe(32)
         self._server: LocalServer | None = None
         self._tools = ProviderTools(self.providers)
@@ -102,7 +107,14 @@ class MiaodaApp:
             server_url=lambda: self.server_url,
             token=self.token,
         )
-        return Bridge(self.manager, self.health, self._tools, info, dialogs)
+        return Bridge(
+            self.manager,
+            self.health,
+            self._tools,
+            info,
+            dialogs,
+            conversations=self.chat.conversations,
+        )
 
     def start_server(self, port: int = 0) -> LocalServer:
         """Serve the frontend and the API on 127.0.0.1."""
@@ -119,12 +131,14 @@ class MiaodaApp:
         self.health_schedule.start()
 
     def close(self) -> None:
-        """Stop everything in order: health schedule, streams, server, provider layer, storage."""
+        """Stop everything in order: health schedule, streams, server, reply saver, provider
+        layer, storage."""
         if not self.health_schedule.stop(timeout=1.0):
             log.warning("the health schedule did not stop within a second")
         self.health.close()
         if self._server is not None:
             self._server.stop()
+        self.chat.close()
         self.providers.close()
         self.storage.close()
         log.info("MiaoDa Chat stopped")

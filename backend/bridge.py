@@ -1,9 +1,9 @@
 """The js_api object: `window.pywebview.api` in the window, `/api/rpc/<method>` in a browser.
 
-Thin on purpose: each public method validates its arguments, calls the manager or the health
-monitor, and returns the contract's envelope. Nothing raises to the caller: pywebview would
-hand a Python traceback to JavaScript. Every attribute is private, because pywebview exposes
-any public attribute (and what hangs off it) to the page.
+Thin on purpose: each public method validates its arguments, calls the manager, the health
+monitor or the conversations (store and chat), and returns the contract's envelope. Nothing
+raises to the caller: pywebview would hand a Python traceback to JavaScript. Every attribute
+is private, because pywebview exposes any public attribute (and what hangs off it) to the page.
 """
 
 from __future__ import annotations
@@ -18,18 +18,30 @@ from pathlib import Path
 from typing import Any, ParamSpec, Protocol, TypeVar
 
 from backend import __version__, transfer
-from backend.errors import Cancelled, InternalError, InvalidConfig, MiaodaError
+from backend.chat import transcript
+from backend.chat.conversations import ConversationChat
+from backend.errors import Cancelled, InternalError, InvalidConfig, MiaodaError, NotFound
 from backend.fileio import atomic_write_text, read_limited
 from backend.health.monitor import HealthMonitor, settings_limits
 from backend.manager import CustomProviderManager
-from backend.models import ProviderConfig
+from backend.models import ProviderConfig, utc_now
 from backend.schemas import (
+    ConversationExportOptionsSchema,
+    CreateConversationSchema,
     ExportOptionsSchema,
+    GetConversationOptionsSchema,
     HistoryOptionsSchema,
     ImportOptionsSchema,
+    ListConversationsOptionsSchema,
     SaveOptionsSchema,
+    SearchOptionsSchema,
+    UpdateConversationSchema,
+    load_conversation_fields,
+    load_id,
     load_options,
+    load_search_query,
 )
+from backend.storage import ConversationStore
 
 log = logging.getLogger("miaoda.bridge")
 P = ParamSpec("P")
@@ -103,12 +115,16 @@ def _failure(err: MiaodaError) -> Envelope:
 
 # An existing file larger than this is not taken for an export (exports hold at most a few MB).
 _EXPORT_CHECK_BYTES = 64 * 1024 * 1024
+_FORM_BLANKS = {"name": "unsaved", "displayName": "Unsaved provider", "model": "unknown"}
 
 
-def _refuse_foreign_file(target: Path) -> None:
+def _refuse_foreign_file(
+    target: Path, is_ours: Callable[[str], bool] | None = None, what: str = "provider export"
+) -> None:
     """Raise unless exporting to `target` is safe: nothing is there yet, or an earlier MiaoDa
-    Chat export is (a file whose JSON carries the export format marker). Anything else, the
-    user's own file of the same name above all, is never replaced."""
+    Chat export is (`is_ours` of its text; by default a file whose JSON carries the provider
+    export's format marker). Anything else, the user's own file of the same name above all,
+    is never replaced."""
     if not (target.exists() or target.is_symlink()):
         return
     if target.is_dir():
@@ -116,15 +132,15 @@ def _refuse_foreign_file(target: Path) -> None:
             f"{target.name} is a folder. Choose a file name for the export.",
             fields={"path": ["This is a folder, not a file."]},
         )
-    if not (target.is_file() and _is_export_file(target)):
+    if not (target.is_file() and _is_export_file(target, is_ours or _is_provider_export)):
         raise InvalidConfig(
-            f"{target.name} already exists and is not a MiaoDa Chat provider export, so it was "
+            f"{target.name} already exists and is not a MiaoDa Chat {what}, so it was "
             "not replaced. Choose another file name.",
             fields={"path": ["This file exists and is not a MiaoDa Chat export."]},
         )
 
 
-def _is_export_file(target: Path) -> bool:
+def _is_export_file(target: Path, is_ours: Callable[[str], bool]) -> bool:
     try:
         with target.open("rb") as handle:
             raw = handle.read(_EXPORT_CHECK_BYTES + 1)
@@ -133,8 +149,15 @@ def _is_export_file(target: Path) -> bool:
     if len(raw) > _EXPORT_CHECK_BYTES:
         return False
     try:
-        document = json.loads(raw.decode("utf-8-sig"))
-    except (ValueError, RecursionError):  # not UTF-8, not JSON, or absurdly deep
+        return is_ours(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        return False
+
+
+def _is_provider_export(text: str) -> bool:
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError):  # not JSON, or absurdly deep
         return False
     return isinstance(document, dict) and document.get("format") == transfer.FORMAT
 
@@ -149,12 +172,15 @@ class Bridge:
         tools: ProviderTools,
         info: AppInfo,
         dialogs: Dialogs | None = None,
+        *,
+        conversations: ConversationChat | None = None,
     ) -> None:
         self._manager = manager
         self._health = health
         self._tools = tools
         self._info = info
         self._dialogs = dialogs
+        self._conversations = conversations
 
     # --- providers and their keys --------------------------------------------------------
 
@@ -252,8 +278,9 @@ class Bridge:
         return {"status": self._manager.test_connection(configOrId).to_wire()}
 
     @envelope
-    def listProviderModels(self, id: Any = None) -> Envelope:
-        provider, key = self._manager.with_key(id)
+    def listProviderModels(self, configOrId: Any = None) -> Envelope:
+        # A form may fetch models before it has a name or a model: placeholders stand in.
+        provider, key = self._manager.resolve(configOrId, blanks=_FORM_BLANKS)
         models = self._tools.list_models(provider, key)
         return {"models": models, "current": provider.model}
 
@@ -278,6 +305,112 @@ class Bridge:
     def setHealthSettings(self, settings: Any = None) -> Envelope:
         updated = self._health.update_settings(settings)
         return {"settings": updated.to_wire(), "limits": settings_limits()}
+
+    # --- conversations (docs/API.md, "Conversations") -------------------------------------
+
+    def _chat(self) -> ConversationChat:
+        if self._conversations is None:
+            raise InternalError("Conversations are not available in this build.")
+        return self._conversations
+
+    def _store(self) -> ConversationStore:
+        return self._chat().store
+
+    @envelope
+    def createConversation(self, options: Any = None) -> Envelope:
+        data = load_conversation_fields(CreateConversationSchema, options, "conversation")
+        return {"conversation": self._store().create_conversation(**data).to_wire()}
+
+    @envelope
+    def listConversations(self, options: Any = None) -> Envelope:
+        opts = load_options(ListConversationsOptionsSchema, options)
+        found, cursor = self._store().list_conversations(limit=opts["limit"], cursor=opts["cursor"])
+        return {"conversations": [c.to_wire() for c in found], "nextCursor": cursor}
+
+    @envelope
+    def getConversation(self, id: Any = None, options: Any = None) -> Envelope:
+        conversation_id = load_id(id)
+        opts = load_options(GetConversationOptionsSchema, options)
+        store = self._store()
+        conversation = store.get_conversation(conversation_id)
+        leaf = opts["leafId"]
+        if leaf is not None:
+            self._own_message(conversation_id, leaf, "leafId")
+        messages = store.path(conversation_id, leaf)
+        return {
+            "conversation": conversation.to_wire(),
+            "messages": [m.to_wire() for m in messages],
+        }
+
+    def _own_message(self, conversation_id: str, message_id: str, field: str) -> None:
+        wrong = InvalidConfig(
+            "That message is not in this conversation; it may have been deleted.",
+            fields={field: ["Must name a message of this conversation."]},
+        )
+        try:
+            message = self._store().get_message(message_id)
+        except NotFound:
+            raise wrong from None
+        if message.conversation_id != conversation_id:
+            raise wrong
+
+    @envelope
+    def updateConversation(self, id: Any = None, changes: Any = None) -> Envelope:
+        conversation_id = load_id(id)
+        data = load_conversation_fields(UpdateConversationSchema, changes, "changes")
+        return {"conversation": self._store().update_conversation(conversation_id, data).to_wire()}
+
+    @envelope
+    def deleteConversation(self, id: Any = None) -> Envelope:
+        conversation_id = load_id(id)
+        self._chat().delete_conversation(conversation_id)
+        return {"id": conversation_id}
+
+    @envelope
+    def deleteMessage(self, id: Any = None) -> Envelope:
+        message_id = load_id(id)
+        deleted = self._chat().delete_message(message_id)
+        return {"id": message_id, "deletedIds": deleted}
+
+    @envelope
+    def searchConversations(self, query: Any = None, options: Any = None) -> Envelope:
+        text = load_search_query(query)
+        opts = load_options(SearchOptionsSchema, options)
+        return {"hits": self._store().search(text, limit=opts["limit"])}
+
+    @envelope
+    def exportConversation(self, id: Any = None, options: Any = None) -> Envelope:
+        conversation_id = load_id(id)
+        opts = load_options(ConversationExportOptionsSchema, options)
+        kind = opts["format"]
+        store = self._store()
+        conversation = store.get_conversation(conversation_id)
+        now = utc_now()
+        if kind == "json":
+            messages = store.all_messages(conversation_id)
+            text = transcript.to_json(conversation, messages, exported_at=now)
+        else:
+            text = transcript.to_markdown(
+                conversation, store.path(conversation_id), exported_at=now
+            )
+        name = transcript.filename(conversation.title, kind)
+        path = opts["path"]
+        if path is None and self._dialogs is not None:
+            path = self._dialogs.save_path(name)
+            if not path:
+                raise Cancelled("Export cancelled; nothing was written.")
+            if not path.lower().endswith(transcript.SUFFIX[kind]):
+                path += transcript.SUFFIX[kind]  # a dialog may leave the suffix off
+        if path is None:
+            return {"filename": name, "content": text}
+        target = Path(path).expanduser()
+        _refuse_foreign_file(
+            target, lambda raw: transcript.is_export(raw, kind), "conversation export"
+        )
+        atomic_write_text(target, text)
+        return {"path": str(target)}
+
+    # --- the app -------------------------------------------------------------------------
 
     @envelope
     def getAppInfo(self) -> Envelope:

@@ -55,7 +55,15 @@ class MiaodaError(Exception):
         self.fields = {k: list(v) for k, v in (fields or {}).items()}
         self.retry_after = retry_after
         self.upstream_status = upstream_status
+        # Ids of what was stored before the failure (a conversation's user message and its
+        # error reply), so the client can show them instead of guessing: see `stored_as`.
+        self.stored: dict[str, str] = {}
         super().__init__(self.message)
+
+    def stored_as(self, ids: Mapping[str, str]) -> MiaodaError:
+        """This error, telling the client which stored messages it ended in."""
+        self.stored = dict(ids)
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         """The `error` object of the contract's result envelope."""
@@ -64,6 +72,7 @@ class MiaodaError(Exception):
             out["fields"] = self.fields
         if self.retry_after is not None:
             out["retryAfter"] = _round_retry(self.retry_after)
+        out.update(self.stored)
         return out
 
 

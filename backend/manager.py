@@ -317,11 +317,22 @@ class CustomProviderManager:
 
     def test_connection(self, config_or_id: Any) -> HealthStatus:
         """Test a saved provider (by id) or an unsaved config, without saving anything."""
+        return self._run_check(*self.resolve(config_or_id))
+
+    def resolve(
+        self, config_or_id: Any, *, blanks: Mapping[str, str] | None = None
+    ) -> tuple[ProviderConfig, str | None]:
+        """The provider and key that a saved id, or a form's config, stands for; nothing saved.
+
+        A form editing a saved provider (a config with `id`) falls back to the stored key and
+        header values, but only while they would go where they were saved for. `blanks` fills
+        the fields an unsaved form may still have empty (fetching models comes before choosing
+        one). Keys typed into the form are added to the redactor.
+        """
         if isinstance(config_or_id, str):
             provider = self.get(config_or_id)
-            return self._run_check(self._filled(provider, {}), self.api_key(provider.id))
+            return self._filled(provider, {}), self.api_key(provider.id)
         if isinstance(config_or_id, Mapping) and isinstance(config_or_id.get("id"), str):
-            # A form editing a saved provider: test its edits, falling back to the stored key.
             raw = dict(config_or_id)
             current = self.get(raw.pop("id"))
             for read_only in READ_ONLY:  # "id" was taken out above
@@ -338,13 +349,18 @@ class CustomProviderManager:
                 if not _same_destination(current, edited):
                     raise _key_needed()
                 key = self.api_key(current.id)
-            return self._run_check(self._filled(edited, values), key or None)
+            return self._filled(edited, values), key or None
+        if blanks and isinstance(config_or_id, Mapping):
+            config_or_id = {k: v for k, v in config_or_id.items() if k not in READ_ONLY}
+            for name, value in blanks.items():
+                if config_or_id.get(name) in (None, ""):
+                    config_or_id[name] = value
         data = load_provider(config_or_id)
         key = data.pop("apiKey", None) or None
         REDACTOR.add(key)
         hints, values, _ = _plan_headers(None, _split_headers(data))
         unsaved = replace(self._build("unsaved", data, key, "", ""), secret_headers=hints)
-        return self._run_check(self._filled(unsaved, values), key)
+        return self._filled(unsaved, values), key
 
     # --- export / import ---------------------------------------------------------------
 

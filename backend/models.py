@@ -208,11 +208,30 @@ class ToolSpec:
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """What the user asked for; `parameters` override the provider's own."""
+    """What the user asked for; `parameters` override the provider's own, and `model` (another
+    model of the same provider) its `model`."""
 
     provider_id: str
     messages: tuple[ChatMessage, ...]
     tools: tuple[ToolSpec, ...] = ()
+    parameters: Mapping[str, float | int] = field(default_factory=dict)
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class ConversationTurn:
+    """A validated chat request in the conversation form (docs/API.md, "Conversation form").
+
+    `parent_given` tells an absent `parentId` (the current leaf) from `parentId: null` (a new
+    root); `content` None means regenerate the reply to the parent.
+    """
+
+    conversation_id: str | None
+    parent_id: str | None
+    parent_given: bool
+    content: str | None
+    provider_id: str | None
+    model: str | None
     parameters: Mapping[str, float | int] = field(default_factory=dict)
 
 

@@ -23,6 +23,7 @@ from backend.models import (
     AuthConfig,
     ChatMessage,
     ChatRequest,
+    ConversationTurn,
     ProviderType,
     ToolCall,
     ToolSpec,
@@ -478,6 +479,13 @@ class ChatBodySchema(Schema):
         fields.Nested(ToolSchema), load_default=list, validate=validate.Length(0, 128)
     )
     parameters = fields.Nested(ParametersSchema, load_default=dict)
+    model = fields.String(validate=lambda value: _check(_model_problem(value)))
+
+
+def _check(problem: str | None) -> None:
+    """A validator from a `*_problem` function."""
+    if problem:
+        raise ValidationError(problem)
 
 
 # One instance each: building a schema costs about four times a load, and loading keeps no
@@ -495,8 +503,10 @@ def load_chat_request(body: Any) -> ChatRequest:
     plain = _plain_messages(raw.get("messages"))
     if plain is not None and "tools" not in raw and "parameters" not in raw:
         provider_id = raw.get("providerId")  # what the chat window sends: nothing else to check
-        if type(provider_id) is str and 1 <= len(provider_id) <= 100:
-            return ChatRequest(provider_id, plain, (), {})
+        model = raw.get("model")
+        model_ok = "model" not in raw or (type(model) is str and _model_problem(model) is None)
+        if type(provider_id) is str and 1 <= len(provider_id) <= 100 and model_ok:
+            return ChatRequest(provider_id, plain, (), {}, model)
     try:
         data = (_CHAT_BODY_SCHEMA if plain is None else _CHAT_BODY_BUT_MESSAGES).load(dict(raw))
     except ValidationError as err:
@@ -513,7 +523,7 @@ def load_chat_request(body: Any) -> ChatRequest:
         for m in data["messages"]
     )
     tools = tuple(ToolSpec(t["name"], t["description"], t["parameters"]) for t in data["tools"])
-    return ChatRequest(data["providerId"], messages, tools, data["parameters"])
+    return ChatRequest(data["providerId"], messages, tools, data["parameters"], data.get("model"))
 
 
 def _plain_messages(raw: Any) -> tuple[ChatMessage, ...] | None:
@@ -536,3 +546,210 @@ def _plain_messages(raw: Any) -> tuple[ChatMessage, ...] | None:
             return None
         messages.append(ChatMessage(role, content))  # type: ignore[arg-type]
     return tuple(messages)
+
+
+# --- conversations (docs/API.md, "Conversations") ----------------------------------------
+
+MAX_ID = 100
+MAX_TITLE = 200
+MAX_SYSTEM_PROMPT = 100_000
+MAX_CONTENT = 2_000_000
+EXPORT_FORMATS = {"markdown": ".md", "json": ".json"}
+
+
+def is_conversation_form(body: Any) -> bool:
+    """Whether a chat body is the conversation form: it has a `conversationId` key (even null)
+    or a `message` (a body that names no conversation and sends a `message` starts one)."""
+    return isinstance(body, Mapping) and ("conversationId" in body or "message" in body)
+
+
+def load_id(value: Any, field: str = "id") -> str:
+    """A conversation or message id: a string of 1-100 characters (field error naming `field`)."""
+    if type(value) is str and 1 <= len(value) <= MAX_ID and _is_text(value):
+        return value
+    raise InvalidConfig(
+        f"The {field} is not valid: give the id as it was returned (at most {MAX_ID} characters).",
+        fields={field: [f"Must be an id: a string of 1-{MAX_ID} characters."]},
+    )
+
+
+def _title_problem(value: str) -> str | None:
+    if not value.strip():
+        return "Give a title, or leave it out to use the first message."
+    if len(value) > MAX_TITLE:
+        return f"Must be at most {MAX_TITLE} characters."
+    if CONTROL_RE.search(value) or BIDI_CONTROL_RE.search(value):
+        return "Must not contain line breaks, control or text-direction characters."
+    return None
+
+
+class _ConversationFieldsSchema(Schema):
+    """What createConversation and updateConversation share (camelCase in, snake_case out)."""
+
+    class Meta:
+        unknown = RAISE
+
+    title = fields.String(allow_none=True, validate=lambda value: _check(_title_problem(value)))
+    systemPrompt = fields.String(
+        data_key="systemPrompt",
+        attribute="system_prompt",
+        validate=validate.Length(0, MAX_SYSTEM_PROMPT),
+    )
+    providerId = fields.String(
+        attribute="provider_id", allow_none=True, validate=validate.Length(1, MAX_ID)
+    )
+    model = fields.String(allow_none=True, validate=lambda value: _check(_model_problem(value)))
+    toolServers = fields.List(
+        fields.String(validate=validate.Length(1, MAX_ID)),
+        attribute="tool_servers",
+        validate=validate.Length(0, 64),
+    )
+
+
+class CreateConversationSchema(_ConversationFieldsSchema):
+    pass
+
+
+class UpdateConversationSchema(_ConversationFieldsSchema):
+    pinned = fields.Boolean(truthy={True}, falsy={False})
+    currentLeafId = fields.String(attribute="current_leaf_id", validate=validate.Length(1, MAX_ID))
+
+
+class ListConversationsOptionsSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    limit = fields.Integer(load_default=50, strict=True, validate=validate.Range(1, 200))
+    cursor = fields.String(allow_none=True, load_default=None, validate=validate.Length(1, 500))
+
+
+class GetConversationOptionsSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    leafId = fields.String(allow_none=True, load_default=None, validate=validate.Length(1, MAX_ID))
+
+
+class SearchOptionsSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    limit = fields.Integer(load_default=50, strict=True, validate=validate.Range(1, 200))
+
+
+class ConversationExportOptionsSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    format = fields.String(required=True, validate=validate.OneOf(tuple(EXPORT_FORMATS)))
+    path = fields.String(allow_none=True, load_default=None, validate=validate.Length(1, 4096))
+
+    @validates_schema
+    def _extension(self, data: dict[str, Any], **kwargs: Any) -> None:
+        path, kind = data.get("path"), data.get("format")
+        if path is None or kind not in EXPORT_FORMATS:
+            return
+        suffix = EXPORT_FORMATS[kind]
+        if not path.lower().endswith(suffix):
+            raise ValidationError(f"A {kind} export's file name must end in {suffix}.", "path")
+
+
+def load_conversation_fields(
+    schema: type[_ConversationFieldsSchema], data: Any, what: str
+) -> dict[str, Any]:
+    """createConversation's or updateConversation's object, with the store's snake_case keys."""
+    raw = {} if data is None else _require_object(data, what)
+    broken = {str(k): [_NOT_TEXT] for k, v in raw.items() if not _is_text(k, v)}
+    if broken:
+        raise InvalidConfig(
+            f"The {what} is not valid: {next(iter(broken))} - {_NOT_TEXT}", fields=broken
+        )
+    try:
+        loaded: dict[str, Any] = schema().load(dict(raw))
+    except ValidationError as err:
+        raise _invalid(err, what) from None
+    if "title" in loaded and loaded["title"] is not None:
+        loaded["title"] = loaded["title"].strip()
+    return loaded
+
+
+def load_search_query(query: Any) -> str:
+    """searchConversations' query: a string of at most 1,000 characters."""
+    if type(query) is str and len(query) <= 1000 and _is_text(query):
+        return query
+    raise InvalidConfig(
+        "The search is not valid: give it as text of at most 1,000 characters.",
+        fields={"query": ["Must be text of at most 1,000 characters."]},
+    )
+
+
+_FORM_ONLY_STATELESS = {
+    "messages": "The conversation form takes its history from the stored conversation; "
+    "send the new `message` instead.",
+    "tools": "Tools of a conversation come from its toolServers, not from the request.",
+}
+
+
+class TurnMessageSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    role = fields.String(required=True, validate=validate.OneOf(("user",)))
+    content = fields.String(required=True, validate=validate.Length(1, MAX_CONTENT))
+
+
+class ConversationChatSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    conversationId = fields.String(allow_none=True, validate=validate.Length(1, MAX_ID))
+    parentId = fields.String(allow_none=True, validate=validate.Length(1, MAX_ID))
+    message = fields.Nested(TurnMessageSchema)
+    providerId = fields.String(allow_none=True, validate=validate.Length(1, MAX_ID))
+    model = fields.String(allow_none=True, validate=lambda value: _check(_model_problem(value)))
+    parameters = fields.Nested(ParametersSchema, load_default=dict)
+
+
+_CONVERSATION_CHAT_SCHEMA = ConversationChatSchema()
+
+
+def load_conversation_turn(body: Any) -> ConversationTurn:
+    """Validate a chat body in the conversation form into a ConversationTurn."""
+    raw = _require_object(body, "chat request")
+    refused = {key: [why] for key, why in _FORM_ONLY_STATELESS.items() if key in raw}
+    broken = {str(k): [_NOT_TEXT] for k, v in raw.items() if not _is_text(k, v)}
+    try:
+        data: dict[str, Any] = _CONVERSATION_CHAT_SCHEMA.load(
+            {k: v for k, v in raw.items() if k not in refused}
+        )
+    except ValidationError as err:
+        problems = _invalid(err, "chat request").fields
+    else:
+        problems = {}
+    problems = {**problems, **refused, **broken}
+    if problems:
+        first = next(iter(problems))
+        raise InvalidConfig(
+            f"The chat request is not valid: {first} - {problems[first][0]}", fields=problems
+        )
+    conversation_id = data.get("conversationId")
+    if conversation_id is None and "message" not in data:
+        raise InvalidConfig(
+            "Give a message to start a conversation (regenerating needs a conversationId).",
+            fields={"message": ["Required to start a new conversation."]},
+        )
+    if conversation_id is None and data.get("parentId") is not None:
+        raise InvalidConfig(
+            "A new conversation has no messages to answer from: leave parentId out.",
+            fields={"parentId": ["Must be absent or null for a new conversation."]},
+        )
+    message = data.get("message")
+    return ConversationTurn(
+        conversation_id=conversation_id,
+        parent_id=data.get("parentId"),
+        parent_given="parentId" in data,
+        content=None if message is None else message["content"],
+        provider_id=data.get("providerId"),
+        model=data.get("model"),
+        parameters=data["parameters"],
+    )

@@ -7,8 +7,16 @@ While nothing arrives a `: ping` comment goes out every `heartbeat` seconds, and
 retry of a request that failed before any output a `: retrying {json}` comment says why. A
 client that goes away (seen by `is_disconnected()`, polled every 0.1 s, or by the WSGI server
 closing the body, even before its first chunk) cancels the upstream request at once. Text
-events that waited in the same batch are merged into one. `on_finish` receives one record per
-request for the analytics store. `collect_chat()` does the same for `POST /api/chat`.
+events that waited in the same batch are merged into one.
+
+Two observers: `on_finish` receives one record per request (for the analytics store), once,
+when the body is closed; and `on_batch` sees every batch of provider events just before its
+bytes are sent (the conversation form keeps the reply it is saving up to date with it; it must
+be quick: it runs on the hot path). With an `on_batch` observer, `on_finish` comes earlier:
+as soon as the outcome is known, before `done` is sent (at close only when the client went
+away), so a client that has read `done` finds the reply saved. Without one it stays at close:
+a short reply often arrives whole in one batch, and a database write there would delay its
+first token. `collect_chat()` does the same for `POST /api/chat`.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from typing import Any
 
 from backend.errors import MiaodaError
@@ -30,6 +38,7 @@ POLL_SECONDS = 0.1  # how often a waiting stream checks that its client is still
 _CONTENT = frozenset({"delta", "reasoning", "tool_call"})
 
 FinishCallback = Callable[[dict[str, Any]], None]
+BatchCallback = Callable[[list[ChatEvent]], None]
 
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -70,24 +79,36 @@ def sse_events(
     is_disconnected: Callable[[], bool],
     heartbeat: float = 15.0,
     on_finish: FinishCallback | None = None,
+    on_batch: BatchCallback | None = None,
+    start_fields: Mapping[str, Any] | None = None,
 ) -> Iterator[bytes]:
-    """The contract's SSE bytes for one stream, as a WSGI body (iterate it, then close it)."""
+    """The contract's SSE bytes for one stream, as a WSGI body (iterate it, then close it).
+
+    `start_fields` are added to the `start` event (the conversation form's ids)."""
     outcome = _Outcome(stream)
     start = {"requestId": request_id, "providerId": provider_id, "model": model}
-    frames = _relay(stream, outcome, start, is_disconnected, heartbeat)
+    if start_fields:
+        start.update(start_fields)
+    reported = False
 
     def finish() -> None:
-        _report(on_finish, outcome.record(request_id, provider_id, model))
+        nonlocal reported
+        if not reported:
+            reported = True
+            _report(on_finish, outcome.record(request_id, provider_id, model))
 
+    frames = _relay(stream, outcome, start, is_disconnected, heartbeat, on_batch, finish)
     return _Body(frames, stream, finish)
 
 
 def _relay(
     stream: ChatStream,
     outcome: _Outcome,
-    start: dict[str, str],
+    start: dict[str, Any],
     is_disconnected: Callable[[], bool],
     heartbeat: float,
+    on_batch: BatchCallback | None,
+    finish: Callable[[], None],
 ) -> Generator[bytes, None, None]:
     yield wire_bytes(sse_frame("start", start))
     last_sent = time.perf_counter()
@@ -98,13 +119,29 @@ def _relay(
         batch = stream.next_batch(min(POLL_SECONDS, heartbeat))
         now = time.perf_counter()
         if batch:
-            yield wire_bytes(outcome.frames(batch, now))
+            text = outcome.frames(batch, now)
+            if on_batch is not None:
+                _observe(on_batch, batch)
+                if outcome.finished:
+                    finish()
+            yield wire_bytes(text)
             last_sent = now
         elif batch is None:
-            yield wire_bytes(outcome.frames([], now))  # ended without a terminal: close it
+            text = outcome.frames([], now)  # ended without a terminal: close it
+            if on_batch is not None:
+                finish()
+            yield wire_bytes(text)
         elif now - last_sent >= heartbeat:
             yield PING
             last_sent = now
+
+
+def _observe(on_batch: BatchCallback, batch: list[ChatEvent]) -> None:
+    try:
+        on_batch(batch)
+    except Exception:
+        # The reply being saved may fall behind; the user's stream must not break for it.
+        log.exception("observing a chat batch failed")
 
 
 class _Body:

@@ -47,6 +47,7 @@ log = logging.getLogger("miaoda.window")
 # The name of the menu entry (miaoda-chat.desktop): Wayland matches windows to it by this id.
 DESKTOP_FILE = "miaoda-chat"
 JSON_FILE_TYPES = ("JSON files (*.json)", "All files (*)")
+MARKDOWN_FILE_TYPES = ("Markdown files (*.md)", "All files (*)")
 # The ways to let an outside program drive the window's web engine; a release build refuses them.
 DEBUG_ENV = "QTWEBENGINE_REMOTE_DEBUGGING"
 DEBUG_FLAGS = ("--remote-debugging-port", "--remote-debugging-pipe", "--remote-allow-origins")
@@ -195,12 +196,18 @@ class NativeDialogs(Dialogs):
                 kind,
                 directory=str(directory),
                 save_filename=save_filename,
-                file_types=JSON_FILE_TYPES,
+                file_types=_file_types(save_filename),
             )
             chosen = _first_path(answer)
             if chosen is not None:
                 self._directory = Path(chosen).parent
         return chosen
+
+
+def _file_types(save_filename: str) -> tuple[str, ...]:
+    # The filter the dialog opens with follows the file offered: a conversation exported as
+    # Markdown must not be saved under a JSON filter (Qt would add ".json").
+    return MARKDOWN_FILE_TYPES if save_filename.endswith(".md") else JSON_FILE_TYPES
 
 
 def _first_path(answer: str | Sequence[str] | None) -> str | None:
