@@ -482,13 +482,16 @@ def open_slow_stream(
     while "event: start" not in seen or "\n\n" not in seen:
         seen += next(chunks)
     start = parse_events(seen.split("\n\n", 1)[0] + "\n\n")[0][1]
+    # `start` is sent before the upstream has the request: wait until it does, so what the
+    # test does next meets a stream that is really running upstream.
+    assert upstream.wait_for_requests(1, 10)
     return client, response, chunks, start, seen
 
 
 def test_a_second_stream_for_the_same_conversation_is_refused_before_saving(
     app: MiaodaApp, upstream: FakeUpstream, provider_id: str
 ) -> None:
-    client, response, _, start, _ = open_slow_stream(app, upstream, provider_id)
+    client, response, chunks, start, seen = open_slow_stream(app, upstream, provider_id)
     try:
         count = conversation(app, start["conversationId"])["conversation"]["messageCount"]
         second = httpx.post(
@@ -499,8 +502,9 @@ def test_a_second_stream_for_the_same_conversation_is_refused_before_saving(
             },
             headers=headers(),
         )
+        if second.status_code != 409:  # say what the first stream did meanwhile
+            pytest.fail(f"second stream accepted; the first: {(seen + ''.join(chunks))[-800:]}")
         assert second.json()["error"]["code"] == "BAD_REQUEST"
-        assert second.status_code == 409
         after = conversation(app, start["conversationId"])["conversation"]["messageCount"]
         assert after == count == 2
     finally:
