@@ -1,18 +1,24 @@
 """Helpers for the browser end-to-end tests: the running app and how to reach it, scripting the
-fake upstream, screenshots with the page text behind them (scanned for the canary key), and
-driving the provider list and the chat view. The fixtures are in tests/e2e/conftest.py."""
+fake upstream, screenshots with the page text behind them (scanned for the canary key), driving
+the provider list and the chat view, and seeding stored conversations and finding them in the
+sidebar. The fixtures are in tests/e2e/conftest.py."""
 
 from __future__ import annotations
 
 import json
 import re
 import selectors
+import sqlite3
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from playwright.sync_api import expect
 
 from tests.fakes.upstream import FakeUpstream, Reply, openai_chunk, openai_stream, openai_usage
 from tests.helpers import CANARY_KEY, artifacts_dir
@@ -409,3 +415,111 @@ def chat_reply(
         chunks.append(openai_usage(*usage))
     chunks.append(b"data: [DONE]\n\n")
     return Reply.stream(chunks, delay=delay, **options)
+
+
+# --- conversations ----------------------------------------------------------------------------
+# Seeded through the real app (`POST /api/chat` in the conversation form, against the fake
+# upstream), and found again in the chat view's sidebar.
+
+
+def chat_once(app: RunningApp, body: dict[str, Any]) -> dict[str, Any]:
+    """`POST /api/chat` (no stream) with `body`; the answer's envelope."""
+    request = urllib.request.Request(  # noqa: S310 - always our own http://127.0.0.1 app
+        f"{app.base}/api/chat",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "X-MiaoDa-Token": app.token},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            result: dict[str, Any] = json.load(response)
+    except urllib.error.HTTPError as err:
+        result = json.load(err)
+    assert result["success"], result
+    return result
+
+
+def start_conversation(app: RunningApp, provider_id: str, text: str) -> str:
+    """A stored conversation whose first message is `text` (so titled by it); its id."""
+    body = {
+        "conversationId": None,
+        "providerId": provider_id,
+        "message": {"role": "user", "content": text},
+    }
+    conversation_id: str = chat_once(app, body)["conversationId"]
+    return conversation_id
+
+
+def backdate(app: RunningApp, conversation_id: str, days: int) -> None:
+    """Make `conversation_id` last updated `days` ago (seeding the date groups: the app only
+    ever stamps the present)."""
+    when = datetime.now(UTC) - timedelta(days=days)
+    stamp = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    with sqlite3.connect(app.data_dir / "miaoda.db", timeout=10) as db:
+        db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (stamp, conversation_id))
+    db.close()
+
+
+def answer_plainly(app: RunningApp, text: str = "Noted.") -> None:
+    """Make the fake upstream answer `POST /api/chat`'s non-streaming requests with `text`."""
+    completion = {
+        "id": "chatcmpl-seed",
+        "object": "chat.completion",
+        "model": MODEL,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+    }
+    app.upstream.script(CHAT_PATH, Reply.json(completion))
+
+
+def seed(app: RunningApp, *titles: str) -> dict[str, str]:
+    """One conversation per title (oldest first, so the last is the newest): {title: id}."""
+    answer_plainly(app)
+    provider = app.add_provider()
+    return {title: start_conversation(app, provider["id"], title) for title in titles}
+
+
+def sidebar(page: Any) -> Any:
+    """The chat view's sidebar, once it has listed the conversations."""
+    page.locator("conversation-sidebar[data-ready]").wait_for()
+    return page.locator("conversation-sidebar")
+
+
+def open_sidebar(page: Any) -> Any:
+    """Go to the chat view and return its loaded sidebar."""
+    open_chat(page)
+    return sidebar(page)
+
+
+def titles(side: Any) -> Any:
+    """The conversation titles in the order shown."""
+    return side.locator("conversation-item:visible .conv-title")
+
+
+def item(side: Any, title: str) -> Any:
+    """The sidebar's item whose title contains `title`."""
+    return side.locator("conversation-item", has=side.page.locator(".conv-title", has_text=title))
+
+
+def settle_layout(page: Any) -> Any:
+    """The sidebar once its layout follows the viewport (a media query's change event comes
+    at the next frame), opened if it is a closed drawer."""
+    side = page.locator("conversation-sidebar")
+    if page.viewport_size["width"] < 900:
+        expect(side).to_have_attribute("data-drawer", "")
+    else:
+        expect(side).not_to_have_attribute("data-drawer", "")
+    if side.get_attribute("data-collapsed") is not None:
+        side.locator(".conv-rail-toggle").click()
+    return side
+
+
+def settle_drawer_open(page: Any) -> None:
+    """At 800x600 the sidebar is a drawer: open it so a screenshot shows the list (a
+    `screenshot_matrix` settle)."""
+    expect(settle_layout(page).locator(".conv-panel")).to_be_visible()

@@ -206,17 +206,23 @@ def test_each_turn_sends_the_whole_conversation(chat: Any, app: RunningApp) -> N
     expect(chat.locator("chat-message")).to_have_count(4)
 
 
-def test_new_conversation_starts_from_an_empty_history(chat: Any, app: RunningApp) -> None:
+def test_new_conversation_starts_from_an_empty_history_and_keeps_the_old_one(
+    chat: Any, app: RunningApp
+) -> None:
     send_message(chat, "Remember me")
     expect(last_reply(chat)).to_have_attribute("data-status", "done")
-    chat.get_by_role("button", name="New conversation").click()
+    chat.locator(".chat-header").get_by_role("link", name="New conversation").click()
     expect(chat.locator("chat-message")).to_have_count(0)
     expect(chat.locator(".chat-welcome")).to_contain_text("Chat with Groq")
+    expect(chat.get_by_role("textbox", name="Message")).to_be_focused()
 
     send_message(chat, "Fresh start")
     expect(last_reply(chat)).to_have_attribute("data-status", "done")
     latest = app.upstream.requests_to(CHAT_PATH)[-1].json
     assert latest["messages"] == [{"role": "user", "content": "Fresh start"}]
+    # Nothing was destroyed: both conversations are stored.
+    listed = app.rpc("listConversations")["conversations"]
+    assert sorted(c["messageCount"] for c in listed) == [2, 2]
 
 
 def test_the_conversation_survives_a_reload_of_the_tab(chat: Any, app: RunningApp) -> None:

@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.helpers import MODEL, RunningApp, reload_list, screenshot
+from tests.fakes.upstream import Reply
 from tests.helpers import CANARY_KEY
 
 pytestmark = pytest.mark.browser
@@ -186,6 +187,8 @@ def test_a_provider_can_be_added_with_the_keyboard_only(page: Any, app: RunningA
     page.keyboard.press("Tab")
     page.keyboard.type(MODEL)
     page.keyboard.press("Tab")
+    expect(dialog.get_by_role("button", name="Fetch models")).to_be_focused()
+    page.keyboard.press("Tab")
     expect(dialog.get_by_label("API key")).to_be_focused()
     page.keyboard.type("sk-keyboard-0123456789abcdef")
     page.keyboard.press("Enter")
@@ -268,3 +271,70 @@ def test_a_credential_header_is_write_only_in_the_form(page: Any, app: RunningAp
     saved = app.rpc("getCustomProvider", provider["id"])["provider"]
     assert saved["headers"] == {"X-Title": "MiaoDa", header: None}
     assert saved["secretHeaders"][header]["hint"] == "…1234"
+
+
+def test_fetch_models_before_saving_sends_the_typed_key(page: Any, app: RunningApp) -> None:
+    app.upstream.script(
+        "/v1/models",
+        Reply.json({"object": "list", "data": [{"id": "alpha-1"}, {"id": "beta-2"}]}),
+    )
+    dialog = open_add_form(page)
+    dialog.get_by_label("Display name").fill("Unsaved Co")
+    dialog.get_by_label("Base URL").fill(f"{app.upstream.url}/v1")
+    dialog.get_by_label("API key").fill(CANARY_KEY)
+    dialog.get_by_role("button", name="Fetch models").click()
+
+    help_text = dialog.locator('.field[data-field="model"] .field-help')
+    expect(help_text).to_have_text("2 models offered by the provider — pick one or type any id.")
+    expect(dialog.locator("datalist option")).to_have_count(2)
+    assert dialog.locator("datalist option").evaluate_all("os => os.map(o => o.value)") == [
+        "alpha-1",
+        "beta-2",
+    ]
+    expect(dialog.get_by_label("Model", exact=True)).to_be_focused()
+    [listed] = app.upstream.requests_to("/v1/models")
+    assert listed.headers["authorization"] == f"Bearer {CANARY_KEY}"
+    assert app.providers() == [], "fetching models saves nothing"
+    screenshot(page, "add-form-fetched-models")
+
+    dialog.get_by_label("Model", exact=True).fill("beta-2")
+    dialog.get_by_role("button", name="Add provider").click()
+    expect(dialog).to_be_hidden()
+    [saved] = app.providers()
+    assert saved["model"] == "beta-2"
+    assert CANARY_KEY not in page.content()
+
+
+def test_fetch_models_reports_a_rejected_key_like_a_test(page: Any, app: RunningApp) -> None:
+    dialog = open_add_form(page)
+    dialog.get_by_label("Display name").fill("Wrong key")
+    dialog.get_by_label("Base URL").fill(f"{app.upstream.url}/bad/v1")
+    dialog.get_by_label("API key").fill("sk-wrong-0000000000000000")
+    dialog.get_by_role("button", name="Fetch models").click()
+
+    panel = dialog.locator(".test-panel")
+    expect(panel).to_contain_text("Key rejected")
+    expect(panel.locator(".error-code")).to_have_text("AUTH_FAILED")
+    expect(dialog.locator('.field[data-field="model"] .field-help')).to_contain_text(
+        "Couldn't load the model list"
+    )
+    expect(dialog.locator("datalist option")).to_have_count(0)
+    assert "sk-wrong-0000000000000000" not in dialog.inner_text()
+
+
+def test_fetch_models_when_editing_uses_the_edits_and_the_stored_key(
+    page: Any, app: RunningApp
+) -> None:
+    app.add_provider(baseURL=f"{app.upstream.url}/old/v1")
+    app.upstream.script("/v1/models", Reply.json({"object": "list", "data": [{"id": "new-1"}]}))
+    reload_list(page)
+    page.get_by_role("button", name="Edit Groq").click()
+    dialog = page.locator("dialog.provider-dialog")
+    dialog.get_by_label("Base URL").fill(f"{app.upstream.url}/v1")
+    dialog.get_by_role("button", name="Fetch models").click()
+
+    expect(dialog.locator("datalist option")).to_have_count(1)
+    expect(dialog.locator("datalist option")).to_have_attribute("value", "new-1")
+    [listed] = app.upstream.requests_to("/v1/models")
+    assert listed.headers["authorization"] == f"Bearer {CANARY_KEY}"
+    expect(dialog.get_by_label("API key")).to_have_value("")

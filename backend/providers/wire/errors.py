@@ -300,8 +300,8 @@ def _classify(
         )
     if status is not None and 400 <= status < 500 and _about_model(text, status):
         return ModelNotFound(
-            f"The provider does not offer the model {origin.model}{detail}. Edit the provider "
-            "and choose a model from its list.",
+            f"The provider does not offer the model {origin.model}{detail}. Pick one it lists "
+            "(the model picker in the chat, or Fetch models in the provider form).",
             upstream_status=status,
         )
     if status == 404:

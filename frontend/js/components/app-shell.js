@@ -1,10 +1,13 @@
 // <md-app>: the shell — navigation on the left, one view at a time on the right, routed by the
 // URL hash (#/providers, #/chat, #/about). Views stay alive while hidden so they keep their state.
+// The nav's "Chat" (and Ctrl+K from another view) goes back to the conversation open last;
+// `#/chat` itself is a new conversation.
 import { h, replaceChildren } from "../lib/dom.js";
 import { icon } from "../lib/icons.js";
 import { bridgeEvents } from "../bridge.js";
 import { providerService } from "../services/custom-provider-service.js";
 import { ROUTES } from "./side-nav.js";
+import { openConversationSearch } from "./search-dialog.js";
 import "./side-nav.js";
 import "./toast-region.js";
 import "./providers-view.js";
@@ -32,7 +35,9 @@ export class AppShell extends HTMLElement {
       event.preventDefault();
       this._main.focus();
     });
+    this._nav.addEventListener("click", (event) => this._onNavClick(event));
     window.addEventListener("hashchange", () => this._route(true));
+    document.addEventListener("keydown", (event) => this._onKey(event));
     bridgeEvents.addEventListener("unauthorized", () => this._locked());
     this._route(false);
     this._loadInfo();
@@ -55,6 +60,25 @@ export class AppShell extends HTMLElement {
     this._show(name, moveFocus);
   }
 
+  // Ctrl+K (Cmd+K on a Mac) searches the conversations from anywhere: the chat view comes first.
+  _onKey(event) {
+    const mod = event.metaKey || event.ctrlKey;
+    if (!mod || event.altKey || event.shiftKey || event.key.toLowerCase() !== "k" || this._lockedShown) return;
+    const modal = document.querySelector("dialog[open]:modal");
+    if (modal && !modal.classList.contains("search-dialog")) return; // another dialog is in charge
+    event.preventDefault();
+    if (this._current !== "chat") this._views.chat.resume();
+    openConversationSearch();
+  }
+
+  // A plain click on the nav's "Chat" brings back the conversation the user left, not a new one.
+  _onNavClick(event) {
+    const link = event.target instanceof Element ? event.target.closest("a[data-route=chat]") : null;
+    if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+    event.preventDefault();
+    this._views.chat.resume();
+  }
+
   _show(name, moveFocus) {
     for (const [route, view] of Object.entries(this._views)) {
       const on = route === name;
@@ -64,7 +88,10 @@ export class AppShell extends HTMLElement {
     this._nav.current = name;
     const label = ROUTES.find((r) => r.name === name).label;
     document.title = `${label} — MiaoDa Chat`;
-    if (moveFocus) {
+    // Only a new view takes the focus: opening another conversation (#/chat/<id>) stays put.
+    const changed = this._current !== name;
+    this._current = name;
+    if (moveFocus && changed) {
       const heading = this._views[name].querySelector(".view-title");
       if (heading) heading.focus();
     }

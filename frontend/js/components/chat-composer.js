@@ -94,6 +94,8 @@ export class ChatComposer extends HTMLElement {
   _grow() {
     const input = this._input;
     input.style.height = "auto";
+    // Not laid out (the view is hidden): measure once it shows instead of fixing a height of 0.
+    if (!input.scrollHeight) return;
     const wanted = Math.min(input.scrollHeight, MAX_HEIGHT_PX);
     input.style.height = `${wanted}px`;
     input.classList.toggle("is-capped", input.scrollHeight > MAX_HEIGHT_PX);

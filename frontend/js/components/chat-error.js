@@ -2,26 +2,47 @@
 // headline that says what to do ("Rate limited — retry in 20 s", "Key rejected — edit
 // provider"), the server's message, the usual fix (js/lib/advice.js) and the actions that fit:
 // Retry, Edit provider, New conversation. A rate limit counts its retryAfter down.
+//
+// Two codes mean more than one thing, and the card tells them apart by what came with them, not
+// by the message's words: BAD_REQUEST refused with HTTP 409 is a conversation still answering in
+// another window or tab, and a NOT_FOUND the view found to be the conversation (`gone`) is a
+// conversation deleted meanwhile, where NOT_FOUND alone is a provider removed.
 import { h } from "../lib/dom.js";
 import { icon } from "../lib/icons.js";
 import { adviceFor } from "../lib/advice.js";
 
-// code → [what happened, what to do] for the headline, and which actions help (first = main).
-// Retry is always offered on the last reply: after editing the key, the same turn can go again.
+// kind → [what happened, what to do] for the headline, and which actions help (first = main).
+// Retry is offered on the last reply wherever it can help: after editing the key, or picking
+// another model, the same turn can go again.
 const HEADLINES = {
   AUTH_FAILED: ["Key rejected", "edit provider", ["edit", "retry"]],
   RATE_LIMITED: ["Rate limited", "wait a moment, then retry", ["retry"]],
   QUOTA_EXCEEDED: ["Out of credit", "add credit in the provider's console", ["retry"]],
-  MODEL_NOT_FOUND: ["Unknown model", "edit provider", ["edit", "retry"]],
+  MODEL_NOT_FOUND: ["Unknown model", "pick another in the model picker above", ["retry", "edit"]],
   CONTEXT_LENGTH_EXCEEDED: ["Conversation too long", "start a new conversation", ["new", "retry"]],
   BAD_REQUEST: ["Request refused", "check the model and parameters", ["edit", "retry"]],
+  BUSY: ["Still answering in another window or tab", "retry once that reply is done", ["retry"]],
   CONNECTION_FAILED: ["Can't connect", "check the address and retry", ["retry", "edit"]],
   TIMEOUT: ["Timed out", "retry", ["retry"]],
   UPSTREAM_ERROR: ["Provider error", "retry in a moment", ["retry"]],
   INVALID_RESPONSE: ["Unreadable answer", "check the provider's type and base URL", ["edit", "retry"]],
   NOT_FOUND: ["Provider removed", "pick another provider", ["retry"]],
+  CONVERSATION_GONE: ["This conversation was deleted", "start a new one", ["new"]],
   INVALID_CONFIG: ["Request refused", "check the conversation and retry", ["retry"]],
   INTERNAL: ["Something went wrong", "retry", ["retry"]],
+};
+// The usual fix for the kinds that are not codes (advice.js knows the codes).
+const KIND_ADVICE = {
+  BUSY: "",
+  CONVERSATION_GONE: "It was probably deleted in another window or tab. Your other conversations are not affected.",
+};
+const TEXT = {
+  retry: "Retry",
+  editProvider: "Edit provider",
+  newConversation: "New conversation",
+  retryIn: (what, wait) => `${what} — retry in ${wait}`,
+  retryNow: (what) => `${what} — you can retry now`,
+  headline: (what, todo) => `${what} — ${todo}`,
 };
 
 export class ChatError extends HTMLElement {
@@ -34,25 +55,26 @@ export class ChatError extends HTMLElement {
     this._stopCountdown();
   }
 
-  /** Show `error` ({code, message, retryAfter?, at?}); `providerId` for "Edit provider"; `canRetry` when this is the last reply. */
+  /** Show `error` ({code, message, retryAfter?, responseStatus?, gone?, at?}); `providerId` for "Edit provider"; `canRetry` when this is the last reply. */
   show({ error, providerId, canRetry }) {
     this._stopCountdown();
     const code = error.code || "INTERNAL";
-    const [what, todo, actions] = HEADLINES[code] || [adviceFor(error).title, "retry", ["retry"]];
+    const kind = kindOf(error);
+    const [what, todo, actions] = HEADLINES[kind] || [adviceFor(error).title, "retry", ["retry"]];
     // The countdown already says what a rate limit's advice would.
-    const advice = code === "RATE_LIMITED" ? "" : adviceFor({ code }).advice;
+    const advice = code === "RATE_LIMITED" ? "" : kind in KIND_ADVICE ? KIND_ADVICE[kind] : adviceFor({ code }).advice;
     this._what = what;
     this._headline = h("strong", { class: "chat-error-title" });
     const buttons = [];
     for (const action of actions) {
-      if (action === "retry" && canRetry) buttons.push(button("retry", "Retry", "retry"));
-      if (action === "edit" && providerId) buttons.push(h("a", { class: "btn btn-sm chat-error-edit", href: `#/providers?edit=${encodeURIComponent(providerId)}` }, icon("edit", { size: 14 }), "Edit provider"));
-      if (action === "new") buttons.push(button("new-conversation", "New conversation", "new-chat"));
+      if (action === "retry" && canRetry) buttons.push(button("retry", TEXT.retry, "retry"));
+      if (action === "edit" && providerId) buttons.push(h("a", { class: "btn btn-sm chat-error-edit", href: `#/providers?edit=${encodeURIComponent(providerId)}` }, icon("edit", { size: 14 }), TEXT.editProvider));
+      if (action === "new") buttons.push(button("new-conversation", TEXT.newConversation, "new-chat"));
     }
     this.replaceChildren(
       h(
         "div",
-        { class: "chat-error", dataset: { code } },
+        { class: "chat-error", dataset: { code, kind } },
         h("span", { class: "chat-error-icon" }, icon("alert", { size: 18 })),
         h(
           "div",
@@ -67,7 +89,7 @@ export class ChatError extends HTMLElement {
     const wait = Number(error.retryAfter);
     // `at` is when the error arrived, so a redraw (or a reload) keeps counting from there.
     if (code === "RATE_LIMITED" && wait > 0) this._countdown((error.at ?? Date.now()) + Math.ceil(wait) * 1000);
-    else this._headline.textContent = `${what} — ${todo}`;
+    else this._headline.textContent = TEXT.headline(what, todo);
   }
 
   // "Rate limited — retry in 20 s", once a second, then "you can retry now".
@@ -75,11 +97,11 @@ export class ChatError extends HTMLElement {
     const tick = () => {
       const left = Math.ceil((until - Date.now()) / 1000);
       if (left <= 0) {
-        this._headline.textContent = `${this._what} — you can retry now`;
+        this._headline.textContent = TEXT.retryNow(this._what);
         this._stopCountdown();
         return;
       }
-      this._headline.textContent = `${this._what} — retry in ${duration(left)}`;
+      this._headline.textContent = TEXT.retryIn(this._what, duration(left));
     };
     tick();
     this._timer = setInterval(tick, 1000);
@@ -89,6 +111,14 @@ export class ChatError extends HTMLElement {
     clearInterval(this._timer);
     this._timer = null;
   }
+}
+
+// Which card: the error's code, or for the two ambiguous ones what came with it (see the header).
+function kindOf(error) {
+  const code = error.code || "INTERNAL";
+  if (code === "BAD_REQUEST" && error.responseStatus === 409) return "BUSY";
+  if (code === "NOT_FOUND" && error.gone === "conversation") return "CONVERSATION_GONE";
+  return code;
 }
 
 function button(action, label, iconName) {

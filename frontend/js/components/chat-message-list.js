@@ -1,5 +1,11 @@
 // <chat-message-list>: the scrolling thread of <chat-message>s.
 //
+// A long conversation opens at its end without building every message: `show(turns)` renders
+// the last TAIL messages (or from a message asked for), and earlier ones arrive PAGE at a time
+// as the reader scrolls near the top, the view held still while they are added above. Markdown
+// for 2,000 messages would take seconds; the tail takes milliseconds
+// (bench/bench_open_conversation.py).
+//
 // Auto-scroll follows a streaming reply only while the reader is at the bottom: scrolling up
 // (wheel, keys, scrollbar, touch) stops it, and coming back to the bottom — or the "Jump to
 // latest" button that appears meanwhile — resumes it. Messages are appended and updated in
@@ -12,21 +18,31 @@ import "./chat-message.js";
 const AT_END_PX = 2;
 // The jump button only appears when more than this much is out of sight.
 const NEAR_END_PX = 48;
+// Messages rendered when a conversation opens, and added per step when scrolling up.
+const TAIL = 40;
+const PAGE = 40;
+// Closer than this to the top: add the earlier messages.
+const NEAR_TOP_PX = 600;
+const TEXT = { thread: "Conversation", messages: "Messages", jump: "Jump to latest", earlier: "Show earlier messages" };
 
 export class ChatMessageList extends HTMLElement {
   constructor() {
     super();
     this._stick = true;
     this._lastTop = 0;
+    this._hidden = []; // earlier turns not rendered yet (oldest first)
+    this._locked = false;
   }
 
   connectedCallback() {
     if (this._scroller) return;
     this.classList.add("chat-list");
     this._intro = h("div", { class: "chat-intro" });
-    this._thread = h("div", { class: "chat-thread", role: "list", "aria-label": "Conversation" });
-    this._scroller = h("div", { class: "chat-scroll", tabIndex: 0, "aria-label": "Messages" }, h("div", { class: "chat-column" }, this._intro, this._thread));
-    this._jump = h("button", { type: "button", class: "btn jump-latest", hidden: true, on: { click: () => this.scrollToEnd({ smooth: true }) } }, icon("arrow-down", { size: 15 }), "Jump to latest");
+    this._top = h("div", { class: "chat-top" });
+    this._thread = h("div", { class: "chat-thread", role: "list", "aria-label": TEXT.thread });
+    this._earlier = h("button", { type: "button", class: "btn btn-sm chat-earlier", hidden: true, on: { click: () => this._revealEarlier() } }, TEXT.earlier);
+    this._scroller = h("div", { class: "chat-scroll", tabIndex: 0, "aria-label": TEXT.messages }, h("div", { class: "chat-column" }, this._top, this._intro, this._earlier, this._thread));
+    this._jump = h("button", { type: "button", class: "btn jump-latest", hidden: true, on: { click: () => this.scrollToEnd({ smooth: true }) } }, icon("arrow-down", { size: 15 }), TEXT.jump);
     this._scroller.addEventListener("scroll", () => this._onScroll(), { passive: true });
     // When the view is resized (window, composer growing), keep the end in view if we follow it.
     this._resize = new ResizeObserver(() => this.follow());
@@ -39,13 +55,84 @@ export class ChatMessageList extends HTMLElement {
     this._intro.replaceChildren(...(node ? [node] : []));
   }
 
+  /** What sits at the top of the thread, scrolling with it (the system prompt). */
+  set top(node) {
+    this._top.replaceChildren(...(node ? [node] : []));
+  }
+
+  /**
+   * Show `turns` (a whole path) in place of what was shown: the last TAIL of them, or from
+   * `fromId` on when that message is further up. Scrolls to the end (or leaves it to the caller).
+   */
+  show(turns, { fromId = null } = {}) {
+    const at = fromId ? turns.findIndex((t) => t.id === fromId) : -1;
+    const start = Math.max(0, Math.min(at >= 0 ? at : turns.length, turns.length - TAIL));
+    this._hidden = turns.slice(0, start);
+    this._thread.replaceChildren(...turns.slice(start).map((turn) => this._message(turn)));
+    this._earlier.hidden = this._hidden.length === 0;
+    this._markLast();
+  }
+
   /** Append a <chat-message> for `turn`; returns it. */
   add(turn) {
-    const message = h("chat-message", { role: "listitem" });
-    message.turn = turn;
+    const message = this._message(turn);
     this._thread.append(message);
     this._markLast();
     return message;
+  }
+
+  /** Whether a reply streams in this conversation (messages then offer no edit or switch). */
+  set locked(value) {
+    this._locked = Boolean(value);
+    for (const message of this._thread.children) message.locked = this._locked;
+  }
+
+  /** The <chat-message> of the message `id`, if rendered. */
+  messageById(id) {
+    return [...this._thread.children].find((m) => m.turn && m.turn.id === id) || null;
+  }
+
+  /** Remove `message` and every message after it. */
+  removeFrom(message) {
+    while (message && message.parentNode === this._thread) {
+      const next = message.nextElementSibling;
+      message.remove();
+      message = next;
+    }
+    this._markLast();
+  }
+
+  /** Scroll `message` into the middle of the view and mark it for a moment. */
+  reveal(message) {
+    this._stick = false;
+    message.scrollIntoView({ block: "center" });
+    message.classList.remove("is-highlighted");
+    void message.offsetWidth; // restart the animation when shown twice
+    message.classList.add("is-highlighted");
+    message.addEventListener("animationend", () => message.classList.remove("is-highlighted"), { once: true });
+    this._lastTop = this._scroller.scrollTop;
+    this._updateJump();
+  }
+
+  _message(turn) {
+    const message = h("chat-message", { role: "listitem" });
+    message.turn = turn;
+    message.locked = this._locked;
+    return message;
+  }
+
+  // Add the PAGE turns before the first one shown, keeping what the reader sees where it is.
+  _revealEarlier() {
+    if (!this._hidden.length) return;
+    const before = this._scroller.scrollHeight;
+    const top = this._scroller.scrollTop;
+    const start = Math.max(0, this._hidden.length - PAGE);
+    const turns = this._hidden.slice(start);
+    this._hidden = this._hidden.slice(0, start);
+    this._thread.prepend(...turns.map((turn) => this._message(turn)));
+    this._earlier.hidden = this._hidden.length === 0;
+    this._scroller.scrollTop = top + (this._scroller.scrollHeight - before);
+    this._lastTop = this._scroller.scrollTop;
   }
 
   /** Remove the message of `turn`. */
@@ -63,6 +150,8 @@ export class ChatMessageList extends HTMLElement {
   /** Remove every message. */
   clear() {
     this._thread.replaceChildren();
+    this._hidden = [];
+    this._earlier.hidden = true;
     this._stick = true;
     this._jump.hidden = true;
   }
@@ -98,6 +187,7 @@ export class ChatMessageList extends HTMLElement {
     if (gap <= AT_END_PX) this._stick = true;
     else if (top < this._lastTop) this._stick = false;
     this._lastTop = top;
+    if (top < NEAR_TOP_PX && this._hidden.length) this._revealEarlier();
     this._updateJump();
   }
 

@@ -1,12 +1,18 @@
-// <chat-message>: one turn of the conversation. A user turn is its text in a bubble; an
-// assistant turn has, top to bottom, the provider and model, the reasoning (<chat-reasoning>),
-// the answer as sanitized markdown, tool calls (<chat-tool-call>, which models send after
-// their text), an inline error (<chat-error>) and a footer with the reply's stats, a "Stopped"
-// mark and its actions.
+// <chat-message>: one turn of the conversation. A user turn is its text in a bubble, with Edit
+// (an inline editor whose Send makes a new branch) and Copy; an assistant turn has, top to
+// bottom, the provider and model that answered, the reasoning (<chat-reasoning>), the answer as
+// sanitized markdown, tool calls (<chat-tool-call>, which models send after their text), an
+// inline error (<chat-error>) and a footer with the reply's stats, a "Stopped" / "Interrupted"
+// mark and its actions (Copy, Regenerate, Delete for a failed turn). Either kind shows `‹ 2/3 ›`
+// (<chat-sibling-nav>) when an edit or a regenerate gave it siblings.
 //
 // The turn object is owned by the chat view; `refresh()` brings the DOM in line with it and
 // touches only what changed, so a streaming reply repaints its tail and nothing else. The
 // footer row exists from the start ("Generating…"), so the stats arriving do not move anything.
+//
+// Events (bubbling): `chat-action` {action: "edit" (with `text`) | "regenerate" | "delete" |
+// "retry" (from the error card) | "new-conversation"}; `sibling-switch` {id}. The view finds the
+// turn from the event's target (`closest("chat-message").turn`).
 import { adviceFor } from "../lib/advice.js";
 import { h } from "../lib/dom.js";
 import { icon } from "../lib/icons.js";
@@ -15,10 +21,29 @@ import "./chat-reasoning.js";
 import "./chat-tool-call.js";
 import "./chat-error.js";
 import "./chat-reply-stats.js";
+import "./chat-sibling-nav.js";
 
-const FLAGS = {
+const TEXT = {
   stopped: "Stopped",
+  interrupted: "Interrupted",
+  interruptedHelp: "MiaoDa Chat closed before this reply was complete. What arrived is kept.",
+  pending: "Still being written…",
   length: "Cut off at the token limit",
+  generating: "Generating…",
+  empty: "The model sent an empty reply.",
+  assistant: "Assistant",
+  copyMessage: "Copy message",
+  copyReply: "Copy reply",
+  copy: "Copy",
+  edit: "Edit",
+  editHelp: "Edit this message: sending it starts a new branch, the old one stays",
+  regenerate: "Regenerate",
+  regenerateHelp: "Ask again: the new reply is kept beside this one",
+  delete: "Delete",
+  deleteHelp: "Delete this failed turn",
+  editLabel: "Edit your message",
+  cancel: "Cancel",
+  send: "Send",
 };
 
 export class ChatMessage extends HTMLElement {
@@ -26,6 +51,7 @@ export class ChatMessage extends HTMLElement {
     super();
     this._turn = null;
     this._last = false;
+    this._locked = false;
     this._shown = { content: null, tools: 0, error: null, status: null, last: null };
   }
 
@@ -40,21 +66,34 @@ export class ChatMessage extends HTMLElement {
     return this._turn;
   }
 
-  /** Whether this is the conversation's last reply (it then offers Retry). */
+  /** Whether this is the conversation's last reply (kept for styles; every reply can retry). */
   set last(value) {
     if (this._last === Boolean(value)) return;
     this._last = Boolean(value);
     if (this._turn) this.refresh();
   }
 
+  /** True while a reply streams in this conversation: no edit, regenerate or switching then. */
+  set locked(value) {
+    if (this._locked === Boolean(value)) return;
+    this._locked = Boolean(value);
+    if (this._turn) this.refresh();
+  }
+
+  /** Whether the inline editor is open. */
+  get editing() {
+    return Boolean(this._editor);
+  }
+
   _build() {
     const turn = this._turn;
     this.classList.add("msg", `msg-${turn.role}`);
-    this.dataset.turnId = turn.id;
+    this._siblings = h("chat-sibling-nav");
     if (turn.role === "user") {
       this._bubble = h("div", { class: "msg-bubble" });
-      this._actions = h("div", { class: "msg-actions" }, copyButton(() => this._turn.content, "Copy message"));
-      this._main = h("div", { class: "msg-main" }, this._bubble, this._actions);
+      this._edit = actionButton("edit", TEXT.edit, TEXT.editHelp, () => this.startEdit());
+      this._actions = h("div", { class: "msg-actions" }, this._edit, copyButton(() => this._turn.content, TEXT.copyMessage));
+      this._main = h("div", { class: "msg-main" }, this._bubble, h("div", { class: "msg-user-foot" }, this._siblings, this._actions));
       this.append(this._main);
       return;
     }
@@ -64,17 +103,19 @@ export class ChatMessage extends HTMLElement {
     this._content = h("div", { class: "msg-content markdown" });
     this._markdown = new MarkdownStream(this._content);
     this._waiting = h("div", { class: "msg-waiting", "aria-hidden": "true" }, h("span"), h("span"), h("span"));
-    this._empty = h("p", { class: "msg-empty muted", hidden: true }, "The model sent an empty reply.");
+    this._empty = h("p", { class: "msg-empty muted", hidden: true }, TEXT.empty);
     this._notice = h("p", { class: "msg-notice muted", role: "status", hidden: true });
     this._tick = 0;
     this._error = h("chat-error", { hidden: true });
     this._flag = h("span", { class: "msg-flag", hidden: true });
-    this._progress = h("span", { class: "msg-progress" }, "Generating…");
+    this._progress = h("span", { class: "msg-progress" }, TEXT.generating);
     this._stats = h("chat-reply-stats");
-    this._copy = copyButton(() => this._turn.content, "Copy reply");
-    this._retry = h("button", { type: "button", class: "btn btn-ghost btn-sm msg-retry", title: "Send the last message again" }, icon("retry", { size: 14 }), "Retry");
-    this._retry.addEventListener("click", () => this.dispatchEvent(new CustomEvent("chat-action", { bubbles: true, detail: { action: "retry" } })));
-    this._actions = h("div", { class: "msg-actions" }, this._copy, this._retry);
+    this._copy = copyButton(() => this._turn.content, TEXT.copyReply);
+    this._retry = actionButton("retry", TEXT.regenerate, TEXT.regenerateHelp, () => this._emit("regenerate"));
+    this._retry.classList.add("msg-retry");
+    this._delete = actionButton("trash", TEXT.delete, TEXT.deleteHelp, () => this._emit("delete"));
+    this._delete.classList.add("msg-delete");
+    this._actions = h("div", { class: "msg-actions" }, this._copy, this._retry, this._delete);
     this._main = h(
       "div",
       { class: "msg-main" },
@@ -85,7 +126,7 @@ export class ChatMessage extends HTMLElement {
       this._notice,
       this._empty,
       this._error,
-      h("div", { class: "msg-foot" }, this._flag, this._progress, this._stats, this._actions),
+      h("div", { class: "msg-foot" }, this._flag, this._progress, this._stats, this._siblings, this._actions),
     );
     this.append(h("div", { class: "msg-avatar", "aria-hidden": "true" }, h("img", { src: "img/logo.svg", alt: "", width: 28, height: 28 })), this._main);
   }
@@ -98,15 +139,20 @@ export class ChatMessage extends HTMLElement {
   /** Bring the DOM in line with the turn. */
   refresh() {
     const turn = this._turn;
+    this.dataset.messageId = turn.id;
+    this._siblings.show({ ids: turn.siblingIds, current: turn.id, disabled: this._locked });
     if (turn.role === "user") {
       if (this._bubble.textContent !== turn.content) this._bubble.textContent = turn.content;
+      this._edit.disabled = this._locked;
       return;
     }
     const streaming = turn.status === "streaming";
+    const busy = streaming || turn.status === "pending";
     this.dataset.status = turn.status;
-    this.setAttribute("aria-busy", String(streaming));
-    this._author.textContent = turn.providerName || "Assistant";
+    this.setAttribute("aria-busy", String(busy));
+    this._author.textContent = turn.providerName || TEXT.assistant;
     this._model.textContent = turn.model || "";
+    this._model.title = turn.model || "";
 
     this._refreshReasoning(turn, streaming);
     while (this._shown.tools < turn.toolCalls.length) {
@@ -118,30 +164,81 @@ export class ChatMessage extends HTMLElement {
       this._shown.content = turn.content;
     }
     const nothingYet = !turn.content && !turn.reasoning && turn.toolCalls.length === 0;
-    this._waiting.hidden = !(streaming && nothingYet);
+    this._waiting.hidden = !(busy && nothingYet);
     this._refreshNotice(streaming ? turn.retrying : null);
     this._empty.hidden = !(turn.status === "done" && nothingYet);
     this._content.hidden = !turn.content;
 
-    if (turn.error && (this._shown.error !== turn.error || this._shown.last !== this._last)) {
-      this._error.show({ error: turn.error, providerId: turn.providerId, canRetry: this._last });
+    if (turn.error && turn.status === "error" && (this._shown.error !== turn.error || this._shown.last !== this._last)) {
+      this._error.show({ error: turn.error, providerId: turn.providerId, canRetry: true });
       this._error.hidden = false;
-    } else if (!turn.error) {
+    } else if (!turn.error || turn.status !== "error") {
       this._error.hidden = true;
     }
     this._shown.error = turn.error;
     this._shown.last = this._last;
 
-    const flag = turn.status === "stopped" ? FLAGS.stopped : turn.finishReason === "length" ? FLAGS.length : "";
+    const flag = { stopped: TEXT.stopped, interrupted: TEXT.interrupted }[turn.status] || (turn.finishReason === "length" ? TEXT.length : "");
     this._flag.hidden = !flag;
     this._flag.textContent = flag;
-    this._progress.hidden = !streaming;
+    this._flag.title = turn.status === "interrupted" ? TEXT.interruptedHelp : "";
+    this._progress.hidden = !busy;
+    this._progress.textContent = streaming ? TEXT.generating : TEXT.pending;
     if (this._shown.status !== turn.status || !streaming) this._stats.turn = turn;
     this._shown.status = turn.status;
-    this._copy.hidden = streaming || !turn.content;
-    this._retry.hidden = streaming || !this._last || Boolean(turn.error); // an error offers its own
+    this._copy.hidden = busy || !turn.content;
+    // An error card offers its own Retry; a reply streaming elsewhere cannot be asked again yet.
+    this._retry.hidden = busy || turn.status === "error";
+    this._retry.disabled = this._locked;
+    this._delete.hidden = busy || !["error", "interrupted", "stopped"].includes(turn.status);
+    this._delete.disabled = this._locked;
   }
 
+  /** Open the inline editor on a user message. */
+  startEdit() {
+    if (this._turn.role !== "user" || this._editor || this._locked) return;
+    const input = h("textarea", { class: "input msg-edit-input", rows: 3, "aria-label": TEXT.editLabel });
+    input.value = this._turn.content;
+    const cancel = h("button", { type: "button", class: "btn btn-sm" }, TEXT.cancel);
+    const send = h("button", { type: "submit", class: "btn btn-sm btn-primary" }, TEXT.send);
+    const form = h("form", { class: "msg-editor" }, input, h("div", { class: "msg-editor-actions" }, cancel, send));
+    const finish = () => {
+      form.remove();
+      this._editor = null;
+      this.classList.remove("is-editing");
+      this._edit.focus();
+    };
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const text = input.value.trim();
+      if (!text || this._locked) return;
+      form.remove();
+      this._editor = null;
+      this.classList.remove("is-editing");
+      this._emit("edit", { text });
+    });
+    cancel.addEventListener("click", finish);
+    input.addEventListener("keydown", (event) => {
+      if (event.isComposing || event.keyCode === 229) return;
+      if (event.key === "Escape") {
+        event.preventDefault();
+        event.stopPropagation();
+        finish();
+      } else if (event.key === "Enter" && !event.shiftKey && !event.altKey && !event.ctrlKey && !event.metaKey) {
+        event.preventDefault();
+        form.requestSubmit();
+      }
+    });
+    this._editor = form;
+    this.classList.add("is-editing");
+    this._main.append(form);
+    input.focus();
+    input.setSelectionRange(input.value.length, input.value.length);
+  }
+
+  _emit(action, extra = {}) {
+    this.dispatchEvent(new CustomEvent("chat-action", { bubbles: true, detail: { action, ...extra } }));
+  }
   // "Rate limited — trying again in 12 s (retry 1 of 2)" while the server waits to retry,
   // counting down once a second; gone as soon as anything else arrives.
   _refreshNotice(retrying) {
@@ -171,8 +268,14 @@ export class ChatMessage extends HTMLElement {
 }
 
 function copyButton(text, label) {
-  const button = h("button", { type: "button", class: "btn btn-ghost btn-sm msg-copy", title: label, "aria-label": label }, icon("copy", { size: 14 }), h("span", { class: "copy-label" }, "Copy"));
+  const button = h("button", { type: "button", class: "btn btn-ghost btn-sm msg-copy", title: label, "aria-label": label }, icon("copy", { size: 14 }), h("span", { class: "copy-label" }, TEXT.copy));
   button.addEventListener("click", () => copyFeedback(button, text()));
+  return button;
+}
+
+function actionButton(iconName, label, help, onClick) {
+  const button = h("button", { type: "button", class: "btn btn-ghost btn-sm", title: help, "aria-label": label }, icon(iconName, { size: 14 }), h("span", { class: "action-label" }, label));
+  button.addEventListener("click", onClick);
   return button;
 }
 

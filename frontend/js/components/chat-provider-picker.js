@@ -1,11 +1,22 @@
-// <chat-provider-picker>: which provider the conversation talks to. A native <select> (so it
-// works with the keyboard and screen readers everywhere), grouped by health with healthy
-// providers first; degraded and unhealthy ones say so in their name and stay selectable.
-// The chosen provider's health badge sits beside it.
+// <chat-provider-picker>: which provider and which of its models the conversation talks to.
+// The provider is a native <select> (so it works with the keyboard and screen readers
+// everywhere), grouped by health with healthy providers first; degraded and unhealthy ones say
+// so in their name and stay selectable. The chosen provider's health badge sits beside it, then
+// the model (<model-picker>: the provider's model list, or any id typed).
 //
-// Event (bubbling): `provider-change` {id}.
+// Model lists come from `listModels` (a request to the provider), so they are cached per
+// provider in memory and in localStorage with when they were fetched: a cached list shows at
+// once, and one older than MODELS_FRESH_MS is refreshed in the background. Nothing waits for it.
+//
+// Events (bubbling): `provider-change` {id}, `model-change` {model}.
 import { h, uid } from "../lib/dom.js";
+import { cacheModels, cachedModels } from "../lib/chat-store.js";
+import { providerService } from "../services/custom-provider-service.js";
 import "./health-badge.js";
+import "./model-picker.js";
+
+const MODELS_FRESH_MS = 10 * 60 * 1000;
+const TEXT = { provider: "Provider" };
 
 const GROUPS = [
   ["healthy", "Healthy"],
@@ -27,6 +38,10 @@ export class ChatProviderPicker extends HTMLElement {
     this._providers = [];
     this._statuses = new Map();
     this._value = "";
+    this._model = "";
+    this.service = providerService;
+    this._lists = new Map(); // providerId → {models, at} fetched or read from the cache
+    this._fetching = new Set();
   }
 
   connectedCallback() {
@@ -37,11 +52,26 @@ export class ChatProviderPicker extends HTMLElement {
     this._select.addEventListener("change", () => {
       this._value = this._select.value;
       this._syncBadge();
+      this._syncModels();
       this.dispatchEvent(new CustomEvent("provider-change", { bubbles: true, detail: { id: this._value } }));
     });
     this._badge = h("health-badge"); // it sets its own classes
-    this.append(h("label", { class: "picker-label", for: id }, "Provider"), this._select, this._badge);
+    this._models = h("model-picker");
+    this._models.addEventListener("model-change", (event) => {
+      this._model = event.detail.model;
+    });
+    this.append(h("div", { class: "provider-field" }, h("label", { class: "picker-label", for: id }, TEXT.provider), this._select, this._badge), this._models);
     this._render();
+  }
+
+  /** The chosen model ("" until a provider is chosen). */
+  get model() {
+    return this._model;
+  }
+
+  set model(value) {
+    this._model = value || "";
+    if (this._models) this._models.value = this._model;
   }
 
   /** Set providers and their cached statuses (a Map by id) together, keeping the choice. */
@@ -78,6 +108,37 @@ export class ChatProviderPicker extends HTMLElement {
     this._select.value = this._value;
     this.hidden = this._providers.length === 0;
     this._syncBadge();
+    this._syncModels();
+  }
+
+  // Show the chosen provider's models: cached ones now, fresh ones when they arrive.
+  _syncModels() {
+    const provider = this._providers.find((p) => p.id === this._value);
+    this._models.disabled = !provider;
+    this._models.value = this._model;
+    if (!provider) return;
+    const known = this._lists.get(provider.id) || cachedModels(provider.id);
+    if (known) this._lists.set(provider.id, known);
+    this._models.setModels(known ? known.models : [], provider.model);
+    if (!known || Date.now() - known.at > MODELS_FRESH_MS) this._refreshModels(provider);
+  }
+
+  async _refreshModels(provider) {
+    if (this._fetching.has(provider.id)) return;
+    this._fetching.add(provider.id);
+    if (!this._lists.has(provider.id)) this._models.loading = true;
+    const result = await this.service.listModels(provider.id);
+    this._fetching.delete(provider.id);
+    if (result.success && Array.isArray(result.models)) {
+      const models = result.models.map(String);
+      this._lists.set(provider.id, { models, at: Date.now() });
+      cacheModels(provider.id, models);
+    } else if (!this._lists.has(provider.id)) {
+      // A provider without a model list (or offline): its default model still works, and
+      // asking again on every render would send a request each time.
+      this._lists.set(provider.id, { models: [], at: Date.now() });
+    }
+    if (provider.id === this._value) this._models.setModels(this._lists.get(provider.id).models, provider.model);
   }
 
   _syncBadge() {

@@ -1,61 +1,79 @@
-// <chat-view>: the conversation. Owns the providers to choose from, the turns, and the one
-// reply that may be streaming; its children only show things and report what the user wants.
+// <chat-view>: one stored conversation (CONTRACT §9) — which one comes from the URL hash
+// (`#/chat/<id>`, `?m=<messageId>` to show a message; `#/chat` or `#/chat/new` for a new one) —
+// with the conversation sidebar in the first column of its grid and the thread in the second.
 //
-// A send appends the user's turn and an empty assistant turn, then streams
-// POST /api/chat/stream (js/lib/chat-client.js) with the whole history. Events update the turn
-// object at once; the DOM catches up at most once per animation frame, so a fast provider
-// costs one repaint per frame, not one per token. Stop (or Esc) aborts the request, which makes
-// the server close the upstream; the partial answer stays, marked "Stopped".
+// The server keeps the conversation; the thread is its stored path from the root to the current
+// leaf. This element lays out the parts and keeps the header, composer and intro in step with
+// the conversation shown. Its jobs are modules that take the view as their host (docs/UI.md,
+// Chat view, lists them and what they use of it: the members without an underscore):
+// chat-view-opener.js (which conversation), -providers.js (which provider and model),
+// -replies.js (sending and the streaming reply), -tree.js (branches, deletes, system prompt,
+// export), -pending.js (replies being written elsewhere), -intros.js (an empty thread).
+// `thread` is a new object per opened thread, so async answers for an old one are dropped.
+// Anything that changes a stored conversation ends in `changed(id)` (conversationsChanged) so
+// the sidebar refreshes.
 import { h } from "../lib/dom.js";
 import { icon } from "../lib/icons.js";
-import { adviceFor } from "../lib/advice.js";
-import { streamChat } from "../lib/chat-client.js";
-import {
-  assistantTurn,
-  loadConversation,
-  rememberProvider,
-  rememberedProvider,
-  requestMessages,
-  saveConversation,
-  userTurn,
-} from "../lib/chat-store.js";
-import { providerService } from "../services/custom-provider-service.js";
-import { orderByHealth } from "./chat-provider-picker.js";
+import { NEW_DRAFT, loadDraft, rememberConversation, saveDraft, turnsFromMessages } from "../lib/chat-store.js";
+import { conversationEvents, conversationHash, conversationService, conversationsChanged } from "../services/conversation-service.js";
+import { CHAT_HASH, ConversationOpener } from "./chat-view-opener.js";
+import { ProviderChoice } from "./chat-view-providers.js";
+import { ReplyController } from "./chat-view-replies.js";
+import { TreeActions } from "./chat-view-tree.js";
+import { PendingReplies } from "./chat-view-pending.js";
+import { failureIntro, missingIntro, noProvidersIntro, welcomeIntro } from "./chat-view-intros.js";
 import "./chat-provider-picker.js";
 import "./chat-message-list.js";
 import "./chat-composer.js";
+import "./chat-system-prompt.js";
+import "./chat-export-menu.js";
+import "./conversation-sidebar.js";
 
-const STARTERS = [
-  "Explain how HTTPS keeps a connection private, in five sentences.",
-  "Write a Python function that removes duplicates from a list and keeps the order.",
-  "What are the trade-offs of SQLite for a desktop app?",
-];
+const TEXT = {
+  heading: "Chat",
+  newTitle: "New conversation",
+  newHelp: "Start a new conversation (this one stays in the list)",
+  subtitle: "Talk to any of your providers",
+  subtitleFor: (model, host) => `${model} at ${host}`,
+  requestsGo: (url) => `Requests go to ${url}`,
+  messageTo: (name) => `Message ${name}`,
+  addFirst: "Add a provider to start chatting",
+  message: "Message",
+  loadFailed: "The providers could not be loaded",
+  openFailed: "The conversation could not be opened",
+};
 
 export class ChatView extends HTMLElement {
   constructor() {
     super();
-    this.service = providerService;
-    this._providers = [];
-    this._statuses = new Map();
-    this._providerId = "";
-    this._loaded = false;
-    this._loadFailure = null;
-    this._loadSeq = 0;
+    this.conversations = conversationService;
+    this.conversationId = null;
+    this.conversation = null;
+    this.state = "new"; // "new" | "loading" | "ready" | "missing" | "failed"
+    this.turns = [];
+    this.thread = {};
     this._active = false;
-    this._turns = loadConversation();
-    this._run = null; // the streaming reply: {controller, turn, message, sentAt, firstAt, reasoningAt}
-    this._frame = 0;
+    this._selfChange = false;
   }
 
   connectedCallback() {
     if (this._built) return;
     this._built = true;
     this._build();
-    for (const turn of this._turns) this._list.add(turn);
-    this._list.scrollToEnd();
-    this._renderState();
     document.addEventListener("keydown", (event) => this._onDocumentKey(event));
+    window.addEventListener("hashchange", () => {
+      if (CHAT_HASH.test(window.location.hash)) this._opener.fromHash();
+    });
+    conversationEvents.addEventListener("changed", (event) => {
+      if (!this._selfChange) this._opener.changedElsewhere(event.detail.id);
+    });
     this.load();
+    this._opener.fromHash(true);
+  }
+
+  /** Whether the view is on screen. */
+  get active() {
+    return this._active;
   }
 
   /** The shell says whether the view is on screen; showing it refreshes the providers. */
@@ -63,278 +81,233 @@ export class ChatView extends HTMLElement {
     const was = this._active;
     this._active = Boolean(value);
     this.toggleAttribute("data-active", this._active);
-    if (this._active && !was && this._built) this.load();
+    if (this._active && !was && this._built) {
+      this.load();
+      this.composer.value = this.composer.value; // a draft restored while hidden: size it now
+    }
   }
 
   // --- layout ---------------------------------------------------------------------------
 
   _build() {
     this.classList.add("view", "chat-view");
-    this._picker = h("chat-provider-picker");
-    this._picker.addEventListener("provider-change", (event) => this._choose(event.detail.id));
-    this._newBtn = h("button", { type: "button", class: "btn new-chat-btn", title: "Start a new conversation", on: { click: () => this.newConversation() } }, icon("new-chat", { size: 16 }), h("span", { class: "label-collapsible" }, "New conversation"));
-    this._subtitle = h("p", { class: "view-subtitle" }, "Talk to any of your providers");
+    const picker = h("chat-provider-picker");
+    this.providers = new ProviderChoice(this, picker);
+    this._opener = new ConversationOpener(this);
+    this.replies = new ReplyController(this);
+    this._tree = new TreeActions(this);
+    this._pending = new PendingReplies(this);
+    this._exportMenu = h("chat-export-menu");
+    this._exportMenu.addEventListener("export-conversation", (event) => this._tree.export(event.detail.format));
+    this._newBtn = h("a", { class: "btn new-chat-btn", href: "#/chat/new", title: TEXT.newHelp }, icon("new-chat", { size: 16 }), h("span", { class: "label-collapsible" }, TEXT.newTitle));
+    this._newBtn.addEventListener("click", (event) => {
+      if (this.conversationId || this.state !== "new") return;
+      event.preventDefault(); // already a new conversation: just write
+      this.composer.focus();
+    });
+    this._title = h("h1", { class: "view-title", tabIndex: -1, dataset: { focusFallback: "" } }, TEXT.heading);
+    this._subtitle = h("p", { class: "view-subtitle" }, TEXT.subtitle);
     const header = h(
       "header",
       { class: "view-header chat-header" },
-      h("div", { class: "view-heading" }, h("h1", { class: "view-title", tabIndex: -1, dataset: { focusFallback: "" } }, "Chat"), this._subtitle),
-      h("div", { class: "toolbar" }, this._picker, this._newBtn),
+      h("div", { class: "view-heading" }, this._title, this._subtitle),
+      h("div", { class: "toolbar" }, picker, this._exportMenu, this._newBtn),
     );
-    this._list = h("chat-message-list");
-    this._composer = h("chat-composer");
+    this._system = h("chat-system-prompt");
+    this._system.addEventListener("system-prompt-change", (event) => this._tree.saveSystemPrompt(event.detail.value));
+    this.list = h("chat-message-list");
+    this.composer = h("chat-composer");
+    this.composer.addEventListener("input", () => saveDraft(this.draftKey(), this.composer.value));
     this._announcer = h("p", { class: "sr-only", role: "status", "aria-live": "polite" });
     this.addEventListener("compose-send", (event) => this.send(event.detail.text));
     this.addEventListener("compose-stop", () => this.stop());
-    this.addEventListener("chat-action", (event) => this._onAction(event.detail.action));
-    this.append(header, this._list, this._composer, this._announcer);
+    this.addEventListener("chat-action", (event) => this._onAction(event));
+    this.addEventListener("sibling-switch", (event) => this._tree.switchTo(event.detail.id, event.target));
+    this._main = h("div", { class: "chat-main" }, header, this.list, this.composer, this._announcer);
+    this.append(h("conversation-sidebar"), this._main);
+    this.list.top = this._system;
   }
 
-  _renderState() {
-    const provider = this._provider();
-    const none = this._loaded && this._providers.length === 0;
-    this._composer.disabled = !provider;
-    this._composer.placeholder = provider ? `Message ${provider.displayName}` : none ? "Add a provider to start chatting" : "Message";
-    this._newBtn.disabled = this._turns.length === 0;
-    this._subtitle.textContent = provider ? `${provider.model} at ${hostOf(provider.requestURL)}` : "Talk to any of your providers";
-    this._subtitle.title = provider ? `Requests go to ${provider.requestURL}` : "";
-    if (this._loadFailure && !this._loaded) this._list.intro = this._failureIntro(this._loadFailure);
-    else if (none && this._turns.length === 0) this._list.intro = this._noProvidersIntro();
-    else if (this._turns.length === 0 && provider) this._list.intro = this._welcomeIntro(provider);
-    else this._list.intro = null;
+  /** Bring the header, the composer and the intro in line with the state (for its parts too). */
+  renderState() {
+    const provider = this.providers.current();
+    const none = this.providers.loaded && this.providers.list.length === 0;
+    const run = this.replies.current();
+    const empty = this.turns.length === 0;
+    this.composer.disabled = !provider || this.state === "missing" || this.state === "loading";
+    this.composer.streaming = Boolean(run);
+    this.composer.placeholder = provider ? TEXT.messageTo(provider.displayName) : none ? TEXT.addFirst : TEXT.message;
+    this.list.locked = Boolean(run);
+    this._exportMenu.hidden = !this.conversationId || this.state !== "ready";
+    this._system.hidden = this.state === "missing" || this.state === "failed" || (none && !this.conversationId);
+    this._title.textContent = this.conversation ? this.conversation.title || TEXT.newTitle : this.conversationId ? TEXT.heading : TEXT.newTitle;
+    this._subtitle.textContent = provider ? TEXT.subtitleFor(this.providers.model || provider.model, hostOf(provider.requestURL)) : TEXT.subtitle;
+    this._subtitle.title = provider ? TEXT.requestsGo(provider.requestURL) : "";
+    this.dataset.thread = this.state;
+    if (this.conversationId) this.dataset.conversationId = this.conversationId;
+    else delete this.dataset.conversationId;
+    this.list.intro = this._intro(provider, none, empty);
   }
 
-  _noProvidersIntro() {
-    return h(
-      "div",
-      { class: "chat-empty" },
-      h("span", { class: "placeholder-icon" }, icon("chat", { size: 36 })),
-      h("h2", {}, "Add a provider to start chatting"),
-      h("p", { class: "muted" }, "MiaoDa Chat talks to OpenAI, Anthropic, Groq, a local Ollama or any compatible endpoint. Add one, and come back here."),
-      h("a", { class: "btn btn-primary btn-lg chat-add-provider", href: "#/providers?add" }, icon("plus", { size: 18 }), "Add a provider"),
-    );
-  }
-
-  _welcomeIntro(provider) {
-    return h(
-      "div",
-      { class: "chat-welcome" },
-      h("img", { src: "img/logo.svg", alt: "", width: 56, height: 56, class: "chat-welcome-logo" }),
-      h("h2", {}, `Chat with ${provider.displayName}`),
-      h("p", { class: "muted" }, "Replies stream as they are written. Stop one with Esc; the whole conversation is sent with each message."),
-      h(
-        "div",
-        { class: "chat-starters" },
-        STARTERS.map((text) =>
-          h("button", { type: "button", class: "chat-starter", on: { click: () => this._useStarter(text) } }, text),
-        ),
-      ),
-    );
-  }
-
-  _failureIntro(error) {
-    return h(
-      "div",
-      { class: "chat-empty" },
-      icon("alert", { size: 28 }),
-      h("h2", {}, "The providers could not be loaded"),
-      h("p", { class: "muted" }, error.message),
-      h("button", { type: "button", class: "btn", on: { click: () => this.load() } }, "Try again"),
-    );
+  _intro(provider, none, empty) {
+    if (this.state === "missing") return missingIntro();
+    if (this.state === "failed") return failureIntro(TEXT.openFailed, this._opener.failure, () => this._opener.fromHash(true));
+    if (this.providers.failure && !this.providers.loaded) return failureIntro(TEXT.loadFailed, this.providers.failure, () => this.load());
+    if (none && empty && this.state !== "loading") return noProvidersIntro();
+    if (empty && provider && (this.state === "new" || this.state === "ready")) return welcomeIntro(provider, (text) => this._useStarter(text));
+    return null;
   }
 
   _useStarter(text) {
-    this._composer.value = text;
-    this._composer.focus();
+    this.composer.value = text;
+    saveDraft(this.draftKey(), text);
+    this.composer.focus();
   }
 
   // --- providers ------------------------------------------------------------------------
 
   /** Load providers and their cached health (no request to any provider). */
   async load() {
-    const seq = ++this._loadSeq;
     this.removeAttribute("data-ready");
-    const [list, health] = await Promise.all([this.service.getProviders(), this.service.getHealthStatuses()]);
-    if (seq !== this._loadSeq) return;
-    if (!list.success) {
-      this._loadFailure = list.error;
-      this._renderState();
-      this.setAttribute("data-ready", "");
-      return;
+    if (!(await this.providers.load())) return; // a newer load is on its way
+    if (!this.providers.failure) {
+      this.providers.apply(this.conversation);
+      this._refreshAuthors();
     }
-    this._loadFailure = null;
-    this._loaded = true;
-    this._providers = list.providers;
-    this._statuses = new Map(health.success ? health.statuses.map((s) => [s.providerId, s]) : []);
-    const ids = new Set(this._providers.map((p) => p.id));
-    const remembered = rememberedProvider();
-    if (!ids.has(this._providerId)) {
-      this._providerId = ids.has(remembered) ? remembered : (orderByHealth(this._providers, this._statuses)[0] || {}).id || "";
-    }
-    this._picker.setProviders(this._providers, this._statuses);
-    this._picker.value = this._providerId;
-    this._renderState();
+    this.renderState();
     this.setAttribute("data-ready", ""); // loaded: what tests and styles may wait for
   }
 
-  _provider() {
-    return this._providers.find((p) => p.id === this._providerId) || null;
+  // Replies name their provider; names arrive with the provider list.
+  _refreshAuthors() {
+    for (const turn of this.turns) {
+      if (turn.role !== "assistant" || turn.providerName) continue;
+      turn.providerName = this.providers.name(turn.providerId);
+      const message = this.list.messageById(turn.id);
+      if (message && turn.providerName) message.refresh();
+    }
   }
 
-  _choose(id) {
-    this._providerId = id;
-    rememberProvider(id);
-    this._renderState();
+  // --- which conversation ---------------------------------------------------------------
+
+  /** Show conversation `id` (null: a new one), with `messageId` in view when given. */
+  open(id, messageId = null) {
+    return this._opener.open(id, messageId);
   }
 
-  // --- conversation ---------------------------------------------------------------------
+  /** Show the conversation open last (the nav's "Chat"), or a new one when there is none or it is gone. */
+  resume() {
+    this._opener.resume();
+  }
+
+  // --- for its parts --------------------------------------------------------------------
+
+  /** Start an empty thread for conversation `id` (null: a new one); returns its `thread`. */
+  clearThread(id) {
+    this.thread = {};
+    this.conversationId = id;
+    this.conversation = null;
+    this.turns = [];
+    this.list.clear();
+    this._system.value = "";
+    this.composer.value = loadDraft(this.draftKey());
+    return this.thread;
+  }
+
+  /** Render a getConversation answer as the thread. */
+  show(result, { focusId = null, anchorId = null, keep = null } = {}) {
+    performance.mark("chat-thread-data"); // bench/bench_open_conversation.py: data in, render starts
+    this.state = "ready";
+    this.conversation = result.conversation;
+    this.turns = turnsFromMessages(result.messages, (id) => this.providers.name(id));
+    const run = this.replies.adopt(this.turns);
+    this._system.value = this.conversation.systemPrompt || "";
+    this.providers.apply(this.conversation);
+    this.list.show(this.turns, { fromId: focusId || anchorId });
+    if (run) run.message = this.list.messageById(run.turn.id);
+    this.renderState();
+    const target = focusId && this.list.messageById(focusId);
+    if (target) this.list.reveal(target);
+    else if (keep) keep();
+    else this.list.scrollToEnd();
+    this._pending.follow();
+  }
+
+  /** The conversation shown is stored now: the hash names it, without a reload, a history entry or a hashchange. */
+  adoptConversation(id, conversation = this.conversation) {
+    this.conversationId = id;
+    this.conversation = conversation;
+    window.history.replaceState(window.history.state, "", conversationHash(id));
+    saveDraft(NEW_DRAFT, "");
+    rememberConversation(id);
+    this.state = "ready";
+    this.renderState();
+  }
+
+  /** Store `leafId` as the current leaf of `id`; saves queue in `thread.leafSaving`, which a send waits for. */
+  saveLeaf(id, leafId) {
+    const thread = this.thread;
+    const saving = Promise.resolve(thread.leafSaving).then(() => this.conversations.update(id, { currentLeafId: leafId }));
+    thread.leafSaving = saving;
+    return saving;
+  }
+
+  /** Tell the other views that stored conversation `id` changed (not this one: it knows). */
+  changed(id) {
+    this._selfChange = true;
+    try {
+      conversationsChanged(id);
+    } finally {
+      this._selfChange = false;
+    }
+  }
+
+  /** Drop `turn` and everything after it from the thread shown. */
+  cut(turn) {
+    const at = this.turns.indexOf(turn);
+    this.list.removeFrom(this.list.messageById(turn.id));
+    if (at >= 0) this.turns = this.turns.slice(0, at);
+  }
+
+  /** The draft's key in the browser: the conversation's id, or NEW_DRAFT. */
+  draftKey() {
+    return this.conversationId || NEW_DRAFT;
+  }
+
+  /** Say `text` to screen readers (the thread itself is not live). */
+  announce(text) {
+    this._announcer.textContent = text;
+  }
+
+  // --- sending and the keyboard ---------------------------------------------------------
 
   /** Send `text` as the user's next turn and stream the reply. */
   send(text) {
-    const provider = this._provider();
-    const content = String(text).trim();
-    if (!provider || this._run || !content) return;
-    const turn = userTurn(content);
-    this._turns.push(turn);
-    this._list.add(turn);
-    this._composer.value = "";
-    saveConversation(this._turns);
-    this._reply(provider);
+    this.replies.send(text);
   }
 
   /** Stop the streaming reply, keeping what arrived. */
   stop() {
-    if (this._run) this._run.controller.abort();
+    this.replies.stop();
   }
 
-  /** Forget the conversation (stopping a reply in progress). */
-  newConversation() {
-    this.stop();
-    this._turns = [];
-    this._list.clear();
-    saveConversation(this._turns);
-    this._renderState();
-    this._announce("New conversation");
-    this._composer.focus();
-  }
-
-  /** Send the last user turn again, replacing the reply that followed it. */
-  retry() {
-    const provider = this._provider();
-    const last = this._turns[this._turns.length - 1];
-    if (this._run || !provider || !last) return;
-    if (last.role === "assistant") {
-      this._turns.pop();
-      this._list.remove(last);
-    }
-    const before = this._turns[this._turns.length - 1];
-    if (!before || before.role !== "user") return;
-    this._reply(provider);
-  }
-
-  async _reply(provider) {
-    const body = { providerId: provider.id, messages: requestMessages(this._turns) };
-    const turn = assistantTurn(provider);
-    this._turns.push(turn);
-    const message = this._list.add(turn);
-    this._list.scrollToEnd();
-    const run = { controller: new AbortController(), turn, message, sentAt: performance.now(), firstAt: null, reasoningAt: null };
-    this._run = run;
-    this._composer.streaming = true;
-    this._renderState();
-    this._announce(`${provider.displayName} is replying…`);
-
-    const outcome = await streamChat(body, { signal: run.controller.signal, onEvents: (events) => this._apply(run, events) });
-    if (outcome === "aborted" || turn.status === "streaming") {
-      turn.status = "stopped";
-      turn.finishReason = "cancelled";
-      // No `done` came: time the reply here (first token too, if one arrived).
-      turn.elapsedMs = Math.round(performance.now() - run.sentAt);
-      if (run.firstAt != null) turn.ttftMs = Math.round(run.firstAt - run.sentAt);
-    }
-    if (run.reasoningAt != null && turn.reasoningMs == null) turn.reasoningMs = Math.round(performance.now() - run.reasoningAt);
-    this._finish(run);
-  }
-
-  // Events change the turn now; the DOM follows on the next animation frame.
-  _apply(run, events) {
-    const turn = run.turn;
-    for (const { type, data } of events) {
-      // A retry notice stands until anything else arrives.
-      turn.retrying = type === "retrying" ? retryState(data) : null;
-      if (type === "start") {
-        if (data.model) turn.model = String(data.model);
-      } else if (type === "delta") {
-        run.firstAt ??= performance.now();
-        this._reasoningDone(run);
-        turn.content += String(data.text ?? "");
-      } else if (type === "reasoning") {
-        run.reasoningAt ??= performance.now();
-        run.firstAt ??= run.reasoningAt;
-        turn.reasoning += String(data.text ?? "");
-      } else if (type === "tool_call") {
-        run.firstAt ??= performance.now();
-        this._reasoningDone(run);
-        turn.toolCalls.push(toolCall(data, turn.toolCalls.length));
-      } else if (type === "usage") {
-        turn.usage = { inputTokens: data.inputTokens ?? null, outputTokens: data.outputTokens ?? null, source: data.source || "reported" };
-      } else if (type === "error") {
-        turn.error = { code: String(data.code || "INTERNAL"), message: String(data.message || ""), retryAfter: data.retryAfter ?? null, httpStatus: data.httpStatus ?? null, at: Date.now() };
-      } else if (type === "done") {
-        this._reasoningDone(run);
-        const reason = data.finishReason || "stop";
-        turn.finishReason = reason;
-        turn.ttftMs = data.ttftMs ?? (run.firstAt != null ? Math.round(run.firstAt - run.sentAt) : null);
-        turn.elapsedMs = data.elapsedMs ?? Math.round(performance.now() - run.sentAt);
-        if (reason === "error" && !turn.error) turn.error = { code: "INTERNAL", message: "The reply failed without saying why. Try again.", at: Date.now() };
-        turn.status = turn.error ? "error" : reason === "cancelled" ? "stopped" : "done";
-      }
-    }
-    if (!this._frame) this._frame = requestAnimationFrame(() => this._paint());
-  }
-
-  _reasoningDone(run) {
-    if (run.reasoningAt != null && run.turn.reasoningMs == null) run.turn.reasoningMs = Math.round(performance.now() - run.reasoningAt);
-  }
-
-  _paint() {
-    this._frame = 0;
-    if (!this._run) return;
-    this._run.message.refresh();
-    this._list.follow();
-  }
-
-  _finish(run) {
-    if (this._frame) cancelAnimationFrame(this._frame);
-    this._frame = 0;
-    if (this._run === run) this._run = null;
-    this._composer.streaming = Boolean(this._run);
-    if (!this._turns.includes(run.turn)) return; // "New conversation" dropped it meanwhile
-    run.message.refresh();
-    this._list.follow();
-    saveConversation(this._turns);
-    this._renderState();
-    const turn = run.turn;
-    if (turn.status === "error") {
-      this._announce(`Reply failed: ${adviceFor(turn.error).title}. ${turn.error.message}`);
-      if (turn.error.code === "NOT_FOUND") this.load();
-    } else if (turn.status === "stopped") this._announce("Stopped. The partial reply is kept.");
-    else this._announce("Reply complete.");
-  }
-
-  _onAction(action) {
-    if (action === "retry") this.retry();
-    else if (action === "new-conversation") this.newConversation();
+  _onAction(event) {
+    const { action, text } = event.detail;
+    const element = event.target instanceof Element ? event.target.closest("chat-message") : null;
+    const turn = element ? element.turn : null;
+    if (action === "new-conversation") window.location.hash = "#/chat/new";
+    else if (!turn) return;
+    else if (action === "edit") this.replies.edit(turn, text);
+    else if (action === "regenerate") this.replies.regenerate(turn);
+    else if (action === "retry") this.replies.retry(turn);
+    else if (action === "delete") this._tree.deleteTurn(turn);
   }
 
   _onDocumentKey(event) {
-    if (event.key !== "Escape" || !this._active || !this._run || event.defaultPrevented) return;
+    if (event.key !== "Escape" || !this.active || !this.replies.current() || event.defaultPrevented) return;
     if (event.target instanceof Element && event.target.closest("dialog")) return;
     event.preventDefault();
     this.stop();
-  }
-
-  _announce(text) {
-    this._announcer.textContent = text;
   }
 }
 
@@ -346,21 +319,4 @@ function hostOf(url) {
   }
 }
 
-// A `tool_call` event as a turn keeps it (and sends it back): arguments as a string, an id always.
-function toolCall(data, index) {
-  const args = typeof data.arguments === "string" ? data.arguments : JSON.stringify(data.arguments ?? {});
-  return { id: String(data.id || `call_${data.index ?? index}`), name: String(data.name || ""), arguments: args };
-}
-
 customElements.define("chat-view", ChatView);
-
-// What the reply shows while the server waits to retry: why, and when it tries again.
-function retryState(data) {
-  const seconds = Number(data.retryIn);
-  return {
-    code: String(data.code || ""),
-    attempt: Number(data.attempt) || 1,
-    attempts: Number(data.attempts) || 1,
-    at: Date.now() + (Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 0),
-  };
-}

@@ -147,7 +147,7 @@ export class ProviderForm extends HTMLElement {
     this._datalist = h("datalist", { id: uid("models") });
     const modelInput = f("input", { type: "text", placeholder: "e.g. llama-3.3-70b-versatile" });
     modelInput.setAttribute("list", this._datalist.id);
-    this._modelsBtn = h("button", { type: "button", class: "btn btn-sm btn-ghost models-btn", title: "Load the provider's model list", on: { click: () => this._loadModels(true) } }, "Load models");
+    this._modelsBtn = h("button", { type: "button", class: "btn btn-sm btn-ghost models-btn", title: "Ask the provider for its model list, with the values typed so far", on: { click: () => this._fetchModels() } }, "Fetch models");
 
     const keyInput = f("input", { type: "password", placeholder: "Paste the API key", autocomplete: "new-password" });
     this._revealBtn = h("button", { type: "button", class: "icon-btn reveal-btn", "aria-label": "Show the key you typed", "aria-pressed": "false", title: "Show the key you typed", on: { click: () => this._toggleReveal() } }, icon("eye"));
@@ -255,7 +255,8 @@ export class ProviderForm extends HTMLElement {
     this._clearTest();
     this._templateNote.hidden = true;
     this._removeKeyBtn.hidden = true;
-    this._modelsBtn.hidden = true;
+    this._modelsBtn.disabled = false;
+    this._modelsBtn.classList.remove("is-busy");
     this._saveBtn.firstElementChild.textContent = this._mode === "edit" ? "Save changes" : "Add provider";
     this._setBusy(false);
     this._refresh();
@@ -322,7 +323,6 @@ export class ProviderForm extends HTMLElement {
     this._f["endpoints.chat"].input.value = (p.endpoints && p.endpoints.chat) || "";
     this._f["endpoints.models"].input.value = (p.endpoints && p.endpoints.models) || "";
     this._removeKeyBtn.hidden = !p.hasApiKey;
-    this._modelsBtn.hidden = false;
     this._templateNote.hidden = true;
     this._refresh();
   }
@@ -416,7 +416,7 @@ export class ProviderForm extends HTMLElement {
 
   _renderModelHelp() {
     if (this._modelsState) return;
-    this._f.model.help.textContent = this._mode === "edit" ? "Type any model id; the provider's list is suggested." : "Type any model id; the provider's list is offered once it is saved.";
+    this._f.model.help.textContent = this._mode === "edit" ? "Type any model id; the provider's list is suggested." : "Type any model id, or fetch the provider's list with the values above.";
   }
 
   _sectionNotes() {
@@ -480,25 +480,50 @@ export class ProviderForm extends HTMLElement {
     this._refresh();
   }
 
-  async _loadModels(userAsked = false) {
-    if (this._mode !== "edit") return;
-    const id = this._original.id;
+  /** On opening an edit: the saved provider's list, as saved (no edits yet, stored key). */
+  _loadModels() {
+    if (this._mode === "edit") this._requestModels(this._original.id, false);
+  }
+
+  /**
+   * "Fetch models": the list for the values typed so far, saved or not. Like a connection test
+   * it sends the form's config (with the id when editing, so an empty key field means the
+   * stored key); the typed key goes only into this call.
+   */
+  _fetchModels() {
+    const { payload, blocking } = this._collect({ whole: true });
+    if (blocking) return blocking.focus();
+    this._requestModels(this._mode === "edit" ? { id: this._original.id, ...payload } : payload, true);
+  }
+
+  async _requestModels(target, userAsked) {
     const generation = this._generation;
     this._modelsState = "loading";
     this._modelsBtn.disabled = true;
+    this._modelsBtn.classList.add("is-busy");
     this._f.model.help.textContent = "Loading the provider's model list…";
-    const result = await this.service.listModels(id);
-    if (generation !== this._generation || !this._original || this._original.id !== id) return;
+    const result = await this.service.listModels(target);
+    if (generation !== this._generation) return;
     this._modelsBtn.disabled = false;
+    this._modelsBtn.classList.remove("is-busy");
+    this._modelsState = "done";
     if (result.success) {
       const models = result.models || [];
       replaceChildren(this._datalist, models.map((m) => h("option", { value: m })));
-      this._f.model.help.textContent = models.length ? `${models.length} model${models.length === 1 ? "" : "s"} offered by the provider — or type any id.` : "The provider lists no models; type the model id.";
-    } else {
-      this._f.model.help.textContent = `Couldn't load the model list: ${result.error.message}`;
+      this._f.model.help.textContent = models.length ? `${models.length} model${models.length === 1 ? "" : "s"} offered by the provider — pick one or type any id.` : "The provider lists no models; type the model id.";
+      if (userAsked) {
+        this._clearTest();
+        this._f.model.input.focus();
+      }
+      return;
     }
-    this._modelsState = "done";
-    if (userAsked) this._f.model.input.focus();
+    this._f.model.help.textContent = `Couldn't load the model list: ${result.error.message}`;
+    if (!userAsked) return;
+    // Shown the way a failed connection test is: field errors by their fields, the rest below.
+    if (result.error.code === "INVALID_CONFIG" || result.error.code === "DUPLICATE_NAME") {
+      this._clearTest();
+      this._showServerErrors(result.error);
+    } else this._testPanel.failure(result.error);
   }
 
   // --- payloads -------------------------------------------------------------------------
@@ -519,8 +544,11 @@ export class ProviderForm extends HTMLElement {
     return out;
   }
 
-  /** What to send: {payload}, or {blocking: input} when a field cannot be read at all. */
-  _collect() {
+  /**
+   * What to send: {payload}, or {blocking: input} when a field cannot be read at all. `whole`:
+   * every field even when editing (a model list is asked for with the whole config).
+   */
+  _collect({ whole = false } = {}) {
     const params = this._params.read();
     if (params.blocking.length) return { blocking: this._params.inputFor(params.blocking[0]) };
     const value = (key) => this._f[key].input.value;
@@ -535,7 +563,10 @@ export class ProviderForm extends HTMLElement {
       endpoints: this._endpointsValue(),
     };
     const extras = { auth: this._authValue(), apiKey: value("apiKey"), removeKey: this._removeKey };
-    return { payload: this._mode === "add" ? addPayload(fields, extras) : updatePayload(this._original, fields, extras) };
+    if (this._mode === "add") return { payload: addPayload(fields, extras) };
+    if (!whole) return { payload: updatePayload(this._original, fields, extras) };
+    // Removing the key: an empty one says "not the stored key" to the model list too.
+    return { payload: { ...addPayload(fields, extras), ...(this._removeKey ? { apiKey: "" } : {}) } };
   }
 
   // --- actions --------------------------------------------------------------------------

@@ -5,7 +5,7 @@ const ADVICE = {
   AUTH_FAILED: ["Key rejected", "Check the API key, and that the auth scheme (Advanced) is the one the provider expects."],
   RATE_LIMITED: ["Rate limited", "The provider is busy for this key; wait a little and try again."],
   QUOTA_EXCEEDED: ["Out of credit", "Add credit or raise the quota in the provider's console."],
-  MODEL_NOT_FOUND: ["Unknown model", "Pick a model the provider lists (the model field suggests them once the provider is saved)."],
+  MODEL_NOT_FOUND: ["Unknown model", "Pick a model the provider serves: the model picker in the chat header lists them, and so does Fetch models in the provider's form."],
   CONTEXT_LENGTH_EXCEEDED: ["Too long", "Shorten the conversation or pick a model with a larger context."],
   BAD_REQUEST: ["Request refused", "Check the model name and the parameters; some models refuse some parameters."],
   CONNECTION_FAILED: ["Can't connect", "Check the base URL, that the server is running, and your network or proxy."],

@@ -4,11 +4,36 @@
 // Whatever goes wrong, the caller sees the contract's shape: an `error` event followed by
 // `done` with finishReason "error". A refused body (HTTP error envelope before the stream), an
 // app that cannot be reached, and a stream that ends without its `done` all arrive that way.
+// A refusal's error also carries `responseStatus`, the app's HTTP status (409: the conversation
+// is answering in another tab), apart from `httpStatus`, the provider's. A conversation whose
+// request failed after the server stored the turn names what it stored in the envelope
+// (`conversationId`, `userMessageId`, `messageId`): those come first, as a `start` event, so the
+// caller shows the stored turn (and retries it) as it would after a stream's own `start`.
 // Stopping (aborting the signal) is not an error: `streamChat` then resolves to "aborted".
+//
+// Neither is the page going away. A reload or a closed tab cuts the fetch, and the browser reports
+// that as a network error a moment before the page is gone; shown, it would be a false "Can't
+// connect" card (and it would flash in the page a reload restores). So while the page unloads,
+// every live stream is aborted on purpose (the server then stores the partial reply as
+// "cancelled") and no failure is reported.
 import { bridgeEvents, streamRequest } from "../bridge.js";
 import { readEventBatches } from "./sse-reader.js";
 
 const KINDS = new Set(["start", "delta", "reasoning", "tool_call", "usage", "error", "done"]);
+const live = new Set(); // the AbortControllers of the streams running now
+let leaving = false;
+
+function pageLeaving() {
+  leaving = true;
+  for (const controller of live) controller.abort();
+}
+window.addEventListener("beforeunload", pageLeaving);
+window.addEventListener("pagehide", pageLeaving);
+// A page kept in the back/forward cache comes back alive.
+window.addEventListener("pageshow", () => {
+  leaving = false;
+});
+
 const CUT_SHORT = "The connection to MiaoDa Chat closed before the reply was complete. Try again.";
 
 /**
@@ -17,6 +42,22 @@ const CUT_SHORT = "The connection to MiaoDa Chat closed before the reply was com
  * starts. Resolves to "done" or "aborted"; never rejects.
  */
 export async function streamChat(body, { signal, onEvents }) {
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  if (signal) {
+    if (signal.aborted) return "aborted";
+    signal.addEventListener("abort", stop, { once: true });
+  }
+  live.add(controller);
+  try {
+    return await run(body, controller.signal, onEvents);
+  } finally {
+    live.delete(controller);
+    if (signal) signal.removeEventListener("abort", stop);
+  }
+}
+
+async function run(body, signal, onEvents) {
   let response;
   try {
     response = await streamRequest("/api/chat/stream", body, { signal });
@@ -27,7 +68,7 @@ export async function streamChat(body, { signal, onEvents }) {
   }
   const type = response.headers.get("content-type") || "";
   if (!response.ok || !type.includes("text/event-stream")) {
-    onEvents(failure(await refusal(response)));
+    onEvents(refused(await refusal(response)));
     return "done";
   }
   let finished = false;
@@ -57,7 +98,7 @@ export async function streamChat(body, { signal, onEvents }) {
     if (aborted(err, signal)) return "aborted";
   }
   if (!finished) {
-    if (signal && signal.aborted) return "aborted";
+    if (leaving || (signal && signal.aborted)) return "aborted";
     onEvents(failure({ code: "CONNECTION_FAILED", message: CUT_SHORT }));
   }
   return "done";
@@ -76,7 +117,7 @@ function retryNotice(comment) {
 }
 
 function aborted(err, signal) {
-  return Boolean((err && err.name === "AbortError") || (signal && signal.aborted));
+  return leaving || Boolean((err && err.name === "AbortError") || (signal && signal.aborted));
 }
 
 function failure(error) {
@@ -86,16 +127,31 @@ function failure(error) {
   ];
 }
 
+const STORED = ["conversationId", "userMessageId", "messageId"];
+
+// A refusal as events: `start` with what the server stored, when it names anything, then the error.
+function refused(error) {
+  const rest = { ...error };
+  const stored = {};
+  for (const key of STORED) {
+    if (rest[key]) stored[key] = String(rest[key]);
+    delete rest[key];
+  }
+  const start = Object.keys(stored).length ? [{ type: "start", data: stored }] : [];
+  return [...start, ...failure(rest)];
+}
+
 // The request was refused before streaming: the answer is the contract's error envelope.
 async function refusal(response) {
   let error = null;
   try {
     const body = await response.json();
-    if (body && body.success === false && body.error && body.error.code) error = body.error;
+    if (body && body.success === false && body.error && body.error.code) error = { ...body.error };
   } catch {
     /* not an envelope */
   }
   error ??= { code: "INTERNAL", message: `MiaoDa Chat answered with something unexpected (HTTP ${response.status}). Reload the page and try again.` };
+  error.responseStatus = response.status;
   if (error.code === "UNAUTHORIZED") bridgeEvents.dispatchEvent(new CustomEvent("unauthorized", { detail: error }));
   return error;
 }

@@ -1,34 +1,46 @@
-// The conversation as data: its turns, what a request sends (docs/API.md, Chat request), and
-// what survives a reload. The conversation lives in memory and is mirrored to sessionStorage
-// (it is gone when the window or tab closes); the chosen provider is remembered in localStorage.
+// The conversation as the chat view holds it: turns built from stored messages (CONTRACT §9) or
+// from a reply streaming now, and the little the browser itself remembers. Conversations live in
+// the app's database, never in browser storage; what stays here is convenience only: the draft
+// in the composer (per conversation, "new" for one not stored yet), the provider chosen last, the
+// conversation open last (the nav's "Chat" goes back to it), and each provider's model list with
+// when it was fetched.
 //
-// A turn is {id, role: "user", content} or
-// {id, role: "assistant", content, reasoning, toolCalls: [{id, name, arguments}],
-//  status: "streaming" | "done" | "stopped" | "error", error, usage, ttftMs, elapsedMs,
-//  finishReason, model, providerId, providerName, reasoningMs}.
+// A turn is {id, parentId, siblingIds, stored, role: "user", content} or
+// {id, parentId, siblingIds, stored, role: "assistant", content, reasoning, toolCalls: [{id, name, arguments}],
+//  status: "streaming" | "done" | "stopped" | "interrupted" | "error" | "pending", error, usage,
+//  ttftMs, elapsedMs, finishReason, model, providerId, providerName, reasoningMs}.
+// "pending" is a stored reply still being written (another tab, or a stream the server is
+// closing); "interrupted" is one the app closed at start after a crash (error INTERNAL).
+// `stored` is false until the server has named the message (the `start` event). An `error` is
+// {code, message, retryAfter, httpStatus (the provider's), responseStatus (the app's own, when it
+// refused the request), gone ("conversation" when a NOT_FOUND was the conversation), at}.
 
-const CONVERSATION_KEY = "miaoda.chat.conversation";
 const PROVIDER_KEY = "miaoda.chat.provider";
-// Said in place of a tool's result: the app shows tool calls but does not run tools. Providers
-// refuse a history where an assistant's tool call has no answer, so each one gets this.
-export const TOOL_NOT_RUN = "This tool was not run: MiaoDa Chat shows tool calls but does not execute them.";
+const DRAFT_PREFIX = "miaoda.chat.draft.";
+const MODELS_PREFIX = "miaoda.chat.models.";
+const LAST_KEY = "miaoda.chat.last";
+/** The draft key of a conversation not stored yet. */
+export const NEW_DRAFT = "new";
 
 let counter = 0;
-/** A turn id unique in this page. */
+/** A temporary turn id, unique in this page, until the server names the message. */
 export function turnId() {
   counter += 1;
   return `t${Date.now().toString(36)}-${counter}`;
 }
 
-/** A new user turn. */
-export function userTurn(content) {
-  return { id: turnId(), role: "user", content };
+/** A new user turn answering `parentId`. */
+export function userTurn(content, parentId = null) {
+  return { id: turnId(), parentId, siblingIds: [], stored: false, role: "user", content };
 }
 
-/** A new assistant turn about to stream from `provider`. */
-export function assistantTurn(provider) {
+/** A new assistant turn about to stream from `provider` with `model`. */
+export function assistantTurn(provider, model, parentId = null) {
   return {
     id: turnId(),
+    parentId,
+    siblingIds: [],
+    stored: false,
     role: "assistant",
     content: "",
     reasoning: "",
@@ -40,73 +52,124 @@ export function assistantTurn(provider) {
     elapsedMs: null,
     reasoningMs: null,
     finishReason: null,
-    model: provider ? provider.model : "",
+    model: model || (provider ? provider.model : ""),
     providerId: provider ? provider.id : "",
     providerName: provider ? provider.displayName : "",
   };
 }
 
 /**
- * The `messages` of a request for the conversation `turns` (the full history, oldest first).
- * Assistant replies go back with their text and tool calls (each call answered by a `tool`
- * message, see TOOL_NOT_RUN); a reply that failed before producing anything is left out.
+ * The turn for a stored message; `providerName(id)` names its provider (it may be gone).
+ * Tool messages are not turns: the caller skips them.
  */
-export function requestMessages(turns) {
-  const messages = [];
-  for (const turn of turns) {
-    if (turn.role === "user") {
-      messages.push({ role: "user", content: turn.content });
-      continue;
-    }
-    const calls = (turn.toolCalls || []).map((c) => ({ id: c.id, name: c.name, arguments: c.arguments }));
-    if (!turn.content && calls.length === 0) continue;
-    const message = { role: "assistant", content: turn.content };
-    if (calls.length) message.toolCalls = calls;
-    messages.push(message);
-    for (const call of calls) messages.push({ role: "tool", toolCallId: call.id, content: TOOL_NOT_RUN });
-  }
-  return messages;
+export function turnFromMessage(message, providerName = () => "") {
+  const base = { id: String(message.id), parentId: message.parentId ?? null, siblingIds: siblings(message), role: message.role, content: String(message.content ?? ""), stored: true };
+  if (message.role !== "assistant") return base;
+  const reason = message.finishReason || null;
+  const error = message.error ? { code: String(message.error.code || "INTERNAL"), message: String(message.error.message || "") } : null;
+  return {
+    ...base,
+    reasoning: String(message.reasoning ?? ""),
+    toolCalls: (message.toolCalls || []).map((call, index) => toolCall(call, index)),
+    status: statusOf(reason, error),
+    error,
+    usage: message.usage || null,
+    ttftMs: message.ttftMs ?? null,
+    elapsedMs: message.elapsedMs ?? null,
+    reasoningMs: null,
+    finishReason: reason,
+    model: String(message.model || ""),
+    providerId: String(message.providerId || ""),
+    providerName: providerName(message.providerId) || "",
+  };
 }
 
-/** The saved conversation of this tab (streams cut by a reload count as stopped). */
-export function loadConversation() {
+// A crash leaves `error` with INTERNAL (closed at the next start): "Interrupted", not a failure
+// the user could act on. No finishReason yet: still being written.
+function statusOf(reason, error) {
+  if (!reason) return "pending";
+  if (reason === "cancelled") return "stopped";
+  if (reason === "error") return error && error.code === "INTERNAL" ? "interrupted" : "error";
+  return "done";
+}
+
+function siblings(message) {
+  const ids = Array.isArray(message.siblingIds) ? message.siblingIds.map(String) : [];
+  return ids.length ? ids : [String(message.id)];
+}
+
+/** A tool call as a turn keeps it: arguments as a string, an id always. */
+export function toolCall(data, index) {
+  const args = typeof data.arguments === "string" ? data.arguments : JSON.stringify(data.arguments ?? {});
+  return { id: String(data.id || `call_${data.index ?? index}`), name: String(data.name || ""), arguments: args };
+}
+
+/** The turns of a stored path (tool messages are shown through their call, not as turns). */
+export function turnsFromMessages(messages, providerName) {
+  return messages.filter((m) => m.role === "user" || m.role === "assistant").map((m) => turnFromMessage(m, providerName));
+}
+
+// --- what the browser remembers --------------------------------------------------------------
+
+function read(key) {
   try {
-    const saved = JSON.parse(sessionStorage.getItem(CONVERSATION_KEY) || "null");
-    if (!saved || !Array.isArray(saved.turns)) return [];
-    return saved.turns.filter(isTurn).map((turn) => (turn.role === "assistant" && turn.status === "streaming" ? { ...turn, status: "stopped" } : turn));
+    return localStorage.getItem(key);
   } catch {
-    return [];
+    return null; // storage off: nothing remembered, nothing breaks
   }
 }
 
-/** Save the conversation for a reload of this tab (best effort: storage may be off or full). */
-export function saveConversation(turns) {
+function write(key, value) {
   try {
-    if (turns.length === 0) sessionStorage.removeItem(CONVERSATION_KEY);
-    else sessionStorage.setItem(CONVERSATION_KEY, JSON.stringify({ version: 1, turns }));
+    if (value === null || value === "") localStorage.removeItem(key);
+    else localStorage.setItem(key, value);
   } catch {
-    /* the conversation still lives in memory */
+    /* full or off: the value still lives in the page */
   }
 }
 
 /** The provider id chosen last time, if any. */
 export function rememberedProvider() {
-  try {
-    return localStorage.getItem(PROVIDER_KEY);
-  } catch {
-    return null;
-  }
+  return read(PROVIDER_KEY);
 }
 
-/** Remember the chosen provider for next time. */
+/** Remember the chosen provider for the next new conversation. */
 export function rememberProvider(id) {
-  try {
-    if (id) localStorage.setItem(PROVIDER_KEY, id);
-  } catch {
-    /* not remembered; nothing else breaks */
-  }
+  if (id) write(PROVIDER_KEY, id);
 }
 
-function isTurn(turn) {
-  return turn && typeof turn === "object" && typeof turn.id === "string" && (turn.role === "user" || turn.role === "assistant") && typeof turn.content === "string";
+/** The id of the stored conversation open last, or null (a new one was, or none yet). */
+export function lastConversation() {
+  return read(LAST_KEY);
+}
+
+/** Remember conversation `id` as the one open last; null forgets it. */
+export function rememberConversation(id) {
+  write(LAST_KEY, id || null);
+}
+
+/** The unsent text of conversation `key` (an id, or NEW_DRAFT). */
+export function loadDraft(key) {
+  return read(DRAFT_PREFIX + key) || "";
+}
+
+/** Keep the unsent text of `key` for a reload; an empty text forgets it. */
+export function saveDraft(key, text) {
+  write(DRAFT_PREFIX + key, text.trim() ? text : null);
+}
+
+/** `{models: [id], at: ms}` cached for `providerId`, or null. */
+export function cachedModels(providerId) {
+  try {
+    const saved = JSON.parse(read(MODELS_PREFIX + providerId) || "null");
+    if (saved && Array.isArray(saved.models) && Number.isFinite(saved.at)) return { models: saved.models.map(String), at: saved.at };
+  } catch {
+    /* unreadable: fetch again */
+  }
+  return null;
+}
+
+/** Cache `models` of `providerId`, timestamped now. */
+export function cacheModels(providerId, models) {
+  write(MODELS_PREFIX + providerId, JSON.stringify({ models, at: Date.now() }));
 }

@@ -36,6 +36,10 @@ const PATHS = {
   "new-chat": ["M12 4H5v15h14v-7", "M18 3l3 3-8 8H10v-3z"],
   brain: ["M9 4a3 3 0 0 0-3 3 3 3 0 0 0-2 5 3 3 0 0 0 2 5 3 3 0 0 0 6 1V5a2 2 0 0 0-3-1z", "M15 4a3 3 0 0 1 3 3 3 3 0 0 1 2 5 3 3 0 0 1-2 5 3 3 0 0 1-6 1"],
   clock: ["M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18z", "M12 7v5l3 2"],
+  pin: ["M9 4h6", "M10 4v5l-3 4h10l-3-4V4", "M12 13v7"],
+  "pin-off": ["M3 3l18 18", "M9 4h6", "M10 4v3", "M14 4v5l3 4h-4", "M9.5 10L7 13h4", "M12 13v7"],
+  sidebar: ["M4 5h16v14H4z", "M9 5v14"],
+  undo: ["M9 14L4 9l5-5", "M4 9h10a6 6 0 0 1 0 12h-3"],
 };
 
 /** An inline SVG icon, hidden from assistive tech (the control around it carries the name). */

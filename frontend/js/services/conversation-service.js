@@ -5,8 +5,8 @@
 // sidebar refreshes its list): dispatch `new CustomEvent("changed", {detail: {id}})` after a
 // send starts or ends, a rename, a pin, a delete. Which conversation is open lives in the URL
 // hash: `#/chat/<conversationId>` (optionally `?m=<messageId>` to show that message), and
-// `#/chat` (or `#/chat/new`) is a new, still empty conversation that is only stored when its
-// first message is sent.
+// `#/chat` (or `#/chat/new`) is a new, still empty conversation, stored only when its first
+// message is sent or a system prompt is saved for it (the chat view then names it in the hash).
 import { call } from "../bridge.js";
 
 /** Fires "changed" ({detail: {id}}) when a conversation was created, changed or deleted. */

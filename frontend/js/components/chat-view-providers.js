@@ -1,0 +1,99 @@
+// Which provider and model <chat-view> sends to. The list comes with each provider's cached
+// health (no request to any provider) and is read again each time the view is shown. An open
+// conversation uses its stored provider and model (the provider's `model` when it has none, the
+// choice below when its provider is gone); a new one keeps what the picker shows, or takes the
+// provider chosen last (else the healthiest) with its default model. A provider or model chosen
+// in an open conversation is saved to it at once.
+import { rememberProvider, rememberedProvider } from "../lib/chat-store.js";
+import { providerService } from "../services/custom-provider-service.js";
+import { orderByHealth } from "./chat-provider-picker.js";
+import { toast } from "./toast-region.js";
+
+const TEXT = { saveFailed: "Could not save the conversation" };
+
+export class ProviderChoice {
+  /** `view` is the <chat-view> (see its header for what is used of it), `picker` its <chat-provider-picker>. */
+  constructor(view, picker, service = providerService) {
+    this._view = view;
+    this._picker = picker;
+    this._service = service;
+    this._statuses = new Map();
+    this._seq = 0;
+    this.list = [];
+    this.loaded = false;
+    this.failure = null; // why the last load failed, until one succeeds
+    this.id = "";
+    this.model = "";
+    picker.addEventListener("provider-change", (event) => this._chooseProvider(event.detail.id));
+    picker.addEventListener("model-change", (event) => this._chooseModel(event.detail.model));
+  }
+
+  /** Read the providers and their cached health; false when a newer load started meanwhile. */
+  async load() {
+    const seq = ++this._seq;
+    const [list, health] = await Promise.all([this._service.getProviders(), this._service.getHealthStatuses()]);
+    if (seq !== this._seq) return false;
+    if (!list.success) {
+      this.failure = list.error;
+      return true;
+    }
+    this.failure = null;
+    this.loaded = true;
+    this.list = list.providers;
+    this._statuses = new Map(health.success ? health.statuses.map((s) => [s.providerId, s]) : []);
+    this._picker.setProviders(this.list, this._statuses);
+    return true;
+  }
+
+  /** The chosen provider, or null. */
+  current() {
+    return this.list.find((p) => p.id === this.id) || null;
+  }
+
+  /** The display name of provider `id`, or "" when it is gone. */
+  name(id) {
+    const provider = this.list.find((p) => p.id === id);
+    return provider ? provider.displayName : "";
+  }
+
+  /** Choose for `conversation` (null: a new one), and show the choice in the picker. */
+  apply(conversation) {
+    const ids = new Set(this.list.map((p) => p.id));
+    if (conversation && ids.has(conversation.providerId)) {
+      this.id = conversation.providerId;
+      this.model = conversation.model || this.current().model;
+    } else if (conversation || !ids.has(this.id)) {
+      const remembered = rememberedProvider();
+      this.id = ids.has(remembered) ? remembered : (orderByHealth(this.list, this._statuses)[0] || {}).id || "";
+      this.model = this.current() ? this.current().model : "";
+    }
+    if (!this.model && this.current()) this.model = this.current().model;
+    this._picker.value = this.id;
+    this._picker.model = this.model;
+  }
+
+  _chooseProvider(id) {
+    this.id = id;
+    this.model = this.current() ? this.current().model : "";
+    this._picker.model = this.model;
+    rememberProvider(id);
+    this._save();
+    this._view.renderState();
+  }
+
+  _chooseModel(model) {
+    this.model = model;
+    this._save();
+    this._view.renderState();
+  }
+
+  async _save() {
+    const view = this._view;
+    const id = view.conversationId;
+    if (!id || view.state !== "ready") return;
+    const result = await view.conversations.update(id, { providerId: this.id, model: this.model });
+    if (!result.success) return toast({ kind: "error", title: TEXT.saveFailed, message: result.error.message });
+    if (id === view.conversationId) view.conversation = result.conversation;
+    view.changed(id);
+  }
+}

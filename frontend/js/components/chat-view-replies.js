@@ -1,0 +1,317 @@
+// Sending and the streaming reply, for <chat-view>. A send, an edit, a regenerate and a retry
+// each post the conversation form to /api/chat/stream (js/lib/chat-client.js): the server builds
+// the history from storage and saves the reply as it streams. Events update the turn object at
+// once; the DOM catches up at most once per animation frame. Stop (or Esc) aborts the request,
+// which makes the server close the upstream and store the partial reply as "cancelled".
+//
+// A send names the message it answers (`parentId`): the last stored one shown, so the reply
+// follows the branch on screen. When that branch was chosen a moment ago, the request waits for
+// its save as the current leaf (`thread.leafSaving`), so the save cannot land after the reply's
+// own leaf and undo it.
+//
+// A reply keeps streaming when the view opens another conversation (the server keeps saving
+// it); coming back re-attaches the live turn (`adopt`).
+import { adviceFor } from "../lib/advice.js";
+import { streamChat } from "../lib/chat-client.js";
+import { assistantTurn, saveDraft, toolCall, turnFromMessage, userTurn } from "../lib/chat-store.js";
+
+const TEXT = {
+  replying: (name) => `${name} is replying…`,
+  failed: (title, message) => `Reply failed: ${title}. ${message}`,
+  stopped: "Stopped. The partial reply is kept.",
+  complete: "Reply complete.",
+  failedWithoutReason: "The reply failed without saying why. Try again.",
+};
+
+export class ReplyController {
+  /** `view` is the <chat-view> whose thread the replies go into (see its header). */
+  constructor(view) {
+    this._view = view;
+    this._runs = new Set(); // replies streaming now, in this conversation or others
+    this._frame = 0;
+  }
+
+  /** The reply streaming in the conversation shown, if any. */
+  current() {
+    return [...this._runs].find((r) => r.thread === this._view.thread) || null;
+  }
+
+  /**
+   * The reply still streaming for the conversation just opened, its live turn put in `turns` in
+   * place of the stored copy; null when there is none.
+   */
+  adopt(turns) {
+    const view = this._view;
+    const run = [...this._runs].find((r) => r.conversationId === view.conversationId);
+    if (!run) return null;
+    run.thread = view.thread;
+    const at = turns.findIndex((t) => t.id === run.turn.id);
+    if (at >= 0) turns[at] = run.turn;
+    else if (!run.user || turns.some((t) => t.id === run.user.id)) turns.push(run.turn);
+    return run;
+  }
+
+  /** Send `text` as the user's next turn and stream the reply. */
+  send(text) {
+    const view = this._view;
+    const provider = view.providers.current();
+    const content = String(text).trim();
+    if (!provider || this.current() || !content || view.state === "loading" || view.state === "missing") return;
+    const answering = parentFields(view);
+    const user = userTurn(content, answering.parentId ?? null);
+    view.composer.value = "";
+    saveDraft(view.draftKey(), "");
+    this._reply(provider, { ...answering, message: { role: "user", content } }, user);
+  }
+
+  /** Stop the streaming reply, keeping what arrived. */
+  stop() {
+    const run = this.current();
+    if (run) run.controller.abort();
+  }
+
+  /** An edited user message is sent as a new sibling: same parent, new text. */
+  edit(turn, text) {
+    const provider = this._view.providers.current();
+    if (!provider || this.current()) return;
+    this._view.cut(turn);
+    const user = userTurn(text, turn.parentId);
+    user.siblingIds = [...turn.siblingIds, user.id];
+    this._reply(provider, { parentId: turn.parentId, message: { role: "user", content: text } }, user);
+  }
+
+  /** A new reply to the user message before `turn`, kept beside the old one. */
+  regenerate(turn) {
+    const view = this._view;
+    const provider = view.providers.current();
+    const at = view.turns.indexOf(turn);
+    const parent = view.turns[at - 1];
+    if (!provider || this.current() || !parent || parent.role !== "user") return;
+    view.cut(turn);
+    this._reply(provider, { parentId: parent.id }, null, [...turn.siblingIds]);
+  }
+
+  /**
+   * Ask again after a failed reply. One with nothing in it is replaced (deleted, then asked
+   * again); one with some text stays as a sibling of the new one. A turn refused before
+   * anything was stored is sent again as new.
+   */
+  async retry(turn) {
+    const view = this._view;
+    if (this.current() || view.turns.indexOf(turn) < 1) return;
+    const user = view.turns[view.turns.indexOf(turn) - 1];
+    if (!user.stored) return this._resend(user);
+    if (turn.stored && !turn.content && turn.toolCalls.length === 0) {
+      const thread = view.thread;
+      const result = await view.conversations.removeMessage(turn.id);
+      if (thread !== view.thread) return;
+      if (result.success) turn.siblingIds = turn.siblingIds.filter((id) => id !== turn.id);
+    }
+    this.regenerate(turn);
+  }
+
+  // A turn refused before anything was stored (no `start`): its text goes again as new.
+  _resend(user) {
+    const view = this._view;
+    const provider = view.providers.current();
+    if (!provider) return;
+    view.cut(user);
+    const answering = parentFields(view);
+    const again = userTurn(user.content, answering.parentId ?? null);
+    this._reply(provider, { ...answering, message: { role: "user", content: user.content } }, again);
+  }
+
+  async _reply(provider, fields, user, siblings = []) {
+    const view = this._view;
+    const model = view.providers.model || provider.model;
+    const body = { conversationId: view.conversationId, ...fields, providerId: provider.id, model };
+    if (user) {
+      view.turns.push(user);
+      view.list.add(user);
+    }
+    const turn = assistantTurn(provider, model, user ? user.id : fields.parentId);
+    turn.siblingIds = [...siblings, turn.id];
+    view.turns.push(turn);
+    const message = view.list.add(turn);
+    view.list.scrollToEnd();
+    const run = { controller: new AbortController(), turn, user, message, thread: view.thread, conversationId: view.conversationId, sentAt: performance.now(), firstAt: null, reasoningAt: null };
+    this._runs.add(run);
+    view.renderState();
+    view.announce(TEXT.replying(provider.displayName));
+
+    await run.thread.leafSaving; // the branch just chosen is stored first (see the header)
+    run.sentAt = performance.now();
+    const outcome = await streamChat(body, { signal: run.controller.signal, onEvents: (events) => this._apply(run, events) });
+    if (outcome === "aborted" || turn.status === "streaming") {
+      turn.status = "stopped";
+      turn.finishReason = "cancelled";
+      // No `done` came: time the reply here (first token too, if one arrived).
+      turn.elapsedMs = Math.round(performance.now() - run.sentAt);
+      if (run.firstAt != null) turn.ttftMs = Math.round(run.firstAt - run.sentAt);
+    }
+    if (run.reasoningAt != null && turn.reasoningMs == null) turn.reasoningMs = Math.round(performance.now() - run.reasoningAt);
+    this._finish(run);
+  }
+
+  // Events change the turn now; the DOM follows on the next animation frame.
+  _apply(run, events) {
+    const turn = run.turn;
+    for (const { type, data } of events) {
+      // A retry notice stands until anything else arrives.
+      turn.retrying = type === "retrying" ? retryState(data) : null;
+      if (type === "start") this._started(run, data);
+      else if (type === "delta") {
+        run.firstAt ??= performance.now();
+        this._reasoningDone(run);
+        turn.content += String(data.text ?? "");
+      } else if (type === "reasoning") {
+        run.reasoningAt ??= performance.now();
+        run.firstAt ??= run.reasoningAt;
+        turn.reasoning += String(data.text ?? "");
+      } else if (type === "tool_call") {
+        run.firstAt ??= performance.now();
+        this._reasoningDone(run);
+        turn.toolCalls.push(toolCall(data, turn.toolCalls.length));
+      } else if (type === "usage") {
+        turn.usage = { inputTokens: data.inputTokens ?? null, outputTokens: data.outputTokens ?? null, source: data.source || "reported" };
+      } else if (type === "error") {
+        turn.error = errorOf(data);
+      } else if (type === "done") {
+        this._reasoningDone(run);
+        const reason = data.finishReason || "stop";
+        turn.finishReason = reason;
+        turn.ttftMs = data.ttftMs ?? (run.firstAt != null ? Math.round(run.firstAt - run.sentAt) : null);
+        turn.elapsedMs = data.elapsedMs ?? Math.round(performance.now() - run.sentAt);
+        if (reason === "error" && !turn.error) turn.error = { code: "INTERNAL", message: TEXT.failedWithoutReason, at: Date.now() };
+        turn.status = turn.error ? "error" : reason === "cancelled" ? "stopped" : "done";
+      }
+    }
+    if (!this._frame) this._frame = requestAnimationFrame(() => this._paint());
+  }
+
+  // `start` names what the server stored: the messages' ids and, for a new one, the conversation.
+  // chat-client.js also makes one of a refusal that stored the turn before failing.
+  _started(run, data) {
+    const view = this._view;
+    if (data.model) run.turn.model = String(data.model);
+    const shown = run.thread === view.thread;
+    run.turn.stored = Boolean(data.messageId);
+    if (data.userMessageId && run.user) {
+      const old = run.user.id;
+      run.user.stored = true;
+      run.user.id = String(data.userMessageId);
+      run.user.siblingIds = run.user.siblingIds.map((id) => (id === old ? run.user.id : id));
+      if (!run.user.siblingIds.length) run.user.siblingIds = [run.user.id];
+      run.turn.parentId = run.user.id;
+      const element = shown && view.list.messageById(old);
+      if (element) element.refresh();
+    }
+    if (data.messageId) {
+      const old = run.turn.id;
+      run.turn.id = String(data.messageId);
+      run.turn.siblingIds = run.turn.siblingIds.map((id) => (id === old ? run.turn.id : id));
+    }
+    if (data.conversationId && !run.conversationId) {
+      run.conversationId = String(data.conversationId);
+      if (shown) view.adoptConversation(run.conversationId);
+    }
+    if (run.conversationId) view.changed(run.conversationId);
+  }
+
+  _reasoningDone(run) {
+    if (run.reasoningAt != null && run.turn.reasoningMs == null) run.turn.reasoningMs = Math.round(performance.now() - run.reasoningAt);
+  }
+
+  _paint() {
+    this._frame = 0;
+    const run = this.current();
+    if (!run || !run.message) return;
+    run.message.refresh();
+    this._view.list.follow();
+  }
+
+  _finish(run) {
+    const view = this._view;
+    this._runs.delete(run);
+    if (run.conversationId) view.changed(run.conversationId);
+    if (run.thread !== view.thread) return; // another conversation is shown: its list will tell
+    if (this._frame) cancelAnimationFrame(this._frame);
+    this._frame = 0;
+    if (run.message) run.message.refresh();
+    view.list.follow();
+    view.renderState();
+    const turn = run.turn;
+    if (turn.status === "error") {
+      view.announce(TEXT.failed(adviceFor(turn.error).title, turn.error.message));
+      if (turn.error.code === "NOT_FOUND") this._notFound(run);
+    } else if (turn.status === "stopped") view.announce(TEXT.stopped);
+    else view.announce(TEXT.complete);
+    if (run.conversationId) this._syncTree(run.thread);
+  }
+
+  // NOT_FOUND does not say what is gone: the conversation (deleted, perhaps in another tab) or
+  // the provider (removed). Asking for the conversation tells them apart without reading the
+  // message's words; a provider gone makes the view reload the list, so the picker offers the rest.
+  async _notFound(run) {
+    const view = this._view;
+    if (run.conversationId) {
+      const found = await view.conversations.get(run.conversationId);
+      if (!found.success && found.error.code === "NOT_FOUND") {
+        run.turn.error = { ...run.turn.error, gone: "conversation" };
+        if (run.thread === view.thread && run.message) run.message.refresh();
+        return;
+      }
+    }
+    view.load();
+  }
+
+  // After a reply: the stored tree knows the siblings an edit or a regenerate made, and the title.
+  async _syncTree(thread) {
+    const view = this._view;
+    const result = await view.conversations.get(view.conversationId);
+    if (thread !== view.thread || !result.success || this.current()) return;
+    view.conversation = result.conversation;
+    for (const message of result.messages) {
+      const turn = view.turns.find((t) => t.id === message.id);
+      if (!turn) continue;
+      const siblings = turnFromMessage(message).siblingIds;
+      if (siblings.join() === turn.siblingIds.join()) continue;
+      turn.siblingIds = siblings;
+      const element = view.list.messageById(turn.id);
+      if (element) element.refresh();
+    }
+    view.renderState();
+  }
+}
+
+// What a new message answers: the last stored turn shown (null: a new root), when a stored
+// conversation is shown; else nothing, and the server decides (a new conversation has no parent).
+function parentFields(view) {
+  if (!view.conversationId || view.state !== "ready") return {};
+  const parent = view.turns.findLast((t) => t.stored);
+  return { parentId: parent ? parent.id : null };
+}
+
+// An `error` event as the turn keeps it. `responseStatus` is the app's own HTTP status when it
+// refused the request (409: the conversation is answering elsewhere); `httpStatus` the provider's.
+function errorOf(data) {
+  return {
+    code: String(data.code || "INTERNAL"),
+    message: String(data.message || ""),
+    retryAfter: data.retryAfter ?? null,
+    httpStatus: data.httpStatus ?? null,
+    responseStatus: data.responseStatus ?? null,
+    at: Date.now(),
+  };
+}
+
+// What the reply shows while the server waits to retry: why, and when it tries again.
+function retryState(data) {
+  const seconds = Number(data.retryIn);
+  return {
+    code: String(data.code || ""),
+    attempt: Number(data.attempt) || 1,
+    attempts: Number(data.attempts) || 1,
+    at: Date.now() + (Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 0),
+  };
+}
