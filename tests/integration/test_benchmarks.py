@@ -40,6 +40,28 @@ BENCHES = {
         [],
         ["getAllCustomProviders with 1000 providers", "POST /api/rpc over loopback"],
     ),
+    "search": (
+        ["--messages", "2000", "--conversations", "40", "--runs", "1"],
+        [
+            "build (ConversationStore.add_message",
+            "database size",
+            "Chinese 1 char",
+            "overall",
+            "instr() full scan",
+        ],
+    ),
+    "conversation": (
+        ["--messages", "200", "--runs", "3"],
+        ["path() (store)", "getConversation (bridge)", "getConversation (HTTP)"],
+    ),
+    "open_conversation": (
+        ["--messages", "200", "--runs", "2"],
+        ["200 messages", "20 messages", "first paint"],
+    ),
+    "render": (
+        ["--chars", "8000", "--seconds", "4"],
+        ["tail re-lex (MarkdownStream)", "full re-lex (previous)", "long tasks > 50 ms"],
+    ),
 }
 
 

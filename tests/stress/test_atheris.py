@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TARGETS = ("sse", "openai", "anthropic", "import")
-SECONDS = 10  # per target
+SECONDS = 6  # per target
 MAX_RUNS = 500_000  # a bound that a fast machine may reach before the time is up
 DONE = re.compile(r"^#(\d+)\s+DONE\s+cov: (\d+) ft: (\d+) corp: (\d+)/", re.MULTILINE)
 ENABLE = (
