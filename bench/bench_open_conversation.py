@@ -15,11 +15,8 @@ for). Target: ≤ 300 ms for 2,000 messages.
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,11 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 
 from backend.storage import ConversationStore, Storage
+from bench.serve import start_app
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 TOKEN = "bench-open-conversation"
-SERVE_LINE = re.compile(r"MiaoDa Chat is running at (http://127\.0\.0\.1:\d+)/")
 TARGET_MS = 300
 
 # What one run does in the page: open the conversation, resolve after its first painted frame.
@@ -104,24 +101,6 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), ordered[max(0, round(len(ordered) * 0.95) - 1)]
 
 
-def start_app(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
-    """`miaoda serve` on `data_dir`; the process and its base URL."""
-    env = {**os.environ, "MIAODA_DATA_DIR": str(data_dir), "MIAODA_TOKEN": TOKEN}
-    env["MIAODA_SECRET_BACKEND"] = "file"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "backend", "serve", "--no-browser", "--port", "0"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert process.stdout is not None
-    match = SERVE_LINE.search(process.stdout.readline())
-    assert match, "miaoda serve did not print its address"
-    return process, match.group(1)
-
-
 def time_rpc(base: str, cid: str, runs: int) -> list[float]:
     """getConversation over HTTP, `runs` times, in ms."""
     samples = []
@@ -173,7 +152,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         data_dir = Path(folder)
         ids = seed(data_dir, sizes)
-        process, base = start_app(data_dir)
+        process, base = start_app(data_dir, TOKEN)
         try:
             paint, render = time_opens(base, ids, args.runs)
             rpc = {cid: time_rpc(base, cid, args.runs) for cid in ids}

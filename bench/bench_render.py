@@ -25,11 +25,8 @@ script ≤ 10 % of wall time.
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import re
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,10 +35,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.serve import start_app
+
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
-SERVE_LINE = re.compile(r"MiaoDa Chat is running at (http://127\.0\.0\.1:\d+)/#token=(\S+)")
 TOKEN = "bench-render-token"
 
 WORDS = (  # noqa: SIM905 - prose reads better than a list of words
@@ -169,32 +167,6 @@ STREAM = """async ({text, piece, rate, mode}) => {
 }"""
 
 
-def start_app(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
-    """`python -m backend serve` in `data_dir`; returns the process and its URL."""
-    env = {
-        **os.environ,
-        "MIAODA_DATA_DIR": str(data_dir),
-        "MIAODA_SECRET_BACKEND": "file",
-        "MIAODA_TOKEN": TOKEN,
-        "PYTHONUNBUFFERED": "1",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "backend", "serve", "--no-browser", "--port", "0"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    match = SERVE_LINE.search(line)
-    if not match:
-        process.kill()
-        raise SystemExit(f"miaoda serve did not start: {line!r}")
-    return process, f"{match.group(1)}/#token={match.group(2)}"
-
-
 def run(page: Any, cdp: Any, text: str, piece: int, rate: int, mode: str) -> dict[str, Any]:
     """Stream `text` once in `mode` and return what was measured."""
     page.reload()
@@ -223,7 +195,8 @@ def main() -> None:
     piece = max(1, round(len(text) / (args.rate * args.seconds)))
     modes = ["tail"] if args.skip_baseline else ["tail", "full"]
     with tempfile.TemporaryDirectory() as scratch:
-        process, url = start_app(Path(scratch) / "data")
+        process, base = start_app(Path(scratch) / "data", TOKEN)
+        url = f"{base}/#token={TOKEN}"
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(

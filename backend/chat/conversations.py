@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -127,17 +128,8 @@ class ConversationChat:
         """The SSE body of `POST /api/chat/stream` in the conversation form."""
         turn = self._begin(load_conversation_turn(body))
         conversation_id = turn.conversation.id
-        try:
+        with self._failing(turn, time.perf_counter()):
             stream = self._providers.open_stream(turn.config, turn.key, turn.request)
-        except MiaodaError as error:
-            self._fail(turn, error)
-            raise error.stored_as(turn.ids()) from None
-        except Exception as error:
-            self._fail(turn, None)
-            raise _unexpected(turn).stored_as(turn.ids()) from error
-        except BaseException:
-            self._fail(turn, None)
-            raise
         with self._lock:
             claim = self._claims[conversation_id]
             claim.cancel = stream.cancel
@@ -167,7 +159,7 @@ class ConversationChat:
         the three ids."""
         turn = self._begin(load_conversation_turn(body))
         started = time.perf_counter()
-        try:
+        with self._failing(turn, started):
             result = collect_chat(
                 self._providers,
                 turn.config,
@@ -176,15 +168,6 @@ class ConversationChat:
                 request_id=uuid.uuid4().hex,
                 on_finish=self._record,
             )
-        except MiaodaError as error:
-            self._fail(turn, error, _ms_since(started))
-            raise error.stored_as(turn.ids()) from None
-        except Exception as error:
-            self._fail(turn, None)
-            raise _unexpected(turn).stored_as(turn.ids()) from error
-        except BaseException:
-            self._fail(turn, None)
-            raise
         self._end(turn, lambda: turn.reply.close_whole(result, _ms_since(started)))
         return {**result, **turn.ids()}
 
@@ -362,6 +345,22 @@ class ConversationChat:
             log.warning("could not save the end of reply %s", turn.reply.message_id)
         finally:
             self._release(turn.conversation.id)
+
+    @contextmanager
+    def _failing(self, turn: _Turn, started: float) -> Iterator[None]:
+        """Store a failure in the block on the turn's reply, then raise it naming the stored
+        messages (a bug as INTERNAL, logged; an interrupt as itself)."""
+        try:
+            yield
+        except MiaodaError as error:
+            self._fail(turn, error, _ms_since(started))
+            raise error.stored_as(turn.ids()) from None
+        except Exception as error:
+            self._fail(turn, None)
+            raise _unexpected(turn).stored_as(turn.ids()) from error
+        except BaseException:
+            self._fail(turn, None)
+            raise
 
     def _fail(self, turn: _Turn, error: MiaodaError | None, elapsed_ms: int | None = None) -> None:
         shown = error or InternalError(_NOT_SENT)

@@ -8,10 +8,8 @@ Helpers (the running app's handle, screenshots, the chat view) are in tests/e2e/
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,14 +20,11 @@ from tests.e2e.helpers import (
     CHROMIUM_ARGS,
     MODEL,
     RECORD_TYPED_SECRETS,
-    REPO,
-    SERVE_LINE,
-    TOKEN,
     PageWatch,
     RunningApp,
-    first_line,
     script_openai,
     script_rejecting,
+    serve,
 )
 from tests.fakes.upstream import FakeUpstream
 from tests.helpers import require
@@ -71,29 +66,10 @@ def served_app(
 ) -> Iterator[RunningApp]:
     """`python -m backend serve` in its own data folder, stopped with SIGTERM after the module."""
     root = tmp_path_factory.mktemp("miaoda")
-    data_dir = root / "data"
-    env = {
-        **os.environ,
-        "MIAODA_DATA_DIR": str(data_dir),
-        "MIAODA_SECRET_BACKEND": "file",
-        "MIAODA_TOKEN": TOKEN,
-        "PYTHONUNBUFFERED": "1",
-    }
-    errors = root / "serve-stderr.txt"
-    with errors.open("w") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "backend", "serve", "--no-browser", "--port", "0"],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-        )
+    running = serve(root / "data", root / "serve-stderr.txt", shared_upstream)
+    process = running.process
     try:
-        line = first_line(process, errors, timeout=20)
-        match = SERVE_LINE.search(line)
-        assert match, f"unexpected first line from miaoda serve: {line!r}"
-        yield RunningApp(match.group(1), match.group(2), data_dir, process, shared_upstream)
+        yield running
     finally:
         process.send_signal(signal.SIGTERM)
         try:

@@ -6,10 +6,12 @@ sidebar. The fixtures are in tests/e2e/conftest.py."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import selectors
 import sqlite3
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -131,6 +133,37 @@ def first_line(process: subprocess.Popen[str], errors: Path, timeout: float) -> 
         process.wait(timeout=5)
         raise AssertionError(f"miaoda serve exited: {errors.read_text()[-2000:]}")
     return line
+
+
+def serve(data_dir: Path, errors: Path, upstream: FakeUpstream) -> RunningApp:
+    """`python -m backend serve` on `data_dir` (encrypted-file secrets, the e2e token), its
+    stderr in `errors`, once it has printed its address."""
+    env = {
+        **os.environ,
+        "MIAODA_DATA_DIR": str(data_dir),
+        "MIAODA_SECRET_BACKEND": "file",
+        "MIAODA_TOKEN": TOKEN,
+        "PYTHONUNBUFFERED": "1",
+    }
+    with errors.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "backend", "serve", "--no-browser", "--port", "0"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+    try:
+        line = first_line(process, errors, timeout=20)
+        match = SERVE_LINE.search(line)
+        assert match, f"unexpected first line from miaoda serve: {line!r}"
+    except BaseException:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        raise
+    return RunningApp(match.group(1), match.group(2), data_dir, process, upstream)
 
 
 @dataclass

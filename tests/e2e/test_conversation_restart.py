@@ -7,10 +7,8 @@ Each test runs its own app processes in its own data folder (not the module's `s
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,13 +18,9 @@ from playwright.sync_api import expect
 
 from tests.e2e.helpers import (
     CHAT_PATH,
-    REPO,
-    SERVE_LINE,
-    TOKEN,
     PageWatch,
     RunningApp,
     chat_reply,
-    first_line,
     item,
     last_reply,
     open_chat,
@@ -34,6 +28,7 @@ from tests.e2e.helpers import (
     screenshot_matrix,
     script_openai,
     send_message,
+    serve,
     settle_drawer_open,
     sidebar,
 )
@@ -53,27 +48,10 @@ class Apps:
 
     def start(self) -> RunningApp:
         """A new app process on the shared data folder (its first line read)."""
-        env = {
-            **os.environ,
-            "MIAODA_DATA_DIR": str(self.data_dir),
-            "MIAODA_SECRET_BACKEND": "file",
-            "MIAODA_TOKEN": TOKEN,
-            "PYTHONUNBUFFERED": "1",
-        }
         errors = self.root / f"serve-stderr-{len(self.running)}.txt"
-        with errors.open("w") as stderr:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "backend", "serve", "--no-browser", "--port", "0"],
-                cwd=REPO,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                text=True,
-            )
-        self.running.append(process)
-        match = SERVE_LINE.search(first_line(process, errors, timeout=20))
-        assert match, "unexpected first line from miaoda serve"
-        return RunningApp(match.group(1), match.group(2), self.data_dir, process, self.upstream)
+        app = serve(self.data_dir, errors, self.upstream)
+        self.running.append(app.process)
+        return app
 
     def stop(self, app: RunningApp, sig: int = signal.SIGTERM) -> None:
         """Stop `app` with `sig` and wait for it to exit."""
