@@ -14,6 +14,7 @@ from typing import Any
 
 from backend import __version__
 from backend.bridge import AppInfo, Bridge, Dialogs, rpc_methods
+from backend.chat.routes import RouteManager, StoredCircuits
 from backend.chat.service import ChatService
 from backend.fileio import make_private_dir
 from backend.health.monitor import HealthMonitor
@@ -23,11 +24,12 @@ from backend.manager import CustomProviderManager
 from backend.models import ProviderConfig
 from backend.paths import frontend_dir
 from backend.providers import ProviderService, Transport
+from backend.providers.circuit import CircuitBreakers
 from backend.providers.templates import get_templates
 from backend.secrets import SecretStore, open_secret_store
 from backend.server.app import create_app
 from backend.server.wsgi import LocalServer
-from backend.storage import Storage
+from backend.storage import RouteStore, Storage
 
 log = logging.getLogger("miaoda.app")
 DB_NAME = "miaoda.db"
@@ -73,7 +75,13 @@ class MiaodaApp:
         self.manager = CustomProviderManager(
             self.storage, self.secrets, check=self.providers.test_connection
         )
-        self.health = HealthMonitor(self.manager, self.storage, self.providers)
+        route_store = RouteStore(self.storage)
+        self.circuits = CircuitBreakers(StoredCircuits(route_store))
+        self.manager.add_listener(self._forget_circuit)
+        self.routes = RouteManager(route_store, self.circuits)
+        self.health = HealthMonitor(
+            self.manager, self.storage, self.providers, circuits=self.circuits
+        )
         self.health_schedule = HealthScheduler(self.health)
         self.chat = ChatService(
             self.manager, self.providers, self.storage, heartbeat=chat_heartbeat
@@ -92,6 +100,10 @@ class MiaodaApp:
             data_dir,
             self.secrets.backend_name,
         )
+
+    def _forget_circuit(self, provider_id: str, removed: bool) -> None:
+        if removed:
+            self.circuits.forget(provider_id)
 
     @property
     def server_url(self) -> str | None:
@@ -114,6 +126,7 @@ class MiaodaApp:
             info,
             dialogs,
             conversations=self.chat.conversations,
+            routes=self.routes,
         )
 
     def start_server(self, port: int = 0) -> LocalServer:

@@ -20,6 +20,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 from backend import __version__, transfer
 from backend.chat import transcript
 from backend.chat.conversations import ConversationChat
+from backend.chat.routes import RouteManager
 from backend.errors import Cancelled, InternalError, InvalidConfig, MiaodaError, NotFound
 from backend.fileio import atomic_write_text, read_limited
 from backend.health.monitor import HealthMonitor, settings_limits
@@ -174,6 +175,7 @@ class Bridge:
         dialogs: Dialogs | None = None,
         *,
         conversations: ConversationChat | None = None,
+        routes: RouteManager | None = None,
     ) -> None:
         self._manager = manager
         self._health = health
@@ -181,6 +183,7 @@ class Bridge:
         self._info = info
         self._dialogs = dialogs
         self._conversations = conversations
+        self._route_manager = routes
 
     # --- providers and their keys --------------------------------------------------------
 
@@ -207,6 +210,18 @@ class Bridge:
     @envelope
     def removeCustomProvider(self, id: Any = None) -> Envelope:
         return {"id": self._manager.remove(id)}
+
+    @envelope
+    def addProviderKey(self, id: Any = None, key: Any = None) -> Envelope:
+        return {"provider": self._manager.add_key(id, key).to_wire()}
+
+    @envelope
+    def removeProviderKey(self, id: Any = None, keyId: Any = None) -> Envelope:
+        return {"provider": self._manager.remove_key(id, keyId).to_wire()}
+
+    @envelope
+    def resetProviderKey(self, id: Any = None, keyId: Any = None) -> Envelope:
+        return {"provider": self._manager.reset_key(id, keyId).to_wire()}
 
     @envelope
     def getAllCustomProviders(self) -> Envelope:
@@ -305,6 +320,33 @@ class Bridge:
     def setHealthSettings(self, settings: Any = None) -> Envelope:
         updated = self._health.update_settings(settings)
         return {"settings": updated.to_wire(), "limits": settings_limits()}
+
+    # --- routes (docs/API.md, "Routes") ---------------------------------------------------
+
+    def _routes(self) -> RouteManager:
+        if self._route_manager is None:
+            raise InternalError("Routes are not available in this build.")
+        return self._route_manager
+
+    @envelope
+    def addRoute(self, config: Any = None) -> Envelope:
+        routes = self._routes()
+        route = routes.add(config)
+        return {"id": route.id, "route": routes.to_wire(route)}
+
+    @envelope
+    def updateRoute(self, id: Any = None, updates: Any = None) -> Envelope:
+        routes = self._routes()
+        return {"route": routes.to_wire(routes.update(id, updates))}
+
+    @envelope
+    def removeRoute(self, id: Any = None) -> Envelope:
+        return {"id": self._routes().remove(id)}
+
+    @envelope
+    def getAllRoutes(self) -> Envelope:
+        routes = self._routes()
+        return {"routes": [routes.to_wire(r) for r in routes.list()]}
 
     # --- conversations (docs/API.md, "Conversations") -------------------------------------
 

@@ -4,9 +4,17 @@ It validates every change with `backend.schemas`, keeps the SQLite row and the s
 step, and serialises changes behind one lock because the bridge calls it from many threads at
 once. Reads go straight to storage and never touch the secret store.
 
-Keeping two stores in step across a crash: the database journals every key change (the
-`secrets.journal` setting, provider id -> phase) in the same transactions that change rows, so
-a kill at any moment leaves enough to finish or undo it, which the next start does:
+Each provider has a key pool (CONTRACT §10): key rows in `provider_keys` (backend.storage.keys),
+each naming the secret store entry that holds its text, `<provider id>:key:<key id>`. A key's
+text never changes in place: a new key gets a fresh id, so a new entry. Keeping the two stores in
+step across a crash: the database journals every key change (the `secrets.journal` setting,
+provider id -> the entries in flight) in the same transactions that change rows. New entries
+are listed, then written, then claimed by rows in one transaction; entries of removed keys are
+listed in the transaction that drops their rows, then deleted. Finishing or undoing is one rule,
+which the next start applies: every listed entry that no key row names is deleted.
+
+The one key of before is the first key of the pool (migration 4), its text still under the
+provider id. Changes journaled by an older version of the app use phases instead of lists:
 
 - "staged": a new key is being written that no committed row claims yet. A provider without a
   key gets it under its id directly; one with a key gets it under `<id>:next`, so the key its
@@ -16,8 +24,7 @@ a kill at any moment leaves enough to finish or undo it, which the next start do
   still hold what it replaced. Finished at start-up: a staged key moves under the id, and a
   provider that is gone or has no key any more loses its entry.
 
-Until then `api_key` reads a settling provider's staged key first, so the key always matches
-the committed row. An entry for an absent provider thus only exists until the next start.
+An entry for an absent provider or key thus only exists until the next start.
 """
 
 from __future__ import annotations
@@ -32,23 +39,40 @@ from urllib.parse import urlsplit
 
 from backend import transfer
 from backend.errors import DuplicateName, InternalError, InvalidConfig, MiaodaError, NotFound
-from backend.models import HealthStatus, ProviderConfig, is_secret_header, utc_now
+from backend.models import (
+    MAX_KEYS,
+    HealthStatus,
+    ProviderConfig,
+    ProviderKey,
+    is_secret_header,
+    utc_now,
+)
+from backend.providers.keys import KeyCursor, KeyPools
 from backend.redact import REDACTOR
-from backend.schemas import READ_ONLY, auth_from_wire, load_provider, merge_update
+from backend.schemas import (
+    READ_ONLY,
+    auth_from_wire,
+    load_api_keys,
+    load_id,
+    load_key,
+    load_provider,
+    merge_update,
+)
 from backend.secrets import SecretStore
-from backend.storage import Storage
+from backend.storage import KeyStore, RouteStore, Storage, StoredKey
 
 log = logging.getLogger("miaoda.manager")
 
 KEY_JOURNAL = "secrets.journal"
-"""The setting that holds unfinished key changes: provider id -> STAGED or SETTLE."""
+"""The setting that holds unfinished key changes: provider id -> entries in flight (a list), or
+STAGED or SETTLE (journaled by an older version)."""
 STAGED = "staged"
 SETTLE = "settle"
 STAGED_SUFFIX = ":next"
+KEY_ENTRY = ":key:"
+"""A pool's key is kept under `<provider id>:key:<key id>` (an older first key under the id)."""
 HEADER_ENTRY = ":header:"
 """A credential header's value is kept under `<provider id>:header:<lower-case name>`."""
-EXPORT_HEADER_SEPARATOR = "\n"
-"""In an export's encrypted block, a credential header is `<provider name>\n<header name>`."""
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 # Runs a connection test for a config and key; returns a status or raises a MiaodaError.
@@ -124,12 +148,18 @@ class CustomProviderManager:
         clock: Callable[[], str] = utc_now,
     ) -> None:
         self._storage = storage
+        # Routes share the providers' names (CONTRACT §10); removing a provider drops it from
+        # every route by the data file's ON DELETE CASCADE.
+        self._routes = RouteStore(storage)
         self._secrets = secrets
         self._check = check
         self._clock = clock
         self._lock = threading.RLock()
         self._listeners: list[ProviderListener] = []
+        self._key_store = KeyStore(storage)
+        self._pools = KeyPools(self._key_store)
         self.finish_key_changes()
+        self._pools.load(self._key_store.load())
         try:
             self.move_secret_headers()
         except MiaodaError as err:
@@ -156,8 +186,8 @@ class CustomProviderManager:
     # --- reads -------------------------------------------------------------------------
 
     def list(self) -> list[ProviderConfig]:
-        """Every provider, sorted by display name; reads no secret."""
-        return self._storage.list_providers()
+        """Every provider, sorted by display name, with its keys' states; reads no secret."""
+        return [self._with_keys(p) for p in self._storage.list_providers()]
 
     def get(self, provider_id: Any) -> ProviderConfig:
         """One provider, or NotFound."""
@@ -168,26 +198,52 @@ class CustomProviderManager:
         provider = self._storage.get_provider(provider_id)
         if provider is None:
             raise NotFound()
-        return provider
+        return self._with_keys(provider)
+
+    def _with_keys(self, provider: ProviderConfig) -> ProviderConfig:
+        keys = self._pools.keys(provider.id)
+        return replace(provider, keys=keys) if keys else provider
+
+    def api_keys(self, provider_id: str) -> Sequence[str]:
+        """The texts of a provider's keys in order, for export and the provider layer only
+        (never sent to a client)."""
+        texts = []
+        for _, entry in self._pools.stored(provider_id):
+            text = self._secrets.get(entry)
+            if text:
+                REDACTOR.add(text)
+                texts.append(text)
+        return texts
 
     def api_key(self, provider_id: str) -> str | None:
-        """The stored key of a provider, for the provider layer only (never sent to a client)."""
-        key = None
-        if self._journal().get(provider_id) == SETTLE:
-            # The committed row was saved with the staged key, which may not have moved yet.
-            key = self._secrets.get(_staged(provider_id))
-        if key is None:
-            key = self._secrets.get(provider_id)
-        REDACTOR.add(key)
-        return key
+        """The text of a provider's first key (see `api_keys`), or None."""
+        stored = self._pools.stored(provider_id)
+        text = self._secrets.get(stored[0][1]) if stored else None
+        REDACTOR.add(text)
+        return text
 
-    def with_key(self, provider_id: Any) -> tuple[ProviderConfig, str | None]:
-        """A provider and its key as one consistent pair (an update cannot fall in between:
-        the key read must belong to the base URL it will be sent to)."""
+    def with_key(
+        self, provider_id: Any, *, check: bool = False
+    ) -> tuple[ProviderConfig, str | None]:
+        """A provider and the key to send it with, as one consistent pair (an update cannot
+        fall in between: the key read must belong to the base URL it will be sent to).
+
+        The key is the pool's next usable one (round robin), and the config carries the
+        request's `rotation` through the pool. `check`: for a health check, which falls back
+        to an unusable key (an invalid one first) when no key is usable, so that a passing
+        check can re-enable it. The key is None when the provider has none, or none is usable
+        now (the provider layer then waits for one, or says why it cannot).
+        """
         with self._lock:
             provider = self.get(provider_id)
-            key = self.api_key(provider.id) if provider.has_api_key else None
-            return self._filled(provider, {}), key
+            cursor = self._cursor(provider, check=check)
+            key = cursor.advance() if cursor is not None else None
+            return replace(self._filled(provider, {}), rotation=cursor), key
+
+    def _cursor(self, provider: ProviderConfig, *, check: bool) -> KeyCursor | None:
+        return self._pools.cursor(
+            provider.id, self._secrets.get, check=check, label=provider.display_name
+        )
 
     def _filled(self, provider: ProviderConfig, given: Mapping[str, str]) -> ProviderConfig:
         """The provider with its credential headers' values in `headers`, for sending only:
@@ -252,19 +308,21 @@ class CustomProviderManager:
     def add(
         self, config: Any, *, validate: bool = True
     ) -> tuple[ProviderConfig, HealthStatus | None]:
-        """Validate, optionally test, then save a new provider and its key."""
+        """Validate, optionally test (with the first key), then save a new provider and its keys."""
         data = load_provider(config)
-        key = data.pop("apiKey", None) or None
-        REDACTOR.add(key)
+        texts = _given_keys(data) or []
+        key = texts[0] if texts else None
         hints, values, _ = _plan_headers(None, _split_headers(data))
         if self._storage.get_provider_by_name(data["name"]) is not None:
             raise _duplicate(data["name"])
+        self._check_not_a_route(data["name"])
         now = self._clock()
         provider = self._build(uuid.uuid4().hex, data, key, created_at=now, updated_at=now)
         provider = replace(provider, secret_headers=hints)
         status = self._run_check(self._filled(provider, values), key) if validate else None
         with self._lock:
-            self._insert_with_headers(provider, key, values)
+            self._insert_with_headers(provider, texts, values)
+        provider = self._with_keys(provider)
         log.info("provider added: %s (%s)", provider.id, provider.name)
         self._notify(provider.id)
         return provider, status
@@ -272,17 +330,22 @@ class CustomProviderManager:
     def update(
         self, provider_id: Any, updates: Any, *, validate: bool = True
     ) -> tuple[ProviderConfig, HealthStatus | None]:
-        """Apply partial updates; a missing apiKey keeps the key, an empty one removes it."""
+        """Apply partial updates; without apiKey/apiKeys the keys stay, `apiKey` replaces them
+        all with one (`""`: with none), `apiKeys` with the list."""
         current = self.get(provider_id)
         data = merge_update(current.to_export(), updates)
-        new_key: str | None = data.pop("apiKey", None)
-        REDACTOR.add(new_key)
+        new_keys = _given_keys(data)
         hints, values, dropped = _plan_headers(current, _split_headers(data))
-        if new_key is None:
-            key_after = self.api_key(current.id) if current.has_api_key and validate else None
+        rotation: KeyCursor | None = None
+        if new_keys is None:
+            key_after = None
+            if current.has_api_key and validate:
+                # The check uses a stored key and tells it how it went, as a health check does.
+                rotation = self._cursor(current, check=True)
+                key_after = rotation.advance() if rotation is not None else None
             has_key, hint = current.has_api_key, current.api_key_hint
         else:
-            key_after = new_key or None
+            key_after = new_keys[0] if new_keys else None
             has_key, hint = bool(key_after), key_hint(key_after) if key_after else None
         provider = self._build(
             current.id, data, None, created_at=current.created_at, updated_at=self._clock()
@@ -291,24 +354,30 @@ class CustomProviderManager:
         other = self._storage.get_provider_by_name(provider.name)
         if other is not None and other.id != current.id:
             raise _duplicate(provider.name)
-        status = self._run_check(self._filled(provider, values), key_after) if validate else None
+        self._check_not_a_route(provider.name)
+        checked = replace(self._filled(provider, values), rotation=rotation)
+        status = self._run_check(checked, key_after) if validate else None
         with self._lock:
-            self._write_with_headers(current, provider, new_key, values, dropped)
+            self._write_with_headers(current, provider, new_keys, values, dropped)
+        provider = self._with_keys(provider)
         log.info("provider updated: %s (%s)", provider.id, provider.name)
         self._notify(provider.id)
         return provider, status
 
     def remove(self, provider_id: Any) -> str:
-        """Remove a provider, its key and its health history."""
+        """Remove a provider, its keys and its health history."""
         with self._lock:
             provider = self.get(provider_id)
-            # The row goes first; SETTLE then removes the key (and any staged one) after it.
+            self._settle(provider.id)
+            entries = [entry for _, entry in self._pools.stored(provider.id)]
+            # The rows go first (the key rows with the provider's); the entries after them.
             with self._storage.transaction():
                 if not self._storage.delete_provider(provider.id):
                     raise NotFound()
-                if provider.has_api_key:
-                    self._mark(provider.id, SETTLE)
-            if provider.has_api_key:
+                if entries:
+                    self._mark(provider.id, entries)
+            self._pools.put(provider.id, [])
+            if entries:
                 self._settle_quietly(provider.id)
             self._drop_headers(provider.id, _stored_header_names(provider))
         log.info("provider removed: %s (%s)", provider.id, provider.name)
@@ -319,36 +388,81 @@ class CustomProviderManager:
         """Test a saved provider (by id) or an unsaved config, without saving anything."""
         return self._run_check(*self.resolve(config_or_id))
 
+    # --- one key at a time ---------------------------------------------------------------
+
+    def add_key(self, provider_id: Any, key: Any) -> ProviderConfig:
+        """Add a key at the end of a provider's pool."""
+        text = load_key(key)
+        REDACTOR.add(text)
+        with self._lock:
+            current = self.get(provider_id)
+            self._settle(current.id)
+            kept = self._pools.stored(current.id)
+            if len(kept) >= MAX_KEYS:
+                problem = f"A provider holds at most {MAX_KEYS} keys; remove one first."
+                raise InvalidConfig(problem, fields={"key": [problem]})
+            if text in self.api_keys(current.id):
+                problem = "This key is already in the provider's pool."
+                raise InvalidConfig(problem, fields={"key": [problem]})
+            added, texts = _new_keys(current.id, [text])
+            self._commit_keys(current, [*kept, *added], texts, [])
+        self._notify(current.id)
+        return self.get(current.id)
+
+    def remove_key(self, provider_id: Any, key_id: Any) -> ProviderConfig:
+        """Remove one key from a provider's pool (and from the secret store)."""
+        with self._lock:
+            current = self.get(provider_id)
+            self._settle(current.id)
+            kept = self._pools.stored(current.id)
+            gone = _find_key(kept, load_id(key_id, "keyId"))
+            left = [stored for stored in kept if stored[0].id != gone[0].id]
+            self._commit_keys(current, left, {}, [gone[1]])
+        self._notify(current.id)
+        return self.get(current.id)
+
+    def reset_key(self, provider_id: Any, key_id: Any) -> ProviderConfig:
+        """Put a key back to `active` (it is tried again by the next request)."""
+        with self._lock:
+            current = self.get(provider_id)
+            _find_key(self._pools.stored(current.id), load_id(key_id, "keyId"))
+            self._pools.reset(current.id, key_id)
+        return self.get(current.id)
+
     def resolve(
         self, config_or_id: Any, *, blanks: Mapping[str, str] | None = None
     ) -> tuple[ProviderConfig, str | None]:
         """The provider and key that a saved id, or a form's config, stands for; nothing saved.
 
-        A form editing a saved provider (a config with `id`) falls back to the stored key and
+        A form editing a saved provider (a config with `id`) falls back to the stored keys and
         header values, but only while they would go where they were saved for. `blanks` fills
         the fields an unsaved form may still have empty (fetching models comes before choosing
-        one). Keys typed into the form are added to the redactor.
+        one). Keys typed into the form are added to the redactor. Of several keys the first is
+        used; a stored key is picked as for a health check (`with_key`), and the config carries
+        its `rotation`, so that the check's outcome is told to the key.
         """
         if isinstance(config_or_id, str):
-            provider = self.get(config_or_id)
-            return self._filled(provider, {}), self.api_key(provider.id)
+            return self.with_key(config_or_id, check=True)
         if isinstance(config_or_id, Mapping) and isinstance(config_or_id.get("id"), str):
             raw = dict(config_or_id)
             current = self.get(raw.pop("id"))
             for read_only in READ_ONLY:  # "id" was taken out above
                 raw.pop(read_only, None)
             data = merge_update(current.to_export(), raw)
-            key = data.pop("apiKey", None)
-            REDACTOR.add(key)
+            given = _given_keys(data)
+            key = given[0] if given else None
             hints, values, _ = _plan_headers(current, _split_headers(data))
             edited = replace(self._build(current.id, data, key, "", ""), secret_headers=hints)
             if not _same_destination(current, edited):
                 # Stored header values, like the key, only go where they were saved for.
                 edited = replace(edited, secret_headers={n: None for n in values})
-            if key is None and current.has_api_key:
+            if given is None and current.has_api_key:
                 if not _same_destination(current, edited):
                     raise _key_needed()
-                key = self.api_key(current.id)
+                with self._lock:
+                    cursor = self._cursor(current, check=True)
+                    key = cursor.advance() if cursor is not None else None
+                edited = replace(edited, rotation=cursor)
             return self._filled(edited, values), key or None
         if blanks and isinstance(config_or_id, Mapping):
             config_or_id = {k: v for k, v in config_or_id.items() if k not in READ_ONLY}
@@ -356,8 +470,8 @@ class CustomProviderManager:
                 if config_or_id.get(name) in (None, ""):
                     config_or_id[name] = value
         data = load_provider(config_or_id)
-        key = data.pop("apiKey", None) or None
-        REDACTOR.add(key)
+        given = _given_keys(data)
+        key = given[0] if given else None
         hints, values, _ = _plan_headers(None, _split_headers(data))
         unsaved = replace(self._build("unsaved", data, key, "", ""), secret_headers=hints)
         return self._filled(unsaved, values), key
@@ -374,18 +488,19 @@ class CustomProviderManager:
                 },
             )
         providers = self.list()
-        keys: dict[str, str] | None = None
+        keys: dict[str, transfer.ProviderSecrets] | None = None
         if include_keys:
             keys = {}
             for provider in providers:
-                key = self.api_key(provider.id) if provider.has_api_key else None
-                if key:
-                    keys[provider.name] = key
+                headers: dict[str, str] = {}
                 for name in _stored_header_names(provider):
                     value = self._secrets.get(_header_entry(provider.id, name))
                     if value:
                         REDACTOR.add(value)
-                        keys[provider.name + EXPORT_HEADER_SEPARATOR + name] = value
+                        headers[name] = value
+                texts = self.api_keys(provider.id)
+                if texts or headers:
+                    keys[provider.name] = transfer.ProviderSecrets(tuple(texts), headers)
         text = transfer.build_export(
             [p.to_export() for p in providers],
             keys,
@@ -402,7 +517,7 @@ class CustomProviderManager:
         secrets = parsed.secrets or {}
         report = ImportReport()
         seen: set[str] = set()
-        plans: list[tuple[dict[str, Any], str | None]] = []
+        plans: list[tuple[dict[str, Any], Sequence[str] | None]] = []
         for index, raw in enumerate(parsed.providers):
             label = _label(raw, index)
             try:
@@ -410,22 +525,28 @@ class CustomProviderManager:
             except MiaodaError as err:
                 report.errors.append({"name": label, "error": err.to_dict()})
                 continue
-            if "apiKey" in data:
+            if "apiKey" in data or "apiKeys" in data:
                 report.errors.append({"name": label, "error": _key_in_file().to_dict()})
                 continue
             if data["name"].casefold() in seen:
                 report.errors.append({"name": label, "error": _dup_in_file(label).to_dict()})
                 continue
             seen.add(data["name"].casefold())
+            brought = secrets.get(data["name"], transfer.ProviderSecrets())
             for name, value in data["headers"].items():
                 if value is None and is_secret_header(name):
-                    stored = secrets.get(data["name"] + EXPORT_HEADER_SEPARATOR + name)
-                    data["headers"][name] = stored or None
-            plans.append((data, secrets.get(data["name"])))
-        for data, key in plans:
-            REDACTOR.add(key)
+                    data["headers"][name] = brought.headers.get(name) or None
             try:
-                self._import_one(data, key, on_conflict, dry_run, report, seen)
+                keys: Sequence[str] | None = None
+                if brought.api_keys:
+                    keys = load_api_keys(list(brought.api_keys))
+            except MiaodaError as err:
+                report.errors.append({"name": label, "error": err.to_dict()})
+                continue
+            plans.append((data, keys))
+        for data, brought_keys in plans:
+            try:
+                self._import_one(data, brought_keys, on_conflict, dry_run, report, seen)
             except MiaodaError as err:
                 report.errors.append({"name": data["name"], "error": err.to_dict()})
         return report
@@ -433,18 +554,22 @@ class CustomProviderManager:
     def _import_one(
         self,
         data: dict[str, Any],
-        key: str | None,
+        keys: Sequence[str] | None,
         on_conflict: str,
         dry_run: bool,
         report: ImportReport,
         taken: set[str],
     ) -> None:
+        key = keys[0] if keys else None
         with self._lock:
             existing = self._storage.get_provider_by_name(data["name"])
+            route_named = self._routes.get_route_by_name(data["name"]) is not None
+            if route_named and on_conflict != "rename":
+                raise _taken_by_route(data["name"])
             if existing is not None and on_conflict == "skip":
                 report.skipped.append(data["name"])
                 return
-            if existing is not None and on_conflict == "rename":
+            if (existing is not None or route_named) and on_conflict == "rename":
                 new_name = self._free_name(data["name"], taken)
                 taken.add(new_name.casefold())
                 report.renamed.append({"from": data["name"], "to": new_name})
@@ -458,7 +583,7 @@ class CustomProviderManager:
                 provider = self._build(uuid.uuid4().hex, data, key, created_at=now, updated_at=now)
                 provider = replace(provider, secret_headers=hints)
                 if not dry_run:
-                    self._insert_with_headers(provider, key, values)
+                    self._insert_with_headers(provider, keys or [], values)
                     self._notify(provider.id)
                 report.added.append(provider.name)
                 return
@@ -473,16 +598,16 @@ class CustomProviderManager:
             provider = replace(provider, secret_headers=hints)
             if key is None and existing.has_api_key:
                 if _same_routing(existing, provider):
-                    # Sent to the same place in the same way: the stored key still belongs.
+                    # Sent to the same place in the same way: the stored keys still belong.
                     provider = replace(
                         provider, has_api_key=True, api_key_hint=existing.api_key_hint
                     )
-                    key_change: str | None = None
+                    key_change: Sequence[str] | None = None
                 else:
                     # A key is never sent anywhere, or in any way, it was not given for.
-                    key_change = ""
+                    key_change = []
             else:
-                key_change = key
+                key_change = keys or []
             if not dry_run:
                 self._write_with_headers(existing, provider, key_change, values, dropped)
                 self._notify(provider.id)
@@ -495,6 +620,7 @@ class CustomProviderManager:
             if (
                 candidate.casefold() not in taken
                 and self._storage.get_provider_by_name(candidate) is None
+                and self._routes.get_route_by_name(candidate) is None
             ):
                 return candidate
         raise DuplicateName(f"No free name is left for {name}; rename it in the file.")
@@ -526,17 +652,21 @@ class CustomProviderManager:
             api_key_hint=key_hint(key) if key else None,
         )
 
+    def _check_not_a_route(self, name: str) -> None:
+        if self._routes.get_route_by_name(name) is not None:
+            raise _taken_by_route(name)
+
     def _run_check(self, provider: ProviderConfig, key: str | None) -> HealthStatus:
         status = self._check(provider, key)
         return replace(status, provider_id=provider.id, provider_name=provider.name)
 
     def _insert_with_headers(
-        self, provider: ProviderConfig, key: str | None, values: Mapping[str, str]
+        self, provider: ProviderConfig, keys: Sequence[str], values: Mapping[str, str]
     ) -> None:
         """`_insert`, the credential header values stored first (and removed if it fails)."""
         self._store_headers(provider.id, values)
         try:
-            self._insert(provider, key)
+            self._insert(provider, keys)
         except BaseException:
             self._drop_headers(provider.id, list(values))
             raise
@@ -545,13 +675,13 @@ class CustomProviderManager:
         self,
         current: ProviderConfig,
         provider: ProviderConfig,
-        new_key: str | None,
+        new_keys: Sequence[str] | None,
         values: Mapping[str, str],
         dropped: Sequence[str],
     ) -> None:
         """`_write_update`; new header values are stored before the row, dropped ones after."""
         self._store_headers(current.id, values)
-        self._write_update(current, provider, new_key)
+        self._write_update(current, provider, new_keys)
         self._drop_headers(current.id, [n for n in dropped if n.lower() not in _lower(values)])
 
     def _store_headers(self, provider_id: str, values: Mapping[str, str]) -> None:
@@ -566,63 +696,76 @@ class CustomProviderManager:
             except MiaodaError:
                 log.warning("could not remove a header value of %s from the store", provider_id)
 
-    def _insert(self, provider: ProviderConfig, key: str | None) -> None:
-        """Save a new provider; its key is journaled, then written, then claimed by the row."""
-        if not key:
+    def _insert(self, provider: ProviderConfig, keys: Sequence[str]) -> None:
+        """Save a new provider with its keys (journaled, written, then claimed by the rows)."""
+        if not keys:
             self._storage.insert_provider(provider)
             return
-        self._mark(provider.id, STAGED)
-        try:
-            self._secrets.set(provider.id, key)
-            with self._storage.transaction():
-                self._storage.insert_provider(provider)
-                self._mark(provider.id, None)
-        except BaseException:
-            self._settle_quietly(provider.id)  # the row is not there: the key goes
-            raise
+        stored, texts = _new_keys(provider.id, keys)
+        self._commit_keys(provider, stored, texts, [], insert=True)
 
     def _write_update(
-        self, current: ProviderConfig, provider: ProviderConfig, new_key: str | None
+        self, current: ProviderConfig, provider: ProviderConfig, new_keys: Sequence[str] | None
     ) -> None:
-        """Save `provider` over `current`; `new_key`: None keeps, "" removes, text replaces."""
+        """Save `provider` over `current`; `new_keys`: None keeps the pool, a list replaces it."""
         self._settle(current.id)
-        # Decide on the row as committed now, not on `current`, read before taking the lock.
-        had_key = self._committed(current.id).has_api_key
-        if new_key is None or (new_key == "" and not had_key):
+        if new_keys is None:
             self._storage.update_provider(provider)
             return
-        if new_key == "":
-            with self._storage.transaction():
-                self._storage.update_provider(provider)
-                self._mark(current.id, SETTLE)
-            self._settle_quietly(current.id)
-            return
-        # A key the committed row uses is never overwritten before the row stops using it.
-        self._mark(current.id, STAGED)
-        try:
-            self._secrets.set(_staged(current.id) if had_key else current.id, new_key)
-            with self._storage.transaction():
-                self._storage.update_provider(provider)
-                self._mark(current.id, SETTLE if had_key else None)
-        except BaseException:
-            self._settle_quietly(current.id)  # the old row stands: the new key goes
-            raise
-        if had_key:
-            self._settle_quietly(current.id)
+        # Decided on the pool as committed now, not as read before taking the lock.
+        dropped = [entry for _, entry in self._pools.stored(current.id)]
+        stored, texts = _new_keys(current.id, new_keys)
+        self._commit_keys(provider, stored, texts, dropped)
 
-    def _committed(self, provider_id: str) -> ProviderConfig:
-        provider = self._storage.get_provider(provider_id)
-        if provider is None:
-            raise NotFound()
-        return provider
+    def _commit_keys(
+        self,
+        provider: ProviderConfig,
+        keys: Sequence[StoredKey],
+        texts: Mapping[str, str],
+        dropped: Sequence[str],
+        *,
+        insert: bool = False,
+    ) -> None:
+        """Make `keys` the provider's pool and save `provider` (its row: `has_api_key` and the
+        hint follow the first key) in one transaction. `texts` (entry -> text) are written to
+        the secret store first, the `dropped` entries deleted after; the journal lists both
+        until then (see the module docstring)."""
+        first = keys[0][0] if keys else None
+        row = replace(
+            provider,
+            has_api_key=first is not None,
+            api_key_hint=first.hint if first else None,
+            keys=(),
+            rotation=None,
+        )
+        in_flight = [*texts, *dropped]
+        if in_flight:
+            self._mark(provider.id, in_flight)
+        try:
+            for entry, text in texts.items():
+                self._secrets.set(entry, text)
+            with self._storage.transaction():
+                if insert:
+                    self._storage.insert_provider(row)
+                else:
+                    self._storage.update_provider(row)
+                self._key_store.replace(provider.id, keys, self._clock())
+                if not dropped and in_flight:
+                    self._mark(provider.id, None)
+        except BaseException:
+            self._settle_quietly(provider.id)  # the rows are as before: the new entries go
+            raise
+        self._pools.put(provider.id, keys)
+        if dropped:
+            self._settle_quietly(provider.id)
 
     # --- the key journal -----------------------------------------------------------------
 
-    def _journal(self) -> dict[str, str]:
+    def _journal(self) -> dict[str, Any]:
         value = self._storage.get_setting(KEY_JOURNAL, {})
         return dict(value) if isinstance(value, dict) else {}
 
-    def _mark(self, provider_id: str, phase: str | None) -> None:
+    def _mark(self, provider_id: str, phase: str | Sequence[str] | None) -> None:
         """Journal `phase` for the provider (None: done), within the caller's transaction."""
         with self._storage.transaction():
             journal = self._journal()
@@ -630,14 +773,24 @@ class CustomProviderManager:
                 if journal.pop(provider_id, None) is None:
                     return
             else:
-                journal[provider_id] = phase
+                journal[provider_id] = phase if isinstance(phase, str) else list(phase)
             self._storage.set_setting(KEY_JOURNAL, journal)
 
     def _settle(self, provider_id: str) -> None:
-        """Finish (SETTLE) or undo (STAGED) a journaled key change; idempotent."""
+        """Finish or undo a journaled key change; idempotent."""
         phase = self._journal().get(provider_id)
         if phase is None:
             return
+        if isinstance(phase, list):
+            # One rule finishes and undoes: an entry in flight that no key row names goes.
+            entries = [e for e in phase if isinstance(e, str)]
+            claimed = self._key_store.claimed(entries)
+            for entry in entries:
+                if entry not in claimed:
+                    self._secrets.delete(entry)
+            self._mark(provider_id, None)
+            return
+        # A change journaled by a version before key pools (STAGED or SETTLE).
         row = self._storage.get_provider(provider_id)
         keeps_key = row is not None and row.has_api_key
         staged = _staged(provider_id)
@@ -656,6 +809,43 @@ class CustomProviderManager:
             self._settle(provider_id)
         except MiaodaError:
             log.warning("could not finish a key change of %s; the next start will", provider_id)
+
+
+def _given_keys(data: dict[str, Any]) -> list[str] | None:
+    """Take `apiKey` / `apiKeys` out of validated `data`: the pool they give (`apiKey: ""` and
+    `apiKeys: []` give none), or None when neither is there (the keys stay)."""
+    if "apiKeys" in data:
+        keys: list[str] = list(data.pop("apiKeys"))
+    elif "apiKey" in data:
+        key = data.pop("apiKey")
+        keys = [key] if key else []
+    else:
+        return None
+    for key in keys:
+        REDACTOR.add(key)
+    return keys
+
+
+def _new_keys(provider_id: str, texts: Sequence[str]) -> tuple[list[StoredKey], dict[str, str]]:
+    """Fresh keys for `texts`: each with a new id and entry; and the texts by entry."""
+    stored: list[StoredKey] = []
+    by_entry: dict[str, str] = {}
+    for text in texts:
+        key_id = uuid.uuid4().hex
+        entry = provider_id + KEY_ENTRY + key_id
+        stored.append((ProviderKey(key_id, key_hint(text)), entry))
+        by_entry[entry] = text
+    return stored, by_entry
+
+
+def _find_key(keys: Sequence[StoredKey], key_id: str) -> StoredKey:
+    found = next((stored for stored in keys if stored[0].id == key_id), None)
+    if found is None:
+        raise NotFound(
+            "This provider has no such key; it may have been removed. Reload the provider.",
+            fields={"keyId": ["No key of this provider has this id."]},
+        )
+    return found
 
 
 def _staged(provider_id: str) -> str:
@@ -741,6 +931,14 @@ def _duplicate(name: str) -> DuplicateName:
     return DuplicateName(
         f"A provider named {name} already exists (names ignore case). Choose another name.",
         fields={"name": ["This name is already used by another provider."]},
+    )
+
+
+def _taken_by_route(name: str) -> DuplicateName:
+    return DuplicateName(
+        f"A route is named {name}, and providers and routes share their names (ignoring "
+        "case). Choose another name.",
+        fields={"name": ["This name is already used by a route."]},
     )
 
 

@@ -7,10 +7,12 @@ because they are wire data that adapters translate per protocol.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
+
+from backend.errors import UpstreamFailure
 
 ProviderType = Literal["openai-compatible", "anthropic-compatible", "custom"]
 PROVIDER_TYPES: tuple[ProviderType, ...] = ("openai-compatible", "anthropic-compatible", "custom")
@@ -56,6 +58,84 @@ def default_auth(provider_type: ProviderType) -> AuthConfig:
     return AuthConfig("bearer")
 
 
+KeyState = Literal["active", "cooling", "invalid", "exhausted"]
+KEY_STATES: tuple[KeyState, ...] = ("active", "cooling", "invalid", "exhausted")
+MAX_KEYS = 32
+"""At most this many keys per provider (CONTRACT §10)."""
+
+
+@dataclass(frozen=True)
+class ProviderKey:
+    """One key of a provider's pool as the app may show it: never its text.
+
+    `until` (ISO 8601 UTC) is when a `cooling` key may be used again, or when an `exhausted`
+    one is tried again; `last_error` is the `{code, message}` of its last failure.
+    """
+
+    id: str
+    hint: str | None
+    state: KeyState = "active"
+    until: str | None = None
+    last_error: Mapping[str, str] | None = None
+    last_used_at: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "hint": self.hint,
+            "state": self.state,
+            "until": self.until,
+            "lastError": dict(self.last_error) if self.last_error else None,
+            "lastUsedAt": self.last_used_at,
+        }
+
+
+class KeyRotation(Protocol):
+    """A request's way through its provider's key pool (backend.providers.keys.KeyCursor).
+
+    Carried by the provider config a request is sent with, for sending only: the provider
+    layer asks it for another key when one fails before the first token.
+    """
+
+    def failed(self, error: UpstreamFailure) -> bool:
+        """Record that the current key's request failed; True when the key was at fault."""
+        ...
+
+    def advance(self) -> str | None:
+        """Move to the next usable key this request has not tried; its text, or None (then
+        `current` is None, except in a pool of one, which keeps its key)."""
+        ...
+
+    def soonest(self) -> tuple[float, bool] | None:
+        """Seconds until the soonest cooling key may be used again, and whether the provider
+        named that wait (False: a guessed default); None when none cools."""
+        ...
+
+    def take_soonest(self) -> str | None:
+        """Move to the soonest cooling key (its wait is over); its text, or None."""
+        ...
+
+    def succeeded(self) -> None:
+        """Record that a check with the current key passed."""
+        ...
+
+    def answered(self, ok: bool) -> Callable[[], None] | None:
+        """Record in memory that the provider answered the current key's chat request (`ok`:
+        with success); returns the disk write that is due, if any, to run off the loop."""
+        ...
+
+    def unusable(
+        self, error: UpstreamFailure | None, soonest: tuple[float, bool] | None
+    ) -> UpstreamFailure:
+        """The error to end with when no key is usable (`error`: the last key failure)."""
+        ...
+
+    @property
+    def current(self) -> str | None:
+        """The id of the key the request is using now, or None."""
+        ...
+
+
 @dataclass(frozen=True)
 class ProviderConfig:
     """A saved provider, as the store holds it (never with its key)."""
@@ -77,6 +157,10 @@ class ProviderConfig:
     # Credential headers (see is_secret_header): name -> hint of the stored value, or None
     # when the header has no value yet. Their values live in the secret store only.
     secret_headers: Mapping[str, str | None] = field(default_factory=dict)
+    # The key pool's keys in order (the first is `api_key_hint`'s); their state is live.
+    keys: tuple[ProviderKey, ...] = ()
+    # Set only on a config about to be sent (CustomProviderManager.with_key): never stored.
+    rotation: KeyRotation | None = field(default=None, compare=False, repr=False)
 
     @property
     def chat_url(self) -> str:
@@ -106,6 +190,7 @@ class ProviderConfig:
                 name: {"hasValue": hint is not None, "hint": hint}
                 for name, hint in self.secret_headers.items()
             },
+            "keys": [key.to_wire() for key in self.keys],
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
         }

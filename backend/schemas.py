@@ -19,6 +19,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validat
 from backend.errors import InvalidConfig
 from backend.models import (
     AUTH_SCHEMES,
+    MAX_KEYS,
     PROVIDER_TYPES,
     AuthConfig,
     ChatMessage,
@@ -50,6 +51,7 @@ READ_ONLY = (
     "hasApiKey",
     "apiKeyHint",
     "secretHeaders",
+    "keys",
     "createdAt",
     "updatedAt",
 )
@@ -166,10 +168,14 @@ class ProviderSchema(Schema):
     auth = fields.Nested(AuthSchema)
     endpoints = fields.Nested(EndpointsSchema)
     apiKey = fields.String()
+    # Checked by `_api_keys_problems`, so each key's problem is named by its place in the list.
+    apiKeys = fields.Raw()
 
     @validates_schema(skip_on_field_errors=False)
     def _rules(self, data: dict[str, Any], **kwargs: Any) -> None:
         errors: dict[str, list[str]] = {}
+        if "apiKeys" in data:
+            errors.update(_api_keys_problems(data["apiKeys"], "apiKey" in data))
         checks = (
             ("name", _name_problem),
             ("displayName", _display_name_problem),
@@ -269,6 +275,61 @@ def _api_key_problem(key: str) -> str | None:
     return None
 
 
+def _api_keys_problems(keys: Any, with_api_key: bool) -> dict[str, list[str]]:
+    """Field errors of an `apiKeys` list: the whole list's under `apiKeys`, a key's under
+    `apiKeys.<index>` (counting from 0)."""
+    if with_api_key:
+        return {"apiKeys": ["Give either apiKey (one key) or apiKeys (all keys), not both."]}
+    if not isinstance(keys, list):
+        return {"apiKeys": ["Must be a list of keys."]}
+    if len(keys) > MAX_KEYS:
+        return {"apiKeys": [f"At most {MAX_KEYS} keys per provider."]}
+    problems: dict[str, list[str]] = {}
+    seen: set[str] = set()
+    for index, key in enumerate(keys):
+        if not isinstance(key, str):
+            problem: str | None = "Must be a key (text)."
+        elif key == "":
+            problem = "Enter the key, or remove this entry."
+        elif key in seen:
+            problem = "This key is already in the list."
+        else:
+            problem = _api_key_problem(key)
+        if problem:
+            problems[f"apiKeys.{index}"] = [problem]
+        elif isinstance(key, str):
+            seen.add(key)
+    return problems
+
+
+def load_api_keys(keys: Any) -> list[str]:
+    """Validate an `apiKeys` list given on its own (an import file's keys)."""
+    problems = _api_keys_problems(keys, False)
+    if problems:
+        first = next(iter(problems))
+        raise InvalidConfig(
+            f"The keys are not valid: {first} - {problems[first][0]}", fields=problems
+        )
+    return list(keys)
+
+
+def load_key(key: Any) -> str:
+    """Validate one key given on its own (`addProviderKey`)."""
+    problem = (
+        "Must be a key (text)."
+        if not isinstance(key, str)
+        else "Enter the key."
+        if key == ""
+        else _api_key_problem(key)
+    )
+    if problem is None and not _is_text(key):
+        problem = _NOT_TEXT
+    if problem:
+        raise InvalidConfig(f"The key is not valid: {problem}", fields={"key": [problem]})
+    assert isinstance(key, str)
+    return key
+
+
 def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     """marshmallow's nested error dicts as the contract's flat `fields` map."""
     out: dict[str, list[str]] = {}
@@ -285,9 +346,11 @@ def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     return out
 
 
-def _invalid(err: ValidationError, what: str) -> InvalidConfig:
+def _invalid(
+    err: ValidationError, what: str, read_only: tuple[str, ...] = READ_ONLY
+) -> InvalidConfig:
     fields_map = _flatten(err.messages)
-    for name in READ_ONLY:
+    for name in read_only:
         if fields_map.get(name) == ["Unknown field."]:
             fields_map[name] = ["This field is read-only and cannot be set."]
     first = next(iter(fields_map), "")
@@ -753,3 +816,73 @@ def load_conversation_turn(body: Any) -> ConversationTurn:
         model=data.get("model"),
         parameters=data["parameters"],
     )
+
+
+# --- routes (docs/API.md, "Routes") -----------------------------------------------------
+
+ROUTE_STRATEGIES = ("failover", "round-robin", "fastest")
+MAX_ROUTE_MEMBERS = 32
+ROUTE_READ_ONLY = ("id", "createdAt", "updatedAt", "circuits")
+
+
+class RouteSchema(Schema):
+    """A route as users give it; names follow the providers' rules."""
+
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(required=True, validate=lambda value: _check(_name_problem(value)))
+    displayName = fields.String(
+        required=True, validate=lambda value: _check(_display_name_problem(value))
+    )
+    strategy = fields.String(load_default="failover", validate=validate.OneOf(ROUTE_STRATEGIES))
+    members = fields.List(
+        fields.String(validate=validate.Length(1, MAX_ID)),
+        required=True,
+        validate=validate.Length(
+            1, MAX_ROUTE_MEMBERS, error="Choose 1 to {max} providers for the route."
+        ),
+    )
+
+    @validates_schema(skip_on_field_errors=False)
+    def _distinct_members(self, data: dict[str, Any], **kwargs: Any) -> None:
+        members = data.get("members") or []
+        if len(set(members)) != len(members):
+            raise ValidationError("Each provider can be in a route only once.", "members")
+
+
+_ROUTE_SCHEMA = RouteSchema()
+_ROUTE_SCHEMA_KEEPING_MEMBERS = RouteSchema(partial=("members",))
+
+
+def load_route(data: Any, *, what: str = "route") -> dict[str, Any]:
+    """Validate a whole route (addRoute's config)."""
+    raw = _require_object(data, what)
+    broken = {str(name): [_NOT_TEXT] for name, value in raw.items() if not _is_text(name, value)}
+    if broken:
+        first = next(iter(broken))
+        raise InvalidConfig(f"The {what} is not valid: {first} - {_NOT_TEXT}", fields=broken)
+    try:
+        loaded: dict[str, Any] = _ROUTE_SCHEMA.load(dict(raw))
+    except ValidationError as err:
+        raise _invalid(err, what, ROUTE_READ_ONLY) from None
+    return loaded
+
+
+def merge_route_update(current: Mapping[str, Any], updates: Any) -> dict[str, Any]:
+    """Apply partial `updates` to a route's fields and validate the result. Members given
+    must be 1 or more; left out, they stay as they are (even none, after their providers
+    were removed), so such a route can still be renamed."""
+    changes = _require_object(updates, "update")
+    if "members" in changes:
+        return load_route({**current, **changes}, what="update")
+    merged = {k: v for k, v in {**current, **changes}.items() if k != "members"}
+    broken = {str(k): [_NOT_TEXT] for k, v in merged.items() if not _is_text(k, v)}
+    if broken:
+        first = next(iter(broken))
+        raise InvalidConfig(f"The update is not valid: {first} - {_NOT_TEXT}", fields=broken)
+    try:
+        loaded: dict[str, Any] = _ROUTE_SCHEMA_KEEPING_MEMBERS.load(merged)
+    except ValidationError as err:
+        raise _invalid(err, "update", ROUTE_READ_ONLY) from None
+    return {**loaded, "members": list(current["members"])}

@@ -2,7 +2,7 @@
 
 The file is UTF-8 JSON::
 
-    {"format": "miaoda-chat/custom-providers", "version": 1, "exportedAt": "…",
+    {"format": "miaoda-chat/custom-providers", "version": 2, "exportedAt": "…",
      "providers": [...], "secrets": null | {...}}
 
 API keys are only ever written encrypted. `secrets` then holds::
@@ -12,13 +12,15 @@ API keys are only ever written encrypted. `secrets` then holds::
 
 with binary fields in standard base64 (with padding). The 32-byte AES key is scrypt of the
 passphrase (NFC-normalized, UTF-8) with that salt and those parameters. The plaintext is the
-JSON object `{"<provider name>": "<apiKey>"}`, plus `"<provider name>\n<header name>"` entries
-for credential header values (the manager writes and reads those). The AES-GCM associated
-data is the ASCII text `miaoda-chat/custom-providers v1`, a newline, and the compact JSON
-list of `[name, baseURL]` pairs of every provider in the file, sorted. So the ciphertext is
-bound to this format and version and to the endpoints its keys were exported for: a file whose
-provider names or base URLs were edited after export cannot send a key to a server it was not
-given for (decryption fails).
+JSON object `{"<provider name>": {"apiKeys": ["…", …], "headers": {"<header>": "<value>"}}}`:
+every key of the provider's pool and its credential header values. Version 1 files, still
+read, hold `{"<provider name>": "<apiKey>"}` plus `"<provider name>\n<header name>"` entries
+for header values instead; both come out of `read_export` as `ProviderSecrets`. The AES-GCM
+associated data is the ASCII text `miaoda-chat/custom-providers v<version>`, a newline, and
+the compact JSON list of `[name, baseURL]` pairs of every provider in the file, sorted. So the
+ciphertext is bound to this format and version and to the endpoints its keys were exported for:
+a file whose provider names or base URLs were edited after export cannot send a key to a server
+it was not given for (decryption fails).
 Other fields (model, parameters, display names) may still be edited by hand.
 
 Only the envelope is checked here; each provider object is validated by the manager. Reading
@@ -34,7 +36,7 @@ import os
 import threading
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -45,7 +47,10 @@ from backend.errors import DecryptFailed, ImportInvalid, InternalError, InvalidC
 from backend.models import utc_now
 
 FORMAT = "miaoda-chat/custom-providers"
-VERSION = 1
+VERSION = 2
+"""The version written; every version from 1 up to it is read."""
+HEADER_SEPARATOR = "\n"
+"""In a version 1 file's secrets, a credential header is `<provider name>\n<header name>`."""
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 MAX_IMPORT_PROVIDERS = 1000
 PASSPHRASE_MIN = 8
@@ -54,7 +59,6 @@ PASSPHRASE_MAX = 1024
 SCRYPT_N = 32768
 SCRYPT_R = 8
 SCRYPT_P = 1
-_AAD = f"{FORMAT} v{VERSION}".encode("ascii")
 _SALT_BYTES = 16
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
@@ -78,22 +82,31 @@ _NEEDS_PHRASE_HINT = (
 
 
 @dataclass(frozen=True)
+class ProviderSecrets:
+    """What the encrypted block holds for one provider: its keys in order, its header values."""
+
+    api_keys: tuple[str, ...] = ()
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ImportFile:
     """A parsed export file: providers still to be validated, and the decrypted keys if any."""
 
     providers: list[Any]
-    secrets: dict[str, str] | None
+    secrets: dict[str, ProviderSecrets] | None
     exported_at: str | None
 
 
 def build_export(
     providers: Sequence[Mapping[str, Any]],
-    keys: Mapping[str, str] | None = None,
+    keys: Mapping[str, ProviderSecrets | str] | None = None,
     passphrase: str | None = None,
     *,
     exported_at: str | None = None,
 ) -> str:
-    """The export file's text; `keys` (name → apiKey) are written only encrypted."""
+    """The export file's text; `keys` (name → its secrets, or one key's text) are written only
+    encrypted."""
     secrets: dict[str, Any] | None = None
     if keys:
         if passphrase is None:
@@ -102,7 +115,9 @@ def build_export(
                 fields={"passphrase": ["Enter a passphrase to include API keys."]},
             )
         secrets = _encrypt_keys(
-            dict(keys), _passphrase_bytes_for_export(passphrase), _associated_data(providers)
+            _secrets_payload(keys),
+            _passphrase_bytes_for_export(passphrase),
+            _associated_data(providers, VERSION),
         )
     document = {
         "format": FORMAT,
@@ -129,7 +144,7 @@ def read_export(content: str | bytes, passphrase: str | None = None) -> ImportFi
             "This file is not a MiaoDa Chat provider export.",
             fields={"format": [f"Expected {FORMAT!r}."]},
         )
-    _check_version(document.get("version"))
+    version = _check_version(document.get("version"))
     providers = document.get("providers")
     if not isinstance(providers, list):
         raise ImportInvalid(
@@ -141,7 +156,8 @@ def read_export(content: str | bytes, passphrase: str | None = None) -> ImportFi
             "can be imported at once. Split it into smaller files.",
             fields={"providers": [f"At most {MAX_IMPORT_PROVIDERS:,} providers."]},
         )
-    secrets = _read_secrets(document.get("secrets"), passphrase, _associated_data(providers))
+    aad = _associated_data(providers, version)
+    secrets = _read_secrets(document.get("secrets"), passphrase, aad, version)
     exported_at = document.get("exportedAt")
     # Informational only: a strange value is dropped rather than failing the import.
     if not isinstance(exported_at, str) or len(exported_at) > 64:
@@ -213,10 +229,10 @@ def _check_depth(document: Any) -> None:
             stack.extend((child, depth + 1) for child in value)
 
 
-def _check_version(version: Any) -> None:
+def _check_version(version: Any) -> int:
     if isinstance(version, int) and not isinstance(version, bool):
-        if version == VERSION:
-            return
+        if 1 <= version <= VERSION:
+            return version
         if version > VERSION:
             raise ImportInvalid(
                 "This file was made by a newer MiaoDa Chat. Update MiaoDa Chat to import it.",
@@ -224,11 +240,11 @@ def _check_version(version: Any) -> None:
             )
     raise ImportInvalid(
         "This provider export has an unknown format version.",
-        fields={"version": [f"Expected {VERSION}."]},
+        fields={"version": [f"Expected 1 to {VERSION}."]},
     )
 
 
-def _associated_data(providers: Sequence[Any]) -> bytes:
+def _associated_data(providers: Sequence[Any], version: int) -> bytes:
     """AES-GCM associated data: the format, and every provider's name and base URL."""
     pairs = sorted(
         [p["name"], p["baseURL"]]
@@ -237,12 +253,13 @@ def _associated_data(providers: Sequence[Any]) -> bytes:
         and isinstance(p.get("name"), str)
         and isinstance(p.get("baseURL"), str)
     )
-    return (
-        _AAD + b"\n" + json.dumps(pairs, ensure_ascii=True, separators=(",", ":")).encode("ascii")
-    )
+    head = f"{FORMAT} v{version}".encode("ascii")
+    return head + b"\n" + json.dumps(pairs, ensure_ascii=True, separators=(",", ":")).encode()
 
 
-def _read_secrets(block: Any, passphrase: str | None, aad: bytes) -> dict[str, str] | None:
+def _read_secrets(
+    block: Any, passphrase: str | None, aad: bytes, version: int
+) -> dict[str, ProviderSecrets] | None:
     if block is None:
         return None
     if not isinstance(block, dict):
@@ -270,7 +287,8 @@ def _read_secrets(block: Any, passphrase: str | None, aad: bytes) -> dict[str, s
         plaintext = AESGCM(key).decrypt(nonce, ciphertext, aad)
     except InvalidTag as exc:
         raise DecryptFailed() from exc
-    return _decoded_keys(plaintext)
+    decoded = _decoded_json(plaintext)
+    return _version_1_secrets(decoded) if version == 1 else _version_2_secrets(decoded)
 
 
 def _bad_secrets(path: str, problem: str) -> ImportInvalid:
@@ -323,16 +341,59 @@ def _b64_field(block: Mapping[str, Any], name: str, min_len: int, max_len: int) 
     return decoded
 
 
-def _decoded_keys(plaintext: bytes) -> dict[str, str]:
+def _decoded_json(plaintext: bytes) -> Any:
     try:
-        keys = json.loads(plaintext.decode("utf-8"), parse_constant=_reject_constant)
+        return json.loads(plaintext.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise _bad_secrets("secrets", "The decrypted keys are not a JSON object.") from exc
+
+
+def _version_1_secrets(keys: Any) -> dict[str, ProviderSecrets]:
+    """`{"<name>": "<apiKey>", "<name>\n<header>": "<value>"}` as ProviderSecrets by name."""
     if not isinstance(keys, dict) or not all(
         isinstance(name, str) and isinstance(key, str) for name, key in keys.items()
     ):
         raise _bad_secrets("secrets", "The decrypted keys must map provider names to keys.")
-    return keys
+    found: dict[str, tuple[list[str], dict[str, str]]] = {}
+    for name, value in keys.items():
+        provider, separator, header = name.partition(HEADER_SEPARATOR)
+        api_keys, headers = found.setdefault(provider, ([], {}))
+        if separator:
+            headers[header] = value
+        else:
+            api_keys.append(value)
+    return {name: ProviderSecrets(tuple(k), h) for name, (k, h) in found.items()}
+
+
+def _version_2_secrets(secrets: Any) -> dict[str, ProviderSecrets]:
+    """`{"<name>": {"apiKeys": [...], "headers": {...}}}` as ProviderSecrets by name."""
+    wrong = _bad_secrets(
+        "secrets",
+        'The decrypted keys must map provider names to {"apiKeys": [...], "headers": {...}}.',
+    )
+    if not isinstance(secrets, dict):
+        raise wrong
+    found: dict[str, ProviderSecrets] = {}
+    for name, entry in secrets.items():
+        if not isinstance(entry, dict) or not set(entry) <= {"apiKeys", "headers"}:
+            raise wrong
+        api_keys, headers = entry.get("apiKeys", []), entry.get("headers", {})
+        if not isinstance(api_keys, list) or not all(isinstance(k, str) for k in api_keys):
+            raise wrong
+        if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+            raise wrong
+        found[name] = ProviderSecrets(tuple(api_keys), dict(headers))
+    return found
+
+
+def _secrets_payload(keys: Mapping[str, ProviderSecrets | str]) -> dict[str, Any]:
+    """The plaintext object of a version 2 secrets block."""
+    payload: dict[str, Any] = {}
+    for name, secrets in keys.items():
+        if isinstance(secrets, str):
+            secrets = ProviderSecrets((secrets,))
+        payload[name] = {"apiKeys": list(secrets.api_keys), "headers": dict(secrets.headers)}
+    return payload
 
 
 # --- encryption --------------------------------------------------------------------------
@@ -376,8 +437,11 @@ def _derive_for_import(secret: bytes, salt: bytes, n: int, r: int, p: int) -> by
             raise _bad_secrets("secrets", "These scrypt parameters cannot be used here.") from exc
 
 
-def _encrypt_keys(keys: dict[str, str], secret: bytes, aad: bytes) -> dict[str, Any]:
-    if not all(isinstance(name, str) and isinstance(key, str) for name, key in keys.items()):
+def _encrypt_keys(keys: dict[str, Any], secret: bytes, aad: bytes) -> dict[str, Any]:
+    texts = [k for e in keys.values() for k in [*e["apiKeys"], *e["headers"].values()]]
+    if not all(isinstance(name, str) for name in keys) or not all(
+        isinstance(text, str) for text in texts
+    ):
         raise InternalError("API keys to export must be text.")
     salt = os.urandom(_SALT_BYTES)
     nonce = os.urandom(_NONCE_BYTES)

@@ -44,6 +44,7 @@ from backend.health.rules import (
 )
 from backend.manager import CustomProviderManager
 from backend.models import HealthStatus, ProviderConfig, utc_now
+from backend.providers.circuit import CircuitBreakers
 from backend.storage import Storage
 
 __all__ = [
@@ -101,8 +102,11 @@ class HealthMonitor:
         settings: HealthSettings | None = None,
         max_parallel: int = MAX_PARALLEL_CHECKS,
         connect_timeout: float = CONNECT_TIMEOUT,
+        circuits: CircuitBreakers | None = None,
     ) -> None:
         self._manager = manager
+        # Each provider's circuit breaker: told every graded check, shown on every status.
+        self._circuits = circuits
         self._storage = storage
         self._prober: Prober = checker if isinstance(checker, Prober) else FunctionProber(checker)
         self._clock = clock
@@ -224,7 +228,8 @@ class HealthMonitor:
             if any(s.is_set() for s in stops):
                 return
             try:
-                provider, key = self._manager.with_key(listed.id)
+                # A usable key, else an invalid one: a passing check re-enables it.
+                provider, key = self._manager.with_key(listed.id, check=True)
             except NotFound:
                 continue  # removed meanwhile: nothing to check
             except MiaodaError as err:
@@ -281,6 +286,10 @@ class HealthMonitor:
                 self._latest[status.provider_id] = _Entry(status, self._seq)
                 kept.append(status)
         for status in kept:
+            if self._circuits is not None:
+                self._circuits.health_checked(
+                    status.provider_id, status.status, status.error_code, status.error
+                )
             for observer in self._observers:
                 observer.on_checked(status.provider_id)
         return kept
@@ -309,14 +318,15 @@ class HealthMonitor:
         with self._lock:
             entry = self._latest.get(status.provider_id)
         seq = entry.seq if entry is not None and entry.status is status else None
-        return {**status.to_wire(), "seq": seq}
+        return self._with_circuit({**status.to_wire(), "seq": seq})
 
     def snapshot(self) -> dict[str, Any]:
         """Every provider's latest status (wire, with `seq`) and the cursor for `updates`."""
         providers = self._manager.list()
         with self._lock:
             cursor = self._cursor()
-        return {"statuses": [_wire(e) for e in self._entries(providers)], "cursor": cursor}
+        statuses = [self._with_circuit(_wire(e)) for e in self._entries(providers)]
+        return {"statuses": statuses, "cursor": cursor}
 
     def updates(self, cursor: Any = None) -> dict[str, Any]:
         """What changed since `cursor`: statuses, removed ids, and the ids being checked now.
@@ -341,7 +351,7 @@ class HealthMonitor:
             cursor = self._cursor()
         return {
             "cursor": cursor,
-            "statuses": [_wire(e) for e in changed],
+            "statuses": [self._with_circuit(_wire(e)) for e in changed],
             "removed": removed,
             "inFlight": in_flight,
             "reset": False,
@@ -445,6 +455,12 @@ class HealthMonitor:
     def _in_flight_ids(self) -> list[str]:
         with self._lock:
             return sorted(self._in_flight)
+
+    def _with_circuit(self, wire: dict[str, Any]) -> dict[str, Any]:
+        """A wire status with its provider's `circuit` (a circuit's changes move no `seq`)."""
+        if self._circuits is not None:
+            wire["circuit"] = self._circuits.to_wire(wire["providerId"])
+        return wire
 
     def _cursor(self) -> str:
         return f"{self._epoch}.{self._seq}"

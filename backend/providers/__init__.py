@@ -4,7 +4,8 @@
                          fetch_models_status, close
     ChatStream           handle over one running stream: next_batch, cancel, usage
     ProviderTimeouts     connect/read/write/pool seconds
-    RetryPolicy          the SDK-style retry rules
+    RetryPolicy          the SDK-style retry rules; IN_ROUTE: one attempt, no waits
+    KeyPools, KeyCursor  key pools: rotation and key states (CONTRACT §10)
     ProviderFactory      adapters by provider type, and ready configs for built-in presets
     get_templates()      the provider templates shown in the "add provider" form
 
@@ -16,14 +17,18 @@ failures as error codes), `retry`, `stream` (the producer → consumer hand-off)
 """
 
 from backend.providers.factory import ProviderFactory
-from backend.providers.retry import RetryPolicy
+from backend.providers.keys import KeyCursor, KeyPools
+from backend.providers.retry import IN_ROUTE, RetryPolicy
 from backend.providers.service import ProviderService
 from backend.providers.stream import ChatStream
 from backend.providers.templates import get_template, get_templates
 from backend.providers.transport import ProviderTimeouts, Transport
 
 __all__ = [
+    "IN_ROUTE",
     "ChatStream",
+    "KeyCursor",
+    "KeyPools",
     "ProviderFactory",
     "ProviderService",
     "ProviderTimeouts",

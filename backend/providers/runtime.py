@@ -7,14 +7,20 @@ task closes its connection immediately. The sync world submits coroutines here a
 reads a `ChatStream` fed by the coroutine.
 
 Retries (see `_with_retries`) happen inside the coroutines, and for streams only while no output
-has been produced. An adapter may also `repair` a request (a few times at most) when the provider
-refused one of its fields. A final rate limit that named no wait reports the latest wait an
-earlier answer to the same request named.
+has been produced. A request sent with a key pool (`KeySwitch`) moves to the provider's next
+usable key at once when its key fails (rate limited, refused, quota used up); with none left it
+waits for the soonest cooling key as the retry policy allows (`RetryPolicy.key_wait`), or fails
+with an error naming that wait (when the provider named it). A pool of one key keeps its key,
+and the retry policy treats its failures as it treats a provider's without a pool. An adapter
+may also `repair` a request (a few times at most) when the provider refused one of its fields.
+A final rate limit that named no wait reports the latest wait an earlier answer to the same
+request named.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 import time
@@ -25,7 +31,7 @@ from typing import Any, TypeVar
 import httpx
 
 from backend.errors import InternalError, UpstreamFailure, UpstreamTimeout
-from backend.models import ChatEvent
+from backend.models import ChatEvent, KeyRotation
 from backend.providers.errors import from_transport
 from backend.providers.retry import RetryPolicy
 from backend.providers.stream import (
@@ -58,6 +64,52 @@ log = logging.getLogger("miaoda.providers")
 T = TypeVar("T")
 _MAX_REPAIRS = 3
 _CRASHED = "MiaoDa Chat hit an internal error while reading the answer. Try again."
+
+
+class KeySwitch:
+    """Re-addresses a request to another key of its provider's pool.
+
+    `build(key)` makes the request afresh for a key; its body is then replaced by the one the
+    request has by now, so fields an adapter repaired stay repaired.
+    """
+
+    def __init__(
+        self,
+        rotation: KeyRotation,
+        build: Callable[[str], HttpCall],
+        origin_of: Callable[[HttpCall, str], Origin],
+        origin: Origin,
+    ) -> None:
+        self.rotation = rotation
+        self.origin = origin  # of the key in use: what messages may say, what to redact
+        self._build = build
+        self._origin_of = origin_of
+
+    def to(self, call: HttpCall, key: str) -> HttpCall:
+        """`call` sent with `key` instead."""
+        fresh = dataclasses.replace(self._build(key), body=call.body)
+        self.origin = self._origin_of(fresh, key)
+        return fresh
+
+    def answered(self, status: int) -> None:
+        """The provider answered the key in use with `status`: recorded in memory at once (on
+        the loop, so that it is there before the answer's first event); the disk write, when
+        one is due, goes to a worker thread unawaited: the loop never waits on disk."""
+        save = self.rotation.answered(status < 400)
+        if save is not None:
+            asyncio.get_running_loop().run_in_executor(None, _logged(save))
+
+
+def _logged(save: Callable[[], None]) -> Callable[[], None]:
+    """`save`, with a crash logged (nobody awaits it to see one)."""
+
+    def run() -> None:
+        try:
+            save()
+        except Exception:
+            log.exception("saving the state of a key crashed")
+
+    return run
 
 
 class Runtime:
@@ -124,14 +176,16 @@ class Runtime:
         input_chars: int,
         retry: RetryPolicy | None = None,
         started: float | None = None,
+        keys: KeySwitch | None = None,
     ) -> ChatStream:
         """Start streaming `call` on the loop; events arrive through the returned handle.
 
-        `started` is when the caller began (for time to first token); default: now.
+        `started` is when the caller began (for time to first token); default: now. `keys`:
+        the request may move to another key of its provider (see `KeySwitch`).
         """
         started = time.perf_counter() if started is None else started
         channel, meter = Channel(), UsageMeter(input_chars)
-        coro = self._stream(call, adapter, origin, channel, meter, retry or self._retry)
+        coro = self._stream(call, adapter, origin, channel, meter, retry or self._retry, keys)
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         return ChatStream(channel, meter, future.cancel, started)
 
@@ -143,9 +197,12 @@ class Runtime:
         channel: Channel,
         meter: UsageMeter,
         retry: RetryPolicy,
+        keys: KeySwitch | None = None,
     ) -> None:
         async def attempt(current: HttpCall) -> None:
-            await self._stream_once(current, adapter, origin, channel, meter)
+            sent_to = keys.origin if keys is not None else origin
+            answered = keys.answered if keys is not None else None
+            await self._stream_once(current, adapter, sent_to, channel, meter, answered)
 
         def waiting(error: UpstreamFailure, delay: float, number: int) -> None:
             notice = {
@@ -159,7 +216,7 @@ class Runtime:
 
         try:
             await self._with_retries(
-                call, adapter, attempt, lambda: not meter.output_started, retry, waiting
+                call, adapter, attempt, lambda: not meter.output_started, retry, waiting, keys
             )
         except UpstreamFailure as error:
             log.info("stream to %s failed: %s %s", origin.url, error.code, error.message)
@@ -181,11 +238,14 @@ class Runtime:
         origin: Origin,
         channel: Channel,
         meter: UsageMeter,
+        answered: Callable[[int], None] | None = None,
     ) -> None:
         decoder = adapter.decoder(origin)
         parser = SSEParser()
         seen = 0  # SSE events received: none at all means this was not a stream
         async with self._send(call, origin, self._stream_timeout) as response:
+            if answered is not None:
+                answered(response.status_code)
             kind: str = response.headers.get("content-type", "")
             if "json" in kind and "event-stream" not in kind:
                 # A server that ignored `stream: true` answered in one piece: replay it.
@@ -229,14 +289,24 @@ class Runtime:
 
     # --- one-shot requests -------------------------------------------------------------
 
-    async def complete(self, call: HttpCall, adapter: Adapter, origin: Origin) -> ChatResult:
-        """A non-streaming chat completion, with retries."""
+    async def complete(
+        self,
+        call: HttpCall,
+        adapter: Adapter,
+        origin: Origin,
+        retry: RetryPolicy | None = None,
+        keys: KeySwitch | None = None,
+    ) -> ChatResult:
+        """A non-streaming chat completion, with retries (and other keys: see `KeySwitch`)."""
 
         async def attempt(current: HttpCall) -> ChatResult:
-            payload = await self.fetch_json(current, origin, self.timeouts.for_chat())
-            return adapter.parse_chat(payload, origin)
+            sent_to = keys.origin if keys is not None else origin
+            answered = keys.answered if keys is not None else None
+            payload = await self.fetch_json(current, sent_to, self.timeouts.for_chat(), answered)
+            return adapter.parse_chat(payload, sent_to)
 
-        return await self._with_retries(call, adapter, attempt, lambda: True, self._retry)
+        policy = retry or self._retry
+        return await self._with_retries(call, adapter, attempt, lambda: True, policy, None, keys)
 
     async def get_json(
         self, call: HttpCall, origin: Origin, *, retries: bool, timeout: float | None = None
@@ -259,9 +329,18 @@ class Runtime:
                 "Try again later."
             ) from None
 
-    async def fetch_json(self, call: HttpCall, origin: Origin, timeout: httpx.Timeout) -> Any:
-        """One request whose 2xx JSON body is returned; failures raise mapped errors."""
+    async def fetch_json(
+        self,
+        call: HttpCall,
+        origin: Origin,
+        timeout: httpx.Timeout,
+        answered: Callable[[int], None] | None = None,
+    ) -> Any:
+        """One request whose 2xx JSON body is returned; failures raise mapped errors.
+        `answered` is told the status as soon as the provider answers."""
         async with self._send(call, origin, timeout) as response:
+            if answered is not None:
+                answered(response.status_code)
             return await json_payload(response, origin)
 
     # --- shared ----------------------------------------------------------------------
@@ -274,10 +353,16 @@ class Runtime:
         may_retry: Callable[[], bool],
         policy: RetryPolicy,
         on_retry: Callable[[UpstreamFailure, float, int], None] | None = None,
+        keys: KeySwitch | None = None,
     ) -> T:
         retries, repairs = 0, 0
         known_wait: float | None = None  # the latest wait an answer asked for
+        key_error: UpstreamFailure | None = None  # the key failure that left no usable key
         while True:
+            if keys is not None and keys.rotation.current is None:
+                call, retries = await self._next_cooled_key(
+                    keys, call, policy, retries, key_error, on_retry
+                )
             try:
                 return await attempt(call)
             except UpstreamFailure as error:
@@ -291,6 +376,17 @@ class Runtime:
                         log.info("resending to %s without a field it refused", safe_url(call.url))
                         call, repairs = fixed, repairs + 1
                         continue
+                    # The key's state is saved by a worker thread: the loop never waits on disk.
+                    if keys is not None and await asyncio.to_thread(keys.rotation.failed, error):
+                        key = await asyncio.to_thread(keys.rotation.advance)
+                        if key is not None:
+                            log.info("%s with one key: trying the next key at once", error.code)
+                            call = keys.to(call, key)
+                            continue
+                        if keys.rotation.current is None:
+                            key_error = error
+                            continue  # no key left: the top of the loop waits or fails
+                        # A pool of one keeps its key: the policy decides, as without a pool.
                     delay = policy.delay(error, retries)
                 if delay is None:
                     # A final rate limit that named no wait keeps the one an earlier answer named.
@@ -309,6 +405,32 @@ class Runtime:
                 if on_retry is not None:
                     on_retry(error, delay, retries)
                 await self._sleep(delay)
+
+    async def _next_cooled_key(
+        self,
+        keys: KeySwitch,
+        call: HttpCall,
+        policy: RetryPolicy,
+        retries: int,
+        error: UpstreamFailure | None,
+        on_retry: Callable[[UpstreamFailure, float, int], None] | None,
+    ) -> tuple[HttpCall, int]:
+        """No key of the pool is usable: wait for the soonest cooling one when the policy
+        allows, or raise the final error (naming that wait as `retryAfter`)."""
+        soonest = keys.rotation.soonest()
+        wait = policy.key_wait(soonest, retries)
+        final = keys.rotation.unusable(error, soonest)
+        if wait is None:
+            raise final
+        retries += 1
+        log.info("retry %d to %s in %.2f s: waiting for a key", retries, safe_url(call.url), wait)
+        if on_retry is not None:
+            on_retry(error or final, wait, retries)
+        await self._sleep(wait)
+        key = await asyncio.to_thread(keys.rotation.take_soonest)
+        if key is None:
+            raise final
+        return keys.to(call, key), retries
 
     def _send(self, call: HttpCall, origin: Origin, timeout: httpx.Timeout) -> Exchange:
         log.debug("%s %s", call.method, origin.url)

@@ -24,6 +24,7 @@ from backend.errors import (
     InternalError,
     MiaodaError,
     ModelNotFound,
+    UpstreamFailure,
     UpstreamTimeout,
 )
 from backend.models import (
@@ -35,10 +36,10 @@ from backend.models import (
 )
 from backend.providers.factory import ProviderFactory
 from backend.providers.retry import RetryPolicy
-from backend.providers.runtime import Runtime
+from backend.providers.runtime import KeySwitch, Runtime
 from backend.providers.stream import CONTENT_KINDS, ChatStream
 from backend.providers.transport import ProviderTimeouts
-from backend.providers.wire.base import HttpCall, estimate_tokens, request_chars
+from backend.providers.wire.base import Adapter, HttpCall, estimate_tokens, request_chars
 from backend.providers.wire.errors import Origin, Purpose, invalid_response
 
 # The connection test: one short message, a few tokens, stopped at the first one.
@@ -74,20 +75,36 @@ class ProviderService:
         self._runtime.close()
 
     def open_stream(
-        self, config: ProviderConfig, api_key: str | None, request: ChatRequest
+        self,
+        config: ProviderConfig,
+        api_key: str | None,
+        request: ChatRequest,
+        *,
+        retry: RetryPolicy | None = None,
     ) -> ChatStream:
-        """Start a streaming chat; read it with `next_batch`, stop it with `cancel`."""
-        return self._open(config, api_key, request, None)
+        """Start a streaming chat; read it with `next_batch`, stop it with `cancel`.
+
+        A config with a key `rotation` moves to the provider's next usable key when its key
+        fails before the first token. `retry` replaces the service's policy: `IN_ROUTE` for a
+        member of a route (one attempt, no waits, failing at once when no key is usable).
+        """
+        return self._open(config, api_key, request, retry)
 
     def chat(
-        self, config: ProviderConfig, api_key: str | None, request: ChatRequest
+        self,
+        config: ProviderConfig,
+        api_key: str | None,
+        request: ChatRequest,
+        *,
+        retry: RetryPolicy | None = None,
     ) -> dict[str, Any]:
-        """A complete (non-streamed) answer: `message`, `usage`, `finishReason`."""
+        """A complete (non-streamed) answer: `message`, `usage`, `finishReason`; `retry` as
+        for `open_stream`."""
         adapter = self._factory.adapter(config)
         call = adapter.chat_call(config, api_key, request, stream=False)
-        result = self._runtime.run(
-            self._runtime.complete(call, adapter, _origin(call, config, api_key))
-        )
+        origin = _origin(call, config, api_key)
+        keys = _key_switch(config, adapter, request, origin, stream=False)
+        result = self._runtime.run(self._runtime.complete(call, adapter, origin, retry, keys))
         if result.usage is not None:
             usage = {
                 "inputTokens": result.usage[0],
@@ -126,6 +143,7 @@ class ProviderService:
             finished_at = _first_output_before(stream)  # no deadline: never None
         finally:
             stream.cancel()
+        _checked(config, stream.error)
         if stream.error is not None:
             raise stream.error
         assert finished_at is not None
@@ -152,7 +170,9 @@ class ProviderService:
         try:
             ids = self._models(config, api_key, retries=False, timeout=timeout)
         except MiaodaError as error:  # an upstream failure, or a request refused before sending
+            _checked(config, error)
             return _models_failure(config, error, started)
+        _checked(config, None)
         return _models_listed(config, ids, started)
 
     def start_models_checks(
@@ -192,6 +212,7 @@ class ProviderService:
                 "seconds. Try again later."
             )
             return _chat_failure(config, late, started)
+        _checked(config, stream.error)
         if stream.error is not None:
             return _chat_failure(config, stream.error, started)
         return HealthStatus(
@@ -227,11 +248,15 @@ class ProviderService:
                 raise invalid_response("a model list in an unknown format", origin)
             ids = origin.redactor.drop_leaks(ids)  # as `_models` does
         except MiaodaError as error:
+            if config.rotation is not None:
+                await asyncio.to_thread(_checked, config, error)  # may save a key state
             return _models_failure(config, error, started)
         except Exception:
             log.exception("a models check of %s crashed", config.id)
             crash = InternalError("The check failed inside MiaoDa Chat; see the log.")
             return _models_failure(config, crash, started)
+        if config.rotation is not None:
+            await asyncio.to_thread(_checked, config, None)
         return _models_listed(config, ids, started)
 
     def _open(
@@ -249,7 +274,9 @@ class ProviderService:
         if purpose != origin.purpose:
             origin = dataclasses.replace(origin, purpose=purpose)
         chars = request_chars(request)
-        return self._runtime.open_stream(call, adapter, origin, chars, retry, started)
+        # A check reports on the key it was given; only chats move on to another key.
+        keys = None if purpose != "chat" else _key_switch(config, adapter, request, origin)
+        return self._runtime.open_stream(call, adapter, origin, chars, retry, started, keys)
 
     def _models(
         self, config: ProviderConfig, api_key: str | None, *, retries: bool, timeout: float | None
@@ -406,6 +433,38 @@ def _first_output_before(stream: ChatStream, deadline: float = math.inf) -> floa
                 return stream.first_output or time.perf_counter()
             if event.kind in ("error", "done"):
                 return time.perf_counter()
+
+
+def _key_switch(
+    config: ProviderConfig,
+    adapter: Adapter,
+    request: ChatRequest,
+    origin: Origin,
+    *,
+    stream: bool = True,
+) -> KeySwitch | None:
+    """How a chat re-addresses itself to another key of the provider's pool, if it has one."""
+    if config.rotation is None:
+        return None
+
+    def build(key: str) -> HttpCall:
+        return adapter.chat_call(config, key, request, stream=stream)
+
+    def origin_of(call: HttpCall, key: str) -> Origin:
+        return dataclasses.replace(_origin(call, config, key), purpose=origin.purpose)
+
+    return KeySwitch(config.rotation, build, origin_of, origin)
+
+
+def _checked(config: ProviderConfig, error: MiaodaError | None) -> None:
+    """Tell the key a check was made with how it went: a refusal marks it, a pass re-enables it."""
+    rotation = config.rotation
+    if rotation is None:
+        return
+    if error is None:
+        rotation.succeeded()
+    elif isinstance(error, UpstreamFailure):
+        rotation.failed(error)
 
 
 def _bare(call: HttpCall) -> HttpCall:

@@ -176,10 +176,101 @@ def migration_3(conn: sqlite3.Connection) -> None:
             raise
 
 
+def migration_4(conn: sqlite3.Connection) -> None:
+    """Add `provider_keys`: the key pools (CONTRACT §10), one row per key, never its text.
+
+    `entry` names the secret store entry that holds the key's text. A provider's one key of
+    before stays where it was (the entry named by the provider's id) and becomes the first
+    key of its pool here, with a fresh opaque id; keys added later get entries of their own.
+    """
+    statements = (
+        """CREATE TABLE provider_keys (
+            id TEXT PRIMARY KEY NOT NULL,
+            provider_id TEXT NOT NULL REFERENCES providers (id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            entry TEXT NOT NULL UNIQUE,
+            hint TEXT,
+            state TEXT NOT NULL
+                CHECK (state IN ('active', 'cooling', 'invalid', 'exhausted')),
+            until TEXT,
+            error_code TEXT,
+            error_message TEXT,
+            last_used_at TEXT,
+            created_at TEXT NOT NULL
+        )""",
+        # A provider's pool in order; also serves the cascade from providers.
+        "CREATE INDEX provider_keys_provider ON provider_keys (provider_id, position)",
+        """INSERT INTO provider_keys (id, provider_id, position, entry, hint, state, created_at)
+            SELECT lower(hex(randomblob(16))), id, 0, id, api_key_hint, 'active', updated_at
+            FROM providers WHERE has_api_key = 1""",
+    )
+    for statement in statements:
+        conn.execute(statement)
+
+
+def migration_5(conn: sqlite3.Connection) -> None:
+    """Add routes, their ordered members, and each provider's circuit breaker (CONTRACT §10).
+
+    A member is a foreign key to its provider with ON DELETE CASCADE: removing a provider
+    removes it from every route in the same statement (the route stays, possibly empty).
+    Routes and providers share one name space, ignoring case; the stores check both tables in
+    each write's transaction, and the triggers refuse a clash that slips past them, as the
+    unique indexes do within each table. A circuit row exists once a provider's circuit has
+    changed; it goes with its provider.
+    """
+    statements = (
+        """CREATE TABLE routes (
+            id TEXT PRIMARY KEY NOT NULL,
+            name TEXT NOT NULL,
+            name_key TEXT NOT NULL,
+            display_name TEXT NOT NULL,
+            strategy TEXT NOT NULL CHECK (strategy IN ('failover', 'round-robin', 'fastest')),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX routes_name_key ON routes (name_key)",
+        """CREATE TABLE route_members (
+            route_id TEXT NOT NULL REFERENCES routes (id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            provider_id TEXT NOT NULL REFERENCES providers (id) ON DELETE CASCADE,
+            PRIMARY KEY (route_id, position),
+            UNIQUE (route_id, provider_id)
+        ) WITHOUT ROWID""",
+        # Serves the cascade when a provider is removed.
+        "CREATE INDEX route_members_provider ON route_members (provider_id)",
+        """CREATE TRIGGER providers_name_not_a_route BEFORE INSERT ON providers
+        WHEN EXISTS (SELECT 1 FROM routes WHERE name_key = NEW.name_key)
+        BEGIN SELECT RAISE(ABORT, 'a route has this name'); END""",
+        """CREATE TRIGGER providers_rename_not_a_route BEFORE UPDATE OF name_key ON providers
+        WHEN NEW.name_key != OLD.name_key
+            AND EXISTS (SELECT 1 FROM routes WHERE name_key = NEW.name_key)
+        BEGIN SELECT RAISE(ABORT, 'a route has this name'); END""",
+        """CREATE TRIGGER routes_name_not_a_provider BEFORE INSERT ON routes
+        WHEN EXISTS (SELECT 1 FROM providers WHERE name_key = NEW.name_key)
+        BEGIN SELECT RAISE(ABORT, 'a provider has this name'); END""",
+        """CREATE TRIGGER routes_rename_not_a_provider BEFORE UPDATE OF name_key ON routes
+        WHEN NEW.name_key != OLD.name_key
+            AND EXISTS (SELECT 1 FROM providers WHERE name_key = NEW.name_key)
+        BEGIN SELECT RAISE(ABORT, 'a provider has this name'); END""",
+        """CREATE TABLE circuits (
+            provider_id TEXT PRIMARY KEY NOT NULL REFERENCES providers (id) ON DELETE CASCADE,
+            state TEXT NOT NULL CHECK (state IN ('closed', 'open', 'half-open')),
+            since TEXT,
+            reason_code TEXT,
+            reason_message TEXT,
+            failures INTEGER NOT NULL CHECK (failures >= 0)
+        )""",
+    )
+    for statement in statements:
+        conn.execute(statement)
+
+
 MIGRATIONS: Final[tuple[Callable[[sqlite3.Connection], None], ...]] = (
     migration_1,
     migration_2,
     migration_3,
+    migration_4,
+    migration_5,
 )
 """Applied in order; migration N brings a file to `user_version` N. Never edit a released one."""
 

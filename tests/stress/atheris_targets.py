@@ -54,7 +54,7 @@ with atheris.instrument_imports(include=["backend"]):
     from backend.providers.wire.sse import SSEEvent, SSEParser
     from backend.schemas import load_provider
     from backend.secrets import MemorySecretStore
-    from backend.storage import Storage
+    from backend.storage import KeyStore, Storage
 
 from tests.fakes.upstream import anthropic_event, anthropic_stream, openai_chunk, openai_stream, sse
 
@@ -171,7 +171,8 @@ class ImportHarness:
 
     def state(self) -> tuple[str, str]:
         providers = [p.to_wire() for p in self.storage.list_providers()]
-        keys = {p["id"]: self.secrets.get(p["id"]) for p in providers}
+        pools = KeyStore(self.storage).load()  # each key's text is under its own entry
+        keys = {pid: [self.secrets.get(entry) for _, entry in pool] for pid, pool in pools.items()}
         return json.dumps(providers, sort_keys=True), json.dumps(keys, sort_keys=True)
 
     def __call__(self, data: bytes) -> None:

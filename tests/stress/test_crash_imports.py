@@ -460,13 +460,31 @@ def observe(data_dir: Path, run: int) -> tuple[Model, dict[str, str | None]]:
     return seen, ids
 
 
+def key_rows(db: Path) -> dict[str, list[str]]:
+    """Each provider's key pool as its rows name it: provider id -> secret store entries, in
+    order (a key kept from before pools is named by the provider id, later ones
+    `<provider id>:key:<key id>`)."""
+    rows: dict[str, list[str]] = {}
+    with closing(sqlite3.connect(db)) as conn:
+        query = "SELECT provider_id, entry FROM provider_keys ORDER BY provider_id, position"
+        for provider_id, entry in conn.execute(query):
+            rows.setdefault(provider_id, []).append(entry)
+    return rows
+
+
 def check_secret_file(data_dir: Path, ids: dict[str, str | None], run: int) -> None:
-    """The raw encrypted file, read afresh: one entry per provider with a key, no others."""
+    """The raw encrypted file, read afresh: exactly the entries the key rows name, each
+    provider's first one holding the key it reads with, and no others."""
     stored = EncryptedFileSecretStore(data_dir)._load()
-    claimed = {pid: key for pid, key in ids.items() if key is not None}
-    orphans = sorted(set(stored) - set(claimed))
+    pools = key_rows(data_dir / "miaoda.db")
+    named = {entry for entries in pools.values() for entry in entries}
+    orphans = sorted(set(stored) - named)
     assert not orphans, f"run {run}: keys no provider claims are left behind: {orphans}"
-    assert stored == claimed, f"run {run}: the secret store and the providers disagree"
+    missing = sorted(named - set(stored))
+    assert not missing, f"run {run}: key rows name entries the secret store lacks: {missing}"
+    firsts = {pid: stored[entries[0]] for pid, entries in pools.items()}
+    claimed = {pid: key for pid, key in ids.items() if key is not None}
+    assert firsts == claimed, f"run {run}: the secret store and the providers disagree"
 
 
 @pytest.mark.timeout(300)

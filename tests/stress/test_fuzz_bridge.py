@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from backend import transfer
 from backend.app import MiaodaApp
 from backend.bridge import RPC_METHODS, Bridge
 from backend.errors import ALL_CODES
@@ -190,7 +191,7 @@ IMPORT_CASES: dict[str, tuple[str, str]] = {
     "providers not a list": (export_file(providers={"a": 1}), "file"),
     "top level a list": (json.dumps([ENTRY]), "file"),
     "unknown format": (export_file(format="someone-else/providers"), "file"),
-    "newer version": (export_file(version=2), "file"),
+    "newer version": (export_file(version=transfer.VERSION + 1), "file"),
     "version as text": (export_file(version="1"), "file"),
     "secrets malformed": (export_file(secrets={"kdf": "scrypt", "n": 2**40}), "file"),
     "secrets not an object": (export_file(secrets="plaintext keys"), "file"),

@@ -84,6 +84,7 @@ def test_import_replace_that_reroutes_a_provider_drops_its_stored_key(
     app: MiaodaApp, upstream: FakeUpstream, change: dict[str, Any]
 ) -> None:
     provider_id = add_provider(app, upstream.url + "/v1")
+    entries = [f"{provider_id}:key:{key['id']}" for key in saved(app, provider_id)["keys"]]
     document = exported(app)
     document["providers"][0].update(change)
 
@@ -91,7 +92,7 @@ def test_import_replace_that_reroutes_a_provider_drops_its_stored_key(
 
     provider = saved(app, provider_id)
     assert provider["hasApiKey"] is False and provider["apiKeyHint"] is None
-    assert app.secrets.get(provider_id) is None
+    assert entries and [app.secrets.get(entry) for entry in entries] == [None] * len(entries)
     # Whatever the provider now asks for, the upstream never sees the old key.
     upstream.script(MODELS_PATH, MODELS)
     app.bridge().listProviderModels(provider_id)
@@ -110,7 +111,7 @@ def test_a_dry_run_reports_the_reroute_and_keeps_the_key(
     import_replace(app, document, dryRun=True)
 
     assert saved(app, provider_id)["hasApiKey"] is True
-    assert app.secrets.get(provider_id) == CANARY_KEY
+    assert app.manager.api_keys(provider_id) == [CANARY_KEY]
 
 
 def test_import_replace_with_unchanged_routing_keeps_the_key(
@@ -152,7 +153,7 @@ def test_a_rerouted_provider_takes_the_key_its_file_brings(
 
     provider = saved(app, provider_id)
     assert provider["hasApiKey"] is True
-    assert app.secrets.get(provider_id) == CANARY_KEY
+    assert app.manager.api_keys(provider_id) == [CANARY_KEY]
     upstream.script(MODELS_PATH, MODELS)
     assert app.bridge().listProviderModels(provider_id)["success"]
     [seen] = upstream.requests_to(MODELS_PATH)

@@ -409,8 +409,16 @@ def test_an_older_data_file_is_upgraded_keeping_its_providers(data_dir: Path) ->
     with Storage(path) as storage:
         storage.set_setting("language", "en")
     with closing(sqlite3.connect(path)) as conn:
-        for table in ("search_trigram", "search_short", "messages", "conversations"):
-            conn.execute(f"DROP TABLE {table}")
+        # Back to version 2: every table a later migration made goes (virtual tables first
+        # take their shadow tables with them).
+        later = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN "
+            "('providers', 'settings', 'health_checks', 'chat_requests') ORDER BY rowid"
+        ).fetchall()
+        for (table,) in later:
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+        for (trigger,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"):
+            conn.execute(f"DROP TRIGGER {trigger}")
         conn.execute("PRAGMA user_version = 2")
         conn.commit()
     with Storage(path) as storage:

@@ -16,6 +16,11 @@ from tests.helpers import CANARY_KEY, FakeTools, ScriptedCheck, provider_config
 PASS = "correct horse battery"
 
 
+def stored_keys(secrets: Any, provider: dict[str, Any]) -> list[str | None]:
+    """What the secret store holds for each of a provider's keys (docs/DATA.md), in order."""
+    return [secrets.get(f"{provider['id']}:key:{key['id']}") for key in provider["keys"]]
+
+
 def add(bridge: Any, **overrides: Any) -> dict[str, Any]:
     result = bridge.addCustomProvider(provider_config(**overrides), {"validate": False})
     assert result["success"], result
@@ -44,7 +49,7 @@ def test_export_without_keys_holds_no_key_and_has_the_contract_shape(bridge: Any
     assert result["filename"].endswith(".json") and result["count"] == 1
     doc = json.loads(result["content"])
     assert set(doc) == {"format", "version", "exportedAt", "providers", "secrets"}
-    assert doc["format"] == "miaoda-chat/custom-providers" and doc["version"] == 1
+    assert doc["format"] == "miaoda-chat/custom-providers" and doc["version"] == 2
     assert doc["secrets"] is None
     assert set(doc["providers"][0]) == {
         "name",
@@ -86,12 +91,14 @@ def test_round_trip_to_a_fresh_data_folder_gives_identical_providers_and_keys(
         drop = {"id", "createdAt", "updatedAt"}
         return [
             {k: v for k, v in p.items() if k not in drop}
+            | {"keys": [(k["hint"], k["state"]) for k in p["keys"]]}  # key ids are new
             for p in b.getAllCustomProviders()["providers"]
         ]
 
     assert comparable(other) == comparable(bridge)
-    keys = {p["name"]: secrets.get(p["id"]) for p in other.getAllCustomProviders()["providers"]}
-    assert keys == {"one": CANARY_KEY, "two": CANARY_KEY, "three": None}
+    providers = other.getAllCustomProviders()["providers"]
+    keys = {p["name"]: stored_keys(secrets, p) for p in providers}
+    assert keys == {"one": [CANARY_KEY], "two": [CANARY_KEY], "three": []}
 
 
 def test_wrong_passphrase_gives_decrypt_failed_and_changes_nothing(
@@ -127,7 +134,7 @@ def test_replace_keeps_the_key_when_the_base_url_is_unchanged(
     added = add(bridge)
     content = bridge.exportCustomProviders({})["content"]
     bridge.importCustomProviders({"content": content, "onConflict": "replace"})
-    assert secret_store.get(added["id"]) == CANARY_KEY
+    assert stored_keys(secret_store, added["provider"]) == [CANARY_KEY]
 
 
 def test_replace_that_changes_the_base_url_drops_the_stored_key(
@@ -138,7 +145,7 @@ def test_replace_that_changes_the_base_url_drops_the_stored_key(
     doc["providers"][0]["baseURL"] = "https://attacker.example/v1"
     report = bridge.importCustomProviders({"content": json.dumps(doc), "onConflict": "replace"})
     assert report["updated"] == ["groq"]
-    assert secret_store.get(added["id"]) is None
+    assert stored_keys(secret_store, added["provider"]) == [None]
     assert bridge.getCustomProvider(added["id"])["provider"]["hasApiKey"] is False
 
 
@@ -255,4 +262,5 @@ def test_other_hand_edits_of_an_encrypted_export_still_import(bridge: Any, tmp_p
     report = other.importCustomProviders({"content": json.dumps(doc), "passphrase": PASS})
     assert report["added"] == ["groq"]
     provider = other.getAllCustomProviders()["providers"][0]
-    assert provider["model"] == "edited-model" and secrets.get(provider["id"]) == CANARY_KEY
+    assert provider["model"] == "edited-model"
+    assert stored_keys(secrets, provider) == [CANARY_KEY]

@@ -17,9 +17,9 @@ import pytest
 
 from backend import transfer
 from backend.errors import KeyringUnavailable
-from backend.manager import KEY_JOURNAL, SETTLE, CustomProviderManager
+from backend.manager import KEY_JOURNAL, CustomProviderManager
 from backend.secrets import EncryptedFileSecretStore, KeyringSecretStore, SecretStore
-from backend.storage import Storage
+from backend.storage import KeyStore, Storage
 from tests.helpers import CANARY_KEY, files_containing, keyring_usable, provider_config, require
 
 OLD_URL = "https://old.example.com/v1"
@@ -137,6 +137,13 @@ CHANGES: dict[str, Change] = {
     "update away the key": lambda m, ids: m.update(
         ids["keyed"], {"apiKey": "", "model": "m4"}, validate=False
     ),
+    "update to a pool of two keys": lambda m, ids: m.update(
+        ids["keyed"], {"apiKeys": [key(5), key(6)], "model": "m5"}, validate=False
+    ),
+    "add one key to the pool": lambda m, ids: m.add_key(ids["keyed"], key(7)),
+    "remove the one key of the pool": lambda m, ids: m.remove_key(
+        ids["keyed"], m.get(ids["keyed"]).keys[0].id
+    ),
     "remove a provider with a key": lambda m, ids: m.remove(ids["keyed"]),
     "import replacing with a new key": lambda m, ids: m.import_text(
         export(NEW_URL, with_key=True), passphrase=PASS, on_conflict="replace", dry_run=False
@@ -146,19 +153,13 @@ CHANGES: dict[str, Change] = {
     ),
 }
 
-Snapshot = dict[str, tuple[str, str, bool, str | None, str | None]]
+Snapshot = dict[str, tuple[str, str, bool, str | None, tuple[str, ...]]]
 
 
 def snapshot(manager: CustomProviderManager) -> Snapshot:
-    """Each provider by name: baseURL, model, hasApiKey, hint and the key the app would use."""
+    """Each provider by name: baseURL, model, hasApiKey, hint and the keys the app would use."""
     return {
-        p.name: (
-            p.base_url,
-            p.model,
-            p.has_api_key,
-            p.api_key_hint,
-            manager.api_key(p.id) if p.has_api_key else None,
-        )
+        p.name: (p.base_url, p.model, p.has_api_key, p.api_key_hint, tuple(manager.api_keys(p.id)))
         for p in manager.list()
     }
 
@@ -195,10 +196,13 @@ def run(
     restarted = CustomProviderManager(restarted_storage, secrets)  # finishes what it can
     after = snapshot(restarted)
     assert restarted_storage.get_setting(KEY_JOURNAL, {}) == {}
-    claimed = {p.id: after[p.name][4] for p in restarted.list()}
+    pools = KeyStore(restarted_storage).load()
+    claimed = {entry for keys in pools.values() for _, entry in keys}
     for name in names | {n + ":next" for n in names}:
-        # Every name the change touched holds exactly the key a provider claims, or nothing.
-        assert secrets.get(name) == claimed.get(name), name
+        # Every entry the change touched holds a key a provider's pool names, or nothing.
+        assert (secrets.get(name) is not None) == (name in claimed), name
+    for provider in restarted.list():
+        assert len(after[provider.name][4]) == len(pools.get(provider.id, [])), provider.name
     assert files_containing(folder, CANARY_KEY) == []
     restarted_storage.close()
     for name in names:
@@ -224,32 +228,35 @@ def test_a_crash_before_any_step_leaves_the_provider_wholly_before_or_after(
     assert outcomes[0] == "before"
 
 
-def test_a_key_that_cannot_move_after_the_commit_is_still_the_one_used(
+def test_a_removed_key_that_cannot_be_deleted_is_deleted_at_the_next_start(
     tmp_path: Path,
 ) -> None:
-    class NoPromotion(EncryptedFileSecretStore):
-        broken = True
+    class NoDelete(EncryptedFileSecretStore):
+        broken = False
 
-        def set(self, provider_id: str, secret: str) -> None:
-            if self.broken and not provider_id.endswith(":next"):
+        def delete(self, provider_id: str) -> None:
+            if self.broken:
                 raise KeyringUnavailable()
-            super().set(provider_id, secret)
+            super().delete(provider_id)
 
     storage = Storage(tmp_path / "miaoda.db")
-    secrets = NoPromotion(tmp_path)
-    secrets.broken = False
+    secrets = NoDelete(tmp_path)
     manager = CustomProviderManager(storage, secrets)
-    provider, _ = manager.add(provider_config(apiKey=key(1)), validate=False)
+    provider, _ = manager.add(
+        provider_config(apiKey=None, apiKeys=[key(1), key(2)]), validate=False
+    )
+    first, second = provider.keys
     secrets.broken = True
-    updated, _ = manager.update(provider.id, {"apiKey": key(2), "baseURL": NEW_URL}, validate=False)
-    assert updated.base_url == NEW_URL
-    # The row is saved; the new key waits in its staged entry, and is the one the app uses.
-    assert storage.get_setting(KEY_JOURNAL) == {provider.id: SETTLE}
-    assert manager.api_key(provider.id) == key(2)
+    updated = manager.remove_key(provider.id, first.id)
+    # The row is saved; the removed key's entry stays journaled, and is no key of the provider.
+    assert [k.id for k in updated.keys] == [second.id]
+    assert manager.api_keys(provider.id) == [key(2)]
+    assert storage.get_setting(KEY_JOURNAL) == {provider.id: [f"{provider.id}:key:{first.id}"]}
     secrets.broken = False
-    CustomProviderManager(storage, secrets)  # the next start finishes the move
+    CustomProviderManager(storage, secrets)  # the next start finishes the removal
     assert storage.get_setting(KEY_JOURNAL) == {}
-    assert secrets.get(provider.id) == key(2) and secrets.get(provider.id + ":next") is None
+    assert secrets.get(f"{provider.id}:key:{first.id}") is None
+    assert secrets.get(f"{provider.id}:key:{second.id}") == key(2)
 
 
 def test_a_key_that_cannot_be_written_leaves_no_provider_and_no_journal(

@@ -11,6 +11,16 @@ from backend.errors import AuthFailed
 from tests.helpers import CANARY_KEY, files_containing, provider_config
 
 
+def key_entries(provider: dict[str, Any]) -> list[str]:
+    """The secret store entries of a provider's keys (docs/DATA.md, "Secret store")."""
+    return [f"{provider['id']}:key:{key['id']}" for key in provider["keys"]]
+
+
+def stored_keys(secret_store: Any, provider: dict[str, Any]) -> list[str | None]:
+    """What the secret store holds for each of a provider's keys, in order."""
+    return [secret_store.get(entry) for entry in key_entries(provider)]
+
+
 def add(bridge: Any, **overrides: Any) -> dict[str, Any]:
     result = bridge.addCustomProvider(provider_config(**overrides), {"validate": False})
     assert result["success"], result
@@ -35,6 +45,7 @@ def test_added_provider_reads_back_with_every_contract_field(bridge: Any) -> Non
         "hasApiKey",
         "apiKeyHint",
         "secretHeaders",
+        "keys",
         "createdAt",
         "updatedAt",
     }
@@ -69,7 +80,7 @@ def test_the_key_is_in_the_secret_store_and_nowhere_in_the_data_folder_but_there
     bridge: Any, secret_store: Any, data_dir: Path
 ) -> None:
     added = add(bridge)
-    assert secret_store.get(added["id"]) == CANARY_KEY
+    assert stored_keys(secret_store, added["provider"]) == [CANARY_KEY]
     assert files_containing(data_dir, CANARY_KEY) == []
 
 
@@ -92,7 +103,8 @@ def test_update_without_api_key_keeps_the_stored_key(bridge: Any, secret_store: 
     added = add(bridge)
     result = bridge.updateCustomProvider(added["id"], {"model": "other"}, {"validate": False})
     assert result["provider"]["hasApiKey"] is True
-    assert secret_store.get(added["id"]) == CANARY_KEY
+    assert result["provider"]["keys"] == added["provider"]["keys"]
+    assert stored_keys(secret_store, result["provider"]) == [CANARY_KEY]
 
 
 def test_update_with_empty_api_key_removes_the_key(bridge: Any, secret_store: Any) -> None:
@@ -100,7 +112,8 @@ def test_update_with_empty_api_key_removes_the_key(bridge: Any, secret_store: An
     result = bridge.updateCustomProvider(added["id"], {"apiKey": ""}, {"validate": False})
     assert result["provider"]["hasApiKey"] is False
     assert result["provider"]["apiKeyHint"] is None
-    assert secret_store.get(added["id"]) is None
+    assert result["provider"]["keys"] == []
+    assert stored_keys(secret_store, added["provider"]) == [None]
 
 
 def test_update_with_a_new_key_replaces_it(bridge: Any, secret_store: Any) -> None:
@@ -109,19 +122,20 @@ def test_update_with_a_new_key_replaces_it(bridge: Any, secret_store: Any) -> No
         added["id"], {"apiKey": "new-key-0000001234"}, {"validate": False}
     )
     assert result["provider"]["apiKeyHint"] == "…1234"
-    assert secret_store.get(added["id"]) == "new-key-0000001234"
+    assert stored_keys(secret_store, result["provider"]) == ["new-key-0000001234"]
+    assert stored_keys(secret_store, added["provider"]) == [None]
 
 
 def test_a_provider_may_have_no_key(bridge: Any, secret_store: Any) -> None:
     added = add(bridge, apiKey=None, name="ollama", baseURL="http://localhost:11434/v1")
     assert added["provider"]["hasApiKey"] is False
-    assert secret_store.get(added["id"]) is None
+    assert added["provider"]["keys"] == []
 
 
 def test_removing_a_provider_removes_its_key(bridge: Any, secret_store: Any) -> None:
     added = add(bridge)
     assert bridge.removeCustomProvider(added["id"]) == {"success": True, "id": added["id"]}
-    assert secret_store.get(added["id"]) is None
+    assert stored_keys(secret_store, added["provider"]) == [None]
     assert bridge.getCustomProvider(added["id"])["error"]["code"] == "NOT_FOUND"
 
 
@@ -167,7 +181,8 @@ def test_a_failed_test_on_update_changes_nothing(
     check.error = AuthFailed(upstream_status=401)
     result = bridge.updateCustomProvider(added["id"], {"apiKey": "sk-wrong-key-000000"})
     assert result["error"]["code"] == "AUTH_FAILED"
-    assert secret_store.get(added["id"]) == CANARY_KEY
+    assert bridge.getCustomProvider(added["id"])["provider"]["keys"] == added["provider"]["keys"]
+    assert stored_keys(secret_store, added["provider"]) == [CANARY_KEY]
 
 
 def test_update_validation_uses_the_stored_key_when_none_is_given(bridge: Any, check: Any) -> None:

@@ -148,7 +148,8 @@ def test_update_with_a_bad_value_is_refused_and_leaves_the_provider_and_key_as_t
     result = bridge.updateCustomProvider(added["id"], {field: value}, {"validate": False})
     _assert_invalid(result, reported)
     assert bridge.getCustomProvider(added["id"])["provider"] == before
-    assert secret_store.get(added["id"]) == CANARY_KEY
+    entries = [f"{added['id']}:key:{key['id']}" for key in before["keys"]]
+    assert [secret_store.get(entry) for entry in entries] == [CANARY_KEY]
 
 
 def test_a_config_that_is_not_an_object_is_refused(bridge: Any, storage: Any) -> None:

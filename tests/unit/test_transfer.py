@@ -21,6 +21,7 @@ from backend.transfer import (
     MAX_IMPORT_PROVIDERS,
     VERSION,
     ImportFile,
+    ProviderSecrets,
     build_export,
     read_export,
 )
@@ -61,13 +62,19 @@ def export_with_keys(keys: dict[str, str] | None = None) -> dict[str, Any]:
     return document
 
 
-def encrypt_per_spec(plaintext: bytes, passphrase: str, n: int = 16384) -> dict[str, Any]:
+def one_key(key: str) -> ProviderSecrets:
+    return ProviderSecrets((key,), {})
+
+
+def encrypt_per_spec(
+    plaintext: bytes, passphrase: str, n: int = 16384, version: int = 1
+) -> dict[str, Any]:
     """A secrets block made from the documented scheme alone, independently of the module."""
     salt, nonce = b"s" * 16, b"n" * 12
     key = Scrypt(salt=salt, length=32, n=n, r=8, p=1).derive(passphrase.encode())
     # The documented associated data: format line, newline, sorted [name, baseURL] pairs.
     pairs = json.dumps([[GROQ["name"], GROQ["baseURL"]]], separators=(",", ":"))
-    aad = b"miaoda-chat/custom-providers v1\n" + pairs.encode()
+    aad = f"miaoda-chat/custom-providers v{version}\n".encode() + pairs.encode()
     ciphertext = AESGCM(key).encrypt(nonce, plaintext, aad)
     return {
         "kdf": "scrypt",
@@ -105,6 +112,14 @@ def test_export_with_keys_round_trips_with_the_passphrase() -> None:
     parsed = read_export(build_export([GROQ, CLAUDE], keys, PASSPHRASE), PASSPHRASE)
 
     assert parsed.providers == [GROQ, CLAUDE]
+    assert parsed.secrets == {"groq": one_key("gsk-one"), "claude": one_key(CANARY_KEY)}
+
+
+def test_every_key_and_header_value_of_a_provider_round_trips() -> None:
+    keys = {"groq": ProviderSecrets(("gsk-one", CANARY_KEY), {"X-Api-Token": "tok-1"})}
+
+    parsed = read_export(build_export([GROQ, CLAUDE], keys, PASSPHRASE), PASSPHRASE)
+
     assert parsed.secrets == keys
 
 
@@ -114,7 +129,7 @@ def test_export_has_exactly_the_contract_shape() -> None:
 
     assert list(document) == ["format", "version", "exportedAt", "providers", "secrets"]
     assert document["format"] == "miaoda-chat/custom-providers" == FORMAT
-    assert document["version"] == 1 == VERSION
+    assert document["version"] == 2 == VERSION
     assert document["exportedAt"] == "2026-01-02T03:04:05Z"
     assert document["providers"] == [GROQ]
     secrets = document["secrets"]
@@ -125,7 +140,7 @@ def test_export_has_exactly_the_contract_shape() -> None:
     assert len(base64.b64decode(secrets["nonce"], validate=True)) == 12
     assert (
         len(base64.b64decode(secrets["ciphertext"], validate=True))
-        == len('{"groq":"gsk-one"}') + 16
+        == len('{"groq":{"apiKeys":["gsk-one"],"headers":{}}}') + 16
     )
 
 
@@ -170,7 +185,7 @@ def test_passphrase_outside_8_to_1024_characters_is_refused(passphrase: str) -> 
 def test_passphrase_of_8_or_1024_characters_is_accepted(passphrase: str) -> None:
     text = build_export([GROQ], {"groq": "gsk-one"}, passphrase)
 
-    assert read_export(text, passphrase).secrets == {"groq": "gsk-one"}
+    assert read_export(text, passphrase).secrets == {"groq": one_key("gsk-one")}
 
 
 def test_canary_key_appears_nowhere_in_an_encrypted_export() -> None:
@@ -196,11 +211,29 @@ def test_two_exports_of_the_same_keys_use_fresh_salt_and_nonce() -> None:
 
 
 def test_a_file_encrypted_by_the_documented_scheme_decrypts() -> None:
-    secrets = encrypt_per_spec(json.dumps({"groq": "gsk-one"}).encode(), PASSPHRASE)
+    payload = {"groq": {"apiKeys": ["gsk-one", "gsk-two"], "headers": {"X-Api-Token": "t"}}}
+    secrets = encrypt_per_spec(json.dumps(payload).encode(), PASSPHRASE, version=2)
 
     parsed = read_export(document_with(secrets=secrets), PASSPHRASE)
 
-    assert parsed.secrets == {"groq": "gsk-one"}
+    assert parsed.secrets == {"groq": ProviderSecrets(("gsk-one", "gsk-two"), {"X-Api-Token": "t"})}
+
+
+def test_a_version_1_file_still_decrypts_into_the_same_form() -> None:
+    payload = {"groq": "gsk-one", "groq\nX-Api-Token": "t"}
+    secrets = encrypt_per_spec(json.dumps(payload).encode(), PASSPHRASE, version=1)
+
+    parsed = read_export(document_with(secrets=secrets, version=1), PASSPHRASE)
+
+    assert parsed.secrets == {"groq": ProviderSecrets(("gsk-one",), {"X-Api-Token": "t"})}
+
+
+def test_a_version_1_block_in_a_version_2_file_does_not_decrypt() -> None:
+    # The version is part of the associated data: it cannot be changed by hand.
+    secrets = encrypt_per_spec(json.dumps({"groq": "gsk-one"}).encode(), PASSPHRASE, version=1)
+
+    with pytest.raises(DecryptFailed):
+        read_export(document_with(secrets=secrets), PASSPHRASE)
 
 
 def test_passphrase_in_another_unicode_form_still_decrypts() -> None:
@@ -209,7 +242,7 @@ def test_passphrase_in_another_unicode_form_still_decrypts() -> None:
 
     parsed = read_export(text, unicodedata.normalize("NFD", composed))
 
-    assert parsed.secrets == {"groq": "gsk-one"}
+    assert parsed.secrets == {"groq": one_key("gsk-one")}
 
 
 def test_wrong_passphrase_is_decrypt_failed() -> None:
@@ -261,7 +294,7 @@ def test_passphrase_is_ignored_for_a_file_without_keys() -> None:
 
 @pytest.mark.parametrize("payload", [b'["gsk-one"]', b'{"groq": 1}', b"not json", b"\xff\xfe"])
 def test_decrypted_payload_that_is_not_names_to_keys_is_refused(payload: bytes) -> None:
-    text = document_with(secrets=encrypt_per_spec(payload, PASSPHRASE))
+    text = document_with(secrets=encrypt_per_spec(payload, PASSPHRASE), version=1)
 
     with pytest.raises(ImportInvalid) as caught:
         read_export(text, PASSPHRASE)
@@ -324,7 +357,7 @@ def test_other_json_is_not_a_provider_export(content: str) -> None:
 
 def test_newer_version_asks_to_update() -> None:
     with pytest.raises(ImportInvalid, match="made by a newer MiaoDa Chat") as caught:
-        read_export(document_with(version=2))
+        read_export(document_with(version=3))
 
     assert list(caught.value.fields) == ["version"]
 
