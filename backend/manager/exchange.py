@@ -1,0 +1,220 @@
+"""Export and import of providers (the file format is backend.transfer's)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from backend import transfer
+from backend.errors import DuplicateName, InvalidConfig, MiaodaError
+from backend.manager.editing import ProviderEditing, taken_by_route
+from backend.manager.headers import header_entry, plan_headers, split_headers, stored_header_names
+from backend.models import ProviderConfig, is_secret_header
+from backend.redact import REDACTOR
+from backend.schemas import load_api_keys, load_provider
+
+
+@dataclass
+class ImportReport:
+    """What an import did (or, in a dry run, would do), name by name."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    renamed: list[dict[str, str]] = field(default_factory=list)
+
+    def to_wire(self, dry_run: bool) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "skipped": self.skipped,
+            "errors": self.errors,
+            "renamed": self.renamed,
+            "dryRun": dry_run,
+        }
+
+
+class ProviderExchange(ProviderEditing):
+    """Writes the export file and applies an imported one."""
+
+    def export_text(self, *, include_keys: bool, passphrase: str | None) -> tuple[str, int]:
+        """The export file's text and how many providers it holds."""
+        if include_keys and not passphrase:
+            raise InvalidConfig(
+                "Keys are only exported encrypted: give a passphrase.",
+                fields={
+                    "passphrase": ["Give a passphrase of at least 8 characters to export keys."]
+                },
+            )
+        providers = self.list()
+        keys: dict[str, transfer.ProviderSecrets] | None = None
+        if include_keys:
+            keys = {}
+            for provider in providers:
+                headers: dict[str, str] = {}
+                for name in stored_header_names(provider):
+                    value = self._secrets.get(header_entry(provider.id, name))
+                    if value:
+                        REDACTOR.add(value)
+                        headers[name] = value
+                texts = self.api_keys(provider.id)
+                if texts or headers:
+                    keys[provider.name] = transfer.ProviderSecrets(tuple(texts), headers)
+        text = transfer.build_export(
+            [p.to_export() for p in providers],
+            keys,
+            passphrase if include_keys else None,
+            exported_at=self._clock(),
+        )
+        return text, len(providers)
+
+    def import_text(
+        self, content: str | bytes, *, passphrase: str | None, on_conflict: str, dry_run: bool
+    ) -> ImportReport:
+        """Validate the whole file first, then apply it provider by provider."""
+        parsed = transfer.read_export(content, passphrase)
+        secrets = parsed.secrets or {}
+        report = ImportReport()
+        seen: set[str] = set()
+        plans: list[tuple[dict[str, Any], Sequence[str] | None]] = []
+        for index, raw in enumerate(parsed.providers):
+            label = _label(raw, index)
+            try:
+                data = load_provider(raw, what=f"provider {label}")
+            except MiaodaError as err:
+                report.errors.append({"name": label, "error": err.to_dict()})
+                continue
+            if "apiKey" in data or "apiKeys" in data:
+                report.errors.append({"name": label, "error": _key_in_file().to_dict()})
+                continue
+            if data["name"].casefold() in seen:
+                report.errors.append({"name": label, "error": _dup_in_file(label).to_dict()})
+                continue
+            seen.add(data["name"].casefold())
+            brought = secrets.get(data["name"], transfer.ProviderSecrets())
+            for name, value in data["headers"].items():
+                if value is None and is_secret_header(name):
+                    data["headers"][name] = brought.headers.get(name) or None
+            try:
+                keys: Sequence[str] | None = None
+                if brought.api_keys:
+                    keys = load_api_keys(list(brought.api_keys))
+            except MiaodaError as err:
+                report.errors.append({"name": label, "error": err.to_dict()})
+                continue
+            plans.append((data, keys))
+        for data, brought_keys in plans:
+            try:
+                self._import_one(data, brought_keys, on_conflict, dry_run, report, seen)
+            except MiaodaError as err:
+                report.errors.append({"name": data["name"], "error": err.to_dict()})
+        return report
+
+    def _import_one(
+        self,
+        data: dict[str, Any],
+        keys: Sequence[str] | None,
+        on_conflict: str,
+        dry_run: bool,
+        report: ImportReport,
+        taken: set[str],
+    ) -> None:
+        key = keys[0] if keys else None
+        with self._lock:
+            existing = self._storage.get_provider_by_name(data["name"])
+            route_named = self._routes.get_route_by_name(data["name"]) is not None
+            if route_named and on_conflict != "rename":
+                raise taken_by_route(data["name"])
+            if existing is not None and on_conflict == "skip":
+                report.skipped.append(data["name"])
+                return
+            if (existing is not None or route_named) and on_conflict == "rename":
+                new_name = self._free_name(data["name"], taken)
+                taken.add(new_name.casefold())
+                report.renamed.append({"from": data["name"], "to": new_name})
+                data = {**data, "name": new_name}
+                existing = None
+            now = self._clock()
+            data = dict(data)
+            given = split_headers(data)
+            if existing is None:
+                hints, values, _ = plan_headers(None, given)
+                provider = self._build(uuid.uuid4().hex, data, key, created_at=now, updated_at=now)
+                provider = replace(provider, secret_headers=hints)
+                if not dry_run:
+                    self._insert_with_headers(provider, keys or [], values)
+                    self._notify(provider.id)
+                report.added.append(provider.name)
+                return
+            provider = self._build(
+                existing.id, data, key, created_at=existing.created_at, updated_at=now
+            )
+            hints, values, dropped = plan_headers(existing, given)
+            if not _same_routing(existing, provider):
+                # Like the key: a stored header value is never sent where it was not given for.
+                hints = {n: (h if n in values else None) for n, h in hints.items()}
+                dropped = stored_header_names(existing)
+            provider = replace(provider, secret_headers=hints)
+            if key is None and existing.has_api_key:
+                if _same_routing(existing, provider):
+                    # Sent to the same place in the same way: the stored keys still belong.
+                    provider = replace(
+                        provider, has_api_key=True, api_key_hint=existing.api_key_hint
+                    )
+                    key_change: Sequence[str] | None = None
+                else:
+                    # A key is never sent anywhere, or in any way, it was not given for.
+                    key_change = []
+            else:
+                key_change = keys or []
+            if not dry_run:
+                self._write_with_headers(existing, provider, key_change, values, dropped)
+                self._notify(provider.id)
+            report.updated.append(provider.name)
+
+    def _free_name(self, name: str, taken: set[str]) -> str:
+        for n in range(2, 10_000):
+            suffix = f"-{n}"
+            candidate = name[: 64 - len(suffix)] + suffix
+            if (
+                candidate.casefold() not in taken
+                and self._storage.get_provider_by_name(candidate) is None
+                and self._routes.get_route_by_name(candidate) is None
+            ):
+                return candidate
+        raise DuplicateName(f"No free name is left for {name}; rename it in the file.")
+
+
+def _same_routing(stored: ProviderConfig, imported: ProviderConfig) -> bool:
+    """Whether everything that decides where and how a key is sent is unchanged."""
+    return (
+        stored.type == imported.type
+        and stored.base_url == imported.base_url
+        and stored.auth == imported.auth
+        and dict(stored.endpoints) == dict(imported.endpoints)
+    )
+
+
+def _label(raw: Any, index: int) -> str:
+    name = raw.get("name") if isinstance(raw, Mapping) else None
+    if isinstance(name, str) and name and len(name) <= 64 and name.isprintable():
+        return name
+    return f"#{index + 1}"
+
+
+def _key_in_file() -> InvalidConfig:
+    return InvalidConfig(
+        "This provider carries a plain-text apiKey, which MiaoDa Chat files never do; "
+        "remove it from the file or add the key in the app.",
+        fields={"apiKey": ["Keys are only imported from the encrypted secrets block."]},
+    )
+
+
+def _dup_in_file(name: str) -> DuplicateName:
+    return DuplicateName(
+        f"The file lists {name} more than once (names ignore case); only the first was used.",
+        fields={"name": ["Appears more than once in the file."]},
+    )
