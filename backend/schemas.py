@@ -395,13 +395,19 @@ def _is_text(*values: Any) -> bool:
 _PROVIDER_SCHEMA = ProviderSchema()
 
 
-def load_provider(data: Any, *, what: str = "provider") -> dict[str, Any]:
-    """Validate a whole provider; return it normalised with auth, headers and defaults filled."""
+def _text_fields_object(data: Any, what: str) -> Mapping[str, Any]:
+    """`data` as an object whose text fields hold text (a field error per one that does not)."""
     raw = _require_object(data, what)
     broken = {str(name): [_NOT_TEXT] for name, value in raw.items() if not _is_text(name, value)}
     if broken:
         first = next(iter(broken))
         raise InvalidConfig(f"The {what} is not valid: {first} - {_NOT_TEXT}", fields=broken)
+    return raw
+
+
+def load_provider(data: Any, *, what: str = "provider") -> dict[str, Any]:
+    """Validate a whole provider; return it normalised with auth, headers and defaults filled."""
+    raw = _text_fields_object(data, what)
     try:
         loaded: dict[str, Any] = _PROVIDER_SCHEMA.load(dict(raw))
     except ValidationError as err:
@@ -857,11 +863,7 @@ _ROUTE_SCHEMA_KEEPING_MEMBERS = RouteSchema(partial=("members",))
 
 def load_route(data: Any, *, what: str = "route") -> dict[str, Any]:
     """Validate a whole route (addRoute's config)."""
-    raw = _require_object(data, what)
-    broken = {str(name): [_NOT_TEXT] for name, value in raw.items() if not _is_text(name, value)}
-    if broken:
-        first = next(iter(broken))
-        raise InvalidConfig(f"The {what} is not valid: {first} - {_NOT_TEXT}", fields=broken)
+    raw = _text_fields_object(data, what)
     try:
         loaded: dict[str, Any] = _ROUTE_SCHEMA.load(dict(raw))
     except ValidationError as err:
