@@ -16,6 +16,7 @@ from backend import __version__
 from backend.bridge import AppInfo, Bridge, Dialogs, rpc_methods
 from backend.chat.routes import RouteManager, StoredCircuits
 from backend.chat.service import ChatService
+from backend.errors import MiaodaError
 from backend.fileio import make_private_dir
 from backend.health.monitor import HealthMonitor
 from backend.health.schedule import HealthScheduler
@@ -84,7 +85,13 @@ class MiaodaApp:
         )
         self.health_schedule = HealthScheduler(self.health)
         self.chat = ChatService(
-            self.manager, self.providers, self.storage, heartbeat=chat_heartbeat
+            self.manager,
+            self.providers,
+            self.storage,
+            heartbeat=chat_heartbeat,
+            routes=route_store,
+            circuits=self.circuits,
+            on_outcome=self._chat_outcome,
         )
         # Replies a crash (or a kill) left "streaming" are closed as error/INTERNAL, before any
         # new stream can start.
@@ -100,6 +107,10 @@ class MiaodaApp:
             data_dir,
             self.secrets.backend_name,
         )
+
+    def _chat_outcome(self, provider_id: str, error: MiaodaError | None) -> None:
+        """A real chat request to the provider answered (None) or failed before answering."""
+        self.health.chat_outcome(provider_id, error)
 
     def _forget_circuit(self, provider_id: str, removed: bool) -> None:
         if removed:

@@ -58,6 +58,10 @@ def default_auth(provider_type: ProviderType) -> AuthConfig:
     return AuthConfig("bearer")
 
 
+CheckKind = Literal["models", "chat"]
+CHECK_KINDS: tuple[CheckKind, ...] = ("models", "chat")
+"""How the health schedule probes a provider: its model list (free) or a one-token chat."""
+
 KeyState = Literal["active", "cooling", "invalid", "exhausted"]
 KEY_STATES: tuple[KeyState, ...] = ("active", "cooling", "invalid", "exhausted")
 MAX_KEYS = 32
@@ -159,6 +163,9 @@ class ProviderConfig:
     secret_headers: Mapping[str, str | None] = field(default_factory=dict)
     # The key pool's keys in order (the first is `api_key_hint`'s); their state is live.
     keys: tuple[ProviderKey, ...] = ()
+    # What a health check asks: `models` lists models (free; first-party APIs), `chat` sends
+    # a one-token chat (gateways, which answer their model list from their own config).
+    check_kind: CheckKind = "models"
     # Set only on a config about to be sent (CustomProviderManager.with_key): never stored.
     rotation: KeyRotation | None = field(default=None, compare=False, repr=False)
 
@@ -208,6 +215,7 @@ class ProviderConfig:
             "parameters": dict(self.parameters),
             "auth": self.auth.to_wire(),
             "endpoints": dict(self.endpoints),
+            "checkKind": self.check_kind,
         }
 
 
@@ -222,11 +230,44 @@ def default_path(
 
 
 HealthState = Literal["healthy", "degraded", "unhealthy", "unknown"]
+HealthBasis = Literal["check", "chats"]
+
+
+@dataclass(frozen=True)
+class RecentChats:
+    """What a provider's real chat requests saw lately (docs/HEALTH.md, "Real chats").
+
+    `failures_in_a_row` counts the latest chats that failed with a provider-side error;
+    `last_at` is when the latest counted chat ended (answered or failed); `last_error` the
+    `(code, message)` of the latest chat when it failed (None once one answers) and
+    `last_http_status` its HTTP status, when there was one.
+    """
+
+    failures_in_a_row: int = 0
+    last_at: str | None = None
+    last_error: tuple[str, str] | None = None
+    last_http_status: int | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        error = self.last_error
+        return {
+            "failuresInARow": self.failures_in_a_row,
+            "lastAt": self.last_at,
+            "lastError": {"code": error[0], "message": error[1]} if error else None,
+        }
+
+
+NO_CHATS = RecentChats()
 
 
 @dataclass(frozen=True)
 class HealthStatus:
-    """One provider's health, as docs/API.md ("Health status") shows it."""
+    """One provider's health, as docs/API.md ("Health status") shows it.
+
+    A check's own result has `basis` "check" and no `recent_chats`; the monitor's statuses
+    combine it with the provider's real chats (`backend.health.rules.combine`), which may
+    decide the status instead (`basis` "chats").
+    """
 
     provider_id: str
     provider_name: str
@@ -236,8 +277,10 @@ class HealthStatus:
     error: str | None = None
     error_code: str | None = None
     http_status: int | None = None
-    check_kind: Literal["models", "chat"] | None = None
+    check_kind: CheckKind | None = None
     model_available: bool | None = None
+    basis: HealthBasis = "check"
+    recent_chats: RecentChats | None = None
 
     @property
     def is_healthy(self) -> bool:
@@ -256,6 +299,8 @@ class HealthStatus:
             "httpStatus": self.http_status,
             "checkKind": self.check_kind,
             "modelAvailable": self.model_available,
+            "basis": self.basis,
+            "recentChats": self.recent_chats.to_wire() if self.recent_chats else None,
         }
 
 
@@ -322,7 +367,7 @@ class ConversationTurn:
 
 # The contract's kinds, plus "retrying": internal, relayed as an SSE comment (see _channel).
 EventKind = Literal[
-    "start", "delta", "reasoning", "tool_call", "usage", "error", "done", "retrying"
+    "start", "delta", "reasoning", "tool_call", "usage", "error", "done", "retrying", "attempt"
 ]
 
 

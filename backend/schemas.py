@@ -19,6 +19,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validat
 from backend.errors import InvalidConfig
 from backend.models import (
     AUTH_SCHEMES,
+    CHECK_KINDS,
     MAX_KEYS,
     PROVIDER_TYPES,
     AuthConfig,
@@ -167,6 +168,12 @@ class ProviderSchema(Schema):
     parameters = fields.Nested(ParametersSchema)
     auth = fields.Nested(AuthSchema)
     endpoints = fields.Nested(EndpointsSchema)
+    checkKind = fields.String(
+        validate=validate.OneOf(
+            CHECK_KINDS,
+            error='Must be "models" (list the models; free) or "chat" (a one-token chat).',
+        )
+    )
     apiKey = fields.String()
     # Checked by `_api_keys_problems`, so each key's problem is named by its place in the list.
     apiKeys = fields.Raw()
@@ -416,6 +423,7 @@ def load_provider(data: Any, *, what: str = "provider") -> dict[str, Any]:
     loaded.setdefault("headers", {})
     loaded.setdefault("parameters", {})
     loaded.setdefault("endpoints", {})
+    loaded.setdefault("checkKind", "models")  # also for files exported before it existed
     if "auth" not in loaded:
         loaded["auth"] = default_auth(loaded["type"]).to_wire()
     return loaded
@@ -888,3 +896,46 @@ def merge_route_update(current: Mapping[str, Any], updates: Any) -> dict[str, An
     except ValidationError as err:
         raise _invalid(err, "update", ROUTE_READ_ONLY) from None
     return {**loaded, "members": list(current["members"])}
+
+
+# --- routes in an export file (docs/API.md, "Export file") ------------------------------
+
+
+class ExportedRouteSchema(Schema):
+    """A route as an export file carries it: members named by provider name. A route may have
+    none, as one whose providers were all removed still exists in the app."""
+
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(required=True, validate=lambda value: _check(_name_problem(value)))
+    displayName = fields.String(
+        required=True, validate=lambda value: _check(_display_name_problem(value))
+    )
+    strategy = fields.String(load_default="failover", validate=validate.OneOf(ROUTE_STRATEGIES))
+    members = fields.List(
+        fields.String(validate=lambda value: _check(_name_problem(value))),
+        required=True,
+        validate=validate.Length(max=MAX_ROUTE_MEMBERS, error="At most {max} providers."),
+    )
+
+    @validates_schema(skip_on_field_errors=False)
+    def _distinct_members(self, data: dict[str, Any], **kwargs: Any) -> None:
+        keys = [name.casefold() for name in data.get("members") or []]
+        if len(set(keys)) != len(keys):
+            raise ValidationError(
+                "Each provider can be in a route only once (names ignore case).", "members"
+            )
+
+
+_EXPORTED_ROUTE_SCHEMA = ExportedRouteSchema()
+
+
+def load_exported_route(data: Any, *, what: str = "route") -> dict[str, Any]:
+    """Validate a route of an export file (members are provider names, 0 to 32 of them)."""
+    raw = _text_fields_object(data, what)
+    try:
+        loaded: dict[str, Any] = _EXPORTED_ROUTE_SCHEMA.load(dict(raw))
+    except ValidationError as err:
+        raise _invalid(err, what, ROUTE_READ_ONLY) from None
+    return loaded

@@ -3,7 +3,10 @@
 The file is UTF-8 JSON::
 
     {"format": "miaoda-chat/custom-providers", "version": 2, "exportedAt": "…",
-     "providers": [...], "secrets": null | {...}}
+     "providers": [...], "routes": [...], "secrets": null | {...}}
+
+`routes` (written since version 2; optional on import, in any version) holds
+`{name, displayName, strategy, members: [provider names]}` objects and carries no secret.
 
 API keys are only ever written encrypted. `secrets` then holds::
 
@@ -23,8 +26,9 @@ a file whose provider names or base URLs were edited after export cannot send a 
 it was not given for (decryption fails).
 Other fields (model, parameters, display names) may still be edited by hand.
 
-Only the envelope is checked here; each provider object is validated by the manager. Reading
-is defensive: any input at all either yields an `ImportFile` or raises a `MiaodaError`.
+Only the envelope is checked here; each provider and route object is validated by the
+manager. Reading is defensive: any input at all either yields an `ImportFile` or raises a
+`MiaodaError`.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ HEADER_SEPARATOR = "\n"
 """In a version 1 file's secrets, a credential header is `<provider name>\n<header name>`."""
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 MAX_IMPORT_PROVIDERS = 1000
+MAX_IMPORT_ROUTES = 1000
 PASSPHRASE_MIN = 8
 PASSPHRASE_MAX = 1024
 
@@ -91,11 +96,13 @@ class ProviderSecrets:
 
 @dataclass(frozen=True)
 class ImportFile:
-    """A parsed export file: providers still to be validated, and the decrypted keys if any."""
+    """A parsed export file: providers and routes still to be validated, and the decrypted keys
+    if any."""
 
     providers: list[Any]
     secrets: dict[str, ProviderSecrets] | None
     exported_at: str | None
+    routes: list[Any] = field(default_factory=list)
 
 
 def build_export(
@@ -104,9 +111,10 @@ def build_export(
     passphrase: str | None = None,
     *,
     exported_at: str | None = None,
+    routes: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """The export file's text; `keys` (name → its secrets, or one key's text) are written only
-    encrypted."""
+    encrypted, `routes` name their members by provider name."""
     secrets: dict[str, Any] | None = None
     if keys:
         if passphrase is None:
@@ -124,13 +132,14 @@ def build_export(
         "version": VERSION,
         "exportedAt": exported_at or utc_now(),
         "providers": [dict(provider) for provider in providers],
+        "routes": [dict(route) for route in routes],
         "secrets": secrets,
     }
     try:
         text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
         text.encode("utf-8")  # fails now, not when saving, on text no file can hold
     except (TypeError, ValueError) as exc:
-        raise InternalError("A provider holds a value that cannot be exported.") from exc
+        raise InternalError("A provider or route holds a value that cannot be exported.") from exc
     return text
 
 
@@ -156,16 +165,35 @@ def read_export(content: str | bytes, passphrase: str | None = None) -> ImportFi
             "can be imported at once. Split it into smaller files.",
             fields={"providers": [f"At most {MAX_IMPORT_PROVIDERS:,} providers."]},
         )
+    routes = _routes(document)
     aad = _associated_data(providers, version)
     secrets = _read_secrets(document.get("secrets"), passphrase, aad, version)
     exported_at = document.get("exportedAt")
     # Informational only: a strange value is dropped rather than failing the import.
     if not isinstance(exported_at, str) or len(exported_at) > 64:
         exported_at = None
-    return ImportFile(providers=providers, secrets=secrets, exported_at=exported_at)
+    return ImportFile(providers=providers, secrets=secrets, exported_at=exported_at, routes=routes)
 
 
 # --- reading -----------------------------------------------------------------------------
+
+
+def _routes(document: Mapping[str, Any]) -> list[Any]:
+    """The file's route list (none when it has no `routes`), entries still to be validated."""
+    if "routes" not in document:
+        return []
+    routes = document["routes"]
+    if not isinstance(routes, list):
+        raise ImportInvalid(
+            "This export's routes are not a list.", fields={"routes": ["Expected a list."]}
+        )
+    if len(routes) > MAX_IMPORT_ROUTES:
+        raise ImportInvalid(
+            f"This file holds {len(routes):,} routes; at most {MAX_IMPORT_ROUTES:,} can be "
+            "imported at once. Split it into smaller files.",
+            fields={"routes": [f"At most {MAX_IMPORT_ROUTES:,} routes."]},
+        )
+    return routes
 
 
 def _to_bytes(content: object) -> bytes:

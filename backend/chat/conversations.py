@@ -24,21 +24,19 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
+from backend.chat.failover import Report, Target, Targets
 from backend.chat.relay import FinishCallback, collect_chat, sse_events
 from backend.chat.replies import SAVE_INTERVAL, ReplyRecorder, ReplySaver
 from backend.errors import BadRequest, InternalError, InvalidConfig, MiaodaError, NotFound
-from backend.manager import CustomProviderManager
 from backend.models import (
     ChatMessage,
     ChatRequest,
     ConversationTurn,
-    ProviderConfig,
     ToolCall,
 )
-from backend.providers import ProviderService
 from backend.redact import REDACTOR
 from backend.schemas import load_conversation_turn
 from backend.storage import Conversation, ConversationStore, Message
@@ -78,11 +76,11 @@ class _Turn:
     """Everything one request decided before the upstream is called."""
 
     conversation: Conversation
-    config: ProviderConfig
-    key: str | None
+    target: Target
     request: ChatRequest
     user_message_id: str
     reply: ReplyRecorder
+    report: Report
 
     def ids(self) -> dict[str, str]:
         return {
@@ -98,16 +96,14 @@ class ConversationChat:
     def __init__(
         self,
         store: ConversationStore,
-        manager: CustomProviderManager,
-        providers: ProviderService,
+        targets: Targets,
         record: FinishCallback,
         *,
         heartbeat: float = 15.0,
         save_interval: float = SAVE_INTERVAL,
     ) -> None:
         self._store = store
-        self._manager = manager
-        self._providers = providers
+        self._targets = targets
         self._record = record
         self._heartbeat = heartbeat
         self._saver = ReplySaver(save_interval)
@@ -129,7 +125,8 @@ class ConversationChat:
         turn = self._begin(load_conversation_turn(body))
         conversation_id = turn.conversation.id
         with self._failing(turn, time.perf_counter()):
-            stream = self._providers.open_stream(turn.config, turn.key, turn.request)
+            stream = self._targets.open_stream(turn.target, turn.request)
+        turn.report = stream.report
         with self._lock:
             claim = self._claims[conversation_id]
             claim.cancel = stream.cancel
@@ -139,19 +136,21 @@ class ConversationChat:
         self._saver.add(turn.reply)
 
         def finish(record: dict[str, Any]) -> None:
-            self._end(turn, lambda: turn.reply.close(record))
+            self._end(turn, lambda: self._close(turn, lambda: turn.reply.close(record)))
             self._record(record)
 
+        target = turn.target
         return sse_events(
             stream,
-            provider_id=turn.config.id,
-            model=turn.config.model,
+            provider_id=None if target.provider is None else target.provider.id,
+            model=target.model,
             request_id=uuid.uuid4().hex,
             is_disconnected=is_disconnected,
             heartbeat=self._heartbeat,
             on_finish=finish,
             on_batch=turn.reply.observe,
-            start_fields=turn.ids(),
+            start_fields={**turn.ids(), **({"routeId": target.route_id} if target.route else {})},
+            answered=lambda: stream.report,
         )
 
     def complete(self, body: Any) -> dict[str, Any]:
@@ -161,14 +160,15 @@ class ConversationChat:
         started = time.perf_counter()
         with self._failing(turn, started):
             result = collect_chat(
-                self._providers,
-                turn.config,
-                turn.key,
-                turn.request,
+                lambda: self._targets.complete(turn.target, turn.request, turn.report),
+                turn.report,
                 request_id=uuid.uuid4().hex,
                 on_finish=self._record,
             )
-        self._end(turn, lambda: turn.reply.close_whole(result, _ms_since(started)))
+        elapsed = _ms_since(started)
+        self._end(turn, lambda: self._close(turn, lambda: turn.reply.close_whole(result, elapsed)))
+        if turn.target.route is not None:
+            result["attempts"] = turn.report.attempts
         return {**result, **turn.ids()}
 
     # --- deletes that stop streams ------------------------------------------------------
@@ -200,13 +200,13 @@ class ConversationChat:
         """Claim the conversation, save the user message and the empty reply (see the module
         docstring for the order); everything that can be refused is refused before a save."""
         if request.conversation_id is None:
-            config, key, model = self._provider(request, None)
+            target, model = self._provider(request, None)
             conversation = self._store.create_conversation(
-                provider_id=config.id, model=request.model
+                provider_id=target.id, model=request.model
             )
             self._claim(conversation.id)
             try:
-                return self._write(request, conversation, None, config, key, model)
+                return self._write(request, conversation, None, target, model)
             except BaseException:
                 self._release(conversation.id)
                 raise
@@ -215,8 +215,8 @@ class ConversationChat:
         try:
             conversation = self._store.get_conversation(conversation.id)  # as of the claim
             parent = self._parent(request, conversation)
-            config, key, model = self._provider(request, conversation)
-            return self._write(request, conversation, parent, config, key, model)
+            target, model = self._provider(request, conversation)
+            return self._write(request, conversation, parent, target, model)
         except BaseException:
             self._release(conversation.id)
             raise
@@ -267,10 +267,10 @@ class ConversationChat:
 
     def _provider(
         self, request: ConversationTurn, conversation: Conversation | None
-    ) -> tuple[ProviderConfig, str | None, str | None]:
-        """The provider (with the request's parameters and model) and the model to remember:
-        the request's, else the conversation's when the provider stays, else none (the
-        provider's own)."""
+    ) -> tuple[Target, str | None]:
+        """The provider or route (with the request's parameters and model) and the model to
+        remember: the request's, else the conversation's when the provider stays, else none
+        (the provider's own; a route has none)."""
         stored_provider = conversation.provider_id if conversation else None
         provider_id = request.provider_id or stored_provider
         if provider_id is None:
@@ -278,23 +278,20 @@ class ConversationChat:
                 "Choose a provider for this conversation.",
                 fields={"providerId": ["Required: the conversation has no provider yet."]},
             )
-        config, key = self._manager.with_key(provider_id)
         model = request.model
         if model is None and conversation is not None and provider_id == stored_provider:
             model = conversation.model
-        if request.parameters:
-            config = replace(config, parameters={**config.parameters, **request.parameters})
-        if model:
-            config = replace(config, model=model)
-        return config, key, model
+        target = self._targets.resolve(
+            provider_id, model=model, parameters=dict(request.parameters)
+        )
+        return target, model
 
     def _write(
         self,
         request: ConversationTurn,
         conversation: Conversation,
         parent: Message | None,
-        config: ProviderConfig,
-        key: str | None,
+        target: Target,
         model: str | None,
     ) -> _Turn:
         store = self._store
@@ -311,21 +308,28 @@ class ConversationChat:
         with self._lock:
             self._claims[conversation.id].message_ids.add(user.id)
         history = self._history(conversation, user.id)
+        config = target.provider
         reply = store.start_reply(
-            conversation.id, parent_id=user.id, provider_id=config.id, model=config.model
+            conversation.id,
+            parent_id=user.id,
+            provider_id=target.id if config is None else config.id,
+            model=None if config is None else config.model,
+            route_id=target.route_id,
         )
         with self._lock:
             self._claims[conversation.id].message_ids.add(reply.id)
         conversation = store.update_conversation(
-            conversation.id, {"provider_id": config.id, "model": model}
+            conversation.id, {"provider_id": target.id, "model": model}
         )
         chat = ChatRequest(
-            provider_id=config.id,
+            provider_id=target.id,
             messages=history,
-            parameters=dict(config.parameters),
-            model=config.model,
+            parameters=dict(target.parameters if config is None else config.parameters),
+            model=None if config is None else config.model,
         )
-        return _Turn(conversation, config, key, chat, user.id, ReplyRecorder(store, reply.id))
+        reply_recorder = ReplyRecorder(store, reply.id)
+        report = self._targets.report_for(target)
+        return _Turn(conversation, target, chat, user.id, reply_recorder, report)
 
     def _history(self, conversation: Conversation, last_id: str) -> tuple[ChatMessage, ...]:
         """The messages sent upstream: the system prompt, then the stored path up to
@@ -364,7 +368,21 @@ class ConversationChat:
 
     def _fail(self, turn: _Turn, error: MiaodaError | None, elapsed_ms: int | None = None) -> None:
         shown = error or InternalError(_NOT_SENT)
-        self._end(turn, lambda: turn.reply.close_failed(shown, elapsed_ms))
+        self._end(
+            turn, lambda: self._close(turn, lambda: turn.reply.close_failed(shown, elapsed_ms))
+        )
+
+    def _close(self, turn: _Turn, save: Callable[[], None]) -> None:
+        """The reply's final save, and for a route who answered it (or was tried)."""
+        save()
+        report = turn.report
+        if report.route_id is not None:
+            self._store.save_answered(
+                turn.reply.message_id,
+                provider_id=report.provider_id or report.route_id,
+                model=report.model,
+                attempts=report.attempts,
+            )
 
 
 def history_messages(system_prompt: str, path: list[Message]) -> tuple[ChatMessage, ...]:

@@ -25,11 +25,10 @@ import json
 import logging
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from backend.errors import MiaodaError
-from backend.models import ChatEvent, ChatRequest, ProviderConfig
-from backend.providers import ChatStream, ProviderService
+from backend.models import ChatEvent
 from backend.providers.stream import RETRYING
 
 log = logging.getLogger("miaoda.chat")
@@ -38,6 +37,33 @@ POLL_SECONDS = 0.1  # how often a waiting stream checks that its client is still
 _CONTENT = frozenset({"delta", "reasoning", "tool_call"})
 
 FinishCallback = Callable[[dict[str, Any]], None]
+
+
+class EventStream(Protocol):
+    """What the relay reads: a provider's `ChatStream`, or a `FailoverStream` over several."""
+
+    started: float
+
+    def next_batch(self, timeout: float) -> list[ChatEvent] | None: ...
+
+    def cancel(self) -> None: ...
+
+    def usage(self) -> dict[str, Any]: ...
+
+
+class Answered(Protocol):
+    """Who answered a request (`backend.chat.failover.Report`)."""
+
+    @property
+    def route_id(self) -> str | None: ...
+
+    @property
+    def provider_id(self) -> str | None: ...
+
+    @property
+    def model(self) -> str | None: ...
+
+
 BatchCallback = Callable[[list[ChatEvent]], None]
 
 
@@ -71,22 +97,25 @@ def text_frame(kind: str, pieces: list[str]) -> str:
 
 
 def sse_events(
-    stream: ChatStream,
+    stream: EventStream,
     *,
-    provider_id: str,
-    model: str,
+    provider_id: str | None,
+    model: str | None,
     request_id: str,
     is_disconnected: Callable[[], bool],
     heartbeat: float = 15.0,
     on_finish: FinishCallback | None = None,
     on_batch: BatchCallback | None = None,
     start_fields: Mapping[str, Any] | None = None,
+    answered: Callable[[], Answered] | None = None,
 ) -> Iterator[bytes]:
     """The contract's SSE bytes for one stream, as a WSGI body (iterate it, then close it).
 
-    `start_fields` are added to the `start` event (the conversation form's ids)."""
-    outcome = _Outcome(stream)
-    start = {"requestId": request_id, "providerId": provider_id, "model": model}
+    `start_fields` are added to the `start` event (the conversation form's ids, a route's id).
+    `answered` says who answered once the stream is over (a route's member): `done` carries
+    its `providerId` and `routeId`, and the record its provider and model."""
+    outcome = _Outcome(stream, answered)
+    start: dict[str, Any] = {"requestId": request_id, "providerId": provider_id, "model": model}
     if start_fields:
         start.update(start_fields)
     reported = False
@@ -95,14 +124,14 @@ def sse_events(
         nonlocal reported
         if not reported:
             reported = True
-            _report(on_finish, outcome.record(request_id, provider_id, model))
+            _report(on_finish, outcome.record(request_id, provider_id or "", model or ""))
 
     frames = _relay(stream, outcome, start, is_disconnected, heartbeat, on_batch, finish)
     return _Body(frames, stream, finish)
 
 
 def _relay(
-    stream: ChatStream,
+    stream: EventStream,
     outcome: _Outcome,
     start: dict[str, Any],
     is_disconnected: Callable[[], bool],
@@ -149,7 +178,7 @@ class _Body:
     chunk was asked for (a generator's `finally` would not run if it never started)."""
 
     def __init__(
-        self, frames: Generator[bytes, None, None], stream: ChatStream, finish: Callable[[], None]
+        self, frames: Generator[bytes, None, None], stream: EventStream, finish: Callable[[], None]
     ) -> None:
         self._frames = frames
         self._stream = stream
@@ -179,8 +208,9 @@ class _Body:
 class _Outcome:
     """What the relay saw of one stream, turned into frames and a record."""
 
-    def __init__(self, stream: ChatStream) -> None:
+    def __init__(self, stream: EventStream, answered: Callable[[], Answered] | None) -> None:
         self.stream = stream
+        self.answered = answered
         self.finished = False
         self.finish_reason: str | None = None
         self.error_code: str | None = None
@@ -235,11 +265,14 @@ class _Outcome:
                 return "".join(parts)
             self.finish_reason = "error"  # the stream vanished without its terminal event
         self.finished, self.ended_at = True, now
-        done = {
+        done: dict[str, Any] = {
             "finishReason": self.finish_reason,
             "ttftMs": self.ttft_ms,
             "elapsedMs": self._ms(now),
         }
+        if self.answered is not None:
+            who = self.answered()
+            done["providerId"], done["routeId"] = who.provider_id, who.route_id
         parts.append(sse_frame("done", done))
         return "".join(parts)
 
@@ -247,6 +280,10 @@ class _Outcome:
         """The analytics record for `on_finish`."""
         usage = self.usage or self.stream.usage()
         ended = self.ended_at if self.ended_at is not None else time.perf_counter()
+        if self.answered is not None:
+            who = self.answered()
+            provider_id = who.provider_id or who.route_id or provider_id
+            model = who.model or model
         return {
             "requestId": request_id,
             "providerId": provider_id,
@@ -265,20 +302,19 @@ class _Outcome:
 
 
 def collect_chat(
-    service: ProviderService,
-    config: ProviderConfig,
-    api_key: str | None,
-    request: ChatRequest,
+    send: Callable[[], dict[str, Any]],
+    answered: Answered,
     *,
     request_id: str,
     on_finish: FinishCallback | None = None,
 ) -> dict[str, Any]:
-    """A non-streamed answer (`message`, `usage`, `finishReason`), recorded like a stream."""
+    """A non-streamed answer (`message`, `usage`, `finishReason`), recorded like a stream.
+
+    `send()` asks for it; `answered` says who answered (filled in as `send` runs), which the
+    answer carries as `providerId` and `routeId`, as a stream's `done` does."""
     started = time.perf_counter()
     record: dict[str, Any] = {
         "requestId": request_id,
-        "providerId": config.id,
-        "model": config.model,
         "inputTokens": None,
         "outputTokens": None,
         "usageSource": None,
@@ -287,7 +323,7 @@ def collect_chat(
         "errorCode": None,
     }
     try:
-        result = service.chat(config, api_key, request)
+        result = send()
     except MiaodaError as error:
         record["errorCode"] = error.code
         raise
@@ -299,8 +335,10 @@ def collect_chat(
             usageSource=usage["source"],
             finishReason=result["finishReason"],
         )
-        return result
+        return {**result, "providerId": answered.provider_id, "routeId": answered.route_id}
     finally:
+        record["providerId"] = answered.provider_id or answered.route_id or ""
+        record["model"] = answered.model or ""
         record["elapsedMs"] = round((time.perf_counter() - started) * 1000)
         _report(on_finish, record)
 

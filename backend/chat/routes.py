@@ -1,4 +1,5 @@
-"""Routes (CONTRACT §10): the one place that changes them, and where circuits are kept.
+"""Routes (CONTRACT §10): the one place that changes them (but for imports, which save through
+the same store: backend.manager.exchange), and where circuits are kept.
 
 `RouteManager` validates every change with `backend.schemas` and saves it through
 `backend.storage.RouteStore`, whose write transaction checks the name against routes and

@@ -1,13 +1,15 @@
 """The chat routes' service: a request body becomes a provider stream, relayed and recorded.
 
-It validates the body (`backend.schemas`), finds the provider and its key (`manager`), merges
-per-request parameters over the provider's own (and a `model` override over its model), opens the
-stream (`providers`), relays it as the contract's SSE bytes (`backend.chat.relay`) and stores one
-analytics record per request (`storage`). A body in the conversation form (a `conversationId`
-key, or a `message`) goes to `backend.chat.conversations`, which keeps the history and the reply
-in the store; the stateless form stores no conversation. Body and provider errors are raised
-before any byte is sent, so the server can answer them with an HTTP error envelope; everything
-after `start` travels inside the stream.
+It validates the body (`backend.schemas`), resolves its `providerId` to a provider (with its key,
+the request's parameters over its own and a `model` override over its model) or a route, opens
+the stream through `backend.chat.failover` (which fails a route over to its next member and
+reports each provider's outcome to its circuit and the health monitor), relays it as the
+contract's SSE bytes (`backend.chat.relay`) and stores one analytics record per request
+(`storage`; in a route, one more per member that failed). A body in the conversation form (a
+`conversationId` key, or a `message`) goes to `backend.chat.conversations`, which keeps the
+history and the reply in the store; the stateless form stores no conversation. Body and
+provider errors are raised before any byte is sent, so the server can answer them with an HTTP
+error envelope; everything after `start` travels inside the stream.
 """
 
 from __future__ import annotations
@@ -15,17 +17,18 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from typing import Any
 
 from backend.chat.conversations import ConversationChat
+from backend.chat.failover import OutcomeCallback, Target, Targets
 from backend.chat.relay import collect_chat, sse_events
 from backend.errors import MiaodaError
 from backend.manager import CustomProviderManager
-from backend.models import ChatRequest, ProviderConfig, utc_now
+from backend.models import ChatRequest, utc_now
 from backend.providers import ProviderService
+from backend.providers.circuit import CircuitBreakers
 from backend.schemas import is_conversation_form, load_chat_request
-from backend.storage import ConversationStore, Storage
+from backend.storage import ConversationStore, RouteStore, Storage
 
 log = logging.getLogger("miaoda.chat")
 
@@ -40,13 +43,17 @@ class ChatService:
         storage: Storage,
         *,
         heartbeat: float = 15.0,
+        routes: RouteStore | None = None,
+        circuits: CircuitBreakers | None = None,
+        on_outcome: OutcomeCallback | None = None,
     ) -> None:
-        self._manager = manager
-        self._providers = providers
         self._storage = storage
         self._heartbeat = heartbeat
+        self.targets = Targets(
+            manager, providers, routes, circuits, on_outcome=on_outcome, on_record=self.record
+        )
         self.conversations = ConversationChat(
-            ConversationStore(storage), manager, providers, self.record, heartbeat=heartbeat
+            ConversationStore(storage), self.targets, self.record, heartbeat=heartbeat
         )
 
     def close(self) -> None:
@@ -54,40 +61,46 @@ class ChatService:
         self.conversations.close()
 
     def stream(self, body: Any, is_disconnected: Callable[[], bool]) -> Iterator[bytes]:
-        """Validate, find the provider and key, start the upstream stream and return the SSE
-        body (body and provider errors raise before anything is sent)."""
+        """Validate, find the provider (or route) and key, start the upstream stream and return
+        the SSE body (body and provider errors raise before anything is sent)."""
         if is_conversation_form(body):
             return self.conversations.stream(body, is_disconnected)
-        config, key, request = self._prepare(body)
-        stream = self._providers.open_stream(config, key, request)
+        target, request = self._prepare(body)
+        stream = self.targets.open_stream(target, request)
         return sse_events(
             stream,
-            provider_id=config.id,
-            model=config.model,
+            provider_id=None if target.provider is None else target.provider.id,
+            model=target.model,
             request_id=new_request_id(),
             is_disconnected=is_disconnected,
             heartbeat=self._heartbeat,
             on_finish=self.record,
+            start_fields=route_start(target),
+            answered=lambda: stream.report,
         )
 
     def complete(self, body: Any) -> dict[str, Any]:
         """One whole answer: `message`, `usage`, `finishReason`."""
         if is_conversation_form(body):
             return self.conversations.complete(body)
-        config, key, request = self._prepare(body)
-        return collect_chat(
-            self._providers,
-            config,
-            key,
-            request,
+        target, request = self._prepare(body)
+        report = self.targets.report_for(target)
+        result = collect_chat(
+            lambda: self.targets.complete(target, request, report),
+            report,
             request_id=new_request_id(),
             on_finish=self.record,
         )
+        if target.route is not None:
+            result["attempts"] = report.attempts
+        return result
 
-    def _prepare(self, body: Any) -> tuple[ProviderConfig, str | None, ChatRequest]:
+    def _prepare(self, body: Any) -> tuple[Target, ChatRequest]:
         request = load_chat_request(body)
-        config, key = self._manager.with_key(request.provider_id)
-        return _with_parameters(config, request), key, request
+        target = self.targets.resolve(
+            request.provider_id, model=request.model, parameters=request.parameters
+        )
+        return target, request
 
     def record(self, record: dict[str, Any]) -> None:
         """Store one request's analytics record (a failure is logged, not raised)."""
@@ -114,11 +127,6 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
-def _with_parameters(config: ProviderConfig, request: ChatRequest) -> ProviderConfig:
-    """The provider's config with the request's parameters over its own, and its model
-    replaced by the request's (the adapters, `start` and the record all read `config.model`)."""
-    if request.model:
-        config = replace(config, model=request.model)
-    if not request.parameters:
-        return config
-    return replace(config, parameters={**config.parameters, **request.parameters})
+def route_start(target: Target) -> dict[str, Any] | None:
+    """What a route's `start` event adds: its id (`providerId` and `model` are null)."""
+    return None if target.route is None else {"routeId": target.route.id}

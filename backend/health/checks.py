@@ -3,11 +3,14 @@
     Prober           the provider layer's checks (`ProviderService` is one); `FunctionProber`
                      turns a plain check function (config, key) -> status into one.
     CheckRun        one batch of checks for `HealthMonitor.check_many`: models checks on the
-                     provider loop, chat-path fallbacks on a few threads, results in one queue.
+                     provider loop, chat checks on a few threads, results in one queue.
 
-A check costs no tokens: it lists the provider's models with its key. Only a provider without a
-models endpoint gets the chat-path test instead, which costs a token or so. A check that raises
-becomes an unhealthy status (`_guarded`, `failure_status`); it never escapes into the monitor.
+Each provider says which check it gets (`ProviderConfig.check_kind`). A `models` check costs no
+tokens: it lists the provider's models with its key; a provider whose models endpoint turns out
+not to exist gets the chat check instead. A `chat` check (gateways and relays, which answer
+their model list from their own configuration) is a one-token chat request, which costs a
+token or so. A check that raises becomes an unhealthy status (`_guarded`, `failure_status`);
+it never escapes into the monitor.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ log = logging.getLogger("miaoda.health")
 HealthCheck = Callable[[ProviderConfig, str | None], HealthStatus]
 Deliver = Callable[[int, HealthStatus | None], None]
 
-_FALLBACK_THREADS = 4
+# Chat checks hold a thread each while they wait for the first token: at most this many at once
+# (and at most the run's concurrency).
+_CHAT_THREADS = 16
 _CRASHED = "The check failed inside MiaoDa Chat; see the log."
 
 
@@ -113,10 +118,11 @@ def failure_status(config: ProviderConfig, err: MiaodaError | None) -> HealthSta
 
 
 class CheckRun:
-    """One batch of checks: models checks on the provider loop, chat fallbacks on a few threads.
+    """One batch of checks: models checks on the provider loop, chat checks on a few threads.
 
-    Results arrive in one queue; `next` hands them out and sends a provider whose models
-    endpoint does not exist to the chat-path check first.
+    A provider whose `check_kind` is `chat` goes straight to the chat check. Results arrive in
+    one queue; `next` hands them out and sends a provider whose models endpoint does not exist
+    to the chat check first.
     """
 
     def __init__(self, prober: Prober, timeout: float, connect: float, concurrency: int) -> None:
@@ -127,7 +133,8 @@ class CheckRun:
             self._deliver, timeout=timeout, connect_timeout=connect, concurrency=concurrency
         )
         self._jobs: dict[int, tuple[ProviderConfig, str | None]] = {}
-        self._fallbacks: ThreadPoolExecutor | None = None
+        self._chat_threads = max(1, min(concurrency, _CHAT_THREADS))
+        self._chats: ThreadPoolExecutor | None = None
         self.pending = 0
 
     def _deliver(self, tag: int, status: HealthStatus | None) -> None:
@@ -135,6 +142,9 @@ class CheckRun:
 
     def submit(self, tag: int, config: ProviderConfig, api_key: str | None) -> None:
         self.pending += 1
+        if config.check_kind == "chat":
+            self._submit_chat(tag, config, api_key)
+            return
         self._jobs[tag] = (config, api_key)
         self._models.submit(tag, config, api_key)
 
@@ -151,11 +161,7 @@ class CheckRun:
             return None
         job = self._jobs.pop(tag, None)
         if status is not None and job is not None and needs_chat_check(status):
-            if self._fallbacks is None:
-                self._fallbacks = ThreadPoolExecutor(
-                    _FALLBACK_THREADS, thread_name_prefix="miaoda-health-chat"
-                )
-            self._fallbacks.submit(self._chat_check, tag, *job)
+            self._submit_chat(tag, *job)
             return None
         self.pending -= 1
         return tag, status
@@ -172,8 +178,15 @@ class CheckRun:
 
     def cancel(self) -> None:
         self._models.cancel()
-        if self._fallbacks is not None:
-            self._fallbacks.shutdown(wait=False, cancel_futures=True)
+        if self._chats is not None:
+            self._chats.shutdown(wait=False, cancel_futures=True)
+
+    def _submit_chat(self, tag: int, config: ProviderConfig, api_key: str | None) -> None:
+        if self._chats is None:
+            self._chats = ThreadPoolExecutor(
+                self._chat_threads, thread_name_prefix="miaoda-health-chat"
+            )
+        self._chats.submit(self._chat_check, tag, config, api_key)
 
     def _chat_check(self, tag: int, config: ProviderConfig, api_key: str | None) -> None:
         def chat(cfg: ProviderConfig, key: str | None) -> HealthStatus:

@@ -1,16 +1,21 @@
 """Provider health: the monitor that runs checks, keeps the latest status per provider and history.
 
-    HealthMonitor    runs checks (one, or many at once), grades them with `grade`, keeps the
-                     latest status of each provider in memory under a change counter (`seq`,
-                     read through `updates(cursor)`), stores every check in SQLite and answers
-                     history queries with uptime and latency percentiles.
+    HealthMonitor    runs checks (one, or many at once), grades them with `grade`, hears how
+                     real chat requests ended (`chat_outcome`), keeps the latest status of each
+                     provider in memory (the check `combine`d with its recent chats) under a
+                     change counter (`seq`, read through `updates(cursor)`), stores every
+                     check in SQLite and answers history queries with uptime and latency
+                     percentiles.
     HealthObserver   what the monitor tells its observers (the scheduler is one).
 
-The rest of the health feature lives beside it (imports go schedule → monitor → checks → rules):
+The rest of the health feature lives beside it (imports go schedule → monitor → checks and
+chats → rules):
 
     rules.py         HealthSettings (the interval, slow threshold, timeout and on/off switch)
-                     and the status rules (`grade`, `needs_chat_check`): the one place a
-                     provider's health state is decided.
+                     and the status rules (`grade`, `needs_chat_check`, `after_chat`,
+                     `combine`): the one place a provider's health state is decided.
+    chats.py         ChatRecords, what each provider's real chats saw lately, kept in memory
+                     and in the data file.
     checks.py        what the monitor needs of the provider layer (`Prober`) and one batch of
                      checks run through it.
     schedule.py      HealthScheduler, the background thread that checks every provider every
@@ -34,16 +39,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from backend.errors import InvalidConfig, MiaodaError, NotFound
+from backend.health.chats import ChatRecords
 from backend.health.checks import CheckRun, FunctionProber, HealthCheck, Prober, failure_status
 from backend.health.rules import (
     HealthSettings,
     apply_settings,
+    combine,
+    counts,
     grade,
     needs_chat_check,
     settings_limits,
 )
 from backend.manager import CustomProviderManager
-from backend.models import HealthStatus, ProviderConfig, utc_now
+from backend.models import NO_CHATS, HealthStatus, ProviderConfig, utc_now
 from backend.providers.circuit import CircuitBreakers
 from backend.storage import Storage
 
@@ -75,8 +83,12 @@ _SAVE_EVERY = 0.25  # seconds between history writes while checks keep finishing
 
 @dataclass(frozen=True)
 class _Entry:
+    """A provider's status as shown (its check combined with its recent chats), the check
+    itself (None: never checked) and the `seq` of its last change."""
+
     status: HealthStatus
     seq: int
+    check: HealthStatus | None = None
 
 
 class HealthObserver(Protocol):
@@ -122,6 +134,8 @@ class HealthMonitor:
         self._observers: list[HealthObserver] = []
         self._closing = threading.Event()
         self._settings = self._stored_settings(settings or HealthSettings())
+        # What each provider's real chats saw. Lock order: `_lock`, then the records' own.
+        self._chats = ChatRecords(storage, manager.get)
         manager.add_listener(self._on_provider_changed)
         self._seed()
 
@@ -247,16 +261,21 @@ class HealthMonitor:
     ) -> list[HealthStatus]:
         """Grade finished checks into `results` and the cache; those to store."""
         batch: list[tuple[HealthStatus, int]] = []
+        tags: list[int] = []
         for tag, raw in finished:
             if raw is None:
                 continue  # cancelled
             status = self._stamp(grade(raw, settings.slow_threshold_ms), providers[tag])
             results[tag] = status
             batch.append((status, generations[tag]))
+            tags.append(tag)
         with self._lock:
             self._in_flight.subtract(s.provider_id for s, _ in batch)
             self._in_flight = +self._in_flight  # drop ids at zero
-        return self._cache(batch)
+        kept = self._cache(batch)
+        for tag, (status, _) in zip(tags, batch, strict=True):
+            results[tag] = self._shown(status)
+        return kept
 
     def record_check(self, status: HealthStatus) -> HealthStatus:
         """Record a check made elsewhere (the test of a validated save) as the latest status."""
@@ -264,7 +283,7 @@ class HealthMonitor:
         with self._lock:
             generation = self._generation[graded.provider_id]
         self._store(self._cache([(graded, generation)]))
-        return graded
+        return self._shown(graded)
 
     def _stamp(self, status: HealthStatus, provider: ProviderConfig | None) -> HealthStatus:
         return replace(
@@ -280,10 +299,12 @@ class HealthMonitor:
         kept = []
         with self._lock:
             for status, generation in batch:
-                if self._generation[status.provider_id] != generation:
+                pid = status.provider_id
+                if self._generation[pid] != generation:
                     continue
                 self._seq += 1
-                self._latest[status.provider_id] = _Entry(status, self._seq)
+                shown = combine(status, self._chats.get(pid))
+                self._latest[pid] = _Entry(shown, self._seq, status)
                 kept.append(status)
         for status in kept:
             if self._circuits is not None:
@@ -293,6 +314,15 @@ class HealthMonitor:
             for observer in self._observers:
                 observer.on_checked(status.provider_id)
         return kept
+
+    def _shown(self, check: HealthStatus) -> HealthStatus:
+        """What a graded check shows as: the cached status when it is the latest check (so
+        `to_wire` finds its `seq`), else the check combined with the provider's chats now."""
+        with self._lock:
+            entry = self._latest.get(check.provider_id)
+            if entry is not None and entry.check is check:
+                return entry.status
+        return combine(check, self._chats.get(check.provider_id))
 
     def _store(self, statuses: list[HealthStatus]) -> None:
         """Append checks to the history in one transaction (one disk sync)."""
@@ -306,6 +336,40 @@ class HealthMonitor:
         except MiaodaError as err:
             # The latest status still counts; only its history point is lost.
             log.warning("could not store health checks: %s", err.message)
+
+    # --- real chats ---------------------------------------------------------------------
+
+    def chat_outcome(self, provider_id: str, error: MiaodaError | None) -> None:
+        """Hear how a real chat request to a provider ended before or at its first token:
+        answered (`error` None) or failed with `error` (only provider-side errors count).
+
+        Thread-safe and quick when nothing changes: a disk write happens only when the count
+        of failures in a row changes (see docs/HEALTH.md, "Real chats").
+        """
+        if not counts(error):
+            return
+        counted = self._chats.record(provider_id, error, self._clock())
+        if counted is None:
+            return  # not a saved provider (any more)
+        provider, save = counted
+        with self._lock:
+            self._show_chats(provider)
+        if save:
+            self._chats.save(provider_id)
+
+    def _show_chats(self, provider: ProviderConfig) -> None:
+        """Combine the cached check with the provider's chats as they are now; a changed
+        status moves `seq`. Hold `_lock`."""
+        if provider.id in self._removed:
+            return  # removed while its chat was being counted
+        entry = self._latest.get(provider.id)
+        check = entry.check if entry is not None else None
+        shown = combine(
+            check or HealthStatus(provider.id, provider.name), self._chats.get(provider.id)
+        )
+        if entry is None or shown != entry.status:
+            self._seq += 1
+            self._latest[provider.id] = _Entry(shown, self._seq, check)
 
     # --- reads --------------------------------------------------------------------------
 
@@ -432,25 +496,29 @@ class HealthMonitor:
     # --- internals ----------------------------------------------------------------------
 
     def _seed(self) -> None:
-        """Start from each provider's newest stored check, so a restart does not say unknown."""
-        for provider in self._manager.list():
+        """Start from each provider's newest stored check and its stored chat record, so a
+        restart says neither unknown nor healthy where the last chats failed."""
+        providers = self._manager.list()
+        stored_chats = self._chats.load(providers)
+        for provider in providers:
             newest = self._storage.health_history(provider.id, since=None, limit=1)
-            if newest:
+            check = newest[0] if newest else None
+            chats = stored_chats.get(provider.id)
+            if check is not None or chats is not None:
                 self._seq += 1
-                self._latest[provider.id] = _Entry(newest[0], self._seq)
+                blank = HealthStatus(provider.id, provider.name)
+                shown = combine(check or blank, chats or NO_CHATS)
+                self._latest[provider.id] = _Entry(shown, self._seq, check)
 
     def _entries(self, providers: list[ProviderConfig]) -> list[_Entry]:
         with self._lock:
             latest = dict(self._latest)
-        return [
-            latest.get(p.id) or _Entry(HealthStatus(provider_id=p.id, provider_name=p.name), 0)
-            for p in providers
-        ]
+        return [latest.get(p.id) or _Entry(_never_checked(p), 0) for p in providers]
 
     def _latest_of(self, provider: ProviderConfig) -> HealthStatus:
         with self._lock:
             entry = self._latest.get(provider.id)
-        return entry.status if entry else HealthStatus(provider.id, provider.name)
+        return entry.status if entry else _never_checked(provider)
 
     def _in_flight_ids(self) -> list[str]:
         with self._lock:
@@ -479,6 +547,13 @@ class HealthMonitor:
         return int(seq)
 
     def _on_provider_changed(self, provider_id: str, removed: bool) -> None:
+        saved: ProviderConfig | None = None
+        if not removed:
+            with contextlib.suppress(MiaodaError):  # removed meanwhile: its removal follows
+                saved = self._manager.get(provider_id)
+        forgotten = False
+        if removed or saved is not None:
+            forgotten = self._chats.provider_changed(provider_id, saved)
         with self._lock:
             # A check that started before this change describes the old provider: drop it.
             self._generation[provider_id] += 1
@@ -486,8 +561,16 @@ class HealthMonitor:
                 self._latest.pop(provider_id, None)
                 self._seq += 1
                 self._removed[provider_id] = self._seq
+            elif forgotten and saved is not None:
+                self._show_chats(saved)
+        if forgotten:
+            self._chats.save(provider_id)
         for observer in self._observers:
             observer.on_provider_changed(provider_id, removed)
+
+
+def _never_checked(provider: ProviderConfig) -> HealthStatus:
+    return combine(HealthStatus(provider.id, provider.name), NO_CHATS)
 
 
 def _wire(entry: _Entry) -> dict[str, Any]:

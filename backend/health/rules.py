@@ -6,6 +6,8 @@
     grade             the status rules: a check's raw result becomes healthy, degraded or
                       unhealthy.
     needs_chat_check  whether a models check shows there is no models endpoint to ask.
+    after_chat        what one real chat request's outcome does to a provider's RecentChats.
+    combine           the status shown: the graded check, unless the real chats overrule it.
 
 Plain functions and data, no I/O. The status rules are described in docs/HEALTH.md.
 """
@@ -16,11 +18,19 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-from backend.errors import InvalidConfig
-from backend.models import HealthStatus
+from backend.errors import InvalidConfig, MiaodaError
+from backend.models import HealthStatus, RecentChats
+from backend.providers.circuit import FAILOVER_CODES
 
 # Answers on the models endpoint that mean "there is no such endpoint here": use the chat path.
 NO_MODELS_ENDPOINT = frozenset({404, 405, 501})
+
+CHAT_FAILURES_TO_FLAG = 3
+"""Real chats failing in a row, each with a provider-side error, that make a provider unhealthy."""
+
+COUNTED_CHAT_ERRORS = FAILOVER_CODES
+"""The provider-side errors: the ones a route fails over on (CONTRACT §10). Others (a bad
+request, a conversation too long for the model, a fault of ours) say nothing of the provider."""
 
 
 # --- settings -------------------------------------------------------------------------------
@@ -135,3 +145,48 @@ def needs_chat_check(raw: HealthStatus) -> bool:
 
 def _seconds(ms: int) -> str:
     return f"{ms} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
+
+
+# --- real chats -----------------------------------------------------------------------------
+
+
+def counts(error: MiaodaError | None) -> bool:
+    """Whether a chat outcome says something about the provider: an answer, or a provider-side
+    error (`COUNTED_CHAT_ERRORS`)."""
+    return error is None or error.code in COUNTED_CHAT_ERRORS
+
+
+def after_chat(chats: RecentChats, error: MiaodaError | None, at: str) -> RecentChats:
+    """`chats` after one more real chat that ended at `at`: answered (`error` None) or failed.
+
+    An answer starts the count over; a provider-side failure adds one and becomes the last
+    error; any other error leaves `chats` as it was.
+    """
+    if error is None:
+        return RecentChats(0, at, None, None)
+    if not counts(error):
+        return chats
+    return RecentChats(
+        chats.failures_in_a_row + 1, at, (error.code, error.message), error.upstream_status
+    )
+
+
+def combine(check: HealthStatus, chats: RecentChats) -> HealthStatus:
+    """The status to show: the graded `check`, unless the last CHAT_FAILURES_TO_FLAG real chats
+    or more all failed; then `unhealthy` with the last chat's error, whatever the check said.
+
+    `lastChecked`, `checkKind`, `responseTime` and `modelAvailable` stay the check's, so a
+    status still says what was probed and when.
+    """
+    if chats.failures_in_a_row >= CHAT_FAILURES_TO_FLAG and chats.last_error is not None:
+        code, message = chats.last_error
+        return replace(
+            check,
+            status="unhealthy",
+            error=message,
+            error_code=code,
+            http_status=chats.last_http_status,
+            basis="chats",
+            recent_chats=chats,
+        )
+    return replace(check, basis="check", recent_chats=chats)

@@ -178,6 +178,7 @@ class ProviderEditing(KeyPool):
             headers=dict(data["headers"]),
             parameters=dict(data["parameters"]),
             endpoints=dict(data["endpoints"]),
+            check_kind=data["checkKind"],
             created_at=created_at,
             updated_at=updated_at,
             has_api_key=bool(key),

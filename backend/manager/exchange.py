@@ -1,4 +1,11 @@
-"""Export and import of providers (the file format is backend.transfer's)."""
+"""Export and import of providers and routes (the file format is backend.transfer's).
+
+A route's members are providers, so routes travel with them: the file names members by
+provider name, and an import maps those names to ids once the file's providers are in. Route
+names share the providers' name space, and so their conflict rules. Imported routes are saved
+through `RouteStore`, as `backend.chat.routes.RouteManager` saves them, whose transactions
+check each name and member again.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +20,13 @@ from backend.manager.editing import ProviderEditing, taken_by_route
 from backend.manager.headers import header_entry, plan_headers, split_headers, stored_header_names
 from backend.models import ProviderConfig, is_secret_header
 from backend.redact import REDACTOR
-from backend.schemas import load_api_keys, load_provider
+from backend.schemas import load_api_keys, load_exported_route, load_provider
+from backend.storage import Route
 
 
 @dataclass
-class ImportReport:
-    """What an import did (or, in a dry run, would do), name by name."""
+class NameReport:
+    """What an import did (or, in a dry run, would do) with one kind of entry, name by name."""
 
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
@@ -26,22 +34,33 @@ class ImportReport:
     errors: list[dict[str, Any]] = field(default_factory=list)
     renamed: list[dict[str, str]] = field(default_factory=list)
 
-    def to_wire(self, dry_run: bool) -> dict[str, Any]:
+    def lists(self) -> dict[str, Any]:
+        """The five lists as the import's result carries them."""
         return {
             "added": self.added,
             "updated": self.updated,
             "skipped": self.skipped,
             "errors": self.errors,
             "renamed": self.renamed,
-            "dryRun": dry_run,
         }
+
+
+@dataclass
+class ImportReport(NameReport):
+    """What an import did: its own lists for the providers, `routes` for the routes."""
+
+    routes: NameReport = field(default_factory=NameReport)
+
+    def to_wire(self, dry_run: bool) -> dict[str, Any]:
+        return {**self.lists(), "routes": self.routes.lists(), "dryRun": dry_run}
 
 
 class ProviderExchange(ProviderEditing):
     """Writes the export file and applies an imported one."""
 
     def export_text(self, *, include_keys: bool, passphrase: str | None) -> tuple[str, int]:
-        """The export file's text and how many providers it holds."""
+        """The export file's text (every provider and every route) and how many providers it
+        holds."""
         if include_keys and not passphrase:
             raise InvalidConfig(
                 "Keys are only exported encrypted: give a passphrase.",
@@ -68,13 +87,29 @@ class ProviderExchange(ProviderEditing):
             keys,
             passphrase if include_keys else None,
             exported_at=self._clock(),
+            routes=self._exported_routes(providers),
         )
         return text, len(providers)
+
+    def _exported_routes(self, providers: Sequence[ProviderConfig]) -> list[dict[str, Any]]:
+        """Every route with its members by name; a route left without members is kept too."""
+        names = {provider.id: provider.name for provider in providers}
+        return [
+            {
+                "name": route.name,
+                "displayName": route.display_name,
+                "strategy": route.strategy,
+                # A provider saved after `providers` was read is not in this file: leave it out.
+                "members": [names[m] for m in route.members if m in names],
+            }
+            for route in self._routes.list_routes()
+        ]
 
     def import_text(
         self, content: str | bytes, *, passphrase: str | None, on_conflict: str, dry_run: bool
     ) -> ImportReport:
-        """Validate the whole file first, then apply it provider by provider."""
+        """Validate the whole file first, then apply it provider by provider, then route by
+        route (members mapped to the providers that now have their names)."""
         parsed = transfer.read_export(content, passphrase)
         secrets = parsed.secrets or {}
         report = ImportReport()
@@ -106,11 +141,24 @@ class ProviderExchange(ProviderEditing):
                 report.errors.append({"name": label, "error": err.to_dict()})
                 continue
             plans.append((data, keys))
+        routes = _check_routes(parsed.routes, seen, report.routes)
+        # A provider renamed on a conflict must not take the name of a route in the file.
+        seen.update(data["name"].casefold() for _, data in routes)
+        # File name (case-folded) -> the provider that has it after the import, renames followed.
+        placed: dict[str, str] = {}
         for data, brought_keys in plans:
+            name = data["name"]
             try:
-                self._import_one(data, brought_keys, on_conflict, dry_run, report, seen)
+                placed[name.casefold()] = self._import_one(
+                    data, brought_keys, on_conflict, dry_run, report, seen
+                )
             except MiaodaError as err:
-                report.errors.append({"name": data["name"], "error": err.to_dict()})
+                report.errors.append({"name": name, "error": err.to_dict()})
+        for index, data in routes:
+            try:
+                self._import_route(data, placed, on_conflict, dry_run, report, seen)
+            except MiaodaError as err:
+                report.routes.errors.append(_route_error(data["name"], index, err))
         return report
 
     def _import_one(
@@ -121,7 +169,8 @@ class ProviderExchange(ProviderEditing):
         dry_run: bool,
         report: ImportReport,
         taken: set[str],
-    ) -> None:
+    ) -> str:
+        """Apply one provider; return the id of the provider that has (or would have) its name."""
         key = keys[0] if keys else None
         with self._lock:
             existing = self._storage.get_provider_by_name(data["name"])
@@ -130,7 +179,7 @@ class ProviderExchange(ProviderEditing):
                 raise taken_by_route(data["name"])
             if existing is not None and on_conflict == "skip":
                 report.skipped.append(data["name"])
-                return
+                return existing.id
             if (existing is not None or route_named) and on_conflict == "rename":
                 new_name = self._free_name(data["name"], taken)
                 taken.add(new_name.casefold())
@@ -148,7 +197,7 @@ class ProviderExchange(ProviderEditing):
                     self._insert_with_headers(provider, keys or [], values)
                     self._notify(provider.id)
                 report.added.append(provider.name)
-                return
+                return provider.id
             provider = self._build(
                 existing.id, data, key, created_at=existing.created_at, updated_at=now
             )
@@ -174,6 +223,81 @@ class ProviderExchange(ProviderEditing):
                 self._write_with_headers(existing, provider, key_change, values, dropped)
                 self._notify(provider.id)
             report.updated.append(provider.name)
+            return provider.id
+
+    def _import_route(
+        self,
+        data: dict[str, Any],
+        placed: Mapping[str, str],
+        on_conflict: str,
+        dry_run: bool,
+        report: ImportReport,
+        taken: set[str],
+    ) -> None:
+        """Apply one route with the provider conflict rules; its name is shared with them."""
+        members = self._member_ids(data["members"], placed)
+        name = data["name"]
+        with self._lock:
+            existing = self._routes.get_route_by_name(name)
+            provider_named = self._storage.get_provider_by_name(name) is not None or any(
+                added.casefold() == name.casefold() for added in report.added
+            )
+            if provider_named and on_conflict != "rename":
+                raise _taken_by_provider(name)
+            if existing is not None and on_conflict == "skip":
+                report.routes.skipped.append(name)
+                return
+            if (existing is not None or provider_named) and on_conflict == "rename":
+                new_name = self._free_name(name, taken)
+                taken.add(new_name.casefold())
+                report.routes.renamed.append({"from": name, "to": new_name})
+                name, existing = new_name, None
+            now = self._clock()
+            route = Route(
+                id=uuid.uuid4().hex if existing is None else existing.id,
+                name=name,
+                display_name=data["displayName"],
+                strategy=data["strategy"],
+                members=members,
+                created_at=now if existing is None else existing.created_at,
+                updated_at=now,
+            )
+            if existing is None:
+                if not dry_run:
+                    self._routes.insert_route(route)
+                report.routes.added.append(name)
+                return
+            if not dry_run:
+                self._routes.update_route(route)
+            report.routes.updated.append(name)
+
+    def _member_ids(self, names: Sequence[str], placed: Mapping[str, str]) -> tuple[str, ...]:
+        """Each member's provider: the file's one of that name where it was imported (or
+        skipped for a saved one), else the saved provider of that name."""
+        ids: list[str] = []
+        problems: dict[str, list[str]] = {}
+        for index, name in enumerate(names):
+            provider_id = placed.get(name.casefold())
+            if provider_id is None:
+                saved = self._storage.get_provider_by_name(name)
+                provider_id = None if saved is None else saved.id
+            if provider_id is None:
+                problems[f"members.{index}"] = [
+                    "No provider of this name is saved or imported from the file."
+                ]
+            elif provider_id in ids:
+                problems[f"members.{index}"] = [
+                    "Names the same provider as another member once renames are followed."
+                ]
+            else:
+                ids.append(provider_id)
+        if problems:
+            raise InvalidConfig(
+                "Some of the route's members name no provider that is saved or imported from "
+                "the file; add those providers, or correct the route's members in the file.",
+                fields=problems,
+            )
+        return tuple(ids)
 
     def _free_name(self, name: str, taken: set[str]) -> str:
         for n in range(2, 10_000):
@@ -195,6 +319,60 @@ def _same_routing(stored: ProviderConfig, imported: ProviderConfig) -> bool:
         and stored.base_url == imported.base_url
         and stored.auth == imported.auth
         and dict(stored.endpoints) == dict(imported.endpoints)
+    )
+
+
+def _check_routes(
+    raw_routes: Sequence[Any], provider_names: set[str], report: NameReport
+) -> list[tuple[int, dict[str, Any]]]:
+    """The file's valid routes with their places in it; the others go to `report.errors`."""
+    valid: list[tuple[int, dict[str, Any]]] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_routes):
+        label = _label(raw, index)
+        try:
+            data = load_exported_route(raw, what=f"route {label}")
+        except MiaodaError as err:
+            report.errors.append(_route_error(label, index, err))
+            continue
+        key = data["name"].casefold()
+        if key in provider_names:
+            report.errors.append(_route_error(label, index, _provider_in_file(label)))
+            continue
+        if key in seen:
+            report.errors.append(_route_error(label, index, _dup_in_file(label)))
+            continue
+        seen.add(key)
+        valid.append((index, data))
+    return valid
+
+
+def _route_error(label: str, index: int, err: MiaodaError) -> dict[str, Any]:
+    """A route's entry in `errors`; its field names say where in the file: `routes[2].members`."""
+    error = err.to_dict()
+    if "fields" in error:
+        error["fields"] = {
+            f"routes[{index}]" if name == "_schema" else f"routes[{index}].{name}": problems
+            for name, problems in error["fields"].items()
+        }
+    return {"name": label, "error": error}
+
+
+def _provider_in_file(name: str) -> DuplicateName:
+    return DuplicateName(
+        f"The file uses the name {name} for a provider and a route (names ignore case); only "
+        "the provider was used. Rename the route in the file.",
+        fields={
+            "name": ["A provider in the file has this name; routes and providers share names."]
+        },
+    )
+
+
+def _taken_by_provider(name: str) -> DuplicateName:
+    return DuplicateName(
+        f"A provider is named {name}, and routes and providers share their names (ignoring "
+        "case). Rename the route in the file, or import it as a copy under a free name.",
+        fields={"name": ["This name is already used by a provider."]},
     )
 
 

@@ -80,6 +80,7 @@ class ProviderFactory:
             auth=_auth(template.get("auth"), template["type"]),
             headers=dict(template.get("headers", {})),
             endpoints=dict(template.get("endpoints", {})),
+            check_kind=template["checkKind"],
             created_at=now,
             updated_at=now,
         )

@@ -4,7 +4,12 @@ Each template is contract-shaped wire data (camelCase): `id`, `displayName`, `na
 suggestion that satisfies the name rule), `type`, `baseURL`, `model` (a sensible default; the
 user can pick another from the provider's model list), `needsApiKey`, `docsURL`, `notes`, and
 where they differ from the type's defaults `auth`, `endpoints` and `headers`. A `baseURL` with
-`{placeholders}` (Azure) must be completed by the user; `placeholders` names them.
+`{placeholders}` (Azure, a relay) must be completed by the user; `placeholders` names them.
+
+`checkKind` says how health checks probe a provider made from the template (docs/HEALTH.md):
+`models` (the model list, free) for a service that serves the models itself, `chat` (a
+one-token chat) for a gateway or relay, which answers its model list from its own
+configuration even while every chat fails, and for a service with no model list.
 
 Base URLs were checked against each provider's public documentation in November 2026; default
 model names change more often than URLs and are only a starting point.
@@ -28,6 +33,7 @@ def _template(
     *,
     type: str = _OPENAI,
     needs_api_key: bool = True,
+    check_kind: str = "models",
     **extra: Any,
 ) -> dict[str, Any]:
     return {
@@ -40,6 +46,7 @@ def _template(
         "needsApiKey": needs_api_key,
         "docsURL": docs_url,
         "notes": notes,
+        "checkKind": check_kind,
         **extra,
     }
 
@@ -80,6 +87,7 @@ _TEMPLATES: tuple[dict[str, Any], ...] = (
         "https://openrouter.ai/docs/api-reference/overview",
         "One key for hundreds of models named vendor/model. Optional HTTP-Referer and "
         "X-Title headers credit your app in OpenRouter's rankings.",
+        check_kind="chat",  # a gateway: its model list says nothing of the upstreams
     ),
     _template(
         "deepseek",
@@ -140,6 +148,7 @@ _TEMPLATES: tuple[dict[str, Any], ...] = (
         "deployment name (also as the model). The key goes in the api-key header. Listing "
         "models is not available for a deployment URL.",
         type="custom",
+        check_kind="chat",
         auth={"scheme": "header", "name": "api-key"},
         endpoints={"chat": "/chat/completions?api-version=2024-10-21"},
         placeholders=["resource", "deployment"],
@@ -231,8 +240,9 @@ _TEMPLATES: tuple[dict[str, Any], ...] = (
         "https://api.perplexity.ai",
         "sonar",
         "https://docs.perplexity.ai/docs/sonar/openai-compatibility",
-        "Answers with web search. There is no model-list endpoint, so model lists and "
-        "models-based health checks are unavailable.",
+        "Answers with web search. There is no model-list endpoint, so model lists are "
+        "unavailable and health checks send a one-token chat.",
+        check_kind="chat",
     ),
     _template(
         "cerebras",
@@ -250,6 +260,33 @@ _TEMPLATES: tuple[dict[str, Any], ...] = (
         "https://huggingface.co/docs/inference-providers/index",
         "Use a Hugging Face access token as the key; a :provider suffix on the model picks "
         "the serving provider.",
+        check_kind="chat",  # a router in front of other providers
+    ),
+    _template(
+        "litellm",
+        "LiteLLM Proxy",
+        "http://localhost:4000",
+        "gpt-4o-mini",
+        "https://docs.litellm.ai/docs/simple_proxy",
+        "A gateway in front of other providers: use a model_name from the proxy's config, "
+        "and its master key or a virtual key when it asks for one. Health checks send a "
+        "one-token chat, because the proxy lists its models even when their upstreams fail.",
+        needs_api_key=False,
+        check_kind="chat",
+    ),
+    # Relays (中转站) are mostly One API or New API deployments, self-hosted or sold as a service.
+    _template(
+        "one-api",
+        "One API / New API relay",
+        "https://{host}/v1",
+        "gpt-4o-mini",
+        "https://github.com/songquanpeng/one-api",
+        "For a relay service or your own One API or New API: replace {host} with its address "
+        "(use http:// and the port, e.g. 3000, for one on your network) and use a token "
+        "created in its console as the key. Health checks send a one-token chat, because a "
+        "relay lists its models even when the channels behind them fail.",
+        check_kind="chat",
+        placeholders=["host"],
     ),
 )
 

@@ -7,7 +7,8 @@
 - conversations.py: `ConversationStore`, conversations and message trees (CONTRACT §9), with
   records.py: their records (`Conversation`, `Message`) and rows;
 - searchindex.py and textsearch.py: full-text search (docs/SEARCH.md), the latter pure;
-- routes.py: `RouteStore`, routes (CONTRACT §10) and the providers' stored circuit breakers.
+- routes.py: `RouteStore`, routes (CONTRACT §10) and the providers' stored circuit breakers;
+- outcomes.py: `ChatOutcomeStore`, each provider's recent real chat outcomes (honest health).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from backend.storage.conversations import ConversationStore
 from backend.storage.core import BUSY_TIMEOUT_S, Storage
 from backend.storage.keys import KeyStore, StoredKey
+from backend.storage.outcomes import ChatOutcomeStore
 from backend.storage.records import Conversation, Message
 from backend.storage.routes import CircuitRow, Route, RouteStore
 from backend.storage.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
@@ -25,6 +27,7 @@ __all__ = [
     "BUSY_TIMEOUT_S",
     "MIGRATIONS",
     "SCHEMA_VERSION",
+    "ChatOutcomeStore",
     "CircuitRow",
     "Conversation",
     "ConversationStore",

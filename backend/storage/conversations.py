@@ -75,25 +75,28 @@ _UPDATE_CONVERSATION = (
 _SELECT_MESSAGE = (
     "SELECT seq, id, conversation_id, parent_id, role, content, reasoning, tool_calls, "
     "tool_call_id, provider_id, model, usage, finish_reason, status, error, ttft_ms, "
-    "elapsed_ms, created_at FROM messages WHERE id = ?"
+    "elapsed_ms, created_at, route_id, attempts FROM messages WHERE id = ?"
 )
 _SELECT_MESSAGES = (
     "SELECT seq, id, conversation_id, parent_id, role, content, reasoning, tool_calls, "
     "tool_call_id, provider_id, model, usage, finish_reason, status, error, ttft_ms, "
-    "elapsed_ms, created_at FROM messages "
+    "elapsed_ms, created_at, route_id, attempts FROM messages "
     "WHERE id IN (SELECT value FROM json_each(?))"
 )
 _SELECT_ALL_MESSAGES = (
     "SELECT seq, id, conversation_id, parent_id, role, content, reasoning, tool_calls, "
     "tool_call_id, provider_id, model, usage, finish_reason, status, error, ttft_ms, "
-    "elapsed_ms, created_at FROM messages "
+    "elapsed_ms, created_at, route_id, attempts FROM messages "
     "WHERE conversation_id = ? ORDER BY seq"
 )
 _INSERT_MESSAGE = (
     "INSERT INTO messages (id, conversation_id, parent_id, role, content, reasoning, tool_calls, "
     "tool_call_id, provider_id, model, usage, finish_reason, status, error, ttft_ms, elapsed_ms, "
-    "created_at) VALUES (?, ?, ?, ?, ?, '', ?, ?, ?, ?, NULL, NULL, ?, NULL, NULL, NULL, ?)"
+    "created_at, route_id) "
+    "VALUES (?, ?, ?, ?, ?, '', ?, ?, ?, ?, NULL, NULL, ?, NULL, NULL, NULL, ?, ?)"
 )
+# Who answered a route's reply: the member, its model, and the members considered.
+_SAVE_ANSWERED = "UPDATE messages SET provider_id = ?, model = ?, attempts = ? WHERE seq = ?"
 _SAVE_REPLY = (
     "UPDATE messages SET content = ?, reasoning = ?, tool_calls = ?, usage = ?, "
     "finish_reason = ?, status = ?, error = ?, ttft_ms = ?, elapsed_ms = ? WHERE seq = ?"
@@ -366,13 +369,32 @@ class ConversationStore:
         parent_id: str,
         provider_id: str | None,
         model: str | None,
+        route_id: str | None = None,
     ) -> Message:
-        """An empty assistant reply under `parent_id`, "streaming", now the current leaf."""
+        """An empty assistant reply under `parent_id`, "streaming", now the current leaf.
+        A reply asked through a route starts with `route_id` and no provider or model (see
+        `save_answered`)."""
         with self._storage._writing("save the reply") as conn:
             return self._insert(
                 conn, conversation_id, parent_id, "assistant", "", "streaming",
                 calls=[], tool_call_id=None, provider_id=provider_id, model=model,
+                route_id=route_id,
             )  # fmt: skip
+
+    def save_answered(
+        self,
+        message_id: str,
+        *,
+        provider_id: str | None,
+        model: str | None,
+        attempts: Sequence[Mapping[str, Any]],
+    ) -> None:
+        """Record who answered a route's reply and the members considered. Gone: no-op."""
+        value = _dump([dict(a) for a in attempts])
+        with self._storage._writing("save the reply") as conn:
+            row = conn.execute("SELECT seq FROM messages WHERE id = ?", (message_id,)).fetchone()
+            if row is not None:
+                conn.execute(_SAVE_ANSWERED, (provider_id, model, value, row[0]))
 
     def save_reply(
         self,
@@ -514,6 +536,7 @@ class ConversationStore:
         tool_call_id: str | None,
         provider_id: str | None,
         model: str | None,
+        route_id: str | None = None,
     ) -> Message:
         """Insert a message as the new current leaf, index it, maybe title the conversation."""
         found = self._conversation(conn, conversation_id)
@@ -527,7 +550,7 @@ class ConversationStore:
         cursor = conn.execute(
             _INSERT_MESSAGE,
             (mid, conversation_id, parent_id, role, content, _dump(calls), tool_call_id,
-             provider_id, model, status, now),
+             provider_id, model, status, now, route_id),
         )  # fmt: skip
         assert cursor.lastrowid is not None
         if searchindex.is_indexed(role, status):

@@ -34,6 +34,7 @@ from backend.fileio import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, make_private_fil
 from backend.models import (
     AuthConfig,
     AuthScheme,
+    CheckKind,
     HealthState,
     HealthStatus,
     ProviderConfig,
@@ -87,31 +88,32 @@ def _storage_error(exc: sqlite3.Error, action: str, *, closed: bool = False) -> 
 # Full literal statements (no string building), so no value ever reaches SQL text.
 _SELECT_PROVIDERS = (
     "SELECT id, name, display_name, base_url, model, type, auth, headers, parameters, endpoints, "
-    "created_at, updated_at, has_api_key, api_key_hint, secret_headers FROM providers"
+    "created_at, updated_at, has_api_key, api_key_hint, secret_headers, check_kind FROM providers"
 )
 _SELECT_PROVIDER_BY_ID = (
     "SELECT id, name, display_name, base_url, model, type, auth, headers, parameters, endpoints, "
-    "created_at, updated_at, has_api_key, api_key_hint, secret_headers FROM providers WHERE id = ?"
+    "created_at, updated_at, has_api_key, api_key_hint, secret_headers, check_kind FROM providers "
+    "WHERE id = ?"
 )
 _SELECT_PROVIDER_BY_NAME = (
     "SELECT id, name, display_name, base_url, model, type, auth, headers, parameters, endpoints, "
-    "created_at, updated_at, has_api_key, api_key_hint, secret_headers FROM providers "
+    "created_at, updated_at, has_api_key, api_key_hint, secret_headers, check_kind FROM providers "
     "WHERE name_key = ?"
 )
 _INSERT_PROVIDER = (
     "INSERT INTO providers (id, name, name_key, display_name, base_url, model, type, auth, "
     "headers, parameters, endpoints, has_api_key, api_key_hint, created_at, updated_at, "
-    "secret_headers) "
+    "secret_headers, check_kind) "
     "VALUES (:id, :name, :name_key, :display_name, :base_url, :model, :type, :auth, :headers, "
     ":parameters, :endpoints, :has_api_key, :api_key_hint, :created_at, :updated_at, "
-    ":secret_headers)"
+    ":secret_headers, :check_kind)"
 )
 _UPDATE_PROVIDER = (
     "UPDATE providers SET name = :name, name_key = :name_key, display_name = :display_name, "
     "base_url = :base_url, model = :model, type = :type, auth = :auth, headers = :headers, "
     "parameters = :parameters, endpoints = :endpoints, has_api_key = :has_api_key, "
     "api_key_hint = :api_key_hint, created_at = :created_at, updated_at = :updated_at, "
-    "secret_headers = :secret_headers WHERE id = :id"
+    "secret_headers = :secret_headers, check_kind = :check_kind WHERE id = :id"
 )
 _INSERT_HEALTH = (
     "INSERT INTO health_checks (provider_id, provider_name, status, last_checked, response_time, "
@@ -194,13 +196,14 @@ def _provider_params(provider: ProviderConfig) -> dict[str, Any]:
         "created_at": provider.created_at,
         "updated_at": provider.updated_at,
         "secret_headers": _dump(provider.secret_headers),
+        "check_kind": provider.check_kind,
     }
 
 
 def _provider_from_row(row: tuple[Any, ...]) -> ProviderConfig:
     """A provider from a row of `_SELECT_PROVIDERS`."""
     (pid, name, display, url, model, kind, auth, headers, params, endpoints, created, updated,
-     has_key, hint, secret_headers) = row  # fmt: skip
+     has_key, hint, secret_headers, check_kind) = row  # fmt: skip
     return ProviderConfig(
         id=pid,
         name=name,
@@ -218,6 +221,8 @@ def _provider_from_row(row: tuple[Any, ...]) -> ProviderConfig:
         has_api_key=bool(has_key),
         api_key_hint=hint,
         secret_headers=MappingProxyType(_load_map(secret_headers)),
+        # NULL: a row saved before check kinds existed (migration 6), which means the default.
+        check_kind=cast(CheckKind, check_kind or "models"),
     )
 
 

@@ -70,9 +70,13 @@ class Message:
     elapsed_ms: int | None
     created_at: str
     sibling_ids: tuple[str, ...]
+    route_id: str | None = None
+    attempts: tuple[dict[str, Any], ...] | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        """The §9 `message` object, plus `status` ("streaming" | "done")."""
+        """The §9 `message` object, plus `status` ("streaming" | "done"), and for a reply
+        `routeId` and `attempts` (§10: the route it was asked through and the members
+        considered; its `providerId` and `model` say who answered)."""
         return {
             "id": self.id,
             "conversationId": self.conversation_id,
@@ -92,6 +96,8 @@ class Message:
             "createdAt": self.created_at,
             "siblingIds": list(self.sibling_ids),
             "status": self.status,
+            "routeId": self.route_id,
+            "attempts": None if self.attempts is None else [dict(a) for a in self.attempts],
         }
 
 
@@ -125,7 +131,8 @@ def conversation_from_row(row: tuple[Any, ...]) -> ConversationRow:
 
 def message_from_row(row: tuple[Any, ...], sibling_ids: Sequence[str]) -> Message:
     (_, mid, cid, parent_id, role, content, reasoning, tool_calls, tool_call_id, provider_id,
-     model, usage, finish_reason, status, error, ttft_ms, elapsed_ms, created) = row  # fmt: skip
+     model, usage, finish_reason, status, error, ttft_ms, elapsed_ms, created, route_id,
+     attempts) = row  # fmt: skip
     return Message(
         id=mid,
         conversation_id=cid,
@@ -145,6 +152,8 @@ def message_from_row(row: tuple[Any, ...], sibling_ids: Sequence[str]) -> Messag
         elapsed_ms=elapsed_ms,
         created_at=created,
         sibling_ids=tuple(sibling_ids),
+        route_id=route_id,
+        attempts=None if attempts is None else tuple(json.loads(attempts)),
     )
 
 

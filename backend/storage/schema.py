@@ -265,12 +265,53 @@ def migration_5(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def migration_6(conn: sqlite3.Connection) -> None:
+    """Add what failover and honest health record (CONTRACT §10).
+
+    `providers.check_kind`: how the health schedule probes a provider, `models` (its model
+    list) or `chat` (a one-token request); NULL means the default, `models`. A reply gains
+    `route_id`, the route it was asked through (its `provider_id` and `model` say who
+    answered), and `attempts`, the JSON list of the members considered before it (the
+    contract's `attempt` events), or NULL for a reply asked of a provider directly.
+    """
+    statements = (
+        """ALTER TABLE providers ADD COLUMN check_kind TEXT
+            CHECK (check_kind IS NULL OR check_kind IN ('models', 'chat'))""",
+        "ALTER TABLE messages ADD COLUMN route_id TEXT",
+        "ALTER TABLE messages ADD COLUMN attempts TEXT",
+    )
+    for statement in statements:
+        conn.execute(statement)
+
+
+def migration_7(conn: sqlite3.Connection) -> None:
+    """Add `chat_outcomes`: what each provider's real chat requests saw lately (honest health).
+
+    One row per provider whose chats were counted: how many failed in a row with a
+    provider-side error, when the latest counted one ended, and that one's error when it
+    failed. The health monitor shows a provider whose last 3 chats failed as unhealthy, and
+    this row keeps that across a restart. It goes with its provider.
+    """
+    conn.execute(
+        """CREATE TABLE chat_outcomes (
+            provider_id TEXT PRIMARY KEY NOT NULL REFERENCES providers (id) ON DELETE CASCADE,
+            failures_in_a_row INTEGER NOT NULL CHECK (failures_in_a_row >= 0),
+            last_at TEXT,
+            error_code TEXT,
+            error_message TEXT,
+            http_status INTEGER
+        )"""
+    )
+
+
 MIGRATIONS: Final[tuple[Callable[[sqlite3.Connection], None], ...]] = (
     migration_1,
     migration_2,
     migration_3,
     migration_4,
     migration_5,
+    migration_6,
+    migration_7,
 )
 """Applied in order; migration N brings a file to `user_version` N. Never edit a released one."""
 

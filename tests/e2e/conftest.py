@@ -81,8 +81,10 @@ def served_app(
 
 @pytest.fixture
 def app(served_app: RunningApp, upstream: FakeUpstream) -> RunningApp:
-    """The module's app emptied of providers (and so of keys, checks and history) and of
-    conversations."""
+    """The module's app emptied of routes, of providers (and so of keys, checks and history)
+    and of conversations. Routes go first: a route outlives its providers' removal."""
+    for route in served_app.rpc("getAllRoutes")["routes"]:
+        assert served_app.rpc("removeRoute", route["id"])["success"]
     for provider in served_app.providers():
         assert served_app.rpc("removeCustomProvider", provider["id"])["success"]
     served_app.remove_conversations()

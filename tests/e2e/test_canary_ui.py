@@ -315,7 +315,7 @@ def delete_all(page: Any, app: RunningApp, steps: Steps) -> None:
             steps.shot("delete-confirm")
         confirm.get_by_role("button", name="Delete provider").click()
         expect(cards).to_have_count(left - 1)
-    expect(page.locator(".empty-state")).to_be_visible()
+    expect(page.locator("providers-view .empty-state")).to_be_visible()
     steps.shot("deleted-all")
     assert app.providers() == []
 

@@ -21,7 +21,7 @@ def card(page: Any, display_name: str) -> Any:
 
 
 def test_an_empty_app_invites_adding_the_first_provider(page: Any) -> None:
-    empty = page.locator(".empty-state")
+    empty = page.locator("providers-view .empty-state")
     expect(empty).to_contain_text("Add your first provider")
     expect(page.get_by_role("button", name="Check all")).to_be_disabled()
     empty.get_by_role("button", name="Add a provider").click()
@@ -219,7 +219,7 @@ def test_the_token_leaves_the_address_bar_and_survives_a_reload(page: Any, app: 
     page.reload()
     expect(page.locator("chat-view")).to_contain_text("Add a provider to start chatting")
     page.get_by_role("link", name="Providers", exact=True).click()
-    expect(page.locator(".empty-state")).to_be_visible()
+    expect(page.locator("providers-view .empty-state")).to_be_visible()
 
 
 def test_a_page_without_the_token_says_how_to_open_the_app(context: Any, app: RunningApp) -> None:

@@ -1,4 +1,5 @@
-"""Export and import in a real browser: downloads, passphrases, the dry-run preview."""
+"""Export and import in a real browser: downloads, passphrases, the dry-run preview of the
+file's providers and routes."""
 
 from __future__ import annotations
 
@@ -16,16 +17,20 @@ pytestmark = pytest.mark.browser
 PASSPHRASE = "correct horse battery"
 
 
-def export_file(tmp_path: Path, providers: list[dict[str, Any]]) -> Path:
-    """An export file (docs/API.md, "Export file") without keys."""
+def export_file(
+    tmp_path: Path, providers: list[dict[str, Any]], routes: list[dict[str, Any]] | None = None
+) -> Path:
+    """An export file (docs/API.md, "Export file") without keys; version 2 when it has routes."""
     path = tmp_path / "providers.json"
-    document = {
+    document: dict[str, Any] = {
         "format": "miaoda-chat/custom-providers",
-        "version": 1,
+        "version": 1 if routes is None else 2,
         "exportedAt": "2026-11-26T10:00:00Z",
         "providers": providers,
         "secrets": None,
     }
+    if routes is not None:
+        document["routes"] = routes
     path.write_text(json.dumps(document))
     return path
 
@@ -86,6 +91,10 @@ def test_export_with_keys_asks_for_a_passphrase_twice(page: Any, app: RunningApp
     assert check["success"] and check["skipped"] == ["groq"]
 
 
+def file_route(name: str, display: str, members: list[str]) -> dict[str, Any]:
+    return {"name": name, "displayName": display, "strategy": "failover", "members": members}
+
+
 def test_import_shows_a_dry_run_preview_then_applies_it(
     page: Any, app: RunningApp, tmp_path: Path
 ) -> None:
@@ -99,6 +108,10 @@ def test_import_shows_a_dry_run_preview_then_applies_it(
             file_provider("mistral", "Mistral", base),
             file_provider("broken", "Broken", "not a url"),
         ],
+        [
+            file_route("duo", "Mistral, then Groq", ["mistral", "groq"]),
+            file_route("lost", "Lost", ["broken"]),
+        ],
     )
     page.get_by_role("button", name="Import", exact=True).click()
     dialog = page.get_by_role("dialog", name="Import providers")
@@ -111,19 +124,47 @@ def test_import_shows_a_dry_run_preview_then_applies_it(
     expect(dialog.locator('[data-group="added"] li')).to_have_text(["mistral"])
     expect(dialog.locator('[data-group="skipped"] li')).to_have_text(["groq"])
     expect(dialog.locator('[data-group="errors"] li')).to_contain_text(["broken — baseURL"])
-    expect(dialog.get_by_role("button", name="Import 1 provider")).to_be_enabled()
+    expect(summary).to_contain_text("1 route to add")
+    expect(summary).to_contain_text("1 route error")
+    expect(dialog.locator('[data-group="routes-added"] li')).to_have_text(["duo"])
+    expect(dialog.locator('[data-group="routes-errors"] li')).to_contain_text(
+        ["lost — routes[1].members.0"]
+    )
+    expect(dialog.get_by_role("button", name="Import 1 provider and 1 route")).to_be_enabled()
     screenshot(page, "import-preview-1280")
     assert [p["name"] for p in app.providers()] == ["groq"], "a preview changes nothing"
+    assert app.rpc("getAllRoutes")["routes"] == [], "a preview changes nothing"
 
     dialog.get_by_text("Replace", exact=True).click()
     expect(summary).to_contain_text("1 to replace")
-    dialog.get_by_role("button", name="Import 2 providers").click()
+    dialog.get_by_role("button", name="Import 2 providers and 1 route").click()
 
     expect(dialog).to_be_hidden()
     expect(page.get_by_role("status")).to_contain_text("1 added, 1 replaced")
     expect(page.locator("provider-card .card-title")).to_have_text(
         ["Groq from the file", "Mistral"]
     )
+    ids = {p["name"]: p["id"] for p in app.providers()}
+    [route] = app.rpc("getAllRoutes")["routes"]
+    assert (route["name"], route["members"]) == ("duo", [ids["mistral"], ids["groq"]])
+
+
+def test_import_of_routes_alone_offers_to_import_them(
+    page: Any, app: RunningApp, tmp_path: Path
+) -> None:
+    app.add_provider(name="groq", displayName="Groq")
+    reload_list(page)
+    path = export_file(tmp_path, [], [file_route("solo", "Solo", ["groq"])])
+    page.get_by_role("button", name="Import", exact=True).click()
+    dialog = page.get_by_role("dialog", name="Import providers")
+    dialog.locator("input[type=file]").set_input_files(str(path))
+
+    expect(dialog.locator(".preview-summary")).to_have_text("1 route to add")
+    dialog.get_by_role("button", name="Import 1 route").click()
+
+    expect(dialog).to_be_hidden()
+    [route] = app.rpc("getAllRoutes")["routes"]
+    assert route["members"] == [app.providers()[0]["id"]]
 
 
 def test_import_with_a_wrong_passphrase_says_so_and_imports_nothing(

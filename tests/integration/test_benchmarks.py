@@ -58,6 +58,10 @@ BENCHES = {
         ["--messages", "200", "--runs", "2"],
         ["200 messages", "20 messages", "first paint"],
     ),
+    "routes": (
+        ["--runs", "10"],
+        ["route, healthy", "route, 1 refused", "connect refused", "added TTFT p50"],
+    ),
     "render": (
         ["--chars", "8000", "--seconds", "4"],
         ["tail re-lex (MarkdownStream)", "full re-lex (previous)", "long tasks > 50 ms"],

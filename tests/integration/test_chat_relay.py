@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from backend.chat.failover import Report
 from backend.chat.relay import collect_chat
 from backend.errors import AuthFailed
 from backend.providers import ProviderService
@@ -232,9 +233,13 @@ def test_collect_chat_returns_the_answer_and_records_it(
     records: list[dict[str, Any]] = []
     config = fake_config(upstream.url + "/v1")
     result = collect_chat(
-        service, config, None, user_request(), request_id="r-2", on_finish=records.append
+        lambda: service.chat(config, None, user_request()),
+        Report(None, config.id, config.model, []),
+        request_id="r-2",
+        on_finish=records.append,
     )
     assert result["message"]["content"] == "Fine." and result["finishReason"] == "stop"
+    assert result["providerId"] == config.id and result["routeId"] is None
     assert (
         records[0]["requestId"] == "r-2"
         and records[0]["outputTokens"] == 2
@@ -245,12 +250,11 @@ def test_collect_chat_returns_the_answer_and_records_it(
 def test_collect_chat_records_failures(service: ProviderService, upstream: FakeUpstream) -> None:
     upstream.script(PATH, Reply.json({"error": {"message": "nope"}}, 401))
     records: list[dict[str, Any]] = []
+    config = fake_config(upstream.url + "/v1")
     with pytest.raises(AuthFailed):
         collect_chat(
-            service,
-            fake_config(upstream.url + "/v1"),
-            None,
-            user_request(),
+            lambda: service.chat(config, None, user_request()),
+            Report(None, config.id, config.model, []),
             request_id="r-3",
             on_finish=records.append,
         )

@@ -205,9 +205,14 @@ def test_a_malformed_content_length_is_refused_without_a_traceback(
 ) -> None:
     port = port_of(served)
     request = (
-        f"POST {RPC} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-        f"X-MiaoDa-Token: {TOKEN}\r\n"
-    ).encode() + b"Content-Length: " + length + b"\r\n\r\n[]"
+        (
+            f"POST {RPC} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"X-MiaoDa-Token: {TOKEN}\r\n"
+        ).encode()
+        + b"Content-Length: "
+        + length
+        + b"\r\n\r\n[]"
+    )
     reply = raw_exchange(port, request)
     if reply:  # a closed connection without an answer is a refusal too
         status = int(reply.split(b" ", 2)[1])

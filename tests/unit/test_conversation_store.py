@@ -419,6 +419,7 @@ def test_an_older_data_file_is_upgraded_keeping_its_providers(data_dir: Path) ->
             conn.execute(f"DROP TABLE IF EXISTS {table}")
         for (trigger,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"):
             conn.execute(f"DROP TRIGGER {trigger}")
+        conn.execute("ALTER TABLE providers DROP COLUMN check_kind")  # migration 6's column
         conn.execute("PRAGMA user_version = 2")
         conn.commit()
     with Storage(path) as storage:

@@ -41,6 +41,7 @@ def test_added_provider_reads_back_with_every_contract_field(bridge: Any) -> Non
         "parameters",
         "auth",
         "endpoints",
+        "checkKind",
         "requestURL",
         "hasApiKey",
         "apiKeyHint",

@@ -19,6 +19,7 @@ from backend.transfer import (
     FORMAT,
     MAX_IMPORT_BYTES,
     MAX_IMPORT_PROVIDERS,
+    MAX_IMPORT_ROUTES,
     VERSION,
     ImportFile,
     ProviderSecrets,
@@ -49,6 +50,12 @@ CLAUDE: dict[str, Any] = {
     "parameters": {},
     "auth": {"scheme": "header", "name": "x-api-key"},
     "endpoints": {},
+}
+MAIN: dict[str, Any] = {
+    "name": "main",
+    "displayName": "Main — 主线路",
+    "strategy": "failover",
+    "members": ["groq", "claude"],
 }
 SECRETS_FIELDS = {"kdf", "salt", "n", "r", "p", "cipher", "nonce", "ciphertext"}
 
@@ -127,11 +134,12 @@ def test_export_has_exactly_the_contract_shape() -> None:
     text = build_export([GROQ], {"groq": "gsk-one"}, PASSPHRASE, exported_at="2026-01-02T03:04:05Z")
     document = json.loads(text)
 
-    assert list(document) == ["format", "version", "exportedAt", "providers", "secrets"]
+    assert list(document) == ["format", "version", "exportedAt", "providers", "routes", "secrets"]
     assert document["format"] == "miaoda-chat/custom-providers" == FORMAT
     assert document["version"] == 2 == VERSION
     assert document["exportedAt"] == "2026-01-02T03:04:05Z"
     assert document["providers"] == [GROQ]
+    assert document["routes"] == []
     secrets = document["secrets"]
     assert set(secrets) == SECRETS_FIELDS
     assert (secrets["kdf"], secrets["n"], secrets["r"], secrets["p"]) == ("scrypt", 32768, 8, 1)
@@ -142,6 +150,33 @@ def test_export_has_exactly_the_contract_shape() -> None:
         len(base64.b64decode(secrets["ciphertext"], validate=True))
         == len('{"groq":{"apiKeys":["gsk-one"],"headers":{}}}') + 16
     )
+
+
+def test_routes_round_trip_with_their_members_by_name() -> None:
+    text = build_export([GROQ, CLAUDE], routes=[MAIN, {**MAIN, "name": "empty", "members": []}])
+
+    parsed = read_export(text)
+
+    assert parsed.routes == [MAIN, {**MAIN, "name": "empty", "members": []}]
+    assert json.loads(text)["routes"][0] == MAIN
+
+
+def test_a_file_without_routes_has_none() -> None:
+    document = json.loads(build_export([GROQ]))
+    del document["routes"]
+
+    assert read_export(json.dumps(document)).routes == []
+
+
+def test_routes_are_not_bound_to_the_encrypted_keys() -> None:
+    # Routes hold no secret and send nothing anywhere: editing them keeps the keys readable.
+    document = json.loads(build_export([GROQ], {"groq": "gsk-one"}, PASSPHRASE, routes=[MAIN]))
+    document["routes"] = [{**MAIN, "members": ["groq"]}, {**MAIN, "name": "other"}]
+
+    parsed = read_export(json.dumps(document), PASSPHRASE)
+
+    assert parsed.secrets == {"groq": one_key("gsk-one")}
+    assert [r["name"] for r in parsed.routes] == ["main", "other"]
 
 
 def test_export_is_indented_utf8_text_ending_in_a_newline() -> None:
@@ -341,6 +376,19 @@ def test_1000_providers_are_read() -> None:
     assert len(read_export(build_export([GROQ] * MAX_IMPORT_PROVIDERS)).providers) == 1000
 
 
+def test_more_than_1000_routes_is_refused_with_the_count() -> None:
+    text = build_export([GROQ], routes=[MAIN] * (MAX_IMPORT_ROUTES + 1))
+
+    with pytest.raises(ImportInvalid, match="1,001 routes") as caught:
+        read_export(text)
+
+    assert list(caught.value.fields) == ["routes"]
+
+
+def test_1000_routes_are_read() -> None:
+    assert len(read_export(build_export([GROQ], routes=[MAIN] * MAX_IMPORT_ROUTES)).routes) == 1000
+
+
 @pytest.mark.parametrize(
     "content",
     [
@@ -376,6 +424,22 @@ def test_providers_must_be_a_list(providers: Any) -> None:
         read_export(document_with(providers=providers))
 
     assert list(caught.value.fields) == ["providers"]
+
+
+@pytest.mark.parametrize("routes", [None, {}, "main", 1])
+def test_routes_must_be_a_list(routes: Any) -> None:
+    with pytest.raises(ImportInvalid) as caught:
+        read_export(document_with(routes=routes))
+
+    assert list(caught.value.fields) == ["routes"]
+
+
+def test_routes_are_passed_on_unvalidated() -> None:
+    assert read_export(document_with(routes=[{"name": ""}, 42, None])).routes == [
+        {"name": ""},
+        42,
+        None,
+    ]
 
 
 def test_providers_are_passed_on_unvalidated() -> None:

@@ -1,5 +1,6 @@
 // <md-app>: the shell — navigation on the left, one view at a time on the right, routed by the
-// URL hash (#/providers, #/chat, #/about). Views stay alive while hidden so they keep their state.
+// URL hash (#/providers, #/routes, #/chat, #/about). Views stay alive while hidden so they keep
+// their state.
 // The nav's "Chat" (and Ctrl+K from another view) goes back to the conversation open last;
 // `#/chat` itself is a new conversation.
 import { h, replaceChildren } from "../lib/dom.js";
@@ -11,6 +12,7 @@ import { openConversationSearch } from "./search-dialog.js";
 import "./side-nav.js";
 import "./toast-region.js";
 import "./providers-view.js";
+import "./routes-view.js";
 import "./chat-view.js";
 import "./about-view.js";
 
@@ -24,6 +26,7 @@ export class AppShell extends HTMLElement {
     this._nav = h("side-nav");
     this._views = {
       providers: h("providers-view", { id: "providers-view" }),
+      routes: h("routes-view", { id: "routes-view" }),
       chat: h("chat-view", { id: "chat-view" }),
       about: h("about-view", { id: "about-view" }),
     };

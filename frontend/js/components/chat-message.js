@@ -2,7 +2,9 @@
 // (an inline editor whose Send makes a new branch) and Copy; an assistant turn has, top to
 // bottom, the provider and model that answered, the reasoning (<chat-reasoning>), the answer as
 // sanitized markdown, tool calls (<chat-tool-call>, which models send after their text), an
-// inline error (<chat-error>) and a footer with the reply's stats, a "Stopped" / "Interrupted"
+// inline error (<chat-error>), for a reply through a route the line saying who answered and what
+// happened to the members tried before (js/lib/route-attempts.js), and a footer with the reply's
+// stats, a "Stopped" / "Interrupted"
 // mark and its actions (Copy, Regenerate, Delete for a failed turn). Either kind shows `‹ 2/3 ›`
 // (<chat-sibling-nav>) when an edit or a regenerate gave it siblings.
 //
@@ -17,6 +19,7 @@ import { adviceFor } from "../lib/advice.js";
 import { h } from "../lib/dom.js";
 import { icon } from "../lib/icons.js";
 import { MarkdownStream, copyFeedback } from "../lib/markdown.js";
+import { routeLine } from "../lib/route-attempts.js";
 import "./chat-reasoning.js";
 import "./chat-tool-call.js";
 import "./chat-error.js";
@@ -52,7 +55,7 @@ export class ChatMessage extends HTMLElement {
     this._turn = null;
     this._last = false;
     this._locked = false;
-    this._shown = { content: null, tools: 0, error: null, status: null, last: null };
+    this._shown = { content: null, tools: 0, error: null, status: null, last: null, route: null };
   }
 
   /** The turn to show (see js/lib/chat-store.js). */
@@ -107,6 +110,7 @@ export class ChatMessage extends HTMLElement {
     this._notice = h("p", { class: "msg-notice muted", role: "status", hidden: true });
     this._tick = 0;
     this._error = h("chat-error", { hidden: true });
+    this._route = h("p", { class: "msg-route", hidden: true });
     this._flag = h("span", { class: "msg-flag", hidden: true });
     this._progress = h("span", { class: "msg-progress" }, TEXT.generating);
     this._stats = h("chat-reply-stats");
@@ -126,6 +130,7 @@ export class ChatMessage extends HTMLElement {
       this._notice,
       this._empty,
       this._error,
+      this._route,
       h("div", { class: "msg-foot" }, this._flag, this._progress, this._stats, this._siblings, this._actions),
     );
     this.append(h("div", { class: "msg-avatar", "aria-hidden": "true" }, h("img", { src: "img/logo.svg", alt: "", width: 28, height: 28 })), this._main);
@@ -150,9 +155,12 @@ export class ChatMessage extends HTMLElement {
     const busy = streaming || turn.status === "pending";
     this.dataset.status = turn.status;
     this.setAttribute("aria-busy", String(busy));
-    this._author.textContent = turn.providerName || TEXT.assistant;
-    this._model.textContent = turn.model || "";
-    this._model.title = turn.model || "";
+    // Through a route, the member that answered; until one does (or when none did), the route.
+    const unanswered = Boolean(turn.routeId) && Array.isArray(turn.attempts) && !turn.attempts.some((a) => a.outcome === "answering");
+    const model = unanswered ? "" : turn.model || "";
+    this._author.textContent = (unanswered ? turn.routeName : "") || turn.providerName || turn.routeName || TEXT.assistant;
+    this._model.textContent = model;
+    this._model.title = model;
 
     this._refreshReasoning(turn, streaming);
     while (this._shown.tools < turn.toolCalls.length) {
@@ -177,6 +185,7 @@ export class ChatMessage extends HTMLElement {
     }
     this._shown.error = turn.error;
     this._shown.last = this._last;
+    this._refreshRoute(turn);
 
     const flag = { stopped: TEXT.stopped, interrupted: TEXT.interrupted }[turn.status] || (turn.finishReason === "length" ? TEXT.length : "");
     this._flag.hidden = !flag;
@@ -254,6 +263,21 @@ export class ChatMessage extends HTMLElement {
     if (this._notice.textContent !== text) this._notice.textContent = text;
     this._notice.hidden = false;
     this._tick ||= setInterval(() => this._refreshNotice(this._turn.status === "streaming" ? this._turn.retrying : null), 1000);
+  }
+
+  // "Answered by DeepSeek — Groq was rate limited (429)": redrawn only when what it says changed.
+  _refreshRoute(turn) {
+    const line = routeLine(turn);
+    const key = line ? `${line.outcome}|${line.lead}|${line.name}|${line.rest}` : "";
+    if (this._shown.route === key) return;
+    this._shown.route = key;
+    this._route.hidden = !line;
+    if (!line) return;
+    this._route.dataset.outcome = line.outcome;
+    const text = line.lead
+      ? [line.lead, line.name ? [" ", h("strong", { class: "route-answered" }, line.name)] : null, line.rest ? ` — ${line.rest}` : null]
+      : [line.rest];
+    this._route.replaceChildren(icon("route", { size: 14 }), h("span", { class: "msg-route-text" }, text));
   }
 
   _refreshReasoning(turn, streaming) {

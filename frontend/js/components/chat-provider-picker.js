@@ -4,6 +4,11 @@
 // so in their name and stay selectable. The chosen provider's health badge sits beside it, then
 // the model (<model-picker>: the provider's model list, or any id typed).
 //
+// Routes (docs/API.md, Routes) follow the providers in a group of their own, each named with its
+// strategy and members. A route has no health of its own and no model to choose (each member
+// uses its own; the server refuses a model with a route), so with one chosen the badge and the
+// model picker hide.
+//
 // Model lists come from `listModels` (a request to the provider), so they are cached per
 // provider in memory and in localStorage with when they were fetched: a cached list shows at
 // once, and one older than MODELS_FRESH_MS is refreshed in the background. Nothing waits for it.
@@ -16,7 +21,12 @@ import "./health-badge.js";
 import "./model-picker.js";
 
 const MODELS_FRESH_MS = 10 * 60 * 1000;
-const TEXT = { provider: "Provider" };
+const TEXT = {
+  provider: "Provider",
+  routes: "Routes",
+  route: (route, names) => `${route.displayName} · ${route.strategy}: ${names.join(", ")}`,
+  emptyRoute: (route) => `${route.displayName} · no providers left`,
+};
 
 const GROUPS = [
   ["healthy", "Healthy"],
@@ -36,6 +46,7 @@ export class ChatProviderPicker extends HTMLElement {
   constructor() {
     super();
     this._providers = [];
+    this._routes = [];
     this._statuses = new Map();
     this._value = "";
     this._model = "";
@@ -74,11 +85,17 @@ export class ChatProviderPicker extends HTMLElement {
     if (this._models) this._models.value = this._model;
   }
 
-  /** Set providers and their cached statuses (a Map by id) together, keeping the choice. */
-  setProviders(providers, statuses) {
+  /** Set providers, their cached statuses (a Map by id) and the routes together, keeping the choice. */
+  setProviders(providers, statuses, routes = []) {
     this._providers = providers;
     this._statuses = statuses;
+    this._routes = routes;
     this._render();
+  }
+
+  /** Whether `id` (default: the chosen one) is a route. */
+  isRoute(id = this._value) {
+    return this._routes.some((r) => r.id === id);
   }
 
   /** The chosen provider's id ("" when there is none). */
@@ -101,9 +118,17 @@ export class ChatProviderPicker extends HTMLElement {
       option.dataset.health = state;
       groups.get(state).append(option);
     }
-    const filled = [...groups.values()].filter((g) => g.childElementCount);
+    const names = new Map(this._providers.map((p) => [p.id, p.displayName]));
+    const routes = h("optgroup", { label: TEXT.routes });
+    for (const route of this._routes) {
+      const members = route.members.map((id) => names.get(id)).filter(Boolean);
+      const option = h("option", { value: route.id }, members.length ? TEXT.route(route, members) : TEXT.emptyRoute(route));
+      option.dataset.route = "";
+      routes.append(option);
+    }
+    const filled = [...groups.values(), routes].filter((g) => g.childElementCount);
     // One group alone needs no heading.
-    this._select.replaceChildren(...(filled.length === 1 ? [...filled[0].children] : filled));
+    this._select.replaceChildren(...(filled.length === 1 && !routes.childElementCount ? [...filled[0].children] : filled));
     this._select.disabled = this._providers.length === 0;
     this._select.value = this._value;
     this.hidden = this._providers.length === 0;
@@ -114,6 +139,7 @@ export class ChatProviderPicker extends HTMLElement {
   // Show the chosen provider's models: cached ones now, fresh ones when they arrive.
   _syncModels() {
     const provider = this._providers.find((p) => p.id === this._value);
+    this._models.hidden = this.isRoute();
     this._models.disabled = !provider;
     this._models.value = this._model;
     if (!provider) return;
@@ -142,7 +168,7 @@ export class ChatProviderPicker extends HTMLElement {
   }
 
   _syncBadge() {
-    this._badge.hidden = !this._value;
+    this._badge.hidden = !this._value || this.isRoute();
     if (this._value) this._badge.state = this._state(this._value);
   }
 

@@ -4,8 +4,13 @@
 // choice below when its provider is gone); a new one keeps what the picker shows, or takes the
 // provider chosen last (else the healthiest) with its default model. A provider or model chosen
 // in an open conversation is saved to it at once.
+//
+// Routes can be chosen like providers (docs/API.md, Routes). `current()` then gives the route
+// as a choice of its own — {id, displayName, isRoute: true, route, memberNames, model: ""} —
+// and `model` is null: a route is asked without a model.
 import { rememberProvider, rememberedProvider } from "../lib/chat-store.js";
 import { providerService } from "../services/custom-provider-service.js";
+import { routeService } from "../services/route-service.js";
 import { orderByHealth } from "./chat-provider-picker.js";
 import { toast } from "./toast-region.js";
 
@@ -13,13 +18,15 @@ const TEXT = { saveFailed: "Could not save the conversation" };
 
 export class ProviderChoice {
   /** `view` is the <chat-view> (see its header for what is used of it), `picker` its <chat-provider-picker>. */
-  constructor(view, picker, service = providerService) {
+  constructor(view, picker, service = providerService, routes = routeService) {
     this._view = view;
     this._picker = picker;
     this._service = service;
+    this._routeService = routes;
     this._statuses = new Map();
     this._seq = 0;
     this.list = [];
+    this.routes = [];
     this.loaded = false;
     this.failure = null; // why the last load failed, until one succeeds
     this.id = "";
@@ -31,7 +38,7 @@ export class ProviderChoice {
   /** Read the providers and their cached health; false when a newer load started meanwhile. */
   async load() {
     const seq = ++this._seq;
-    const [list, health] = await Promise.all([this._service.getProviders(), this._service.getHealthStatuses()]);
+    const [list, health, routes] = await Promise.all([this._service.getProviders(), this._service.getHealthStatuses(), this._routeService.getRoutes()]);
     if (seq !== this._seq) return false;
     if (!list.success) {
       this.failure = list.error;
@@ -41,24 +48,35 @@ export class ProviderChoice {
     this.loaded = true;
     this.list = list.providers;
     this._statuses = new Map(health.success ? health.statuses.map((s) => [s.providerId, s]) : []);
-    this._picker.setProviders(this.list, this._statuses);
+    // Without the routes (an older app, a failed read) the providers still work.
+    this.routes = routes.success ? routes.routes : [];
+    this._picker.setProviders(this.list, this._statuses, this.routes);
     return true;
   }
 
-  /** The chosen provider, or null. */
+  /** The chosen provider or route (see the header), or null. */
   current() {
-    return this.list.find((p) => p.id === this.id) || null;
+    const provider = this.list.find((p) => p.id === this.id);
+    if (provider) return provider;
+    const route = this.routes.find((r) => r.id === this.id);
+    if (!route) return null;
+    const memberNames = route.members.map((id) => this.name(id)).filter(Boolean);
+    return { id: route.id, displayName: route.displayName, isRoute: true, route, memberNames, model: "", requestURL: "" };
   }
 
-  /** The display name of provider `id`, or "" when it is gone. */
+  /** The display name of provider or route `id`, or "" when it is gone. */
   name(id) {
-    const provider = this.list.find((p) => p.id === id);
-    return provider ? provider.displayName : "";
+    const found = this.list.find((p) => p.id === id) || this.routes.find((r) => r.id === id);
+    return found ? found.displayName : "";
+  }
+
+  _isRoute(id) {
+    return this.routes.some((r) => r.id === id);
   }
 
   /** Choose for `conversation` (null: a new one), and show the choice in the picker. */
   apply(conversation) {
-    const ids = new Set(this.list.map((p) => p.id));
+    const ids = new Set([...this.list.map((p) => p.id), ...this.routes.map((r) => r.id)]);
     if (conversation && ids.has(conversation.providerId)) {
       this.id = conversation.providerId;
       this.model = conversation.model || this.current().model;
@@ -68,13 +86,14 @@ export class ProviderChoice {
       this.model = this.current() ? this.current().model : "";
     }
     if (!this.model && this.current()) this.model = this.current().model;
+    if (this._isRoute(this.id)) this.model = null;
     this._picker.value = this.id;
     this._picker.model = this.model;
   }
 
   _chooseProvider(id) {
     this.id = id;
-    this.model = this.current() ? this.current().model : "";
+    this.model = this._isRoute(id) ? null : this.current() ? this.current().model : "";
     this._picker.model = this.model;
     rememberProvider(id);
     this._save();

@@ -11,9 +11,14 @@
 //
 // A reply keeps streaming when the view opens another conversation (the server keeps saving
 // it); coming back re-attaches the live turn (`adopt`).
+//
+// Through a route (the picker's choice is a route: `isRoute`), the body names the route and no
+// model (the server refuses a model with a route), and each `attempt` event is kept on the turn
+// (`attempts`); the one `answering` names the member whose reply this is.
 import { adviceFor } from "../lib/advice.js";
 import { streamChat } from "../lib/chat-client.js";
 import { assistantTurn, saveDraft, toolCall, turnFromMessage, userTurn } from "../lib/chat-store.js";
+import { attemptOf } from "../lib/route-attempts.js";
 
 const TEXT = {
   replying: (name) => `${name} is replying…`,
@@ -123,8 +128,9 @@ export class ReplyController {
 
   async _reply(provider, fields, user, siblings = []) {
     const view = this._view;
-    const model = view.providers.model || provider.model;
-    const body = { conversationId: view.conversationId, ...fields, providerId: provider.id, model };
+    const model = provider.isRoute ? null : view.providers.model || provider.model;
+    const body = { conversationId: view.conversationId, ...fields, providerId: provider.id };
+    if (model) body.model = model;
     if (user) {
       view.turns.push(user);
       view.list.add(user);
@@ -160,6 +166,7 @@ export class ReplyController {
       // A retry notice stands until anything else arrives.
       turn.retrying = type === "retrying" ? retryState(data) : null;
       if (type === "start") this._started(run, data);
+      else if (type === "attempt") this._attempted(turn, data);
       else if (type === "delta") {
         run.firstAt ??= performance.now();
         this._reasoningDone(run);
@@ -183,6 +190,7 @@ export class ReplyController {
         turn.ttftMs = data.ttftMs ?? (run.firstAt != null ? Math.round(run.firstAt - run.sentAt) : null);
         turn.elapsedMs = data.elapsedMs ?? Math.round(performance.now() - run.sentAt);
         if (reason === "error" && !turn.error) turn.error = { code: "INTERNAL", message: TEXT.failedWithoutReason, at: Date.now() };
+        if (data.providerId) turn.providerId = String(data.providerId);
         turn.status = turn.error ? "error" : reason === "cancelled" ? "stopped" : "done";
       }
     }
@@ -216,6 +224,16 @@ export class ReplyController {
       if (shown) view.adoptConversation(run.conversationId);
     }
     if (run.conversationId) view.changed(run.conversationId);
+  }
+
+  // A member of the route was skipped, failed before answering, or is answering now.
+  _attempted(turn, data) {
+    const attempt = attemptOf(data);
+    turn.attempts = [...(turn.attempts || []), attempt];
+    if (attempt.outcome !== "answering") return;
+    turn.providerId = attempt.providerId;
+    turn.providerName = attempt.providerName;
+    turn.model = attempt.model;
   }
 
   _reasoningDone(run) {

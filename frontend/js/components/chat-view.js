@@ -14,6 +14,7 @@
 // the sidebar refreshes.
 import { h } from "../lib/dom.js";
 import { icon } from "../lib/icons.js";
+import { strategyLabel } from "../lib/route-rules.js";
 import { NEW_DRAFT, loadDraft, rememberConversation, saveDraft, turnsFromMessages } from "../lib/chat-store.js";
 import { conversationEvents, conversationHash, conversationService, conversationsChanged } from "../services/conversation-service.js";
 import { CHAT_HASH, ConversationOpener } from "./chat-view-opener.js";
@@ -35,6 +36,7 @@ const TEXT = {
   newHelp: "Start a new conversation (this one stays in the list)",
   subtitle: "Talk to any of your providers",
   subtitleFor: (model, host) => `${model} at ${host}`,
+  routeSubtitle: (choice) => `${strategyLabel(choice.route.strategy)} route: ${choice.memberNames.join(" → ") || "no providers left"}`,
   requestsGo: (url) => `Requests go to ${url}`,
   messageTo: (name) => `Message ${name}`,
   addFirst: "Add a provider to start chatting",
@@ -141,8 +143,13 @@ export class ChatView extends HTMLElement {
     this._exportMenu.hidden = !this.conversationId || this.state !== "ready";
     this._system.hidden = this.state === "missing" || this.state === "failed" || (none && !this.conversationId);
     this._title.textContent = this.conversation ? this.conversation.title || TEXT.newTitle : this.conversationId ? TEXT.heading : TEXT.newTitle;
-    this._subtitle.textContent = provider ? TEXT.subtitleFor(this.providers.model || provider.model, hostOf(provider.requestURL)) : TEXT.subtitle;
-    this._subtitle.title = provider ? TEXT.requestsGo(provider.requestURL) : "";
+    if (provider && provider.isRoute) {
+      this._subtitle.textContent = TEXT.routeSubtitle(provider);
+      this._subtitle.title = "";
+    } else {
+      this._subtitle.textContent = provider ? TEXT.subtitleFor(this.providers.model || provider.model, hostOf(provider.requestURL)) : TEXT.subtitle;
+      this._subtitle.title = provider ? TEXT.requestsGo(provider.requestURL) : "";
+    }
     this.dataset.thread = this.state;
     if (this.conversationId) this.dataset.conversationId = this.conversationId;
     else delete this.dataset.conversationId;
@@ -182,9 +189,10 @@ export class ChatView extends HTMLElement {
   _refreshAuthors() {
     for (const turn of this.turns) {
       if (turn.role !== "assistant" || turn.providerName) continue;
+      if (turn.routeId && !turn.routeName) turn.routeName = this.providers.name(turn.routeId);
       turn.providerName = this.providers.name(turn.providerId);
       const message = this.list.messageById(turn.id);
-      if (message && turn.providerName) message.refresh();
+      if (message && (turn.providerName || turn.routeName)) message.refresh();
     }
   }
 

@@ -1,6 +1,8 @@
 // <health-badge>: a provider's health as an icon, a word and a colour (never colour alone).
+// `shownState()` and `probeText()` turn a health status into what the list says about it.
 import { replaceChildren } from "../lib/dom.js";
 import { icon } from "../lib/icons.js";
+import { relativeTime } from "../lib/format.js";
 
 export const HEALTH = {
   healthy: { label: "Healthy", icon: "check", help: "The last check succeeded." },
@@ -9,6 +11,37 @@ export const HEALTH = {
   unknown: { label: "Unknown", icon: "question", help: "Not checked yet." },
   checking: { label: "Checking…", icon: "pulse", help: "A check is running." },
 };
+
+/**
+ * The state a status is shown as. When real chats decide it (`basis: "chats"`, HEALTH.md)
+ * and they are failing, it is never "Healthy", whatever a probe said.
+ */
+export function shownState(status) {
+  if (!status) return "unknown";
+  const state = HEALTH[status.status] ? status.status : "unknown";
+  return state === "healthy" && chatsFailing(status) ? "unhealthy" : state;
+}
+
+/** How many chats in a row failed when they decide the status, else 0. */
+export function chatsFailing(status) {
+  if (!status || status.basis !== "chats") return 0;
+  const failures = status.recentChats && status.recentChats.failuresInARow;
+  return Number.isFinite(failures) ? failures : 1;
+}
+
+/** What was probed and when: "Checked model list 2 min ago", "Checked with a one-token chat …". */
+export function probeText(status, now = Date.now()) {
+  if (!status || !status.lastChecked) return "Not checked yet";
+  const when = relativeTime(status.lastChecked, now);
+  if (status.checkKind === "chat") return `Checked with a one-token chat ${when}`;
+  if (status.checkKind === "models") return `Checked model list ${when}`;
+  return `Checked ${when}`;
+}
+
+/** "The last chat failed" / "Last 3 chats failed". */
+export function chatsFailedText(count) {
+  return count === 1 ? "The last chat failed" : `Last ${count} chats failed`;
+}
 
 export class HealthBadge extends HTMLElement {
   connectedCallback() {
@@ -25,8 +58,14 @@ export class HealthBadge extends HTMLElement {
     const info = HEALTH[state];
     this.setAttribute("state", state);
     this.className = `badge badge-${state}`;
-    this.title = info.help;
+    this.title = this._note || info.help;
     replaceChildren(this, icon(info.icon, { size: 14 }), info.label);
+  }
+
+  /** A tooltip that says more than the state's usual help (null: the usual help). */
+  set note(value) {
+    this._note = value || null;
+    this.title = this._note || HEALTH[this.state].help;
   }
 }
 

@@ -1,7 +1,8 @@
 // <import-dialog>: choose an export file, see what importing it would do (a dry run), then import.
 // The file is read in the page (<input type=file>, which is the system's open dialog in the
 // desktop window too) and sent as `content`, so the preview and the import use the same bytes
-// and the user is asked for the file once. Emits "providers-imported" ({detail: report}).
+// and the user is asked for the file once. The file's routes come with its providers and are
+// previewed beside them. Emits "providers-imported" ({detail: report}).
 import { h, replaceChildren, uid } from "../lib/dom.js";
 import { icon } from "../lib/icons.js";
 import { openModal } from "../lib/modal.js";
@@ -11,10 +12,11 @@ import { providerService } from "../services/custom-provider-service.js";
 
 const MAX_BYTES = 5 * 1024 * 1024;
 const POLICIES = [
-  { value: "skip", label: "Keep mine", help: "Skip providers whose name already exists." },
+  { value: "skip", label: "Keep mine", help: "Skip providers and routes whose name already exists." },
   { value: "replace", label: "Replace", help: "Overwrite them with the file's settings." },
   { value: "rename", label: "Import as copies", help: "Add them under a new name (name-2…)." },
 ];
+const NO_ROUTES = { added: [], updated: [], skipped: [], errors: [], renamed: [] };
 
 export class ImportDialog extends HTMLElement {
   constructor() {
@@ -36,7 +38,7 @@ export class ImportDialog extends HTMLElement {
     const policy = h(
       "fieldset",
       { class: "policy" },
-      h("legend", {}, "When a provider with the same name exists"),
+      h("legend", {}, "When a provider or route with the same name exists"),
       h("div", { class: "segmented" }, POLICIES.map((p, i) => h("label", { class: "segment", title: p.help }, this._policies[i], h("span", {}, p.label)))),
       (this._policyHelp = h("p", { class: "field-help" }, POLICIES[0].help)),
     );
@@ -214,34 +216,56 @@ export class ImportDialog extends HTMLElement {
   }
 
   _setSubmit(report) {
-    const count = report ? report.added.length + report.updated.length : 0;
-    this._submit.disabled = !report || count === 0;
-    this._submit.lastElementChild.textContent = report ? (count ? `Import ${plural(count, "provider")}` : "Nothing to import") : "Import";
+    const routes = report ? report.routes || NO_ROUTES : NO_ROUTES;
+    const providers = report ? report.added.length + report.updated.length : 0;
+    const routeCount = routes.added.length + routes.updated.length;
+    const what = [providers ? plural(providers, "provider") : "", routeCount ? plural(routeCount, "route") : ""].filter(Boolean).join(" and ");
+    this._submit.disabled = !report || !what;
+    this._submit.lastElementChild.textContent = report ? (what ? `Import ${what}` : "Nothing to import") : "Import";
   }
 
   _renderPreview(report) {
-    const renamedTo = new Map((report.renamed || []).map((r) => [r.to, r.from]));
+    const routes = report.routes || NO_ROUTES;
     const groups = [
-      { key: "added", title: "Will add", icon: "plus", items: report.added.map((name) => (renamedTo.has(name) ? `${name} (copy of ${renamedTo.get(name)})` : name)) },
-      { key: "updated", title: "Will replace", icon: "edit", items: report.updated },
-      { key: "skipped", title: "Will skip (already there)", icon: "check", items: report.skipped },
-      { key: "errors", title: "Can't import", icon: "alert", items: report.errors.map((e) => h("span", {}, h("strong", {}, e.name), " — ", errorText(e.error))) },
+      ...outcomeGroups(report, "", { added: "Will add", updated: "Will replace", skipped: "Will skip (already there)", errors: "Can't import" }),
+      ...outcomeGroups(routes, "route", { added: "Routes to add", updated: "Routes to replace", skipped: "Routes to skip (already there)", errors: "Routes that can't be imported" }),
     ];
     const summary = h(
       "p",
       { class: "preview-summary" },
-      groups.filter((g) => g.items.length).map((g) => h("span", { class: ["pill", `pill-${g.key}`] }, `${g.items.length} ${g.key === "errors" ? (g.items.length === 1 ? "error" : "errors") : g.key === "added" ? "to add" : g.key === "updated" ? "to replace" : "to skip"}`)),
+      groups.filter((g) => g.items.length).map((g) => h("span", { class: ["pill", `pill-${g.key}`] }, pillText(g))),
     );
-    if (!groups.some((g) => g.items.length)) summary.append(h("span", { class: "muted" }, "The file lists no providers."));
+    if (!groups.some((g) => g.items.length)) summary.append(h("span", { class: "muted" }, "The file lists no providers or routes."));
     replaceChildren(
       this._previewBox,
       h("h3", { class: "preview-title" }, "Preview"),
       summary,
       groups.filter((g) => g.items.length).map((g) =>
-        h("section", { class: ["preview-group", `preview-${g.key}`], dataset: { group: g.key } }, h("h4", {}, icon(g.icon, { size: 14 }), g.title), h("ul", {}, g.items.map((item) => h("li", {}, item)))),
+        h("section", { class: ["preview-group", `preview-${g.key}`], dataset: { group: g.group } }, h("h4", {}, icon(g.icon, { size: 14 }), g.title), h("ul", {}, g.items.map((item) => h("li", {}, item)))),
       ),
     );
   }
+}
+
+const ICONS = { added: "plus", updated: "edit", skipped: "check", errors: "alert" };
+const VERBS = { added: "to add", updated: "to replace", skipped: "to skip" };
+
+/** The preview's groups for one kind of entry (`kind` "" for providers, "route" for routes). */
+function outcomeGroups(outcome, kind, titles) {
+  const renamedFrom = new Map((outcome.renamed || []).map((r) => [r.to, r.from]));
+  const items = {
+    added: outcome.added.map((name) => (renamedFrom.has(name) ? `${name} (copy of ${renamedFrom.get(name)})` : name)),
+    updated: outcome.updated,
+    skipped: outcome.skipped,
+    errors: outcome.errors.map((e) => h("span", {}, h("strong", {}, e.name), " — ", errorText(e.error))),
+  };
+  return Object.keys(ICONS).map((key) => ({ key, kind, group: kind ? `${kind}s-${key}` : key, title: titles[key], icon: ICONS[key], items: items[key] }));
+}
+
+function pillText({ key, kind, items }) {
+  const n = items.length;
+  if (key === "errors") return kind ? plural(n, `${kind} error`) : plural(n, "error");
+  return kind ? `${plural(n, kind)} ${VERBS[key]}` : `${n} ${VERBS[key]}`;
 }
 
 function errorText(error) {

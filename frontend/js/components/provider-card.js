@@ -1,14 +1,18 @@
-// <provider-card>: one provider in the list — health badge, sparkline, last response time,
-// actions, and an expandable detail with the health history chart.
+// <provider-card>: one provider in the list — health badge and circuit state, sparkline, last
+// response time, what was probed and when, its key pool in a word, actions, and an expandable
+// detail with the health history chart.
 // Data flows down (`provider`, `status`, `history`, `fullHistory`, `busy`); user intent goes up as
 // bubbling events: edit-provider, delete-provider, check-provider, expand-provider ({detail: {id}}).
+// `tick()` re-renders times; `counting` says whether a circuit countdown wants it every second.
 import { h, replaceChildren, uid } from "../lib/dom.js";
 import { icon } from "../lib/icons.js";
 import { formatMs, fullTime, relativeTime } from "../lib/format.js";
 import { adviceFor } from "../lib/advice.js";
+import { KEY_STATES, currentKey, keysSummary } from "../lib/key-pool.js";
 import { describeAuth, typeLabel } from "../lib/provider-rules.js";
 import { latencySparkline } from "./latency-sparkline.js";
-import "./health-badge.js";
+import { chatsFailedText, chatsFailing, probeText, shownState } from "./health-badge.js";
+import { circuitNow, circuitSentence } from "./circuit-badge.js";
 import "./health-chart.js";
 
 export class ProviderCard extends HTMLElement {
@@ -85,9 +89,16 @@ export class ProviderCard extends HTMLElement {
     return this._expanded;
   }
 
-  /** Re-render relative times ("2 min ago") without new data. */
+  /** Re-render relative times ("2 min ago") and countdowns without new data. */
   tick() {
-    if (this._built) this._renderStatus();
+    if (!this._built) return;
+    this._renderStatus();
+    this._renderKeys();
+  }
+
+  /** Whether an open circuit is counting down to its probe (worth a tick each second). */
+  get counting() {
+    return circuitNow(this._status && this._status.circuit).state === "open";
   }
 
   _ensureBuilt() {
@@ -98,10 +109,12 @@ export class ProviderCard extends HTMLElement {
     const detailId = uid("detail");
 
     this._badge = h("health-badge");
+    this._circuitBadge = h("circuit-badge", { hidden: true });
     this._title = h("h3", { class: "card-title" });
     this._nameCode = h("code", { class: "card-name" });
     this._typeText = h("span", { class: "card-type" });
     this._modelText = h("span", { class: "card-model" });
+    this._keysText = h("span", { class: "card-keys", hidden: true });
     this._url = h("p", { class: "card-url mono" });
     this._spark = h("div", { class: "card-spark" });
     this._latency = h("span", { class: "card-latency" });
@@ -112,7 +125,10 @@ export class ProviderCard extends HTMLElement {
     this._deleteBtn = h("button", { type: "button", class: "icon-btn danger delete-btn", on: { click: () => this._emit("delete-provider") } }, icon("trash"));
     this._expandBtn = h("button", { type: "button", class: "icon-btn expand-btn", "aria-expanded": "false", "aria-controls": detailId, on: { click: () => this._toggle() } }, icon("chevron"));
     this._error = h("div", { class: "card-error", hidden: true });
+    this._circuit = h("div", { class: "card-circuit", hidden: true });
     this._facts = h("dl", { class: "facts" });
+    this._circuitFact = h("dd");
+    this._checkFact = h("dd");
     this._chart = h("health-chart");
     this._detail = h(
       "div",
@@ -125,12 +141,13 @@ export class ProviderCard extends HTMLElement {
       h(
         "div",
         { class: "card-row" },
-        h("div", { class: "card-status" }, this._badge),
+        h("div", { class: "card-status" }, this._badge, this._circuitBadge),
         h("div", { class: "card-ident" }, this._title, h("p", { class: "card-meta" }, this._nameCode, this._typeText, this._modelText), this._url),
-        h("div", { class: "card-health" }, this._spark, h("div", { class: "card-numbers" }, this._latency, this._when)),
+        h("div", { class: "card-health" }, this._spark, h("div", { class: "card-numbers" }, this._latency), this._when, this._keysText),
         h("div", { class: "card-actions" }, this._checkBtn, this._editBtn, this._deleteBtn, this._expandBtn),
       ),
       this._error,
+      this._circuit,
       this._detail,
     );
     replaceChildren(this._spark, latencySparkline(null));
@@ -150,42 +167,119 @@ export class ProviderCard extends HTMLElement {
       btn.setAttribute("aria-label", `${verb} ${p.displayName}`);
       if (btn !== this._checkBtn) btn.title = `${verb} ${p.displayName}`;
     }
+    const keys = p.keys || [];
+    this._keysFact = h("dd");
     replaceChildren(
       this._facts,
       fact("Request URL", h("span", { class: "mono wrap" }, p.requestURL)),
       fact("Model", p.model),
-      fact("API key", p.hasApiKey ? `Saved (${p.apiKeyHint || "hidden"})` : "None"),
+      keys.length > 1 ? h("div", { class: "fact" }, h("dt", {}, "API keys"), this._keysFact) : fact("API key", p.hasApiKey ? `Saved (${p.apiKeyHint || "hidden"})` : "None"),
+      h("div", { class: "fact" }, h("dt", {}, "Health check"), this._checkFact),
+      h("div", { class: "fact" }, h("dt", {}, "Circuit"), this._circuitFact),
       fact("Auth", describeAuth(p.auth)),
       fact("Headers", Object.keys(p.headers || {}).length ? Object.keys(p.headers).join(", ") : "None"),
       fact("Parameters", Object.entries(p.parameters || {}).map(([k, v]) => `${k} ${v}`).join(" · ") || "Provider defaults"),
       Object.keys(p.endpoints || {}).length ? fact("Endpoints", Object.entries(p.endpoints).map(([k, v]) => `${k}: ${v}`).join(" · ")) : null,
       fact("Updated", fullTime(p.updatedAt)),
     );
+    this._renderKeys();
+    if (this._status !== null) this._renderStatus();
+    else this._checkFact.textContent = checkKindText(p.checkKind);
+  }
+
+  /** The pool in a word on the card ("3 keys · 1 cooling"), each key in the detail. */
+  _renderKeys() {
+    const p = this._provider;
+    if (!p) return;
+    const now = Date.now();
+    const summary = keysSummary(p.keys, now);
+    this._keysText.hidden = !summary;
+    this._keysText.textContent = summary;
+    const keys = (p.keys || []).map((k) => currentKey(k, now));
+    this._keysText.classList.toggle("has-idle", keys.some((k) => k.state !== "active"));
+    if (keys.length > 1) this._keysFact.textContent = keys.map((k) => `${k.hint || "hidden"} ${(KEY_STATES[k.state] || KEY_STATES.active).label.toLowerCase()}`).join(" · ");
   }
 
   _renderStatus() {
     const st = this._status;
-    const state = this._busy ? "checking" : (st && st.status) || "unknown";
-    this._badge.state = state;
-    this.dataset.health = (st && st.status) || "unknown";
-    const failed = st && st.status === "unhealthy";
+    const now = Date.now();
+    const shown = shownState(st);
+    const failingChats = chatsFailing(st);
+    this._badge.state = this._busy ? "checking" : shown;
+    this._badge.note = failingChats ? `${chatsFailedText(failingChats)}; the status follows real chats while they fail.` : null;
+    this.dataset.health = shown;
+    // "failed" when the probe failed; when failing chats overrule a probe that passed, the
+    // probe's own time stays (the notice says what failed).
+    const failed = shown === "unhealthy" && !failingChats;
     this._latency.textContent = failed ? "failed" : st && st.responseTime != null ? formatMs(st.responseTime) : "—";
     this._latency.classList.toggle("is-failed", Boolean(failed));
-    this._latency.title = st && st.checkKind ? `Response time of the last ${st.checkKind === "chat" ? "chat test" : "models check"}` : "";
-    this._when.textContent = st && st.lastChecked ? relativeTime(st.lastChecked) : "not checked";
-    this._when.title = st && st.lastChecked ? `Last checked ${fullTime(st.lastChecked)}` : "";
-    const showError = st && st.error && (st.status === "unhealthy" || st.status === "degraded");
+    this._latency.title = st && st.checkKind ? `Response time of the last ${st.checkKind === "chat" ? "one-token chat check" : "model list check"}` : "";
+    this._renderWhen(st, failingChats, now);
+    this._renderError(st, shown, failingChats, now);
+    this._renderCircuit(st, now);
+    this._checkFact.textContent = checkKindText((st && st.checkKind) || (this._provider && this._provider.checkKind));
+  }
+
+  // What was probed and when ("Checked model list 2 min ago"); when failing chats decide the
+  // status instead, the notice below says so and this line still tells what the probe saw.
+  _renderWhen(st, failingChats, now) {
+    const probe = probeText(st, now);
+    this._when.textContent = probe;
+    const title = st && st.lastChecked ? `${probe} (${fullTime(st.lastChecked)})` : probe;
+    this._when.title = failingChats ? `${title}. Real chats decide the status while they fail.` : title;
+  }
+
+  _renderError(st, shown, failingChats, now) {
+    const chatError = failingChats ? (st.recentChats && st.recentChats.lastError) || { code: st.errorCode, message: st.error } : null;
+    const showError = Boolean(chatError) || Boolean(st && st.error && (shown === "unhealthy" || shown === "degraded"));
     this._error.hidden = !showError;
-    this._error.classList.toggle("is-degraded", Boolean(st && st.status === "degraded"));
-    if (showError) {
-      // The server's message already says what to do; the title names the kind of failure.
-      const { title } = adviceFor({ code: st.errorCode });
-      replaceChildren(
-        this._error,
-        icon("alert", { size: 16 }),
-        h("div", {}, h("strong", {}, title), st.errorCode ? h("code", { class: "error-code" }, st.errorCode) : null, " ", h("span", { class: "card-error-msg" }, st.error)),
-      );
+    this._error.classList.toggle("is-degraded", shown === "degraded" && !chatError);
+    if (!showError) {
+      this._shownError = null;
+      return;
     }
+    const code = chatError ? chatError.code : st.errorCode;
+    const message = chatError ? chatError.message : st.error;
+    this._shownError = { code, message };
+    // The server's message already says what to do; the title names the kind of failure.
+    const title = chatError ? `${chatsFailedText(failingChats)}:` : adviceFor({ code }).title;
+    const lastAt = chatError && st.recentChats && st.recentChats.lastAt;
+    replaceChildren(
+      this._error,
+      icon("alert", { size: 16 }),
+      h(
+        "div",
+        {},
+        h("strong", {}, title),
+        code ? h("code", { class: "error-code" }, code) : null,
+        " ",
+        h("span", { class: "card-error-msg" }, message || ""),
+        lastAt ? h("span", { class: "muted card-error-when", title: fullTime(lastAt) }, ` Latest: ${relativeTime(lastAt, now)}.`) : null,
+      ),
+    );
+  }
+
+  // Open: "Paused — reopens in 23 s" and why; half-open: "Probing". Closed says nothing here,
+  // only "Closed" in the detail.
+  _renderCircuit(st, now) {
+    const view = circuitNow(st && st.circuit, now);
+    this._circuitBadge.view = view;
+    this.dataset.circuit = view.state;
+    this._circuitFact.textContent = view.state === "closed" ? "Closed — requests go through" : `${circuitSentence(view)}${view.since ? ` (since ${fullTime(view.since)})` : ""}`;
+    this._circuit.hidden = view.state === "closed";
+    if (view.state === "closed") return;
+    const what =
+      view.state === "open"
+        ? "Routes skip this provider until then; a chat sent to it directly still goes."
+        : "The next request through a route tests whether it recovered; other requests skip it meanwhile.";
+    // The reason is left out when the error above already says the same.
+    const same = this._shownError && view.reason && this._shownError.code === view.reason.code && this._shownError.message === view.reason.message;
+    const reason = view.reason && !same ? [" Opened by ", h("code", { class: "error-code" }, view.reason.code), " ", h("span", { class: "card-error-msg" }, view.reason.message)] : [];
+    replaceChildren(
+      this._circuit,
+      icon(view.state === "open" ? "clock" : "pulse", { size: 16 }),
+      h("div", {}, h("strong", { class: "circuit-headline" }, circuitSentence(view)), " ", h("span", {}, what), reason),
+    );
   }
 
   _toggle() {
@@ -202,6 +296,10 @@ export class ProviderCard extends HTMLElement {
   _emit(type) {
     this.dispatchEvent(new CustomEvent(type, { bubbles: true, detail: { id: this._provider.id, provider: this._provider } }));
   }
+}
+
+function checkKindText(kind) {
+  return kind === "chat" ? "A one-token chat" : "The model list (free)";
 }
 
 function fact(label, value) {

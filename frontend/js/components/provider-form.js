@@ -24,8 +24,14 @@ import "./headers-editor.js";
 import "./parameters-editor.js";
 import "./test-result.js";
 import "./template-note.js";
+import "./provider-keys.js";
 
 const HINT_DELAY_MS = 900;
+// How the health checks probe the provider (API.md, Health status: checkKind).
+const CHECK_KINDS = [
+  { value: "models", label: "Model list (free)" },
+  { value: "chat", label: "One-token chat (for gateways)" },
+];
 // Server field keys that live in a collapsed section, and which section.
 const SECTION_OF = { parameters: "params", headers: "headers", auth: "advanced", endpoints: "advanced" };
 
@@ -125,6 +131,7 @@ export class ProviderForm extends HTMLElement {
       // A typed key must not outlive the form: saved or not, it stayed in the hidden field's
       // value until the form was next opened.
       this._f.apiKey.input.value = "";
+      this._keys.stop();
     });
     this._generation = 0;
     this.append(this._dialog);
@@ -152,6 +159,9 @@ export class ProviderForm extends HTMLElement {
     const keyInput = f("input", { type: "password", placeholder: "Paste the API key", autocomplete: "new-password" });
     this._revealBtn = h("button", { type: "button", class: "icon-btn reveal-btn", "aria-label": "Show the key you typed", "aria-pressed": "false", title: "Show the key you typed", on: { click: () => this._toggleReveal() } }, icon("eye"));
     this._removeKeyBtn = h("button", { type: "button", class: "btn btn-sm btn-ghost remove-key-btn", hidden: true, on: { click: () => this._toggleRemoveKey() } }, "Remove key");
+    this._keys = h("provider-keys");
+    this._keys.addEventListener("provider-keys-changed", (event) => this._keysChanged(event.detail.provider));
+    const checkSelect = h("select", { class: "input select" }, CHECK_KINDS.map((k) => h("option", { value: k.value }, k.label)));
 
     return h(
       "div",
@@ -163,6 +173,8 @@ export class ProviderForm extends HTMLElement {
       preview,
       this._field("model", "Model", modelInput, { extra: this._modelsBtn, help: " " }),
       this._field("apiKey", "API key", keyInput, { extra: h("span", { class: "key-tools" }, this._revealBtn, this._removeKeyBtn), help: " " }),
+      this._keys,
+      this._field("checkKind", "Health check", checkSelect, { help: "Gateways answer the model list from their own settings even when chats fail; a one-token chat shows the truth for a token per check." }),
       this._datalist,
     );
   }
@@ -241,6 +253,10 @@ export class ProviderForm extends HTMLElement {
       this._setMessage(key, "");
     }
     this._f.type.input.value = "openai-compatible";
+    this._f.checkKind.input.value = "models";
+    this._f.apiKey.wrap.hidden = false;
+    this._keys.reset(null);
+    this._placeKeys();
     this._f.apiKey.input.type = "password";
     this._revealBtn.setAttribute("aria-pressed", "false");
     this._params.value = {};
@@ -281,6 +297,7 @@ export class ProviderForm extends HTMLElement {
     this._f.type.input.value = t.type || "openai-compatible";
     this._f.baseURL.input.value = t.baseURL || "";
     this._f.model.input.value = t.model || "";
+    this._f.checkKind.input.value = t.checkKind === "chat" ? "chat" : "models";
     this._f.apiKey.input.value = "";
     this._headers.secretHeaders = null;
     this._headers.value = t.headers || {};
@@ -322,9 +339,43 @@ export class ProviderForm extends HTMLElement {
     this._f["auth.name"].input.value = isDefault ? "" : p.auth.name || "";
     this._f["endpoints.chat"].input.value = (p.endpoints && p.endpoints.chat) || "";
     this._f["endpoints.models"].input.value = (p.endpoints && p.endpoints.models) || "";
-    this._removeKeyBtn.hidden = !p.hasApiKey;
+    this._f.checkKind.input.value = p.checkKind === "chat" ? "chat" : "models";
+    this._keys.reset(p);
+    this._placeKeys();
+    this._showKeyField(p);
     this._templateNote.hidden = true;
     this._refresh();
+  }
+
+  /**
+   * The "API key" field writes the pool's one key (typed: replace it; "Remove key": drop it).
+   * With several keys saved, the saved list below is the way to change them, so it hides.
+   */
+  _showKeyField(p) {
+    const several = (p.keys || []).length > 1;
+    this._f.apiKey.wrap.hidden = several;
+    if (several) {
+      this._f.apiKey.input.value = "";
+      this._removeKey = false;
+    }
+    this._removeKeyBtn.hidden = !p.hasApiKey;
+  }
+
+  /** A key was added, removed or re-enabled from the saved list (already saved). */
+  _keysChanged(provider) {
+    // The server's read is the base for "what changed" from now on; typed edits stay.
+    this._original = provider;
+    this._placeKeys();
+    this._showKeyField(provider);
+    this._refresh();
+  }
+
+  // More key fields belong under the "API key" field; the saved pool takes the form's width.
+  _placeKeys() {
+    const saved = this._keys.showsSaved;
+    this._keys.classList.toggle("field-wide", saved);
+    if (saved) this._f.apiKey.wrap.after(this._keys);
+    else this._f.apiKey.wrap.append(this._keys);
   }
 
   _fillSchemes() {
@@ -561,8 +612,12 @@ export class ProviderForm extends HTMLElement {
       headers: this._headers.value,
       parameters: params.value,
       endpoints: this._endpointsValue(),
+      checkKind: value("checkKind"),
     };
-    const extras = { auth: this._authValue(), apiKey: value("apiKey"), removeKey: this._removeKey };
+    // The keys typed on this form, in order; apiKeys.<n> errors point back at them.
+    this._sentKeys = [this._f.apiKey.input, ...this._keys.typedInputs].filter((input) => input.value);
+    const keys = this._sentKeys.map((input) => input.value);
+    const extras = { auth: this._authValue(), keys, removeKey: this._removeKey };
     if (this._mode === "add") return { payload: addPayload(fields, extras) };
     if (!whole) return { payload: updatePayload(this._original, fields, extras) };
     // Removing the key: an empty one says "not the stored key" to the model list too.
@@ -659,6 +714,18 @@ export class ProviderForm extends HTMLElement {
 
   _placeError(key, text) {
     if (this._setMessage(key, text, "server")) return this._f[key].input;
+    if (key === "apiKeys" || key === "key") {
+      this._setMessage("apiKey", text, "server");
+      return this._f.apiKey.input;
+    }
+    if (key.startsWith("apiKeys.")) {
+      const input = (this._sentKeys || [])[Number(key.slice("apiKeys.".length))];
+      if (input === this._f.apiKey.input || !input) {
+        this._setMessage("apiKey", text, "server");
+        return this._f.apiKey.input;
+      }
+      return this._keys.setTypedError(input, text);
+    }
     if (key.startsWith("parameters.")) {
       const name = key.slice("parameters.".length);
       if (this._params.setError(name, text)) return this._params.inputFor(name);

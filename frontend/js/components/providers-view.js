@@ -1,7 +1,8 @@
 // <providers-view>: the provider list with health, and the home of the add/edit, delete,
 // import and export flows. Owns the data: providers, cached statuses, recent histories.
-// Cached statuses are refreshed every 30 s while the view is visible (they cost no request to
-// any provider); histories load as cards scroll into view.
+// Cached statuses and the providers' reads (their keys' states) are refreshed every 30 s while
+// the view is visible (they cost no request to any provider); an open circuit's countdown ticks
+// each second without asking anything; histories load as cards scroll into view.
 import { h, replaceChildren } from "../lib/dom.js";
 import { icon } from "../lib/icons.js";
 import { adviceFor } from "../lib/advice.js";
@@ -10,12 +11,14 @@ import { HistoryLoader } from "../lib/history-loader.js";
 import { providerService } from "../services/custom-provider-service.js";
 import { confirmDialog } from "./confirm-dialog.js";
 import { toast } from "./toast-region.js";
+import { shownState } from "./health-badge.js";
 import "./provider-card.js";
 import "./provider-form.js";
 import "./export-dialog.js";
 import "./import-dialog.js";
 
 const REFRESH_MS = 30_000;
+const COUNTDOWN_MS = 1000;
 const PROGRESS_POLL_MS = 400;
 const SPARK_POINTS = 40;
 const HISTORY_CONCURRENCY = 4;
@@ -49,7 +52,7 @@ export class ProvidersView extends HTMLElement {
   set active(value) {
     this._active = Boolean(value);
     this._schedule();
-    if (this._active && this._loaded) this._refreshStatuses();
+    if (this._active && this._loaded) this._refresh();
     if (this._active) this._openFromRoute();
   }
 
@@ -104,6 +107,7 @@ export class ProvidersView extends HTMLElement {
     this._form = h("provider-form");
     this._form.addEventListener("provider-saved", (e) => this._onSaved(e.detail));
     this._form.addEventListener("provider-missing", () => this.load());
+    this._form.addEventListener("provider-keys-changed", (e) => this._providerChanged(e.detail.provider));
     this._exportDialog = h("export-dialog");
     this._exportDialog.addEventListener("providers-exported", (e) => this._onExported(e.detail));
     this._importDialog = h("import-dialog");
@@ -201,15 +205,62 @@ export class ProvidersView extends HTMLElement {
     }
     for (const card of this._cards.values()) card.tick();
     this._renderSummary();
+    this._scheduleCountdown();
+  }
+
+  /** The timed refresh: statuses, and the providers' reads, whose keys change state with use. */
+  async _refresh() {
+    const fresh = await this.service.getProviders();
+    if (fresh.success) {
+      const known = new Map(this._providers.map((p) => [p.id, JSON.stringify(p)]));
+      const changed = fresh.providers.length !== this._providers.length || fresh.providers.some((p) => known.get(p.id) !== JSON.stringify(p));
+      if (changed) {
+        this._providers = fresh.providers;
+        this._render();
+      }
+    }
+    await this._refreshStatuses();
   }
 
   _schedule() {
     const want = this._active && document.visibilityState === "visible";
-    if (want && !this._timer) this._timer = setInterval(() => this._refreshStatuses(), REFRESH_MS);
+    if (want && !this._timer) this._timer = setInterval(() => this._refresh(), REFRESH_MS);
     if (!want && this._timer) {
       clearInterval(this._timer);
       this._timer = null;
     }
+    this._scheduleCountdown();
+  }
+
+  // Open circuits count down to their probe each second, from the time they opened: no request.
+  // When one reaches zero it reads as half-open, and the cached statuses are read once more.
+  _scheduleCountdown() {
+    const want = this._active && document.visibilityState === "visible" && [...this._cards.values()].some((card) => card.counting);
+    if (want && !this._countdown) this._countdown = setInterval(() => this._tickCountdown(), COUNTDOWN_MS);
+    if (!want && this._countdown) {
+      clearInterval(this._countdown);
+      this._countdown = null;
+    }
+  }
+
+  _tickCountdown() {
+    let ended = false;
+    for (const card of this._cards.values()) {
+      if (!card.counting) continue;
+      card.tick();
+      if (!card.counting) ended = true;
+    }
+    if (ended) this._refreshStatuses();
+    else this._scheduleCountdown();
+  }
+
+  /** A provider read that changed outside a save (its keys, from the form's key list). */
+  _providerChanged(provider) {
+    const index = this._providers.findIndex((p) => p.id === provider.id);
+    if (index < 0) return;
+    this._providers[index] = provider;
+    const card = this._cards.get(provider.id);
+    if (card) card.provider = provider;
   }
 
   // --- rendering ------------------------------------------------------------------------
@@ -249,6 +300,7 @@ export class ProvidersView extends HTMLElement {
     this._exportBtn.disabled = none;
     this._applyFilter();
     this._renderSummary();
+    this._scheduleCountdown();
   }
 
   _renderSummary() {
@@ -260,7 +312,7 @@ export class ProvidersView extends HTMLElement {
     }
     const counts = { healthy: 0, degraded: 0, unhealthy: 0, unknown: 0 };
     for (const p of this._providers) {
-      const state = (this._statuses.get(p.id) || {}).status || "unknown";
+      const state = shownState(this._statuses.get(p.id));
       counts[state] = (counts[state] || 0) + 1;
     }
     const parts = [plural(n, "provider")];
@@ -360,10 +412,12 @@ export class ProvidersView extends HTMLElement {
     card.status = status;
     this._reloadHistory(card);
     this._renderSummary();
+    this._scheduleCountdown();
     if (quiet) return;
     const name = card.provider.displayName;
-    if (status.status === "healthy") toast({ kind: "success", title: `${name} is healthy`, message: `Answered in ${formatMs(status.responseTime)}.` });
-    else if (status.status === "degraded") toast({ kind: "info", title: `${name} is degraded`, message: status.error || "" });
+    const state = shownState(status);
+    if (state === "healthy") toast({ kind: "success", title: `${name} is healthy`, message: `Answered in ${formatMs(status.responseTime)}.` });
+    else if (state === "degraded") toast({ kind: "info", title: `${name} is degraded`, message: status.error || "" });
     else toast({ kind: "error", title: `${name} is unhealthy`, message: `${status.error || "The check failed."} ${adviceFor({ code: status.errorCode }).advice}`.trim() });
   }
 
@@ -428,8 +482,9 @@ export class ProvidersView extends HTMLElement {
       }
     }
     this._renderSummary();
+    this._scheduleCountdown();
     const counts = {};
-    for (const s of result.statuses) counts[s.status] = (counts[s.status] || 0) + 1;
+    for (const s of result.statuses) counts[shownState(s)] = (counts[shownState(s)] || 0) + 1;
     const parts = ["healthy", "degraded", "unhealthy", "unknown"].filter((k) => counts[k]).map((k) => `${counts[k]} ${k}`);
     const summary = `Checked ${plural(result.statuses.length, "provider")}: ${parts.join(", ") || "none"}.`;
     this._checkResult.textContent = summary;

@@ -4,6 +4,7 @@ import { icon } from "../lib/icons.js";
 
 export const ROUTES = [
   { name: "providers", label: "Providers", icon: "providers" },
+  { name: "routes", label: "Routes", icon: "route" },
   { name: "chat", label: "Chat", icon: "chat" },
   { name: "about", label: "About", icon: "info" },
 ];

@@ -19,7 +19,7 @@
 import { bridgeEvents, streamRequest } from "../bridge.js";
 import { readEventBatches } from "./sse-reader.js";
 
-const KINDS = new Set(["start", "delta", "reasoning", "tool_call", "usage", "error", "done"]);
+const KINDS = new Set(["start", "attempt", "delta", "reasoning", "tool_call", "usage", "error", "done"]);
 const live = new Set(); // the AbortControllers of the streams running now
 let leaving = false;
 

@@ -8,12 +8,20 @@
 // A turn is {id, parentId, siblingIds, stored, role: "user", content} or
 // {id, parentId, siblingIds, stored, role: "assistant", content, reasoning, toolCalls: [{id, name, arguments}],
 //  status: "streaming" | "done" | "stopped" | "interrupted" | "error" | "pending", error, usage,
-//  ttftMs, elapsedMs, finishReason, model, providerId, providerName, reasoningMs}.
+//  ttftMs, elapsedMs, finishReason, model, providerId, providerName, reasoningMs, routeId, routeName,
+//  attempts}.
+// A reply through a route (docs/API.md, Routes) has `routeId` and `routeName`, and `attempts`: what
+// happened to each member tried ({providerId, providerName, model, outcome: "skipped" | "failed" |
+// "answering", code, message}, route-attempts.js); `providerId`/`providerName`/`model` are then
+// the member that answered (empty until one does). A reply asked of a provider has
+// `routeId: null` and `attempts: null`.
 // "pending" is a stored reply still being written (another tab, or a stream the server is
 // closing); "interrupted" is one the app closed at start after a crash (error INTERNAL).
 // `stored` is false until the server has named the message (the `start` event). An `error` is
 // {code, message, retryAfter, httpStatus (the provider's), responseStatus (the app's own, when it
 // refused the request), gone ("conversation" when a NOT_FOUND was the conversation), at}.
+
+import { attemptOf } from "./route-attempts.js";
 
 const PROVIDER_KEY = "miaoda.chat.provider";
 const DRAFT_PREFIX = "miaoda.chat.draft.";
@@ -34,8 +42,12 @@ export function userTurn(content, parentId = null) {
   return { id: turnId(), parentId, siblingIds: [], stored: false, role: "user", content };
 }
 
-/** A new assistant turn about to stream from `provider` with `model`. */
+/**
+ * A new assistant turn about to stream from `provider` with `model`. `provider` may be a route
+ * (`isRoute`, as chat-view-providers.js offers it): who answers is known once a member does.
+ */
 export function assistantTurn(provider, model, parentId = null) {
+  const route = Boolean(provider && provider.isRoute);
   return {
     id: turnId(),
     parentId,
@@ -52,14 +64,17 @@ export function assistantTurn(provider, model, parentId = null) {
     elapsedMs: null,
     reasoningMs: null,
     finishReason: null,
-    model: model || (provider ? provider.model : ""),
-    providerId: provider ? provider.id : "",
-    providerName: provider ? provider.displayName : "",
+    model: route ? "" : model || (provider ? provider.model : ""),
+    providerId: provider && !route ? provider.id : "",
+    providerName: provider && !route ? provider.displayName : "",
+    routeId: route ? provider.id : null,
+    routeName: route ? provider.displayName : "",
+    attempts: route ? [] : null,
   };
 }
 
 /**
- * The turn for a stored message; `providerName(id)` names its provider (it may be gone).
+ * The turn for a stored message; `providerName(id)` names its provider or route (either may be gone).
  * Tool messages are not turns: the caller skips them.
  */
 export function turnFromMessage(message, providerName = () => "") {
@@ -81,6 +96,9 @@ export function turnFromMessage(message, providerName = () => "") {
     model: String(message.model || ""),
     providerId: String(message.providerId || ""),
     providerName: providerName(message.providerId) || "",
+    routeId: message.routeId ? String(message.routeId) : null,
+    routeName: message.routeId ? providerName(message.routeId) || "" : "",
+    attempts: Array.isArray(message.attempts) ? message.attempts.map(attemptOf) : null,
   };
 }
 

@@ -40,6 +40,9 @@ const PATHS = {
   "pin-off": ["M3 3l18 18", "M9 4h6", "M10 4v3", "M14 4v5l3 4h-4", "M9.5 10L7 13h4", "M12 13v7"],
   sidebar: ["M4 5h16v14H4z", "M9 5v14"],
   undo: ["M9 14L4 9l5-5", "M4 9h10a6 6 0 0 1 0 12h-3"],
+  route: ["M6 21a2 2 0 1 0 0-4 2 2 0 0 0 0 4z", "M18 7a2 2 0 1 0 0-4 2 2 0 0 0 0 4z", "M6 17v-4a3 3 0 0 1 3-3h6a3 3 0 0 0 3-3"],
+  "arrow-up": ["M12 19V5", "M6 11l6-6 6 6"],
+  grip: ["M9 6h.01", "M15 6h.01", "M9 12h.01", "M15 12h.01", "M9 18h.01", "M15 18h.01"],
 };
 
 /** An inline SVG icon, hidden from assistive tech (the control around it carries the name). */

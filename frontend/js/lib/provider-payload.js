@@ -2,19 +2,28 @@
 // the backend merges updates into the saved provider. Read-only fields are never sent.
 import { defaultAuth, normalizeBase, sameAuth } from "./provider-rules.js";
 
+// A provider without `checkKind` is checked with its model list (API.md, Health status).
+const DEFAULT_CHECK = "models";
+
 /**
- * `fields`: {name, displayName, type, baseURL, model, headers, parameters, endpoints};
- * `auth`: null for "the type's default", else {scheme, name?}; `apiKey`: what was typed.
+ * `fields`: {name, displayName, type, baseURL, model, headers, parameters, endpoints, checkKind};
+ * `auth`: null for "the type's default", else {scheme, name?}; `keys`: the keys typed, in order
+ * (`apiKey` for one, `apiKeys` for several — CONTRACT §10).
  */
-export function addPayload(fields, { auth, apiKey }) {
-  const config = { ...fields };
+export function addPayload(fields, { auth, keys = [] }) {
+  const { checkKind, ...config } = fields;
+  // The default goes unsaid: absent means the model list.
+  if (checkKind && checkKind !== DEFAULT_CHECK) config.checkKind = checkKind;
   if (auth) config.auth = auth;
-  if (apiKey) config.apiKey = apiKey;
+  Object.assign(config, keysPayload(keys));
   return config;
 }
 
-/** The changes from `original` (a saved provider); `removeKey` sends apiKey "" to delete it. */
-export function updatePayload(original, fields, { auth, apiKey, removeKey }) {
+/**
+ * The changes from `original` (a saved provider). Typed keys replace the saved ones;
+ * `removeKey` sends apiKey "" to delete them.
+ */
+export function updatePayload(original, fields, { auth, keys = [], removeKey }) {
   const updates = {};
   for (const name of ["name", "displayName", "type", "model"]) if (fields[name] !== original[name]) updates[name] = fields[name];
   if (normalizeBase(fields.baseURL) !== original.baseURL) updates.baseURL = fields.baseURL;
@@ -22,9 +31,16 @@ export function updatePayload(original, fields, { auth, apiKey, removeKey }) {
   // "Default" means the new type's default; send it when that differs from what is saved.
   const wanted = auth || defaultAuth(fields.type);
   if (!sameAuth(wanted, original.auth)) updates.auth = wanted;
+  if (fields.checkKind && fields.checkKind !== (original.checkKind || DEFAULT_CHECK)) updates.checkKind = fields.checkKind;
   if (removeKey) updates.apiKey = "";
-  else if (apiKey) updates.apiKey = apiKey;
+  else Object.assign(updates, keysPayload(keys));
   return updates;
+}
+
+function keysPayload(keys) {
+  const typed = keys.filter(Boolean);
+  if (typed.length > 1) return { apiKeys: typed };
+  return typed.length ? { apiKey: typed[0] } : {};
 }
 
 function sameObject(a, b) {

@@ -21,6 +21,20 @@ export class CustomProviderService {
     return this._call("removeCustomProvider", id);
   }
 
+  /** One more key for the provider's pool; resolves to the envelope with the new `provider`. */
+  addKey(id, key) {
+    return this._call("addProviderKey", id, key);
+  }
+
+  removeKey(id, keyId) {
+    return this._call("removeProviderKey", id, keyId);
+  }
+
+  /** A cooling, invalid or exhausted key back to `active`. */
+  resetKey(id, keyId) {
+    return this._call("resetProviderKey", id, keyId);
+  }
+
   getProviders() {
     return this._call("getAllCustomProviders");
   }

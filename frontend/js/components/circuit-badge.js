@@ -1,0 +1,58 @@
+// <circuit-badge>: a provider's circuit breaker beside its health (API.md, Circuit breakers).
+// Closed shows nothing; open is "Paused" (routes skip the provider), half-open "Probing" (one
+// request through a route tests it). `circuitNow()` and `circuitSentence()` give the words the
+// card's notice uses, with the countdown to the half-open state.
+import { replaceChildren } from "../lib/dom.js";
+import { icon } from "../lib/icons.js";
+import { formatDuration, fullTime, secondsUntil } from "../lib/format.js";
+
+// An open circuit lets a probe through this long after it opened (CONTRACT §10: 30 s). The
+// wire says when it opened, not when it reopens; the backend reads an open circuit past this
+// as half-open, and so does the page.
+export const COOL_OFF_MS = 30_000;
+
+/** {state, secondsLeft, reason, since} as it stands at `now`; state "closed" without a circuit. */
+export function circuitNow(circuit, now = Date.now()) {
+  if (!circuit || !circuit.state || circuit.state === "closed") return { state: "closed", secondsLeft: null, reason: null, since: null };
+  const reason = circuit.reason || null;
+  if (circuit.state === "open" && circuit.since) {
+    const reopens = new Date(Date.parse(circuit.since) + COOL_OFF_MS).toISOString();
+    const left = secondsUntil(reopens, now);
+    if (left > 0) return { state: "open", secondsLeft: left, reason, since: circuit.since };
+    return { state: "half-open", secondsLeft: null, reason, since: reopens };
+  }
+  return { state: circuit.state, secondsLeft: null, reason, since: circuit.since || null };
+}
+
+/** The notice's headline: "Paused — reopens in 23 s", "Probing". */
+export function circuitSentence(view) {
+  if (view.state === "open") return `Paused — reopens in ${formatDuration(view.secondsLeft)}`;
+  if (view.state === "half-open") return "Probing";
+  return "Circuit closed";
+}
+
+const LOOK = {
+  open: { label: "Paused", icon: "clock" },
+  "half-open": { label: "Probing", icon: "pulse" },
+};
+
+export class CircuitBadge extends HTMLElement {
+  /** A `circuitNow()` view. */
+  set view(value) {
+    const look = LOOK[value.state];
+    this.hidden = !look;
+    this.setAttribute("state", value.state);
+    if (!look) return replaceChildren(this);
+    this.className = `badge circuit-badge circuit-${value.state}`;
+    this.title =
+      value.state === "open"
+        ? `Circuit open since ${fullTime(value.since)}: routes skip this provider for now.`
+        : "Circuit half-open: the next request through a route tests whether the provider recovered.";
+    if (this.dataset.shown !== value.state) {
+      this.dataset.shown = value.state;
+      replaceChildren(this, icon(look.icon, { size: 14 }), look.label);
+    }
+  }
+}
+
+customElements.define("circuit-badge", CircuitBadge);

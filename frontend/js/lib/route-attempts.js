@@ -1,0 +1,71 @@
+// The line under a reply that came through a route: who answered, and what happened to the
+// members tried before — "Answered by DeepSeek — Groq was rate limited (429), OpenRouter
+// skipped (circuit open)". Built from the stream's `attempt` events while the reply is written
+// and from the stored message's `attempts` afterwards (docs/API.md, Routes). Pure: the caller
+// puts the parts into the DOM as text.
+
+// What a member's error code says about it, after its name.
+const PHRASES = {
+  RATE_LIMITED: "was rate limited",
+  UPSTREAM_ERROR: "failed",
+  CONNECTION_FAILED: "could not be reached",
+  TIMEOUT: "timed out",
+  AUTH_FAILED: "refused the key",
+  QUOTA_EXCEEDED: "is out of quota",
+  MODEL_NOT_FOUND: "does not have the model",
+  INVALID_RESPONSE: "answered in a way the app could not read",
+};
+const SKIPPED = "skipped (circuit open)";
+const TEXT = {
+  answered: "Answered by",
+  none: "No provider answered",
+  stopped: "Stopped",
+  trying: "trying the next provider…",
+  someone: "A provider",
+};
+
+/** An `attempt` event or stored attempt as a turn keeps it. */
+export function attemptOf(data) {
+  return {
+    providerId: String(data.providerId || ""),
+    providerName: String(data.providerName || ""),
+    model: data.model == null ? "" : String(data.model),
+    outcome: ["skipped", "failed", "answering"].includes(data.outcome) ? data.outcome : "failed",
+    code: data.code == null ? null : String(data.code),
+    message: data.message == null ? null : String(data.message),
+  };
+}
+
+/** "failed (500)", "was rate limited (429)", "could not be reached", "skipped (circuit open)". */
+export function attemptPhrase(attempt) {
+  if (attempt.outcome === "skipped") return SKIPPED;
+  const phrase = PHRASES[attempt.code] || "failed";
+  const status = httpStatusOf(attempt);
+  return status ? `${phrase} (${status})` : phrase;
+}
+
+// The provider's HTTP status when the error's message quotes one ("… (HTTP 500: …)"); a rate
+// limit is a 429 even when the message does not say so.
+function httpStatusOf(attempt) {
+  const quoted = /\bHTTP (\d{3})\b/.exec(attempt.message || "");
+  if (quoted) return quoted[1];
+  return attempt.code === "RATE_LIMITED" ? "429" : null;
+}
+
+/**
+ * What the line says for `turn` (an assistant turn of chat-store.js), or null when it has none
+ * (asked directly, or nothing tried yet): `{outcome: "answered" | "trying" | "failed" |
+ * "stopped", lead, name, rest}`, read as `lead name — rest` (`name` is the provider that
+ * answered, shown stronger; `lead` is "" when nobody did).
+ */
+export function routeLine(turn) {
+  const attempts = Array.isArray(turn.attempts) ? turn.attempts : [];
+  if (!turn.routeId || attempts.length === 0) return null;
+  const answering = attempts.find((a) => a.outcome === "answering");
+  const before = attempts.filter((a) => a.outcome !== "answering").map((a) => `${a.providerName || TEXT.someone} ${attemptPhrase(a)}`);
+  const rest = before.join(", ");
+  if (answering) return { outcome: "answered", lead: TEXT.answered, name: answering.providerName || TEXT.someone, rest };
+  if (turn.status === "streaming") return { outcome: "trying", lead: "", name: "", rest: `${rest} — ${TEXT.trying}` };
+  if (turn.status === "stopped") return { outcome: "stopped", lead: TEXT.stopped, name: "", rest };
+  return { outcome: "failed", lead: TEXT.none, name: "", rest };
+}
