@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from backend import __version__
+from backend.background import BackgroundWrites
 from backend.bridge import AppInfo, Bridge, Dialogs, rpc_methods
 from backend.chat.routes import RouteManager, StoredCircuits
 from backend.chat.service import ChatService
@@ -31,6 +32,7 @@ from backend.secrets import SecretStore, open_secret_store
 from backend.server.app import create_app
 from backend.server.wsgi import LocalServer
 from backend.storage import RouteStore, Storage
+from backend.usage import Clock, UsageService, Zone
 
 log = logging.getLogger("miaoda.app")
 DB_NAME = "miaoda.db"
@@ -61,6 +63,8 @@ class MiaodaApp:
         transport: Transport | None = None,
         secret_store: SecretStore | None = None,
         chat_heartbeat: float = 15.0,
+        clock: Clock | None = None,
+        zone: Zone | None = None,
     ) -> None:
         # Private: 0700 on POSIX, and a folder an older version left open is tightened.
         make_private_dir(data_dir)
@@ -77,13 +81,21 @@ class MiaodaApp:
             self.storage, self.secrets, check=self.providers.test_connection
         )
         route_store = RouteStore(self.storage)
-        self.circuits = CircuitBreakers(StoredCircuits(route_store))
+        # Saves no request should wait for (circuits, real chats' health, failed members).
+        self.writes = BackgroundWrites()
+        self.circuits = CircuitBreakers(StoredCircuits(route_store), defer=self.writes.submit)
         self.manager.add_listener(self._forget_circuit)
         self.routes = RouteManager(route_store, self.circuits)
         self.health = HealthMonitor(
-            self.manager, self.storage, self.providers, circuits=self.circuits
+            self.manager,
+            self.storage,
+            self.providers,
+            circuits=self.circuits,
+            defer=self.writes.submit,
         )
         self.health_schedule = HealthScheduler(self.health)
+        # The clock and time zone of usage records, budgets and "this month" (tests set them).
+        self.usage = UsageService(self.storage, clock=clock, zone=zone)
         self.chat = ChatService(
             self.manager,
             self.providers,
@@ -92,6 +104,8 @@ class MiaodaApp:
             routes=route_store,
             circuits=self.circuits,
             on_outcome=self._chat_outcome,
+            defer=self.writes.submit,
+            usage=self.usage,
         )
         # Replies a crash (or a kill) left "streaming" are closed as error/INTERNAL, before any
         # new stream can start.
@@ -138,6 +152,7 @@ class MiaodaApp:
             dialogs,
             conversations=self.chat.conversations,
             routes=self.routes,
+            usage=self.usage,
         )
 
     def start_server(self, port: int = 0) -> LocalServer:
@@ -164,5 +179,6 @@ class MiaodaApp:
             self._server.stop()
         self.chat.close()
         self.providers.close()
+        self.writes.close()
         self.storage.close()
         log.info("MiaoDa Chat stopped")

@@ -1,9 +1,10 @@
 """The js_api object: `window.pywebview.api` in the window, `/api/rpc/<method>` in a browser.
 
 Thin on purpose: each public method validates its arguments, calls the manager, the health
-monitor or the conversations (store and chat), and returns the contract's envelope. Nothing
-raises to the caller: pywebview would hand a Python traceback to JavaScript. Every attribute
-is private, because pywebview exposes any public attribute (and what hangs off it) to the page.
+monitor, the conversations (store and chat) or the usage service, and returns the contract's
+envelope. Nothing raises to the caller: pywebview would hand a Python traceback to JavaScript.
+Every attribute is private, because pywebview exposes any public attribute (and what hangs off
+it) to the page.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import functools
 import inspect
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, Protocol, TypeVar
@@ -43,6 +44,8 @@ from backend.schemas import (
     load_search_query,
 )
 from backend.storage import ConversationStore
+from backend.usage import UsageService
+from backend.usage.summary import CSV_HEADER
 
 log = logging.getLogger("miaoda.bridge")
 P = ParamSpec("P")
@@ -163,6 +166,27 @@ def _is_provider_export(text: str) -> bool:
     return isinstance(document, dict) and document.get("format") == transfer.FORMAT
 
 
+def _split_path(options: Any) -> tuple[str | None, Any]:
+    """An export's `path` option (ending in .csv) apart from the summary's options."""
+    if not isinstance(options, Mapping) or "path" not in options:
+        return None, options
+    rest = {k: v for k, v in options.items() if k != "path"}
+    path = options["path"]
+    if path is None:
+        return None, rest
+    if not isinstance(path, str) or not path.strip() or not path.lower().endswith(".csv"):
+        raise InvalidConfig(
+            "The export's path must be a file name ending in .csv.",
+            fields={"path": ["Must be a file path ending in .csv."]},
+        )
+    return path, rest
+
+
+def _is_usage_csv(text: str) -> bool:
+    """Whether a file's text is an earlier usage export (its first line is our header)."""
+    return text.split("\r\n", 1)[0] == ",".join(CSV_HEADER)
+
+
 class Bridge:
     """The methods the frontend calls; documented in docs/API.md ("Bridge")."""
 
@@ -176,6 +200,7 @@ class Bridge:
         *,
         conversations: ConversationChat | None = None,
         routes: RouteManager | None = None,
+        usage: UsageService | None = None,
     ) -> None:
         self._manager = manager
         self._health = health
@@ -184,6 +209,7 @@ class Bridge:
         self._dialogs = dialogs
         self._conversations = conversations
         self._route_manager = routes
+        self._usage_service = usage
 
     # --- providers and their keys --------------------------------------------------------
 
@@ -451,6 +477,59 @@ class Bridge:
         )
         atomic_write_text(target, text)
         return {"path": str(target)}
+
+    # --- usage and cost (docs/API.md, "Usage and cost") ------------------------------------
+
+    def _usage(self) -> UsageService:
+        if self._usage_service is None:
+            raise InternalError("Usage and cost are not available in this build.")
+        return self._usage_service
+
+    @envelope
+    def getUsageSummary(self, options: Any = None) -> Envelope:
+        return self._usage().summary(options)
+
+    @envelope
+    def exportUsageCsv(self, options: Any = None) -> Envelope:
+        path, period = _split_path(options)
+        text, name = self._usage().export_csv(period)
+        if path is None and self._dialogs is not None:
+            path = self._dialogs.save_path(name)
+            if not path:
+                raise Cancelled("Export cancelled; nothing was written.")
+            if not path.lower().endswith(".csv"):
+                path += ".csv"  # a dialog may leave the suffix off
+        if path is None:
+            return {"filename": name, "csv": text}
+        target = Path(path).expanduser()
+        _refuse_foreign_file(target, _is_usage_csv, "usage export")
+        atomic_write_text(target, text)
+        return {"path": str(target), "csv": text}
+
+    @envelope
+    def getPrices(self) -> Envelope:
+        return self._usage().prices()
+
+    @envelope
+    def setPrice(self, price: Any = None) -> Envelope:
+        return {"price": self._usage().set_price(price)}
+
+    @envelope
+    def removePrice(self, providerId: Any = None, model: Any = None) -> Envelope:
+        self._usage().remove_price(providerId, model)
+        return {"removed": True}
+
+    @envelope
+    def setBudget(self, providerId: Any = None, budget: Any = None) -> Envelope:
+        return {"budget": self._usage().set_budget(providerId, budget)}
+
+    @envelope
+    def getBudgets(self) -> Envelope:
+        return self._usage().budgets()
+
+    @envelope
+    def clearUsage(self) -> Envelope:
+        return {"removed": self._usage().clear()}
 
     # --- the app -------------------------------------------------------------------------
 

@@ -248,3 +248,17 @@ ALL_CODES: frozenset[str] = frozenset(
         InvalidResponse,
     )
 )
+
+
+def upstream_failure(
+    code: str,
+    message: str,
+    *,
+    retry_after: float | None = None,
+    upstream_status: int | None = None,
+) -> UpstreamFailure:
+    """The provider failure with this `code` (UPSTREAM_ERROR for a code no failure has), for
+    a failure known only by its code, as an `error` event carries it."""
+    kinds = {cls.code: cls for cls in UpstreamFailure.__subclasses__()}
+    kind = kinds.get(code, UpstreamError)
+    return kind(message, retry_after=retry_after, upstream_status=upstream_status)

@@ -839,8 +839,8 @@ MAX_ROUTE_MEMBERS = 32
 ROUTE_READ_ONLY = ("id", "createdAt", "updatedAt", "circuits")
 
 
-class RouteSchema(Schema):
-    """A route as users give it; names follow the providers' rules."""
+class _RouteFields(Schema):
+    """What every route has beside its members; names follow the providers' rules."""
 
     class Meta:
         unknown = RAISE
@@ -850,6 +850,23 @@ class RouteSchema(Schema):
         required=True, validate=lambda value: _check(_display_name_problem(value))
     )
     strategy = fields.String(load_default="failover", validate=validate.OneOf(ROUTE_STRATEGIES))
+
+    def member_key(self, member: str) -> str:
+        """What makes two members the same one."""
+        return member
+
+    @validates_schema(skip_on_field_errors=False)
+    def _distinct_members(self, data: dict[str, Any], **kwargs: Any) -> None:
+        keys = [self.member_key(member) for member in data.get("members") or []]
+        if len(set(keys)) != len(keys):
+            raise ValidationError(self.repeated_member, "members")
+
+    repeated_member = "Each provider can be in a route only once."
+
+
+class RouteSchema(_RouteFields):
+    """A route as users give it: members are provider ids."""
+
     members = fields.List(
         fields.String(validate=validate.Length(1, MAX_ID)),
         required=True,
@@ -857,12 +874,6 @@ class RouteSchema(Schema):
             1, MAX_ROUTE_MEMBERS, error="Choose 1 to {max} providers for the route."
         ),
     )
-
-    @validates_schema(skip_on_field_errors=False)
-    def _distinct_members(self, data: dict[str, Any], **kwargs: Any) -> None:
-        members = data.get("members") or []
-        if len(set(members)) != len(members):
-            raise ValidationError("Each provider can be in a route only once.", "members")
 
 
 _ROUTE_SCHEMA = RouteSchema()
@@ -901,31 +912,19 @@ def merge_route_update(current: Mapping[str, Any], updates: Any) -> dict[str, An
 # --- routes in an export file (docs/API.md, "Export file") ------------------------------
 
 
-class ExportedRouteSchema(Schema):
+class ExportedRouteSchema(_RouteFields):
     """A route as an export file carries it: members named by provider name. A route may have
     none, as one whose providers were all removed still exists in the app."""
 
-    class Meta:
-        unknown = RAISE
-
-    name = fields.String(required=True, validate=lambda value: _check(_name_problem(value)))
-    displayName = fields.String(
-        required=True, validate=lambda value: _check(_display_name_problem(value))
-    )
-    strategy = fields.String(load_default="failover", validate=validate.OneOf(ROUTE_STRATEGIES))
     members = fields.List(
         fields.String(validate=lambda value: _check(_name_problem(value))),
         required=True,
         validate=validate.Length(max=MAX_ROUTE_MEMBERS, error="At most {max} providers."),
     )
+    repeated_member = "Each provider can be in a route only once (names ignore case)."
 
-    @validates_schema(skip_on_field_errors=False)
-    def _distinct_members(self, data: dict[str, Any], **kwargs: Any) -> None:
-        keys = [name.casefold() for name in data.get("members") or []]
-        if len(set(keys)) != len(keys):
-            raise ValidationError(
-                "Each provider can be in a route only once (names ignore case).", "members"
-            )
+    def member_key(self, member: str) -> str:
+        return member.casefold()
 
 
 _EXPORTED_ROUTE_SCHEMA = ExportedRouteSchema()

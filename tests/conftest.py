@@ -140,6 +140,16 @@ def service(retry_sleep: Callable[[float], Awaitable[None]]) -> Iterator[Any]:
     svc.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Put the stress-report notes a test made on its report (see tests/stress/report.py)."""
+    from tests.stress.report import NOTE, take_pending
+
+    report = yield
+    report.user_properties.extend((NOTE, text) for text in take_pending())
+    return report
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Feed the stress report with every test wherever it lives (the UI canary test is in
     tests/e2e): pytest sends this hook only to conftest files on the test's own path."""

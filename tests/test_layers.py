@@ -59,6 +59,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "backend.redact",
             "backend.fileio",
             "backend.logsetup",
+            "backend.background",
         ),
     ),
     (
@@ -72,7 +73,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "backend.providers.wire",
         ),
     ),
-    ("L2 services", ("backend.manager", "backend.health", "backend.chat")),
+    ("L2 services", ("backend.manager", "backend.health", "backend.chat", "backend.usage")),
     ("L3 front ends", ("backend.bridge", "backend.server", "backend.window")),
     ("L4 entry points", ("backend.app", "backend.__main__")),
 )

@@ -32,28 +32,19 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Final
+from typing import Any
 
 from backend.chat.strategy import Step, Turns, all_paused, order_members
 from backend.errors import (
-    AuthFailed,
-    BadRequest,
-    ConnectionFailed,
-    ContextLengthExceeded,
     InternalError,
     InvalidConfig,
     InvalidResponse,
     MiaodaError,
-    ModelNotFound,
     NotFound,
-    QuotaExceeded,
-    RateLimited,
-    UpstreamError,
-    UpstreamFailure,
-    UpstreamTimeout,
+    upstream_failure,
 )
 from backend.manager import CustomProviderManager
-from backend.models import ChatEvent, ChatRequest, ProviderConfig
+from backend.models import ChatEvent, ChatRequest, KeyRotation, ProviderConfig
 from backend.providers import IN_ROUTE, ChatStream, ProviderService
 from backend.providers.circuit import FAILOVER_CODES, Admission, CircuitBreakers
 from backend.providers.stream import CANCELLED, CONTENT_KINDS, RETRYING, error_event
@@ -66,21 +57,6 @@ OutcomeCallback = Callable[[str, MiaodaError | None], None]
 # Receives the analytics record of each member that failed inside a route (see the relay's).
 RecordCallback = Callable[[dict[str, Any]], None]
 
-_ERRORS: Final[dict[str, type[UpstreamFailure]]] = {
-    cls.code: cls
-    for cls in (
-        AuthFailed,
-        BadRequest,
-        ConnectionFailed,
-        ContextLengthExceeded,
-        InvalidResponse,
-        ModelNotFound,
-        QuotaExceeded,
-        RateLimited,
-        UpstreamError,
-        UpstreamTimeout,
-    )
-}
 _ALL_SKIPPED = "Every provider of the route was skipped."
 _EMPTY_ROUTE = (
     'The route "{name}" has no providers left (they were removed). Edit the route and add '
@@ -120,6 +96,7 @@ class Targets:
         *,
         on_outcome: OutcomeCallback | None = None,
         on_record: RecordCallback | None = None,
+        defer: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         self._manager = manager
         self._providers = providers
@@ -128,6 +105,9 @@ class Targets:
         self._turns = Turns()
         self._on_outcome = on_outcome
         self._on_record = on_record
+        # Where failed members' records are stored: here, or handed to `defer` (the app's
+        # background writer) so that the next member's first token never waits for a disk sync.
+        self._defer = defer
 
     # --- resolving ------------------------------------------------------------------------------
 
@@ -196,13 +176,10 @@ class Targets:
 
     def report_for(self, target: Target) -> Report:
         """An empty report of who answered a request to `target`, for `complete`."""
-        config = target.provider
-        return Report(
-            target.route_id,
-            None if config is None else config.id,
-            None if config is None else config.model,
-            [],
-        )
+        report = Report(target.route_id, None, None, [])
+        if target.provider is not None:
+            report.tried(target.provider)
+        return report
 
     def complete(self, target: Target, request: ChatRequest, report: Report) -> dict[str, Any]:
         """A non-streamed answer (`message`, `usage`, `finishReason`); `report` (from
@@ -233,16 +210,21 @@ class Targets:
                 report.attempts.append(self._skipped(step.provider_id))
                 continue
             name = self._name(step.provider_id)
+            sent: ProviderConfig | None = None  # set once the member's config could be read
+            started = time.perf_counter()
             try:
                 config, key = self._member_config(target, step.provider_id)
-                report.provider_id, report.model = config.id, config.model
+                sent = config
+                report.tried(config)
                 result = self._providers.chat(config, key, request, retry=IN_ROUTE)
             except MiaodaError as error:
                 self._outcome(step.provider_id, error, admission)
                 report.attempts.append(_attempt(step.provider_id, name, None, "failed", error))
                 last = error
                 if error.code not in FAILOVER_CODES or not _any_left(steps, index):
-                    break
+                    break  # the request's own record is this member's
+                if sent is not None:
+                    self._record(_failed_record(sent, error, route.id, started))
                 continue
             except BaseException:
                 self._circuits.cancelled(step.provider_id, admission)
@@ -270,11 +252,16 @@ class Targets:
                 log.exception("reporting the outcome of a chat with %s failed", provider_id)
 
     def _record(self, record: dict[str, Any]) -> None:
-        if self._on_record is not None:
-            try:
-                self._on_record(record)
-            except Exception:
-                log.exception("recording a failed attempt failed")
+        store = self._on_record
+        if store is None:
+            return
+        if self._defer is not None:
+            self._defer(lambda: store(record))
+            return
+        try:
+            store(record)
+        except Exception:
+            log.exception("recording a failed attempt failed")
 
     def _name(self, provider_id: str) -> str:
         try:
@@ -305,12 +292,23 @@ class Targets:
 @dataclass
 class Report:
     """Who answered a request: the route asked (None for a direct request), the provider and
-    model that answered (None when none did), and the members considered (`attempt` objects)."""
+    model that answered (None when none did; for a route that failed, the last one tried), the
+    members considered (`attempt` objects), and the key pool the provider was sent with."""
 
     route_id: str | None
     provider_id: str | None
     model: str | None
     attempts: list[dict[str, Any]]
+    rotation: KeyRotation | None = field(default=None, repr=False)
+
+    @property
+    def key_id(self) -> str | None:
+        """The id of the provider's key the request was last sent with, if it has keys."""
+        return None if self.rotation is None else self.rotation.current
+
+    def tried(self, config: ProviderConfig) -> None:
+        """`config`'s provider is the one being asked now."""
+        self.provider_id, self.model, self.rotation = config.id, config.model, config.rotation
 
 
 @dataclass
@@ -350,15 +348,12 @@ class FailoverStream:
         self._answering = False
         self._finished = False
         self._error: MiaodaError | None = None
-        self._unreported: list[tuple[_Member, MiaodaError, dict[str, Any]]] = []
+        self._unreported: list[tuple[_Member, MiaodaError, dict[str, Any] | None]] = []
         route_id = None if target is None else target.route_id
         first = None if member is None else member.config
-        self.report = Report(
-            route_id,
-            None if first is None else first.id,
-            None if first is None else first.model,
-            [],
-        )
+        self.report = Report(route_id, None, None, [])
+        if first is not None:
+            self.report.tried(first)
 
     # --- the ChatStream interface -----------------------------------------------------------
 
@@ -496,7 +491,7 @@ class FailoverStream:
                     return False
                 stream = targets._providers.open_stream(config, key, self._request, retry=IN_ROUTE)
                 self._member = _Member(config, stream, admission)
-            self.report.provider_id, self.report.model = config.id, config.model
+            self.report.tried(config)
             return True
         self._end(
             out, self._error or _paused_error(target.route, "UPSTREAM_ERROR", _ALL_SKIPPED, 1)
@@ -527,24 +522,29 @@ class FailoverStream:
                 _attempt(config.id, config.display_name, config.model, "failed", error)
             )
         )
-        # Reported once the next member is opened: the reports write to disk when they change
-        # a circuit or a health record, and the next member's request should not wait for it.
-        self._unreported.append((member, error, _failed_record(member, error)))
         with self._lock:
             self._member = None
         self._error = error
-        if error.code in FAILOVER_CODES and _any_left(self._steps, self._next_step - 1):
+        goes_on = error.code in FAILOVER_CODES and _any_left(self._steps, self._next_step - 1)
+        # A member the request moves on from gets a usage record of its own; the request's own
+        # record (the relay's) is that of the member it ends with. Reported once the next
+        # member is opened: the reports change circuits and health records, and the next
+        # member's request should not wait for that.
+        record = _failed_record(member.config, error, self.report.route_id, member.stream.started)
+        self._unreported.append((member, error, record if goes_on else None))
+        if goes_on:
             return False
         self._report_failures()
         self._end(out, error)
         return True
 
     def _report_failures(self) -> None:
-        """Tell circuits, health and the analytics store about the members that failed."""
+        """Tell circuits, health and the usage records about the members that failed."""
         while self._unreported:
             member, error, record = self._unreported.pop(0)
             self._targets._outcome(member.config.id, error, member.admission)
-            self._targets._record(record)
+            if record is not None:
+                self._targets._record(record)
 
     def _end(self, out: list[ChatEvent], error: MiaodaError) -> None:
         self._error = error
@@ -583,36 +583,39 @@ def _error_of(stream: ChatStream, event: ChatEvent) -> MiaodaError:
     if stream.error is not None:
         return stream.error
     data = event.data
-    cls = _ERRORS.get(str(data.get("code")), InternalError)
-    return cls(
-        str(data.get("message") or ""),
-        retry_after=data.get("retryAfter"),
-        upstream_status=data.get("httpStatus"),
+    code, message = str(data.get("code")), str(data.get("message") or "")
+    if code == InternalError.code:
+        return InternalError(message)
+    return upstream_failure(
+        code, message, retry_after=data.get("retryAfter"), upstream_status=data.get("httpStatus")
     )
 
 
 def _paused_error(route: Route, code: str, message: str, retry_after: float) -> MiaodaError:
     """Every member skipped: the error that opened the first one's circuit, saying so."""
-    cls = _ERRORS.get(code, UpstreamError)
-    return cls(
+    return upstream_failure(
+        code,
         f'Every provider of the route "{route.display_name}" is paused after failing '
         f"({message.rstrip('.')}). The first one is tried again in {retry_after:g} s.",
         retry_after=retry_after,
     )
 
 
-def _failed_record(member: _Member, error: MiaodaError) -> dict[str, Any]:
-    """The analytics record of a member that failed inside a route."""
-    stream = member.stream
+def _failed_record(
+    config: ProviderConfig, error: MiaodaError, route_id: str | None, started: float
+) -> dict[str, Any]:
+    """The usage record of a member that failed inside a route before the next was tried."""
     return {
         "requestId": uuid.uuid4().hex,
-        "providerId": member.config.id,
-        "model": member.config.model,
+        "providerId": config.id,
+        "model": config.model,
         "inputTokens": None,
         "outputTokens": None,
         "usageSource": None,
         "ttftMs": None,
-        "elapsedMs": round((time.perf_counter() - stream.started) * 1000),
+        "elapsedMs": round((time.perf_counter() - started) * 1000),
         "finishReason": "error",
         "errorCode": error.code,
+        "routeId": route_id,
+        "keyId": None if config.rotation is None else config.rotation.current,
     }

@@ -63,6 +63,9 @@ class Answered(Protocol):
     @property
     def model(self) -> str | None: ...
 
+    @property
+    def key_id(self) -> str | None: ...
+
 
 BatchCallback = Callable[[list[ChatEvent]], None]
 
@@ -280,8 +283,8 @@ class _Outcome:
         """The analytics record for `on_finish`."""
         usage = self.usage or self.stream.usage()
         ended = self.ended_at if self.ended_at is not None else time.perf_counter()
-        if self.answered is not None:
-            who = self.answered()
+        who = None if self.answered is None else self.answered()
+        if who is not None:
             provider_id = who.provider_id or who.route_id or provider_id
             model = who.model or model
         return {
@@ -295,6 +298,9 @@ class _Outcome:
             "elapsedMs": self._ms(ended),
             "finishReason": self.finish_reason or "cancelled",
             "errorCode": self.error_code,
+            "routeId": None if who is None else who.route_id,
+            "keyId": None if who is None else who.key_id,
+            "cachedInputTokens": usage.get("cachedInputTokens"),
         }
 
     def _ms(self, at: float) -> int:
@@ -333,12 +339,14 @@ def collect_chat(
             inputTokens=usage["inputTokens"],
             outputTokens=usage["outputTokens"],
             usageSource=usage["source"],
+            cachedInputTokens=usage.get("cachedInputTokens"),
             finishReason=result["finishReason"],
         )
         return {**result, "providerId": answered.provider_id, "routeId": answered.route_id}
     finally:
         record["providerId"] = answered.provider_id or answered.route_id or ""
         record["model"] = answered.model or ""
+        record["routeId"], record["keyId"] = answered.route_id, answered.key_id
         record["elapsedMs"] = round((time.perf_counter() - started) * 1000)
         _report(on_finish, record)
 

@@ -4,8 +4,8 @@ It validates the body (`backend.schemas`), resolves its `providerId` to a provid
 the request's parameters over its own and a `model` override over its model) or a route, opens
 the stream through `backend.chat.failover` (which fails a route over to its next member and
 reports each provider's outcome to its circuit and the health monitor), relays it as the
-contract's SSE bytes (`backend.chat.relay`) and stores one analytics record per request
-(`storage`; in a route, one more per member that failed). A body in the conversation form (a
+contract's SSE bytes (`backend.chat.relay`) and stores one usage record per request, priced by
+`backend.usage` (in a route, one more per member that failed). A body in the conversation form (a
 `conversationId` key, or a `message`) goes to `backend.chat.conversations`, which keeps the
 history and the reply in the store; the stateless form stores no conversation. Body and
 provider errors are raised before any byte is sent, so the server can answer them with an HTTP
@@ -24,11 +24,12 @@ from backend.chat.failover import OutcomeCallback, Target, Targets
 from backend.chat.relay import collect_chat, sse_events
 from backend.errors import MiaodaError
 from backend.manager import CustomProviderManager
-from backend.models import ChatRequest, utc_now
+from backend.models import ChatRequest
 from backend.providers import ProviderService
 from backend.providers.circuit import CircuitBreakers
 from backend.schemas import is_conversation_form, load_chat_request
 from backend.storage import ConversationStore, RouteStore, Storage
+from backend.usage import UsageService
 
 log = logging.getLogger("miaoda.chat")
 
@@ -46,11 +47,20 @@ class ChatService:
         routes: RouteStore | None = None,
         circuits: CircuitBreakers | None = None,
         on_outcome: OutcomeCallback | None = None,
+        usage: UsageService | None = None,
+        defer: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         self._storage = storage
+        self._usage = usage or UsageService(storage)
         self._heartbeat = heartbeat
         self.targets = Targets(
-            manager, providers, routes, circuits, on_outcome=on_outcome, on_record=self.record
+            manager,
+            providers,
+            routes,
+            circuits,
+            on_outcome=on_outcome,
+            on_record=self.record,
+            defer=defer,
         )
         self.conversations = ConversationChat(
             ConversationStore(storage), self.targets, self.record, heartbeat=heartbeat
@@ -103,21 +113,9 @@ class ChatService:
         return target, request
 
     def record(self, record: dict[str, Any]) -> None:
-        """Store one request's analytics record (a failure is logged, not raised)."""
+        """Store one request's usage record with its cost (a failure is logged, not raised)."""
         try:
-            self._storage.record_chat(
-                request_id=record["requestId"],
-                provider_id=record["providerId"],
-                model=record["model"],
-                input_tokens=record.get("inputTokens"),
-                output_tokens=record.get("outputTokens"),
-                usage_source=record.get("usageSource"),
-                ttft_ms=record.get("ttftMs"),
-                elapsed_ms=record.get("elapsedMs"),
-                finish_reason=record.get("finishReason") or "error",
-                error_code=record.get("errorCode"),
-                created_at=utc_now(),
-            )
+            self._usage.record(record)
         except MiaodaError:
             log.warning("could not record chat request %s", record.get("requestId"))
 

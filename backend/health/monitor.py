@@ -115,8 +115,12 @@ class HealthMonitor:
         max_parallel: int = MAX_PARALLEL_CHECKS,
         connect_timeout: float = CONNECT_TIMEOUT,
         circuits: CircuitBreakers | None = None,
+        defer: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         self._manager = manager
+        # Where the saves of real chats' records run (see `chat_outcome`): here, or handed to
+        # `defer` (the app's background writer).
+        self._defer = defer
         # Each provider's circuit breaker: told every graded check, shown on every status.
         self._circuits = circuits
         self._storage = storage
@@ -354,8 +358,12 @@ class HealthMonitor:
         provider, save = counted
         with self._lock:
             self._show_chats(provider)
-        if save:
+        if not save:
+            return
+        if self._defer is None:
             self._chats.save(provider_id)
+        else:
+            self._defer(lambda: self._chats.save(provider_id))
 
     def _show_chats(self, provider: ProviderConfig) -> None:
         """Combine the cached check with the provider's chats as they are now; a changed

@@ -209,6 +209,7 @@ class CircuitView:
     circuit: Circuit
     probing: bool
     retry_in: float
+    reopens_at: float | None = None  # epoch seconds an open circuit lets its probe in
 
     @property
     def state(self) -> CircuitState:
@@ -220,7 +221,12 @@ class CircuitView:
         return self.state == "closed" or (self.state == "half-open" and not self.probing)
 
     def to_wire(self) -> dict[str, Any]:
-        return to_wire(self.circuit)
+        """The contract's `circuit` object, and `reopensAt`: when an open circuit goes
+        half-open (ISO 8601), else null, so a screen can count down without knowing the
+        cool-off."""
+        wire = to_wire(self.circuit)
+        wire["reopensAt"] = None if self.reopens_at is None else iso_time(self.reopens_at)
+        return wire
 
 
 class CircuitBreakers:
@@ -234,8 +240,12 @@ class CircuitBreakers:
         threshold: int = FAILURES_TO_OPEN,
         cool_off: float = COOL_OFF_S,
         probe_lease: float = PROBE_LEASE_S,
+        defer: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         self._store = store
+        # Where saves run: on the changing thread by default, or handed to `defer` (the app's
+        # background writer) so that a request never waits for a disk sync.
+        self._defer = defer
         self._clock = clock
         self._threshold = threshold
         self._cool_off = cool_off
@@ -336,7 +346,10 @@ class CircuitBreakers:
     def _view(self, provider_id: str, now: float) -> CircuitView:
         current = view(self._circuits.get(provider_id, CLOSED), now, self._cool_off)
         probing = current.state == "half-open" and self._probing(provider_id, now)
-        return CircuitView(current, probing, retry_in(current, now, self._cool_off))
+        reopens = None
+        if current.state == "open" and current.since is not None:
+            reopens = current.since + self._cool_off
+        return CircuitView(current, probing, retry_in(current, now, self._cool_off), reopens)
 
     def _probing(self, provider_id: str, now: float) -> bool:
         """Whether a probe of this provider is out and not yet taken for lost."""
@@ -364,7 +377,10 @@ class CircuitBreakers:
             self._circuits[provider_id] = after
             if after.state != before.state:
                 log.info("circuit of %s: %s -> %s", provider_id, before.state, after.state)
-        self._save(provider_id)
+        if self._defer is None:
+            self._save(provider_id)
+        else:
+            self._defer(lambda: self._save(provider_id))
 
     def _save(self, provider_id: str) -> None:
         if self._store is None:

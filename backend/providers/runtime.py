@@ -464,7 +464,7 @@ def _decode_all(
 def _publish_finish(decoder: StreamDecoder, channel: Channel, meter: UsageMeter) -> None:
     finish = decoder.finish()
     meter.count(finish.events)
-    meter.reported = finish.usage
+    meter.reported, meter.cached = finish.usage, finish.cached_input
     usage = ChatEvent("usage", meter.wire())
     channel.close(
         ChatEvent("done", {"finishReason": finish.finish_reason}), [*finish.events, usage]
@@ -477,6 +477,6 @@ def _publish_result(result: ChatResult, channel: Channel, meter: UsageMeter) -> 
         events.append(ChatEvent("delta", {"text": result.content}))
     events += [tool_call_event(i, call) for i, call in enumerate(result.tool_calls)]
     meter.count(events)
-    meter.reported = result.usage
+    meter.reported, meter.cached = result.usage, result.cached_input
     usage = ChatEvent("usage", meter.wire())
     channel.close(ChatEvent("done", {"finishReason": result.finish_reason}), [*events, usage])

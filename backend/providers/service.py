@@ -111,6 +111,8 @@ class ProviderService:
                 "outputTokens": result.usage[1],
                 "source": "reported",
             }
+            if result.cached_input is not None:
+                usage["cachedInputTokens"] = result.cached_input
         else:
             produced = len(result.content) + len(result.reasoning or "")
             produced += sum(len(c.name) + len(c.arguments) for c in result.tool_calls)

@@ -53,6 +53,7 @@ class UsageMeter:
         self.input_chars = input_chars
         self.output_chars = 0
         self.reported: tuple[int, int] | None = None
+        self.cached: int | None = None  # reported cached input tokens (part of the input)
         self.first_output: float | None = None  # time.perf_counter() of the first token
 
     @property
@@ -77,7 +78,14 @@ class UsageMeter:
         """The contract's usage object: reported counts, else an estimate (≈ 4 chars a token)."""
         if self.reported is not None:
             inputs, outputs = self.reported
-            return {"inputTokens": inputs, "outputTokens": outputs, "source": "reported"}
+            out: dict[str, Any] = {
+                "inputTokens": inputs,
+                "outputTokens": outputs,
+                "source": "reported",
+            }
+            if self.cached is not None:
+                out["cachedInputTokens"] = self.cached
+            return out
         return {
             "inputTokens": estimate_tokens(self.input_chars),
             "outputTokens": estimate_tokens(self.output_chars),

@@ -40,6 +40,7 @@ from backend.models import (
     ProviderConfig,
     ProviderType,
 )
+from backend.storage import rollups
 from backend.storage.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_S: Final = 5.0
@@ -135,14 +136,20 @@ _SELECT_HEALTH_SINCE = (
 )
 _UPSERT_CHAT = (
     "INSERT INTO chat_requests (request_id, provider_id, model, input_tokens, output_tokens, "
-    "usage_source, ttft_ms, elapsed_ms, finish_reason, error_code, created_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO UPDATE SET "
+    "usage_source, ttft_ms, elapsed_ms, finish_reason, error_code, created_at, route_id, key_id, "
+    "cached_input_tokens, cost_micros, currency) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (request_id) DO UPDATE SET "
     "provider_id = excluded.provider_id, model = excluded.model, "
     "input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, "
     "usage_source = excluded.usage_source, ttft_ms = excluded.ttft_ms, "
     "elapsed_ms = excluded.elapsed_ms, finish_reason = excluded.finish_reason, "
-    "error_code = excluded.error_code, created_at = excluded.created_at"
+    "error_code = excluded.error_code, created_at = excluded.created_at, "
+    "route_id = excluded.route_id, key_id = excluded.key_id, "
+    "cached_input_tokens = excluded.cached_input_tokens, cost_micros = excluded.cost_micros, "
+    "currency = excluded.currency"
 )
+_CHAT_TALLY = rollups.SELECT_RECORDS + " WHERE request_id = ?"
 _SELECT_CHATS = (
     "SELECT request_id, provider_id, model, input_tokens, output_tokens, usage_source, ttft_ms, "
     "elapsed_ms, finish_reason, error_code, created_at FROM chat_requests "
@@ -604,8 +611,15 @@ class Storage:
         finish_reason: str,
         error_code: str | None,
         created_at: str,
+        route_id: str | None = None,
+        key_id: str | None = None,
+        cached_input_tokens: int | None = None,
+        cost_micros: int | None = None,
+        currency: str | None = None,
     ) -> None:
-        """Log one chat request; recording a `request_id` again replaces its earlier record."""
+        """Log one chat request and count it in the usage totals (backend/storage/rollups.py);
+        recording a `request_id` again replaces its earlier record. `cost_micros` is its cost
+        in millionths of `currency`, None when it had no price. Joins an open transaction."""
         row = (
             request_id,
             provider_id,
@@ -618,9 +632,31 @@ class Storage:
             finish_reason,
             error_code,
             created_at,
+            route_id,
+            key_id,
+            cached_input_tokens,
+            cost_micros,
+            currency,
+        )
+        counted = (  # rollups.RECORD_COLUMNS
+            provider_id,
+            route_id,
+            model,
+            key_id,
+            currency,
+            input_tokens,
+            output_tokens,
+            cached_input_tokens,
+            usage_source,
+            ttft_ms,
+            finish_reason,
+            cost_micros,
+            created_at,
         )
         with self._writing("save the chat statistics") as conn:
+            replaced = conn.execute(_CHAT_TALLY, (request_id,)).fetchone()
             conn.execute(_UPSERT_CHAT, row)
+            rollups.record(conn, counted, replaced)
 
     def chat_stats(self, provider_id: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
         """Logged chat requests (all, or one provider's), newest first, as dicts by column."""

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Final
 
 from backend.errors import StorageError
+from backend.storage import rollups
 
 APPLICATION_ID: Final = 0x4D696144
 """Written into the file header ("MiaD") so another program's SQLite file is recognised."""
@@ -304,6 +305,83 @@ def migration_7(conn: sqlite3.Connection) -> None:
     )
 
 
+def migration_8(conn: sqlite3.Connection) -> None:
+    """Add usage and cost (CONTRACT §11): what each request cost, running totals, prices, budgets.
+
+    A request record gains its route, its provider key's id, its cached input tokens and its
+    cost: `cost_micros` in millionths of `currency`, priced when it was recorded. A record with
+    tokens and a NULL cost had no price (unknown cost); records from before this version are
+    such. `usage_groups` and `usage_totals` are the running totals of rollups.py, built here
+    from the records already kept. User prices (`prices`; a NULL provider means any provider),
+    monthly budgets and the budget alerts that fired go with their provider. Alert `seq`s are
+    never reused (AUTOINCREMENT), so a client that has seen one never mistakes a new one for it.
+    """
+    statements = (
+        "ALTER TABLE chat_requests ADD COLUMN route_id TEXT",
+        "ALTER TABLE chat_requests ADD COLUMN key_id TEXT",
+        "ALTER TABLE chat_requests ADD COLUMN cached_input_tokens INTEGER",
+        "ALTER TABLE chat_requests ADD COLUMN cost_micros INTEGER",
+        "ALTER TABLE chat_requests ADD COLUMN currency TEXT",
+        """CREATE TABLE usage_groups (
+            id INTEGER PRIMARY KEY,
+            level INTEGER NOT NULL CHECK (level IN (0, 1, 2)),
+            provider_id TEXT NOT NULL,
+            route_id TEXT NOT NULL,
+            model TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            currency TEXT NOT NULL,
+            UNIQUE (level, provider_id, route_id, model, key_id, currency)
+        )""",
+        """CREATE TABLE usage_totals (
+            group_id INTEGER NOT NULL REFERENCES usage_groups (id),
+            bucket INTEGER NOT NULL,
+            requests INTEGER NOT NULL,
+            errors INTEGER NOT NULL,
+            input_tokens INTEGER NOT NULL,
+            output_tokens INTEGER NOT NULL,
+            cached_input_tokens INTEGER NOT NULL,
+            estimated_tokens INTEGER NOT NULL,
+            cost_micros INTEGER NOT NULL,
+            estimated_cost_micros INTEGER NOT NULL,
+            unknown_cost_requests INTEGER NOT NULL,
+            ttft BLOB NOT NULL,
+            PRIMARY KEY (group_id, bucket)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE prices (
+            provider_id TEXT REFERENCES providers (id) ON DELETE CASCADE,
+            model TEXT NOT NULL,
+            input_per_million TEXT NOT NULL,
+            output_per_million TEXT NOT NULL,
+            cached_input_per_million TEXT,
+            currency TEXT NOT NULL CHECK (currency IN ('USD', 'CNY')),
+            updated_at TEXT NOT NULL
+        )""",
+        # One price per provider (or none: any provider) and model; also serves the cascade.
+        "CREATE UNIQUE INDEX prices_key ON prices (coalesce(provider_id, ''), model)",
+        "CREATE INDEX prices_provider ON prices (provider_id)",
+        """CREATE TABLE budgets (
+            provider_id TEXT PRIMARY KEY NOT NULL REFERENCES providers (id) ON DELETE CASCADE,
+            amount TEXT NOT NULL,
+            currency TEXT NOT NULL CHECK (currency IN ('USD', 'CNY')),
+            updated_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE budget_alerts (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            provider_id TEXT NOT NULL REFERENCES providers (id) ON DELETE CASCADE,
+            month TEXT NOT NULL,
+            threshold INTEGER NOT NULL CHECK (threshold IN (80, 100)),
+            spent_micros INTEGER NOT NULL,
+            amount TEXT NOT NULL,
+            currency TEXT NOT NULL,
+            at TEXT NOT NULL,
+            UNIQUE (provider_id, month, threshold)
+        )""",
+    )
+    for statement in statements:
+        conn.execute(statement)
+    rollups.rebuild(conn)
+
+
 MIGRATIONS: Final[tuple[Callable[[sqlite3.Connection], None], ...]] = (
     migration_1,
     migration_2,
@@ -312,6 +390,7 @@ MIGRATIONS: Final[tuple[Callable[[sqlite3.Connection], None], ...]] = (
     migration_5,
     migration_6,
     migration_7,
+    migration_8,
 )
 """Applied in order; migration N brings a file to `user_version` N. Never edit a released one."""
 

@@ -62,6 +62,19 @@ BENCHES = {
         ["--runs", "10"],
         ["route, healthy", "route, 1 refused", "connect refused", "added TTFT p50"],
     ),
+    "usage": (
+        ["--records", "20000", "--runs", "5", "--chats", "5"],
+        [
+            "getUsageSummary groupBy=day",
+            "getUsageSummary groupBy=model",
+            "baseline: GROUP BY over chat_requests, day",
+            "baseline: GROUP BY over chat_requests, model",
+            "UsageService.record, one request",
+            "TTFT with recording",
+            "TTFT without recording",
+            "added TTFT p50 by recording",
+        ],
+    ),
     "render": (
         ["--chars", "8000", "--seconds", "4"],
         ["tail re-lex (MarkdownStream)", "full re-lex (previous)", "long tasks > 50 ms"],

@@ -4,11 +4,9 @@ server: results, envelopes and field errors, tree moves, search and export."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from backend.app import MiaodaApp
@@ -17,36 +15,10 @@ from backend.models import utc_now
 from backend.storage import ConversationStore
 from tests.fakes.upstream import FakeUpstream, Reply
 from tests.helpers import CANARY_KEY, files_containing
-from tests.integration.test_chat_http import add_provider, headers
+from tests.integration.served import Call
+from tests.integration.test_chat_http import add_provider
 
-Call = Callable[..., dict[str, Any]]
 XSS = '<img src=x onerror="alert(1)">&'
-
-
-@pytest.fixture
-def app(data_dir: Path) -> Iterator[MiaodaApp]:
-    """The real app serving on a loopback port with the token "tok"."""
-    instance = MiaodaApp(data_dir, secret_backend="file", token="tok")
-    instance.start_server(0)
-    yield instance
-    instance.close()
-
-
-@pytest.fixture(params=["bridge", "rpc"])
-def call(request: pytest.FixtureRequest, app: MiaodaApp) -> Call:
-    """Call a method by name with positional arguments: on the bridge, or over HTTP."""
-    if request.param == "bridge":
-        bridge = app.bridge()
-        return lambda method, *args: getattr(bridge, method)(*args)
-
-    def over_http(method: str, *args: Any) -> dict[str, Any]:
-        response = httpx.post(
-            f"{app.server_url}/api/rpc/{method}", json=list(args), headers=headers(), timeout=10
-        )
-        result: dict[str, Any] = response.json()
-        return result
-
-    return over_http
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +19,8 @@ import pytest
 from backend.app import MiaodaApp
 from tests.fakes.upstream import FakeUpstream, Reply, openai_chunk, openai_stream
 from tests.helpers import CANARY_KEY
+from tests.integration import served
+from tests.integration.served import post
 
 PATH = "/v1/chat/completions"
 REFUSED = "http://127.0.0.1:9/v1"  # the discard port: nothing listens, connections are refused
@@ -37,14 +39,6 @@ class Clock:
 
 
 @pytest.fixture
-def app(data_dir: Path) -> Iterator[MiaodaApp]:
-    instance = MiaodaApp(data_dir, secret_backend="file", token="tok", chat_heartbeat=0.3)
-    instance.start_server(0)
-    yield instance
-    instance.close()
-
-
-@pytest.fixture
 def clock(app: MiaodaApp, monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
     monkeypatch.setattr(app.circuits, "_clock", fake)
@@ -58,14 +52,8 @@ def second() -> Iterator[FakeUpstream]:
 
 
 def rpc(app: MiaodaApp, method: str, *args: Any) -> dict[str, Any]:
-    response = httpx.post(
-        f"{app.server_url}/api/rpc/{method}",
-        json=list(args),
-        headers={"X-MiaoDa-Token": "tok"},
-        timeout=10,
-    )
-    assert CANARY_KEY not in response.text
-    result: dict[str, Any] = response.json()
+    """`served.rpc`, which must succeed."""
+    result = served.rpc(app, method, *args)
     assert result["success"], result
     return result
 
@@ -77,36 +65,21 @@ def add_provider(app: MiaodaApp, name: str, base_url: str, **fields: Any) -> str
         "baseURL": base_url,
         "model": f"{name}-model",
         "type": "openai-compatible",
-        "apiKey": f"{CANARY_KEY}-{name}",
         **fields,
     }
+    if "apiKeys" not in fields:
+        config["apiKey"] = f"{CANARY_KEY}-{name}"
     return str(rpc(app, "addCustomProvider", config, {"validate": False})["id"])
 
 
 def add_pool(app: MiaodaApp, name: str, base_url: str) -> str:
     """A provider with two keys."""
-    config = {
-        "name": name,
-        "displayName": name.title(),
-        "baseURL": base_url,
-        "model": f"{name}-model",
-        "type": "openai-compatible",
-        "apiKeys": [f"{CANARY_KEY}-a", f"{CANARY_KEY}-b"],
-    }
-    return str(rpc(app, "addCustomProvider", config, {"validate": False})["id"])
+    return add_provider(app, name, base_url, apiKeys=[f"{CANARY_KEY}-a", f"{CANARY_KEY}-b"])
 
 
 def add_route(app: MiaodaApp, members: list[str], strategy: str = "failover") -> str:
     config = {"name": "main", "displayName": "Main", "strategy": strategy, "members": members}
     return str(rpc(app, "addRoute", config)["id"])
-
-
-def post(app: MiaodaApp, path: str, body: dict[str, Any]) -> httpx.Response:
-    response = httpx.post(
-        f"{app.server_url}{path}", json=body, headers={"X-MiaoDa-Token": "tok"}, timeout=30
-    )
-    assert CANARY_KEY not in response.text
-    return response
 
 
 def events_of(text: str) -> list[tuple[str, Any]]:
@@ -461,3 +434,50 @@ def test_a_gateway_whose_chats_fail_is_unhealthy_after_three_real_chats(
     upstream.script(PATH, Reply.stream(openai_stream(["back"])))
     stream(app, one)
     assert status()["basis"] == "check" and status()["status"] != "unhealthy"
+
+
+def usage_records(app: MiaodaApp, count: int) -> list[tuple[str, str, str | None]]:
+    """The stored chat records as (provider id, finish reason, error code), oldest first, once
+    `count` are there (the request's own is stored as its body closes, a failed member's by
+    the background writer)."""
+    deadline = time.monotonic() + 10
+    while True:
+        app.writes.drain()
+        rows = app.storage.chat_stats()
+        if len(rows) >= count or time.monotonic() > deadline:
+            found = [(r["provider_id"], r["finish_reason"], r["error_code"]) for r in rows]
+            return sorted(found, key=lambda row: row[1] == "stop")
+
+
+@pytest.mark.parametrize("path", ["/api/chat/stream", "/api/chat"])
+def test_each_member_tried_has_one_usage_record(
+    app: MiaodaApp, upstream: FakeUpstream, second: FakeUpstream, path: str
+) -> None:
+    upstream.script(PATH, FAILED_500)
+    body = {"choices": [{"message": {"content": "Whole."}, "finish_reason": "stop"}]}
+    second.script(PATH, ANSWER if path.endswith("stream") else Reply.json(body))
+    members = [add_provider(app, "one", upstream.url + "/v1")]
+    members.append(add_provider(app, "three", second.url + "/v1"))
+    route = add_route(app, members)
+    payload = {"providerId": route, "messages": [{"role": "user", "content": "Hi"}]}
+    assert post(app, path, payload).status_code == 200
+    assert usage_records(app, 2) == [
+        (members[0], "error", "UPSTREAM_ERROR"),
+        (members[1], "stop", None),
+    ]
+
+
+def test_a_route_where_every_member_fails_records_each_failure_once(
+    app: MiaodaApp, upstream: FakeUpstream, second: FakeUpstream
+) -> None:
+    upstream.script(PATH, FAILED_500)
+    second.script(PATH, FAILED_500)
+    members = [add_provider(app, "one", upstream.url + "/v1")]
+    members.append(add_provider(app, "three", second.url + "/v1"))
+    stream(app, add_route(app, members))
+    records = usage_records(app, 2)
+    assert sorted(records) == sorted(
+        [(members[0], "error", "UPSTREAM_ERROR"), (members[1], "error", "UPSTREAM_ERROR")]
+    )
+    app.writes.drain()
+    assert len(app.storage.chat_stats()) == 2

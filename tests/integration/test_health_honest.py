@@ -9,11 +9,9 @@ brings it back, and with `checkKind: "chat"` the next check itself finds the fai
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from backend.app import MiaodaApp
@@ -22,38 +20,17 @@ from backend.models import ChatMessage, ChatRequest
 from backend.providers import IN_ROUTE
 from tests.fakes.upstream import FakeUpstream, Reply, openai_stream
 from tests.helpers import provider_config
-from tests.integration.test_chat_http import headers
+from tests.integration.served import Call
 
-Call = Callable[..., dict[str, Any]]
 MODEL = "gateway-model"
 
 
 @pytest.fixture
-def app(data_dir: Path) -> Iterator[MiaodaApp]:
-    """The real app serving on a loopback port with the token "tok"; a check is never graded
-    slow, however busy the machine running the tests."""
-    instance = MiaodaApp(data_dir, secret_backend="file", token="tok")
-    instance.health.update_settings({"slowThresholdMs": 60_000})
-    instance.start_server(0)
-    yield instance
-    instance.close()
-
-
-@pytest.fixture(params=["bridge", "rpc"])
-def call(request: pytest.FixtureRequest, app: MiaodaApp) -> Call:
-    """Call a method by name with positional arguments: on the bridge, or over HTTP."""
-    if request.param == "bridge":
-        bridge = app.bridge()
-        return lambda method, *args: getattr(bridge, method)(*args)
-
-    def over_http(method: str, *args: Any) -> dict[str, Any]:
-        response = httpx.post(
-            f"{app.server_url}/api/rpc/{method}", json=list(args), headers=headers(), timeout=10
-        )
-        result: dict[str, Any] = response.json()
-        return result
-
-    return over_http
+def app(app: MiaodaApp) -> MiaodaApp:
+    """The served app, where a check is never graded slow, however busy the machine running
+    the tests."""
+    app.health.update_settings({"slowThresholdMs": 60_000})
+    return app
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import pytest
 from backend.app import MiaodaApp
 from tests.fakes.upstream import FakeUpstream, Reply, openai_stream
 from tests.helpers import CANARY_KEY, files_containing
+from tests.integration.served import rpc, serve
 
 PATH = "/v1/chat/completions"
 FIRST, SECOND = CANARY_KEY + "-first", CANARY_KEY + "-second"
@@ -35,9 +36,7 @@ REFUSED = Reply.json({"error": {"message": f"Incorrect API key provided: {FIRST}
 
 
 def start(data_dir: Path) -> MiaodaApp:
-    instance = MiaodaApp(data_dir, secret_backend="file", token="tok", chat_heartbeat=0.3)
-    instance.start_server(0)
-    return instance
+    return serve(data_dir, chat_heartbeat=0.3)
 
 
 @pytest.fixture
@@ -46,18 +45,6 @@ def app(data_dir: Path) -> Iterator[MiaodaApp]:
     instance = start(data_dir)
     yield instance
     instance.close()
-
-
-def rpc(app: MiaodaApp, method: str, *args: Any) -> dict[str, Any]:
-    response = httpx.post(
-        f"{app.server_url}/api/rpc/{method}",
-        json=list(args),
-        headers={"X-MiaoDa-Token": "tok"},
-        timeout=10,
-    )
-    assert CANARY_KEY not in response.text
-    result: dict[str, Any] = response.json()
-    return result
 
 
 def add_pool(app: MiaodaApp, upstream: FakeUpstream, *keys: str) -> str:

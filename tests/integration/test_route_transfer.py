@@ -7,21 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from backend.app import MiaodaApp
 from tests.helpers import CANARY_KEY, provider_config
-from tests.integration.test_chat_http import headers
+from tests.integration import served
+from tests.integration.served import serve
 
 PASSPHRASE = "correct horse battery"
-
-
-def serve(folder: Path) -> MiaodaApp:
-    """The real app in `folder`, serving on a loopback port with the token "tok"."""
-    instance = MiaodaApp(folder, secret_backend="file", token="tok")
-    instance.start_server(0)
-    return instance
 
 
 @pytest.fixture
@@ -41,10 +34,8 @@ def target(tmp_path: Path) -> Iterator[MiaodaApp]:
 
 
 def rpc(app: MiaodaApp, method: str, *args: Any) -> dict[str, Any]:
-    response = httpx.post(
-        f"{app.server_url}/api/rpc/{method}", json=list(args), headers=headers(), timeout=30
-    )
-    result: dict[str, Any] = response.json()
+    """`served.rpc`, which must succeed."""
+    result = served.rpc(app, method, *args)
     assert result["success"] is True, result
     return result
 

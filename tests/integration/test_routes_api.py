@@ -3,45 +3,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from backend.app import MiaodaApp
 from tests.helpers import provider_config
-from tests.integration.test_chat_http import headers
+from tests.integration.served import Call
 
-Call = Callable[..., dict[str, Any]]
 REFUSED = "http://127.0.0.1:9/v1"  # the discard port: nothing listens, connections are refused
-
-
-@pytest.fixture
-def app(data_dir: Path) -> Iterator[MiaodaApp]:
-    """The real app serving on a loopback port with the token "tok"."""
-    instance = MiaodaApp(data_dir, secret_backend="file", token="tok")
-    instance.start_server(0)
-    yield instance
-    instance.close()
-
-
-@pytest.fixture(params=["bridge", "rpc"])
-def call(request: pytest.FixtureRequest, app: MiaodaApp) -> Call:
-    """Call a method by name with positional arguments: on the bridge, or over HTTP."""
-    if request.param == "bridge":
-        bridge = app.bridge()
-        return lambda method, *args: getattr(bridge, method)(*args)
-
-    def over_http(method: str, *args: Any) -> dict[str, Any]:
-        response = httpx.post(
-            f"{app.server_url}/api/rpc/{method}", json=list(args), headers=headers(), timeout=10
-        )
-        result: dict[str, Any] = response.json()
-        return result
-
-    return over_http
 
 
 def ok(result: dict[str, Any]) -> dict[str, Any]:
@@ -71,7 +42,7 @@ def route_config(members: list[str], **fields: Any) -> dict[str, Any]:
     return {"name": "main", "displayName": "Main route", "members": members, **fields}
 
 
-CLOSED = {"state": "closed", "since": None, "reason": None}
+CLOSED = {"state": "closed", "since": None, "reason": None, "reopensAt": None}
 
 
 # --- add and read -----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ tests use `note` for figures, and tests/stress/conftest.py calls `write` when th
 
 from __future__ import annotations
 
+import os
 import time
 from collections import defaultdict
 
@@ -31,9 +32,12 @@ CATEGORIES = {
     "test_hardening_gateway": "Hardening: gateway retry waits and error advice",
     "test_hardening_headers": "Hardening: credential headers kept as secrets",
     "test_litellm": "Real gateway: the app against a LiteLLM proxy (mock mode, relay)",
+    "test_route_chaos": "Chaos through a failover route: 500 requests, failures at 40 %, a restart",
 }
 _outcomes: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
 _notes: list[str] = []
+NOTE = "stress-note"  # the user_properties name a note travels under
+_pending: list[str] = []  # noted by the running test, not yet on its report
 _started = time.monotonic()
 
 
@@ -43,7 +47,9 @@ def _category(nodeid: str) -> str | None:
 
 
 def record(report: pytest.TestReport) -> None:
-    """Count one test report in its category (called by tests/conftest.py for every test)."""
+    """Count one test report in its category, and keep the notes it carries (called by
+    tests/conftest.py for every report, in whichever process receives it)."""
+    _notes.extend(text for name, text in report.user_properties if name == NOTE)
     category = _category(report.nodeid)
     if category is None:
         return
@@ -61,14 +67,26 @@ def record(report: pytest.TestReport) -> None:
 
 
 def note(text: str) -> None:
-    """Add a line to the report's measurements section (e.g. memory figures)."""
-    _notes.append(text)
+    """Add a line to the report's measurements section (e.g. memory figures).
+
+    The line travels with the test's report (`take_pending` puts it in `user_properties`), so
+    it reaches the process that writes the report also when tests run in pytest-xdist workers.
+    """
+    _pending.append(text)
     print(text)
 
 
+def take_pending() -> list[str]:
+    """The notes made since the last call (for the test report being made)."""
+    taken = list(_pending)
+    _pending.clear()
+    return taken
+
+
 def write() -> None:
-    """Write stress-report.md to the artifacts folder, if any stress test was recorded."""
-    if not _outcomes:
+    """Write stress-report.md to the artifacts folder, if any stress test was recorded (by the
+    main process only: a pytest-xdist worker sees its own share of the tests)."""
+    if not _outcomes or os.environ.get("PYTEST_XDIST_WORKER"):
         return
     lines = [
         "# MiaoDa Chat stress report",

@@ -80,7 +80,12 @@ def open_circuit(breakers: CircuitBreakers) -> None:
 def test_a_provider_never_seen_is_closed_and_lets_every_request_through(
     breakers: CircuitBreakers,
 ) -> None:
-    assert breakers.to_wire(P) == {"state": "closed", "since": None, "reason": None}
+    assert breakers.to_wire(P) == {
+        "state": "closed",
+        "since": None,
+        "reason": None,
+        "reopensAt": None,
+    }
     admissions = [breakers.admit(P) for _ in range(5)]
     assert all(a is not None and not a.probe for a in admissions)
 
@@ -96,6 +101,7 @@ def test_three_failures_in_a_row_open_the_circuit_with_the_last_error(
         "state": "open",
         "since": iso_time(T0 + 1),
         "reason": {"code": "RATE_LIMITED", "message": "Too many requests (429)"},
+        "reopensAt": iso_time(T0 + 1 + COOL_OFF_S),
     }
 
 
@@ -146,6 +152,7 @@ def test_after_30_seconds_the_circuit_is_half_open_since_the_cool_off_ended(
         "state": "half-open",
         "since": iso_time(T0 + COOL_OFF_S),
         "reason": {"code": "UPSTREAM_ERROR", "message": "failure 3"},
+        "reopensAt": None,
     }
 
 
@@ -167,7 +174,12 @@ def test_a_request_sent_directly_that_answers_closes_an_open_circuit(
     open_circuit(breakers)
     clock.advance(5)
     breakers.succeeded(P)
-    assert breakers.to_wire(P) == {"state": "closed", "since": iso_time(T0 + 5), "reason": None}
+    assert breakers.to_wire(P) == {
+        "state": "closed",
+        "since": iso_time(T0 + 5),
+        "reason": None,
+        "reopensAt": None,
+    }
     assert breakers.admit(P) is not None
 
 

@@ -413,13 +413,16 @@ def test_an_older_data_file_is_upgraded_keeping_its_providers(data_dir: Path) ->
         # take their shadow tables with them).
         later = conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN "
-            "('providers', 'settings', 'health_checks', 'chat_requests') ORDER BY rowid"
+            "('providers', 'settings', 'health_checks', 'chat_requests', 'sqlite_sequence') "
+            "ORDER BY rowid"
         ).fetchall()
         for (table,) in later:
             conn.execute(f"DROP TABLE IF EXISTS {table}")
         for (trigger,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"):
             conn.execute(f"DROP TRIGGER {trigger}")
         conn.execute("ALTER TABLE providers DROP COLUMN check_kind")  # migration 6's column
+        for column in ("route_id", "key_id", "cached_input_tokens", "cost_micros", "currency"):
+            conn.execute(f"ALTER TABLE chat_requests DROP COLUMN {column}")  # migration 8's
         conn.execute("PRAGMA user_version = 2")
         conn.commit()
     with Storage(path) as storage:

@@ -110,6 +110,7 @@ class AnthropicAdapter:
             tool_calls=tuple(calls),
             finish_reason=stop_reason(payload.get("stop_reason")),
             usage=_usage(payload.get("usage"), None),
+            cached_input=_cache_read(payload.get("usage")),
         )
 
     def parse_models(self, payload: Any) -> list[str] | None:
@@ -133,6 +134,7 @@ class AnthropicStreamDecoder:
         self._stop: str | None = None
         self._input: int | None = None
         self._output: int | None = None
+        self._cached: int | None = None
 
     def feed(self, event: SSEEvent) -> list[ChatEvent]:
         """Events for one Anthropic stream event."""
@@ -168,7 +170,8 @@ class AnthropicStreamDecoder:
         usage = None
         if self._input is not None or self._output is not None:
             usage = (self._input or 0, self._output or 0)
-        return Finish(events, stop_reason(self._stop, self._emitted > 0), usage)
+        cached = self._cached if usage else None
+        return Finish(events, stop_reason(self._stop, self._emitted > 0), usage, cached)
 
     def _start(self, index: Any, block: dict[str, Any]) -> list[ChatEvent]:
         kind = block.get("type")
@@ -207,6 +210,9 @@ class AnthropicStreamDecoder:
         counted = _usage(usage, self._input)
         if counted:
             self._input, self._output = counted
+        cached = _cache_read(usage)
+        if cached is not None:
+            self._cached = cached
 
 
 def _object(value: Any) -> dict[str, Any]:
@@ -219,6 +225,13 @@ def stop_reason(raw: object, has_tool_calls: bool = False) -> str:
     if isinstance(raw, str) and raw in _STOP_REASONS:
         return _STOP_REASONS[raw]
     return "tool_calls" if has_tool_calls else "stop"
+
+
+def _cache_read(raw: Any) -> int | None:
+    """`cache_read_input_tokens`: the part of the input (as `_usage` counts it) read from the
+    prompt cache."""
+    found = raw.get("cache_read_input_tokens") if isinstance(raw, dict) else None
+    return found if type(found) is int and found >= 0 else None
 
 
 def _usage(raw: Any, known_input: int | None) -> tuple[int, int] | None:

@@ -43,6 +43,7 @@ class Finish:
     events: list[ChatEvent]
     finish_reason: str
     usage: tuple[int, int] | None
+    cached_input: int | None = None  # the part of the input read from the provider's cache
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class ChatResult:
     tool_calls: tuple[ToolCall, ...]
     finish_reason: str
     usage: tuple[int, int] | None = None
+    cached_input: int | None = None  # the part of the input read from the provider's cache
 
 
 class StreamDecoder(Protocol):

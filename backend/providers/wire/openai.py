@@ -118,6 +118,7 @@ class OpenAIAdapter:
             tool_calls=calls,
             finish_reason=finish_reason(choices[0].get("finish_reason"), bool(calls)),
             usage=_usage(payload.get("usage")),
+            cached_input=_cached(payload.get("usage")),
         )
 
     def parse_models(self, payload: Any) -> list[str] | None:
@@ -157,6 +158,7 @@ class OpenAIStreamDecoder:
         self._emitted = 0
         self._finish: str | None = None
         self._usage: tuple[int, int] | None = None
+        self._cached: int | None = None
 
     def feed(self, event: SSEEvent) -> list[ChatEvent]:
         """Events for one chunk."""
@@ -174,6 +176,7 @@ class OpenAIStreamDecoder:
             groq = payload.get("x_groq")
             usage = payload.get("usage") or (groq.get("usage") if type(groq) is dict else None)
             self._usage = _usage(usage) or self._usage
+            self._cached = _cached(usage) if usage else self._cached
         choices = payload.get("choices")
         if not choices or type(choices) is not list or type(choices[0]) is not dict:
             return []
@@ -200,7 +203,8 @@ class OpenAIStreamDecoder:
     def finish(self) -> Finish:
         """Tool calls and held text not yet sent, the finish reason, the reported usage."""
         events = self._complete()
-        return Finish(events, finish_reason(self._finish, self._emitted > 0), self._usage)
+        reason = finish_reason(self._finish, self._emitted > 0)
+        return Finish(events, reason, self._usage, self._cached if self._usage else None)
 
     def _complete(self) -> list[ChatEvent]:
         out = [ChatEvent(kind, {"text": text}) for kind, text in self._think.flush()]
@@ -311,6 +315,18 @@ def _usage(raw: Any) -> tuple[int, int] | None:
     if type(prompt) is not int or type(completion) is not int:  # bool is an int too
         return None
     return prompt, completion
+
+
+def _cached(raw: Any) -> int | None:
+    """Cached prompt tokens, part of `prompt_tokens`: OpenAI's and most servers'
+    `prompt_tokens_details.cached_tokens`, or DeepSeek's `prompt_cache_hit_tokens`."""
+    if not isinstance(raw, dict):
+        return None
+    details = raw.get("prompt_tokens_details")
+    found = details.get("cached_tokens") if isinstance(details, dict) else None
+    if type(found) is not int:
+        found = raw.get("prompt_cache_hit_tokens")
+    return found if type(found) is int and found >= 0 else None
 
 
 def _drop_empty(values: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 // <md-app>: the shell — navigation on the left, one view at a time on the right, routed by the
-// URL hash (#/providers, #/routes, #/chat, #/about). Views stay alive while hidden so they keep
-// their state.
+// URL hash (#/providers, #/routes, #/usage, #/chat, #/about). Views stay alive while hidden so
+// they keep their state. It also starts the budget watch (toasts at 80 % and 100 %).
 // The nav's "Chat" (and Ctrl+K from another view) goes back to the conversation open last;
 // `#/chat` itself is a new conversation.
 import { h, replaceChildren } from "../lib/dom.js";
@@ -9,10 +9,12 @@ import { bridgeEvents } from "../bridge.js";
 import { providerService } from "../services/custom-provider-service.js";
 import { ROUTES } from "./side-nav.js";
 import { openConversationSearch } from "./search-dialog.js";
+import { watchBudgets } from "./usage-budget.js";
 import "./side-nav.js";
 import "./toast-region.js";
 import "./providers-view.js";
 import "./routes-view.js";
+import "./usage-view.js";
 import "./chat-view.js";
 import "./about-view.js";
 
@@ -27,6 +29,7 @@ export class AppShell extends HTMLElement {
     this._views = {
       providers: h("providers-view", { id: "providers-view" }),
       routes: h("routes-view", { id: "routes-view" }),
+      usage: h("usage-view", { id: "usage-view" }),
       chat: h("chat-view", { id: "chat-view" }),
       about: h("about-view", { id: "about-view" }),
     };
@@ -44,6 +47,7 @@ export class AppShell extends HTMLElement {
     bridgeEvents.addEventListener("unauthorized", () => this._locked());
     this._route(false);
     this._loadInfo();
+    watchBudgets();
   }
 
   async _loadInfo() {

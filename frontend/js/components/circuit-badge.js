@@ -6,17 +6,13 @@ import { replaceChildren } from "../lib/dom.js";
 import { icon } from "../lib/icons.js";
 import { formatDuration, fullTime, secondsUntil } from "../lib/format.js";
 
-// An open circuit lets a probe through this long after it opened (CONTRACT §10: 30 s). The
-// wire says when it opened, not when it reopens; the backend reads an open circuit past this
-// as half-open, and so does the page.
-export const COOL_OFF_MS = 30_000;
-
 /** {state, secondsLeft, reason, since} as it stands at `now`; state "closed" without a circuit. */
 export function circuitNow(circuit, now = Date.now()) {
   if (!circuit || !circuit.state || circuit.state === "closed") return { state: "closed", secondsLeft: null, reason: null, since: null };
   const reason = circuit.reason || null;
-  if (circuit.state === "open" && circuit.since) {
-    const reopens = new Date(Date.parse(circuit.since) + COOL_OFF_MS).toISOString();
+  if (circuit.state === "open" && circuit.reopensAt) {
+    // Past `reopensAt` the backend reads an open circuit as half-open, and so does the page.
+    const reopens = circuit.reopensAt;
     const left = secondsUntil(reopens, now);
     if (left > 0) return { state: "open", secondsLeft: left, reason, since: circuit.since };
     return { state: "half-open", secondsLeft: null, reason, since: reopens };

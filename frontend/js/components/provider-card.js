@@ -1,6 +1,7 @@
 // <provider-card>: one provider in the list — health badge and circuit state, sparkline, last
 // response time, what was probed and when, its key pool in a word, actions, and an expandable
-// detail with the health history chart.
+// detail with the health history chart; its monthly budget as a bar (when set) and, in the
+// detail, the control that sets it (usage-budget.js).
 // Data flows down (`provider`, `status`, `history`, `fullHistory`, `busy`); user intent goes up as
 // bubbling events: edit-provider, delete-provider, check-provider, expand-provider ({detail: {id}}).
 // `tick()` re-renders times; `counting` says whether a circuit countdown wants it every second.
@@ -14,6 +15,7 @@ import { latencySparkline } from "./latency-sparkline.js";
 import { chatsFailedText, chatsFailing, probeText, shownState } from "./health-badge.js";
 import { circuitNow, circuitSentence } from "./circuit-badge.js";
 import "./health-chart.js";
+import "./usage-budget.js";
 
 export class ProviderCard extends HTMLElement {
   constructor() {
@@ -130,10 +132,12 @@ export class ProviderCard extends HTMLElement {
     this._circuitFact = h("dd");
     this._checkFact = h("dd");
     this._chart = h("health-chart");
+    this._budgetBar = h("usage-budget-bar", { hidden: true });
+    this._budgetControl = h("usage-budget-control");
     this._detail = h(
       "div",
       { class: "card-detail", id: detailId, hidden: true },
-      h("section", { class: "detail-facts" }, h("h4", {}, "Configuration"), this._facts),
+      h("section", { class: "detail-facts" }, h("h4", {}, "Configuration"), this._facts, h("h4", { class: "detail-budget-title" }, "Monthly budget"), this._budgetControl),
       h("section", { class: "detail-health" }, h("h4", {}, "Health, last 24 hours"), this._chart),
     );
 
@@ -148,6 +152,7 @@ export class ProviderCard extends HTMLElement {
       ),
       this._error,
       this._circuit,
+      this._budgetBar,
       this._detail,
     );
     replaceChildren(this._spark, latencySparkline(null));
@@ -163,6 +168,8 @@ export class ProviderCard extends HTMLElement {
     this._modelText.textContent = p.model;
     this._url.textContent = p.requestURL;
     this._url.title = `Chat requests go to ${p.requestURL}`;
+    this._budgetBar.provider = p;
+    this._budgetControl.provider = p;
     for (const [btn, verb] of [[this._checkBtn, "Check the health of"], [this._editBtn, "Edit"], [this._deleteBtn, "Delete"], [this._expandBtn, "Show details of"]]) {
       btn.setAttribute("aria-label", `${verb} ${p.displayName}`);
       if (btn !== this._checkBtn) btn.title = `${verb} ${p.displayName}`;

@@ -5,6 +5,7 @@ import { icon } from "../lib/icons.js";
 export const ROUTES = [
   { name: "providers", label: "Providers", icon: "providers" },
   { name: "routes", label: "Routes", icon: "route" },
+  { name: "usage", label: "Usage", icon: "chart" },
   { name: "chat", label: "Chat", icon: "chat" },
   { name: "about", label: "About", icon: "info" },
 ];

@@ -3,8 +3,8 @@
 import { h, replaceChildren } from "../lib/dom.js";
 import { icon } from "../lib/icons.js";
 
-const ICONS = { success: "check", error: "alert", info: "info" };
-const LIFETIME = { success: 4500, info: 4500, error: 9000 };
+const ICONS = { success: "check", error: "alert", info: "info", warn: "alert" };
+const LIFETIME = { success: 4500, info: 4500, error: 9000, warn: 12000 };
 
 export class ToastRegion extends HTMLElement {
   connectedCallback() {
@@ -15,7 +15,7 @@ export class ToastRegion extends HTMLElement {
     this.append(this._list);
   }
 
-  /** Show a toast: {kind: success|error|info, title, message}. */
+  /** Show a toast: {kind: success|error|info|warn, title, message}. */
   show({ kind = "info", title, message = "" }) {
     const text = h("div", { class: "toast-text" }, title ? h("strong", { class: "toast-title" }, title) : null, message ? h("span", { class: "toast-message" }, message) : null);
     const close = h("button", { type: "button", class: "icon-btn toast-close", "aria-label": "Dismiss", title: "Dismiss" }, icon("x", { size: 16 }));

@@ -14,10 +14,6 @@ export function strategyLabel(value) {
   return found ? found.label : String(value || "");
 }
 
-// How long an open circuit stays open before it lets one probe through (docs/API.md, Circuit
-// breakers). The route read says when it opened (`since`), not when it reopens.
-export const COOL_OFF_MS = 30_000;
-
 /**
  * A member's circuit (`{state, since, reason}`, absent meaning closed) in words:
  * `{state, label, detail}` — `label` for the chip ("Paused, reopens in 12 s"), `detail` the
@@ -31,8 +27,8 @@ export function describeCircuit(circuit, now = Date.now()) {
   if (state === "half-open") {
     return { state, label: "Probing", detail: "One request is testing whether it recovered; the others skip it meanwhile.", reason };
   }
-  const since = Date.parse(circuit.since || "");
-  const left = Number.isNaN(since) ? null : Math.ceil((since + COOL_OFF_MS - now) / 1000);
+  const reopens = Date.parse(circuit.reopensAt || "");
+  const left = Number.isNaN(reopens) ? null : Math.ceil((reopens - now) / 1000);
   const label = left === null ? "Paused" : left > 0 ? `Paused, reopens in ${left} s` : "Paused, reopening now";
   return { state, label, detail: why, reason };
 }

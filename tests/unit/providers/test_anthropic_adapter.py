@@ -93,7 +93,9 @@ def test_stop_reasons_map_to_finish_reasons(
     assert events[-1].data == {"finishReason": finish}
 
 
-def test_cache_tokens_count_as_input(service: ProviderService, upstream: FakeUpstream) -> None:
+def test_cache_tokens_count_as_input_and_reads_are_cached_input(
+    service: ProviderService, upstream: FakeUpstream
+) -> None:
     message = {
         "type": "message",
         "content": [],
@@ -112,7 +114,12 @@ def test_cache_tokens_count_as_input(service: ProviderService, upstream: FakeUps
         *message_end("end_turn", 9),
     ]
     events = run(service, upstream, Reply.stream(chunks))
-    assert events[-2].data == {"inputTokens": 125, "outputTokens": 9, "source": "reported"}
+    assert events[-2].data == {
+        "inputTokens": 125,
+        "outputTokens": 9,
+        "source": "reported",
+        "cachedInputTokens": 100,
+    }
 
 
 def test_tool_use_with_streamed_json_is_one_complete_call(
