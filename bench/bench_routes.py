@@ -35,18 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 
 from backend.app import MiaodaApp
-from tests.fakes.upstream import FakeUpstream, Reply, openai_stream
+from bench.common import first_delta_ms, percentile, serve_upstream
 
 REFUSED = "http://127.0.0.1:9/v1"  # the discard port: nothing listens
 WARMUP = 5
-
-
-def serve_upstream(pipe: Any) -> None:
-    """Child process: the fake upstream until told to stop."""
-    with FakeUpstream() as upstream:
-        upstream.script("/v1/chat/completions", Reply.stream(openai_stream(["Hello", " there"])))
-        pipe.send(upstream.url)
-        pipe.recv()
 
 
 def serve_app(pipe: Any, upstream: str) -> None:
@@ -96,23 +88,6 @@ async def refused_seconds() -> float:
         return time.perf_counter() - started
 
 
-def first_delta(client: httpx.Client, url: str, provider_id: str) -> float:
-    body = {"providerId": provider_id, "messages": [{"role": "user", "content": "Hello"}]}
-    started = time.perf_counter()
-    first = 0.0
-    with client.stream("POST", f"{url}/api/chat/stream", json=body) as response:
-        for chunk in response.iter_raw():
-            if not first and b"event: delta" in chunk:
-                first = time.perf_counter() - started
-    assert first, "no answer"
-    return first
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50, help="requests per path")
@@ -133,9 +108,9 @@ def main() -> None:
             for name, provider_id in ids.items():
                 app_pipe.send("close-circuit")
                 app_pipe.recv()
-                seconds = first_delta(client, url, provider_id)
+                ms = first_delta_ms(client, url, provider_id)
                 if run >= WARMUP:
-                    times[name].append(seconds * 1000)
+                    times[name].append(ms)
             app_pipe.send("refused")
             seconds = app_pipe.recv()
             if run >= WARMUP:

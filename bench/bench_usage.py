@@ -39,7 +39,7 @@ from backend.app import MiaodaApp
 from backend.models import ProviderConfig, default_auth
 from backend.storage import Storage, UsageStore
 from backend.usage import UsageService, zones
-from tests.fakes.upstream import FakeUpstream, Reply, openai_stream
+from bench.common import first_delta_ms, percentile, serve_upstream
 
 END = datetime(2026, 12, 1, tzinfo=UTC)
 DAYS = 30
@@ -57,11 +57,6 @@ PROVIDERS = [
                       "kimi-k2-0905-preview": (4, 16), "qwen-turbo": (0.3, 0.6),
                       "deepseek-v3": (2, 8), "mystery-model": (0, 0)}),
 ]  # fmt: skip
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def timed(action: Callable[[], Any], runs: int) -> list[float]:
@@ -212,14 +207,6 @@ def summary_table(records: int, runs: int) -> None:
 # --- (b) recording and the time to first token --------------------------------------------
 
 
-def serve_upstream(pipe: Any) -> None:
-    """Child process: the fake upstream until told to stop."""
-    with FakeUpstream() as upstream:
-        upstream.script("/v1/chat/completions", Reply.stream(openai_stream(["Hello", " there"])))
-        pipe.send(upstream.url)
-        pipe.recv()
-
-
 def serve_app(pipe: Any, upstream: str) -> None:
     """Child process: the real app; "on"/"off" switch its usage recording."""
     with tempfile.TemporaryDirectory() as folder:
@@ -243,18 +230,6 @@ def serve_app(pipe: Any, upstream: str) -> None:
         app.close()
 
 
-def first_delta(client: httpx.Client, url: str, provider_id: str) -> float:
-    body = {"providerId": provider_id, "messages": [{"role": "user", "content": "Hello"}]}
-    started = time.perf_counter()
-    first = 0.0
-    with client.stream("POST", f"{url}/api/chat/stream", json=body) as response:
-        for chunk in response.iter_raw():
-            if not first and b"event: delta" in chunk:
-                first = time.perf_counter() - started
-    assert first, "no answer"
-    return first * 1000
-
-
 def ttft_table(chats: int) -> None:
     context = multiprocessing.get_context("spawn")
     upstream_pipe, theirs = context.Pipe()
@@ -271,7 +246,7 @@ def ttft_table(chats: int) -> None:
             for mode in ("on", "off") if run % 2 else ("off", "on"):
                 app_pipe.send(mode)
                 app_pipe.recv()
-                ms = first_delta(client, url, provider_id)
+                ms = first_delta_ms(client, url, provider_id)
                 if run >= WARMUP:
                     times[mode].append(ms)
     finally:

@@ -455,18 +455,24 @@ def chat_reply(
 # upstream), and found again in the chat view's sidebar.
 
 
-def chat_once(app: RunningApp, body: dict[str, Any]) -> dict[str, Any]:
-    """`POST /api/chat` (no stream) with `body`; the answer's envelope."""
+def post_chat(app: RunningApp, body: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
+    """`POST /api/chat` (no stream) with `body`; the answer's envelope, failed or not."""
     request = urllib.request.Request(  # noqa: S310 - always our own http://127.0.0.1 app
         f"{app.base}/api/chat",
         data=json.dumps(body).encode(),
         headers={"Content-Type": "application/json", "X-MiaoDa-Token": app.token},
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             result: dict[str, Any] = json.load(response)
     except urllib.error.HTTPError as err:
         result = json.load(err)
+    return result
+
+
+def chat_once(app: RunningApp, body: dict[str, Any]) -> dict[str, Any]:
+    """`post_chat`, which must succeed."""
+    result = post_chat(app, body)
     assert result["success"], result
     return result
 

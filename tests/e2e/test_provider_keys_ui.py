@@ -3,10 +3,7 @@ in a real browser against the real app and the fake upstream (CONTRACT §10, doc
 
 from __future__ import annotations
 
-import json
 import re
-import urllib.error
-import urllib.request
 from typing import Any
 
 import pytest
@@ -16,6 +13,7 @@ from tests.e2e.helpers import (
     CHAT_PATH,
     MODEL,
     RunningApp,
+    post_chat,
     reload_list,
     screenshot,
     screenshot_matrix,
@@ -69,17 +67,7 @@ def keys_of(app: RunningApp, provider_id: str) -> list[dict[str, Any]]:
 def chat_directly(app: RunningApp, provider_id: str) -> dict[str, Any]:
     """One stateless `POST /api/chat` to the provider; its envelope (a failure too)."""
     body = {"providerId": provider_id, "messages": [{"role": "user", "content": "Hello?"}]}
-    request = urllib.request.Request(  # noqa: S310 - always our own http://127.0.0.1 app
-        f"{app.base}/api/chat",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "X-MiaoDa-Token": app.token},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
-            result: dict[str, Any] = json.load(response)
-    except urllib.error.HTTPError as err:
-        result = json.load(err)
-    return result
+    return post_chat(app, body)
 
 
 def seconds_shown(locator: Any, pattern: str) -> int:

@@ -20,7 +20,14 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import MODEL, RunningApp, reload_list, screenshot_matrix, wait_until
+from tests.e2e.helpers import (
+    MODEL,
+    RunningApp,
+    post_chat,
+    reload_list,
+    screenshot_matrix,
+    wait_until,
+)
 from tests.fakes.upstream import Reply, openai_stream
 
 pytestmark = pytest.mark.browser
@@ -71,17 +78,7 @@ def completion(usage: tuple[int, int] | None) -> Reply:
 def chat(app: RunningApp, provider_id: str) -> dict[str, Any]:
     """One stateless `POST /api/chat` (recorded like any chat); its envelope, failed or not."""
     body = {"providerId": provider_id, "messages": [{"role": "user", "content": "Hello there"}]}
-    request = urllib.request.Request(  # noqa: S310 - always our own http://127.0.0.1 app
-        f"{app.base}/api/chat",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "X-MiaoDa-Token": app.token},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            result: dict[str, Any] = json.load(response)
-    except urllib.error.HTTPError as err:
-        result = json.load(err)
-    return result
+    return post_chat(app, body)
 
 
 def answered(app: RunningApp, provider_id: str, prefix: str, usage: tuple[int, int] | None) -> None:
