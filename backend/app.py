@@ -17,7 +17,6 @@ from backend.background import BackgroundWrites
 from backend.bridge import AppInfo, Bridge, Dialogs, rpc_methods
 from backend.chat.routes import RouteManager, StoredCircuits
 from backend.chat.service import ChatService
-from backend.errors import MiaodaError
 from backend.fileio import make_private_dir
 from backend.health.monitor import HealthMonitor
 from backend.health.schedule import HealthScheduler
@@ -103,7 +102,7 @@ class MiaodaApp:
             heartbeat=chat_heartbeat,
             routes=route_store,
             circuits=self.circuits,
-            on_outcome=self._chat_outcome,
+            on_outcome=self.health.chat_outcome,
             defer=self.writes.submit,
             usage=self.usage,
         )
@@ -121,10 +120,6 @@ class MiaodaApp:
             data_dir,
             self.secrets.backend_name,
         )
-
-    def _chat_outcome(self, provider_id: str, error: MiaodaError | None) -> None:
-        """A real chat request to the provider answered (None) or failed before answering."""
-        self.health.chat_outcome(provider_id, error)
 
     def _forget_circuit(self, provider_id: str, removed: bool) -> None:
         if removed:

@@ -7,7 +7,6 @@ after a first token, and a member whose circuit is open is not contacted at all.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from tests.fakes.upstream import FakeUpstream, Reply, openai_chunk, openai_strea
 from tests.helpers import CANARY_KEY
 from tests.integration import served
 from tests.integration.served import post
+from tests.integration.test_chat_http import parse_events
 
 PATH = "/v1/chat/completions"
 REFUSED = "http://127.0.0.1:9/v1"  # the discard port: nothing listens, connections are refused
@@ -82,22 +82,11 @@ def add_route(app: MiaodaApp, members: list[str], strategy: str = "failover") ->
     return str(rpc(app, "addRoute", config)["id"])
 
 
-def events_of(text: str) -> list[tuple[str, Any]]:
-    events = []
-    for block in text.split("\n\n"):
-        lines = [line for line in block.split("\n") if line and not line.startswith(":")]
-        if lines:
-            kind = next(line[7:] for line in lines if line.startswith("event: "))
-            data = next(line[6:] for line in lines if line.startswith("data: "))
-            events.append((kind, json.loads(data)))
-    return events
-
-
 def stream(app: MiaodaApp, provider_id: str, **body: Any) -> list[tuple[str, Any]]:
     payload = {"providerId": provider_id, "messages": [{"role": "user", "content": "Hi"}], **body}
     response = post(app, "/api/chat/stream", payload)
     assert response.status_code == 200, response.text
-    return events_of(response.text)
+    return parse_events(response.text)
 
 
 def attempts(events: list[tuple[str, Any]]) -> list[tuple[str, str, str | None]]:
@@ -162,7 +151,7 @@ def test_a_conversation_through_a_route_stores_who_answered_and_who_failed(
     second.script(PATH, ANSWER)
     route = add_route(app, three)
     response = post(app, "/api/chat/stream", {"providerId": route, "message": user("Hi")})
-    start = events_of(response.text)[0][1]
+    start = parse_events(response.text)[0][1]
     conversation = rpc(app, "getConversation", start["conversationId"])
     assert conversation["conversation"]["providerId"] == route
     reply = next(m for m in conversation["messages"] if m["id"] == start["messageId"])
@@ -180,7 +169,7 @@ def test_a_conversation_through_a_route_stores_who_answered_and_who_failed(
         "/api/chat/stream",
         {"conversationId": start["conversationId"], "message": user("More")},
     )
-    assert attempts(events_of(again.text)) == [("One", "answering", None)]
+    assert attempts(parse_events(again.text)) == [("One", "answering", None)]
 
 
 def test_a_bad_request_is_not_failed_over(

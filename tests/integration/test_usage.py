@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import time
 from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
@@ -27,6 +26,7 @@ from tests.fakes.upstream import FakeUpstream, Reply, openai_chunk, openai_strea
 from tests.helpers import CANARY_KEY
 from tests.integration import served
 from tests.integration.served import post
+from tests.integration.test_chat_http import parse_events
 from tests.unit.usage_helpers import Clock, at
 
 PATH = "/v1/chat/completions"
@@ -83,23 +83,12 @@ def add_provider(app: MiaodaApp, name: str, base_url: str, model: str) -> str:
     return str(rpc(app, "addCustomProvider", config, {"validate": False})["id"])
 
 
-def events_of(text: str) -> list[tuple[str, Any]]:
-    events = []
-    for block in text.split("\n\n"):
-        lines = [line for line in block.split("\n") if line and not line.startswith(":")]
-        if lines:
-            kind = next(line[7:] for line in lines if line.startswith("event: "))
-            data = next(line[6:] for line in lines if line.startswith("data: "))
-            events.append((kind, json.loads(data)))
-    return events
-
-
 def chat(app: MiaodaApp, provider_id: str, content: str = "Hi") -> dict[str, Any]:
     """One streamed chat; its `usage` event (or {} when it had none)."""
     body = {"providerId": provider_id, "messages": [{"role": "user", "content": content}]}
     response = post(app, "/api/chat/stream", body)
     assert response.status_code == 200, response.text
-    return next((data for kind, data in events_of(response.text) if kind == "usage"), {})
+    return next((data for kind, data in parse_events(response.text) if kind == "usage"), {})
 
 
 def wait_for_records(app: MiaodaApp, count: int) -> None:
