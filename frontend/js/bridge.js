@@ -103,7 +103,10 @@ async function viaHttp(method, args) {
   try {
     body = await response.json();
   } catch {
-    return failure("INTERNAL", `MiaoDa Chat answered with something unexpected (HTTP ${response.status}). Reload the page and try again.`);
+    return failure(
+      "INTERNAL",
+      `MiaoDa Chat answered with something unexpected (HTTP ${response.status}). Reload the page and try again.`,
+    );
   }
   return asEnvelope(body);
 }
@@ -117,7 +120,8 @@ export async function call(method, ...args) {
   let result;
   try {
     const kind = await transport();
-    result = kind === "pywebview" ? asEnvelope(await window.pywebview.api[method](...args)) : await viaHttp(method, args);
+    result =
+      kind === "pywebview" ? asEnvelope(await window.pywebview.api[method](...args)) : await viaHttp(method, args);
   } catch {
     return failure("CONNECTION_FAILED", NOT_ANSWERING);
   }

@@ -35,7 +35,12 @@ export class AppShell extends HTMLElement {
     };
     this._main = h("main", { class: "main", id: "main" }, Object.values(this._views));
     for (const view of Object.values(this._views)) view.hidden = true;
-    this.append(h("a", { class: "skip-link", href: "#main" }, "Skip to content"), this._nav, this._main, h("toast-region"));
+    this.append(
+      h("a", { class: "skip-link", href: "#main" }, "Skip to content"),
+      this._nav,
+      this._main,
+      h("toast-region"),
+    );
     this._main.tabIndex = -1;
     this.querySelector(".skip-link").addEventListener("click", (event) => {
       event.preventDefault();
@@ -113,7 +118,11 @@ export class AppShell extends HTMLElement {
       { class: "locked", role: "alert" },
       icon("key", { size: 36 }),
       h("h1", {}, "Open MiaoDa Chat from its link"),
-      h("p", {}, "This page needs the address MiaoDa Chat printed when it started — it ends with #token=…. The token keeps other websites from using your providers."),
+      h(
+        "p",
+        {},
+        "This page needs the address MiaoDa Chat printed when it started — it ends with #token=…. The token keeps other websites from using your providers.",
+      ),
       h("pre", { class: "mono" }, "miaoda serve"),
       h("p", { class: "muted" }, "Run it in a terminal and open the link it prints."),
     );

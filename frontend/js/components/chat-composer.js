@@ -19,11 +19,27 @@ export class ChatComposer extends HTMLElement {
   connectedCallback() {
     if (this._input) return;
     this.classList.add("composer-host");
-    this._input = h("textarea", { class: "composer-input", rows: 1, placeholder: "Message", "aria-label": "Message", spellcheck: true, autocomplete: "off" });
+    this._input = h("textarea", {
+      class: "composer-input",
+      rows: 1,
+      placeholder: "Message",
+      "aria-label": "Message",
+      spellcheck: true,
+      autocomplete: "off",
+    });
     this._input.addEventListener("input", () => this._changed());
     this._input.addEventListener("keydown", (event) => this._onKey(event));
-    this._send = h("button", { type: "submit", class: "composer-btn composer-send", "aria-label": "Send", title: "Send (Enter)" }, icon("send", { size: 18 }));
-    this._stop = h("button", { type: "button", class: "composer-btn composer-stop", "aria-label": "Stop", title: "Stop (Esc)", hidden: true }, icon("stop", { size: 16 }), h("span", {}, "Stop"));
+    this._send = h(
+      "button",
+      { type: "submit", class: "composer-btn composer-send", "aria-label": "Send", title: "Send (Enter)" },
+      icon("send", { size: 18 }),
+    );
+    this._stop = h(
+      "button",
+      { type: "button", class: "composer-btn composer-stop", "aria-label": "Stop", title: "Stop (Esc)", hidden: true },
+      icon("stop", { size: 16 }),
+      h("span", {}, "Stop"),
+    );
     this._stop.addEventListener("click", () => this._emit("compose-stop"));
     this._form = h(
       "form",
@@ -31,7 +47,16 @@ export class ChatComposer extends HTMLElement {
       this._input,
       h("div", { class: "composer-buttons" }, this._send, this._stop),
     );
-    this._hint = h("p", { class: "composer-hint" }, h("kbd", {}, "Enter"), " to send · ", h("kbd", {}, "Shift"), "+", h("kbd", {}, "Enter"), " for a new line");
+    this._hint = h(
+      "p",
+      { class: "composer-hint" },
+      h("kbd", {}, "Enter"),
+      " to send · ",
+      h("kbd", {}, "Shift"),
+      "+",
+      h("kbd", {}, "Enter"),
+      " for a new line",
+    );
     this._form.addEventListener("click", (event) => {
       if (event.target === this._form) this._input.focus();
     });
@@ -41,7 +66,8 @@ export class ChatComposer extends HTMLElement {
 
   /** True while a reply streams: Stop replaces Send. */
   set streaming(value) {
-    const onButton = Boolean(this._form) && this._form.querySelector(".composer-buttons").contains(document.activeElement);
+    const onButton =
+      Boolean(this._form) && this._form.querySelector(".composer-buttons").contains(document.activeElement);
     this._streaming = Boolean(value);
     this._sync();
     // The focused button is about to be hidden: keep the keyboard in the composer, not lost.

@@ -68,7 +68,15 @@ export class ChatError extends HTMLElement {
     const buttons = [];
     for (const action of actions) {
       if (action === "retry" && canRetry) buttons.push(button("retry", TEXT.retry, "retry"));
-      if (action === "edit" && providerId) buttons.push(h("a", { class: "btn btn-sm chat-error-edit", href: `#/providers?edit=${encodeURIComponent(providerId)}` }, icon("edit", { size: 14 }), TEXT.editProvider));
+      if (action === "edit" && providerId)
+        buttons.push(
+          h(
+            "a",
+            { class: "btn btn-sm chat-error-edit", href: `#/providers?edit=${encodeURIComponent(providerId)}` },
+            icon("edit", { size: 14 }),
+            TEXT.editProvider,
+          ),
+        );
       if (action === "new") buttons.push(button("new-conversation", TEXT.newConversation, "new-chat"));
     }
     this.replaceChildren(
@@ -122,8 +130,15 @@ function kindOf(error) {
 }
 
 function button(action, label, iconName) {
-  const el = h("button", { type: "button", class: "btn btn-sm", dataset: { action } }, icon(iconName, { size: 14 }), label);
-  el.addEventListener("click", () => el.dispatchEvent(new CustomEvent("chat-action", { bubbles: true, detail: { action } })));
+  const el = h(
+    "button",
+    { type: "button", class: "btn btn-sm", dataset: { action } },
+    icon(iconName, { size: 14 }),
+    label,
+  );
+  el.addEventListener("click", () =>
+    el.dispatchEvent(new CustomEvent("chat-action", { bubbles: true, detail: { action } })),
+  );
   return el;
 }
 

@@ -18,7 +18,19 @@ export class ChatExportMenu extends HTMLElement {
     if (this._button) return;
     this.classList.add("export-menu");
     const menuId = uid("export-menu");
-    this._button = h("button", { type: "button", class: "btn export-btn", title: TEXT.help, "aria-haspopup": "menu", "aria-expanded": "false", "aria-controls": menuId }, icon("export", { size: 16 }), h("span", { class: "label-collapsible" }, TEXT.button));
+    this._button = h(
+      "button",
+      {
+        type: "button",
+        class: "btn export-btn",
+        title: TEXT.help,
+        "aria-haspopup": "menu",
+        "aria-expanded": "false",
+        "aria-controls": menuId,
+      },
+      icon("export", { size: 16 }),
+      h("span", { class: "label-collapsible" }, TEXT.button),
+    );
     this._menu = h(
       "div",
       { id: menuId, class: "menu", role: "menu", hidden: true },
@@ -36,7 +48,9 @@ export class ChatExportMenu extends HTMLElement {
       const choice = event.target instanceof Element ? event.target.closest("[data-format]") : null;
       if (!choice) return;
       this._close(true);
-      this.dispatchEvent(new CustomEvent("export-conversation", { bubbles: true, detail: { format: choice.dataset.format } }));
+      this.dispatchEvent(
+        new CustomEvent("export-conversation", { bubbles: true, detail: { format: choice.dataset.format } }),
+      );
     });
     this._menu.addEventListener("keydown", (event) => this._onKey(event));
     this._outside = (event) => {
@@ -84,7 +98,11 @@ export class ChatExportMenu extends HTMLElement {
 }
 
 function item(format, label) {
-  return h("button", { type: "button", class: "menu-item", role: "menuitem", tabIndex: -1, dataset: { format } }, label);
+  return h(
+    "button",
+    { type: "button", class: "menu-item", role: "menuitem", tabIndex: -1, dataset: { format } },
+    label,
+  );
 }
 
 customElements.define("chat-export-menu", ChatExportMenu);

@@ -40,9 +40,27 @@ export class ChatMessageList extends HTMLElement {
     this._intro = h("div", { class: "chat-intro" });
     this._top = h("div", { class: "chat-top" });
     this._thread = h("div", { class: "chat-thread", role: "list", "aria-label": TEXT.thread });
-    this._earlier = h("button", { type: "button", class: "btn btn-sm chat-earlier", hidden: true, on: { click: () => this._revealEarlier() } }, TEXT.earlier);
-    this._scroller = h("div", { class: "chat-scroll", tabIndex: 0, "aria-label": TEXT.messages }, h("div", { class: "chat-column" }, this._top, this._intro, this._earlier, this._thread));
-    this._jump = h("button", { type: "button", class: "btn jump-latest", hidden: true, on: { click: () => this.scrollToEnd({ smooth: true }) } }, icon("arrow-down", { size: 15 }), TEXT.jump);
+    this._earlier = h(
+      "button",
+      { type: "button", class: "btn btn-sm chat-earlier", hidden: true, on: { click: () => this._revealEarlier() } },
+      TEXT.earlier,
+    );
+    this._scroller = h(
+      "div",
+      { class: "chat-scroll", tabIndex: 0, "aria-label": TEXT.messages },
+      h("div", { class: "chat-column" }, this._top, this._intro, this._earlier, this._thread),
+    );
+    this._jump = h(
+      "button",
+      {
+        type: "button",
+        class: "btn jump-latest",
+        hidden: true,
+        on: { click: () => this.scrollToEnd({ smooth: true }) },
+      },
+      icon("arrow-down", { size: 15 }),
+      TEXT.jump,
+    );
     this._scroller.addEventListener("scroll", () => this._onScroll(), { passive: true });
     // When the view is resized (window, composer growing), keep the end in view if we follow it.
     this._resize = new ResizeObserver(() => this.follow());
@@ -175,7 +193,8 @@ export class ChatMessageList extends HTMLElement {
 
   _toEnd(smooth) {
     const top = this._scroller.scrollHeight - this._scroller.clientHeight;
-    if (smooth && !window.matchMedia("(prefers-reduced-motion: reduce)").matches) this._scroller.scrollTo({ top, behavior: "smooth" });
+    if (smooth && !window.matchMedia("(prefers-reduced-motion: reduce)").matches)
+      this._scroller.scrollTo({ top, behavior: "smooth" });
     else this._scroller.scrollTop = top;
   }
 
@@ -199,7 +218,8 @@ export class ChatMessageList extends HTMLElement {
   _markLast() {
     const messages = [...this._thread.children];
     const lastReply = messages.filter((m) => m.turn && m.turn.role === "assistant").pop();
-    for (const m of messages) if (m.turn && m.turn.role === "assistant") m.last = m === lastReply && m === messages[messages.length - 1];
+    for (const m of messages)
+      if (m.turn && m.turn.role === "assistant") m.last = m === lastReply && m === messages[messages.length - 1];
   }
 }
 

@@ -95,8 +95,18 @@ export class ChatMessage extends HTMLElement {
     if (turn.role === "user") {
       this._bubble = h("div", { class: "msg-bubble" });
       this._edit = actionButton("edit", TEXT.edit, TEXT.editHelp, () => this.startEdit());
-      this._actions = h("div", { class: "msg-actions" }, this._edit, copyButton(() => this._turn.content, TEXT.copyMessage));
-      this._main = h("div", { class: "msg-main" }, this._bubble, h("div", { class: "msg-user-foot" }, this._siblings, this._actions));
+      this._actions = h(
+        "div",
+        { class: "msg-actions" },
+        this._edit,
+        copyButton(() => this._turn.content, TEXT.copyMessage),
+      );
+      this._main = h(
+        "div",
+        { class: "msg-main" },
+        this._bubble,
+        h("div", { class: "msg-user-foot" }, this._siblings, this._actions),
+      );
       this.append(this._main);
       return;
     }
@@ -133,7 +143,14 @@ export class ChatMessage extends HTMLElement {
       this._route,
       h("div", { class: "msg-foot" }, this._flag, this._progress, this._stats, this._siblings, this._actions),
     );
-    this.append(h("div", { class: "msg-avatar", "aria-hidden": "true" }, h("img", { src: "img/logo.svg", alt: "", width: 28, height: 28 })), this._main);
+    this.append(
+      h(
+        "div",
+        { class: "msg-avatar", "aria-hidden": "true" },
+        h("img", { src: "img/logo.svg", alt: "", width: 28, height: 28 }),
+      ),
+      this._main,
+    );
   }
 
   disconnectedCallback() {
@@ -156,9 +173,11 @@ export class ChatMessage extends HTMLElement {
     this.dataset.status = turn.status;
     this.setAttribute("aria-busy", String(busy));
     // Through a route, the member that answered; until one does (or when none did), the route.
-    const unanswered = Boolean(turn.routeId) && Array.isArray(turn.attempts) && !turn.attempts.some((a) => a.outcome === "answering");
+    const unanswered =
+      Boolean(turn.routeId) && Array.isArray(turn.attempts) && !turn.attempts.some((a) => a.outcome === "answering");
     const model = unanswered ? "" : turn.model || "";
-    this._author.textContent = (unanswered ? turn.routeName : "") || turn.providerName || turn.routeName || TEXT.assistant;
+    this._author.textContent =
+      (unanswered ? turn.routeName : "") || turn.providerName || turn.routeName || TEXT.assistant;
     this._model.textContent = model;
     this._model.title = model;
 
@@ -177,7 +196,11 @@ export class ChatMessage extends HTMLElement {
     this._empty.hidden = !(turn.status === "done" && nothingYet);
     this._content.hidden = !turn.content;
 
-    if (turn.error && turn.status === "error" && (this._shown.error !== turn.error || this._shown.last !== this._last)) {
+    if (
+      turn.error &&
+      turn.status === "error" &&
+      (this._shown.error !== turn.error || this._shown.last !== this._last)
+    ) {
       this._error.show({ error: turn.error, providerId: turn.providerId, canRetry: true });
       this._error.hidden = false;
     } else if (!turn.error || turn.status !== "error") {
@@ -187,7 +210,9 @@ export class ChatMessage extends HTMLElement {
     this._shown.last = this._last;
     this._refreshRoute(turn);
 
-    const flag = { stopped: TEXT.stopped, interrupted: TEXT.interrupted }[turn.status] || (turn.finishReason === "length" ? TEXT.length : "");
+    const flag =
+      { stopped: TEXT.stopped, interrupted: TEXT.interrupted }[turn.status] ||
+      (turn.finishReason === "length" ? TEXT.length : "");
     this._flag.hidden = !flag;
     this._flag.textContent = flag;
     this._flag.title = turn.status === "interrupted" ? TEXT.interruptedHelp : "";
@@ -262,7 +287,10 @@ export class ChatMessage extends HTMLElement {
     const text = `${adviceFor({ code: retrying.code }).title} — ${when} (retry ${retrying.attempt} of ${retrying.attempts})`;
     if (this._notice.textContent !== text) this._notice.textContent = text;
     this._notice.hidden = false;
-    this._tick ||= setInterval(() => this._refreshNotice(this._turn.status === "streaming" ? this._turn.retrying : null), 1000);
+    this._tick ||= setInterval(
+      () => this._refreshNotice(this._turn.status === "streaming" ? this._turn.retrying : null),
+      1000,
+    );
   }
 
   // "Answered by DeepSeek — Groq was rate limited (429)": redrawn only when what it says changed.
@@ -275,7 +303,11 @@ export class ChatMessage extends HTMLElement {
     if (!line) return;
     this._route.dataset.outcome = line.outcome;
     const text = line.lead
-      ? [line.lead, line.name ? [" ", h("strong", { class: "route-answered" }, line.name)] : null, line.rest ? ` — ${line.rest}` : null]
+      ? [
+          line.lead,
+          line.name ? [" ", h("strong", { class: "route-answered" }, line.name)] : null,
+          line.rest ? ` — ${line.rest}` : null,
+        ]
       : [line.rest];
     this._route.replaceChildren(icon("route", { size: 14 }), h("span", { class: "msg-route-text" }, text));
   }
@@ -292,13 +324,23 @@ export class ChatMessage extends HTMLElement {
 }
 
 function copyButton(text, label) {
-  const button = h("button", { type: "button", class: "btn btn-ghost btn-sm msg-copy", title: label, "aria-label": label }, icon("copy", { size: 14 }), h("span", { class: "copy-label" }, TEXT.copy));
+  const button = h(
+    "button",
+    { type: "button", class: "btn btn-ghost btn-sm msg-copy", title: label, "aria-label": label },
+    icon("copy", { size: 14 }),
+    h("span", { class: "copy-label" }, TEXT.copy),
+  );
   button.addEventListener("click", () => copyFeedback(button, text()));
   return button;
 }
 
 function actionButton(iconName, label, help, onClick) {
-  const button = h("button", { type: "button", class: "btn btn-ghost btn-sm", title: help, "aria-label": label }, icon(iconName, { size: 14 }), h("span", { class: "action-label" }, label));
+  const button = h(
+    "button",
+    { type: "button", class: "btn btn-ghost btn-sm", title: help, "aria-label": label },
+    icon(iconName, { size: 14 }),
+    h("span", { class: "action-label" }, label),
+  );
   button.addEventListener("click", onClick);
   return button;
 }

@@ -39,7 +39,9 @@ const GROUPS = [
 export function orderByHealth(providers, statuses) {
   const rank = new Map(GROUPS.map(([state], index) => [state, index]));
   const stateOf = (p) => (statuses.get(p.id) || {}).status || "unknown";
-  return [...providers].sort((a, b) => rank.get(stateOf(a)) - rank.get(stateOf(b)) || a.displayName.localeCompare(b.displayName));
+  return [...providers].sort(
+    (a, b) => rank.get(stateOf(a)) - rank.get(stateOf(b)) || a.displayName.localeCompare(b.displayName),
+  );
 }
 
 export class ChatProviderPicker extends HTMLElement {
@@ -71,7 +73,16 @@ export class ChatProviderPicker extends HTMLElement {
     this._models.addEventListener("model-change", (event) => {
       this._model = event.detail.model;
     });
-    this.append(h("div", { class: "provider-field" }, h("label", { class: "picker-label", for: id }, TEXT.provider), this._select, this._badge), this._models);
+    this.append(
+      h(
+        "div",
+        { class: "provider-field" },
+        h("label", { class: "picker-label", for: id }, TEXT.provider),
+        this._select,
+        this._badge,
+      ),
+      this._models,
+    );
     this._render();
   }
 
@@ -122,13 +133,19 @@ export class ChatProviderPicker extends HTMLElement {
     const routes = h("optgroup", { label: TEXT.routes });
     for (const route of this._routes) {
       const members = route.members.map((id) => names.get(id)).filter(Boolean);
-      const option = h("option", { value: route.id }, members.length ? TEXT.route(route, members) : TEXT.emptyRoute(route));
+      const option = h(
+        "option",
+        { value: route.id },
+        members.length ? TEXT.route(route, members) : TEXT.emptyRoute(route),
+      );
       option.dataset.route = "";
       routes.append(option);
     }
     const filled = [...groups.values(), routes].filter((g) => g.childElementCount);
     // One group alone needs no heading.
-    this._select.replaceChildren(...(filled.length === 1 && !routes.childElementCount ? [...filled[0].children] : filled));
+    this._select.replaceChildren(
+      ...(filled.length === 1 && !routes.childElementCount ? [...filled[0].children] : filled),
+    );
     this._select.disabled = this._providers.length === 0;
     this._select.value = this._value;
     this.hidden = this._providers.length === 0;

@@ -23,7 +23,13 @@ export class ChatReasoning extends HTMLElement {
     this._details = h(
       "details",
       { class: "reasoning", open: true },
-      h("summary", { class: "reasoning-summary" }, icon("brain", { size: 15 }), this._label, icon("chevron", { size: 14, className: "reasoning-chevron" })),
+      h(
+        "summary",
+        { class: "reasoning-summary" },
+        icon("brain", { size: 15 }),
+        this._label,
+        icon("chevron", { size: 14, className: "reasoning-chevron" }),
+      ),
       this._text,
     );
     // A click on the summary (Enter and Space click it too) is the user's choice.
@@ -42,7 +48,11 @@ export class ChatReasoning extends HTMLElement {
       if (thinking) this._text.scrollTop = this._text.scrollHeight;
     }
     this.classList.toggle("is-thinking", thinking);
-    this._label.textContent = thinking ? "Thinking…" : ms >= MEASURABLE_MS ? `Thought for ${formatMs(ms)}` : "Reasoning";
+    this._label.textContent = thinking
+      ? "Thinking…"
+      : ms >= MEASURABLE_MS
+        ? `Thought for ${formatMs(ms)}`
+        : "Reasoning";
     if (!thinking && this._details.open && !this._userToggled) {
       this._details.open = false;
     }

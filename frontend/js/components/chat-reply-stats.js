@@ -7,13 +7,24 @@ export class ChatReplyStats extends HTMLElement {
   /** An assistant turn (see chat-store.js); shows only what it knows. */
   set turn(turn) {
     const items = [];
-    if (turn.ttftMs != null) items.push(stat("ttft", "First token", formatMs(turn.ttftMs), "Time from sending to the first token"));
+    if (turn.ttftMs != null)
+      items.push(stat("ttft", "First token", formatMs(turn.ttftMs), "Time from sending to the first token"));
     if (turn.usage) {
       const approx = turn.usage.source === "estimated" ? "≈" : "";
-      const help = approx ? "Estimated by MiaoDa Chat: the provider did not report token counts" : "Token counts reported by the provider";
-      items.push(stat("tokens", "Tokens", `${approx}${count(turn.usage.inputTokens)} in · ${approx}${count(turn.usage.outputTokens)} out`, help));
+      const help = approx
+        ? "Estimated by MiaoDa Chat: the provider did not report token counts"
+        : "Token counts reported by the provider";
+      items.push(
+        stat(
+          "tokens",
+          "Tokens",
+          `${approx}${count(turn.usage.inputTokens)} in · ${approx}${count(turn.usage.outputTokens)} out`,
+          help,
+        ),
+      );
     }
-    if (turn.elapsedMs != null) items.push(stat("elapsed", "Total", formatMs(turn.elapsedMs), "Time from sending to the end of the reply"));
+    if (turn.elapsedMs != null)
+      items.push(stat("elapsed", "Total", formatMs(turn.elapsedMs), "Time from sending to the end of the reply"));
     this.replaceChildren(...(items.length ? [h("dl", { class: "reply-stats" }, items)] : []));
   }
 }

@@ -14,8 +14,16 @@ export class ChatSiblingNav extends HTMLElement {
   connectedCallback() {
     if (this._count) return;
     this.classList.add("sibling-nav");
-    this._prev = h("button", { type: "button", class: "sibling-btn sibling-prev", "aria-label": TEXT.previous, title: TEXT.previous }, "‹");
-    this._next = h("button", { type: "button", class: "sibling-btn sibling-next", "aria-label": TEXT.next, title: TEXT.next }, "›");
+    this._prev = h(
+      "button",
+      { type: "button", class: "sibling-btn sibling-prev", "aria-label": TEXT.previous, title: TEXT.previous },
+      "‹",
+    );
+    this._next = h(
+      "button",
+      { type: "button", class: "sibling-btn sibling-next", "aria-label": TEXT.next, title: TEXT.next },
+      "›",
+    );
     this._count = h("span", { class: "sibling-count" });
     this._prev.addEventListener("click", () => this._go(-1));
     this._next.addEventListener("click", () => this._go(1));

@@ -25,7 +25,13 @@ export class ChatSystemPrompt extends HTMLElement {
     const hintId = uid("system-hint");
     this._summary = h("span", { class: "system-summary-text" });
     this._state = h("span", { class: "system-state", role: "status" });
-    this._input = h("textarea", { class: "input system-input", rows: 3, placeholder: TEXT.placeholder, "aria-label": TEXT.title, "aria-describedby": hintId });
+    this._input = h("textarea", {
+      class: "input system-input",
+      rows: 3,
+      placeholder: TEXT.placeholder,
+      "aria-label": TEXT.title,
+      "aria-describedby": hintId,
+    });
     this._input.addEventListener("keydown", (event) => this._onKey(event));
     this._input.addEventListener("blur", () => this._save());
     this._input.addEventListener("input", () => {
@@ -34,8 +40,20 @@ export class ChatSystemPrompt extends HTMLElement {
     this._details = h(
       "details",
       { class: "system-prompt" },
-      h("summary", { class: "system-summary" }, icon("sparkle", { size: 15 }), h("span", { class: "system-title" }, TEXT.title), this._summary, icon("chevron", { size: 14, className: "system-chevron" })),
-      h("div", { class: "system-body" }, this._input, h("p", { class: "system-hint", id: hintId }, TEXT.hint, " ", this._state)),
+      h(
+        "summary",
+        { class: "system-summary" },
+        icon("sparkle", { size: 15 }),
+        h("span", { class: "system-title" }, TEXT.title),
+        this._summary,
+        icon("chevron", { size: 14, className: "system-chevron" }),
+      ),
+      h(
+        "div",
+        { class: "system-body" },
+        this._input,
+        h("p", { class: "system-hint", id: hintId }, TEXT.hint, " ", this._state),
+      ),
     );
     this._details.addEventListener("toggle", () => {
       if (this._details.open) this._input.focus();

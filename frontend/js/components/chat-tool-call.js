@@ -11,8 +11,18 @@ export class ChatToolCall extends HTMLElement {
       h(
         "div",
         { class: "tool-call" },
-        h("div", { class: "tool-head" }, icon("tool", { size: 15 }), h("span", { class: "tool-kind" }, "Tool call"), h("code", { class: "tool-name" }, value.name || "(unnamed)")),
-        h("pre", { class: "tool-args", tabIndex: 0, "aria-label": `Arguments of ${value.name || "the tool call"}` }, prettyArguments(value.arguments)),
+        h(
+          "div",
+          { class: "tool-head" },
+          icon("tool", { size: 15 }),
+          h("span", { class: "tool-kind" }, "Tool call"),
+          h("code", { class: "tool-name" }, value.name || "(unnamed)"),
+        ),
+        h(
+          "pre",
+          { class: "tool-args", tabIndex: 0, "aria-label": `Arguments of ${value.name || "the tool call"}` },
+          prettyArguments(value.arguments),
+        ),
       ),
     );
   }

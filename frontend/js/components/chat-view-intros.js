@@ -11,10 +11,12 @@ const STARTERS = [
 ];
 const TEXT = {
   addFirst: "Add a provider to start chatting",
-  noProviders: "MiaoDa Chat talks to OpenAI, Anthropic, Groq, a local Ollama or any compatible endpoint. Add one, and come back here.",
+  noProviders:
+    "MiaoDa Chat talks to OpenAI, Anthropic, Groq, a local Ollama or any compatible endpoint. Add one, and come back here.",
   addProvider: "Add a provider",
   welcome: (name) => `Chat with ${name}`,
-  welcomeText: "Replies stream as they are written; stop one with Esc. Conversations are saved on this computer and listed on the left.",
+  welcomeText:
+    "Replies stream as they are written; stop one with Esc. Conversations are saved on this computer and listed on the left.",
   missing: "This conversation no longer exists",
   missingText: "It may have been deleted, here or in another window. Nothing else is affected.",
   newConversation: "New conversation",
@@ -29,7 +31,12 @@ export function noProvidersIntro() {
     h("span", { class: "placeholder-icon" }, icon("chat", { size: 36 })),
     h("h2", {}, TEXT.addFirst),
     h("p", { class: "muted" }, TEXT.noProviders),
-    h("a", { class: "btn btn-primary btn-lg chat-add-provider", href: "#/providers?add" }, icon("plus", { size: 18 }), TEXT.addProvider),
+    h(
+      "a",
+      { class: "btn btn-primary btn-lg chat-add-provider", href: "#/providers?add" },
+      icon("plus", { size: 18 }),
+      TEXT.addProvider,
+    ),
   );
 }
 
@@ -44,7 +51,9 @@ export function welcomeIntro(provider, useStarter) {
     h(
       "div",
       { class: "chat-starters" },
-      STARTERS.map((text) => h("button", { type: "button", class: "chat-starter", on: { click: () => useStarter(text) } }, text)),
+      STARTERS.map((text) =>
+        h("button", { type: "button", class: "chat-starter", on: { click: () => useStarter(text) } }, text),
+      ),
     ),
   );
 }

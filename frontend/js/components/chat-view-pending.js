@@ -49,7 +49,10 @@ export class PendingReplies {
     for (const message of messages) {
       const turn = view.turns.find((t) => t.id === message.id);
       if (!turn || turn.status !== "pending") continue;
-      Object.assign(turn, turnFromMessage(message, (id) => view.providers.name(id)));
+      Object.assign(
+        turn,
+        turnFromMessage(message, (id) => view.providers.name(id)),
+      );
       const element = view.list.messageById(turn.id);
       if (element) element.refresh();
     }

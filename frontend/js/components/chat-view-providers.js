@@ -38,7 +38,11 @@ export class ProviderChoice {
   /** Read the providers and their cached health; false when a newer load started meanwhile. */
   async load() {
     const seq = ++this._seq;
-    const [list, health, routes] = await Promise.all([this._service.getProviders(), this._service.getHealthStatuses(), this._routeService.getRoutes()]);
+    const [list, health, routes] = await Promise.all([
+      this._service.getProviders(),
+      this._service.getHealthStatuses(),
+      this._routeService.getRoutes(),
+    ]);
     if (seq !== this._seq) return false;
     if (!list.success) {
       this.failure = list.error;
@@ -61,7 +65,15 @@ export class ProviderChoice {
     const route = this.routes.find((r) => r.id === this.id);
     if (!route) return null;
     const memberNames = route.members.map((id) => this.name(id)).filter(Boolean);
-    return { id: route.id, displayName: route.displayName, isRoute: true, route, memberNames, model: "", requestURL: "" };
+    return {
+      id: route.id,
+      displayName: route.displayName,
+      isRoute: true,
+      route,
+      memberNames,
+      model: "",
+      requestURL: "",
+    };
   }
 
   /** The display name of provider or route `id`, or "" when it is gone. */

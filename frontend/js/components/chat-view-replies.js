@@ -140,14 +140,27 @@ export class ReplyController {
     view.turns.push(turn);
     const message = view.list.add(turn);
     view.list.scrollToEnd();
-    const run = { controller: new AbortController(), turn, user, message, thread: view.thread, conversationId: view.conversationId, sentAt: performance.now(), firstAt: null, reasoningAt: null };
+    const run = {
+      controller: new AbortController(),
+      turn,
+      user,
+      message,
+      thread: view.thread,
+      conversationId: view.conversationId,
+      sentAt: performance.now(),
+      firstAt: null,
+      reasoningAt: null,
+    };
     this._runs.add(run);
     view.renderState();
     view.announce(TEXT.replying(provider.displayName));
 
     await run.thread.leafSaving; // the branch just chosen is stored first (see the header)
     run.sentAt = performance.now();
-    const outcome = await streamChat(body, { signal: run.controller.signal, onEvents: (events) => this._apply(run, events) });
+    const outcome = await streamChat(body, {
+      signal: run.controller.signal,
+      onEvents: (events) => this._apply(run, events),
+    });
     if (outcome === "aborted" || turn.status === "streaming") {
       turn.status = "stopped";
       turn.finishReason = "cancelled";
@@ -155,7 +168,8 @@ export class ReplyController {
       turn.elapsedMs = Math.round(performance.now() - run.sentAt);
       if (run.firstAt != null) turn.ttftMs = Math.round(run.firstAt - run.sentAt);
     }
-    if (run.reasoningAt != null && turn.reasoningMs == null) turn.reasoningMs = Math.round(performance.now() - run.reasoningAt);
+    if (run.reasoningAt != null && turn.reasoningMs == null)
+      turn.reasoningMs = Math.round(performance.now() - run.reasoningAt);
     this._finish(run);
   }
 
@@ -180,7 +194,11 @@ export class ReplyController {
         this._reasoningDone(run);
         turn.toolCalls.push(toolCall(data, turn.toolCalls.length));
       } else if (type === "usage") {
-        turn.usage = { inputTokens: data.inputTokens ?? null, outputTokens: data.outputTokens ?? null, source: data.source || "reported" };
+        turn.usage = {
+          inputTokens: data.inputTokens ?? null,
+          outputTokens: data.outputTokens ?? null,
+          source: data.source || "reported",
+        };
       } else if (type === "error") {
         turn.error = errorOf(data);
       } else if (type === "done") {
@@ -189,7 +207,8 @@ export class ReplyController {
         turn.finishReason = reason;
         turn.ttftMs = data.ttftMs ?? (run.firstAt != null ? Math.round(run.firstAt - run.sentAt) : null);
         turn.elapsedMs = data.elapsedMs ?? Math.round(performance.now() - run.sentAt);
-        if (reason === "error" && !turn.error) turn.error = { code: "INTERNAL", message: TEXT.failedWithoutReason, at: Date.now() };
+        if (reason === "error" && !turn.error)
+          turn.error = { code: "INTERNAL", message: TEXT.failedWithoutReason, at: Date.now() };
         if (data.providerId) turn.providerId = String(data.providerId);
         turn.status = turn.error ? "error" : reason === "cancelled" ? "stopped" : "done";
       }
@@ -237,7 +256,8 @@ export class ReplyController {
   }
 
   _reasoningDone(run) {
-    if (run.reasoningAt != null && run.turn.reasoningMs == null) run.turn.reasoningMs = Math.round(performance.now() - run.reasoningAt);
+    if (run.reasoningAt != null && run.turn.reasoningMs == null)
+      run.turn.reasoningMs = Math.round(performance.now() - run.reasoningAt);
   }
 
   _paint() {

@@ -42,7 +42,10 @@ export class TreeActions {
     if (!element) return list.scrollToEnd();
     element.scrollIntoView({ block: "nearest" });
     const nav = element.querySelector("chat-sibling-nav");
-    const button = nav && (nav.querySelector(wentBack ? ".sibling-prev:not(:disabled)" : ".sibling-next:not(:disabled)") || nav.querySelector(".sibling-btn:not(:disabled)"));
+    const button =
+      nav &&
+      (nav.querySelector(wentBack ? ".sibling-prev:not(:disabled)" : ".sibling-next:not(:disabled)") ||
+        nav.querySelector(".sibling-btn:not(:disabled)"));
     if (button) button.focus();
   }
 
@@ -107,7 +110,8 @@ export class TreeActions {
     if (!id) return;
     const result = await this._view.conversations.export(id, { format });
     if (!result.success) {
-      if (result.error.code !== "CANCELLED") toast({ kind: "error", title: TEXT.exportFailed, message: result.error.message });
+      if (result.error.code !== "CANCELLED")
+        toast({ kind: "error", title: TEXT.exportFailed, message: result.error.message });
       return;
     }
     // The window saved it through a native dialog; a browser gets the file to download.

@@ -16,7 +16,12 @@ import { h } from "../lib/dom.js";
 import { icon } from "../lib/icons.js";
 import { strategyLabel } from "../lib/route-rules.js";
 import { NEW_DRAFT, loadDraft, rememberConversation, saveDraft, turnsFromMessages } from "../lib/chat-store.js";
-import { conversationEvents, conversationHash, conversationService, conversationsChanged } from "../services/conversation-service.js";
+import {
+  conversationEvents,
+  conversationHash,
+  conversationService,
+  conversationsChanged,
+} from "../services/conversation-service.js";
 import { CHAT_HASH, ConversationOpener } from "./chat-view-opener.js";
 import { ProviderChoice } from "./chat-view-providers.js";
 import { ReplyController } from "./chat-view-replies.js";
@@ -36,7 +41,8 @@ const TEXT = {
   newHelp: "Start a new conversation (this one stays in the list)",
   subtitle: "Talk to any of your providers",
   subtitleFor: (model, host) => `${model} at ${host}`,
-  routeSubtitle: (choice) => `${strategyLabel(choice.route.strategy)} route: ${choice.memberNames.join(" → ") || "no providers left"}`,
+  routeSubtitle: (choice) =>
+    `${strategyLabel(choice.route.strategy)} route: ${choice.memberNames.join(" → ") || "no providers left"}`,
   requestsGo: (url) => `Requests go to ${url}`,
   messageTo: (name) => `Message ${name}`,
   addFirst: "Add a provider to start chatting",
@@ -85,7 +91,8 @@ export class ChatView extends HTMLElement {
     this.toggleAttribute("data-active", this._active);
     if (this._active && !was && this._built) {
       this.load();
-      this.composer.value = this.composer.value; // a draft restored while hidden: size it now
+      const draft = this.composer.value;
+      this.composer.value = draft; // a draft restored while hidden: size it now
     }
   }
 
@@ -101,7 +108,12 @@ export class ChatView extends HTMLElement {
     this._pending = new PendingReplies(this);
     this._exportMenu = h("chat-export-menu");
     this._exportMenu.addEventListener("export-conversation", (event) => this._tree.export(event.detail.format));
-    this._newBtn = h("a", { class: "btn new-chat-btn", href: "#/chat/new", title: TEXT.newHelp }, icon("new-chat", { size: 16 }), h("span", { class: "label-collapsible" }, TEXT.newTitle));
+    this._newBtn = h(
+      "a",
+      { class: "btn new-chat-btn", href: "#/chat/new", title: TEXT.newHelp },
+      icon("new-chat", { size: 16 }),
+      h("span", { class: "label-collapsible" }, TEXT.newTitle),
+    );
     this._newBtn.addEventListener("click", (event) => {
       if (this.conversationId || this.state !== "new") return;
       event.preventDefault(); // already a new conversation: just write
@@ -142,12 +154,18 @@ export class ChatView extends HTMLElement {
     this.list.locked = Boolean(run);
     this._exportMenu.hidden = !this.conversationId || this.state !== "ready";
     this._system.hidden = this.state === "missing" || this.state === "failed" || (none && !this.conversationId);
-    this._title.textContent = this.conversation ? this.conversation.title || TEXT.newTitle : this.conversationId ? TEXT.heading : TEXT.newTitle;
+    this._title.textContent = this.conversation
+      ? this.conversation.title || TEXT.newTitle
+      : this.conversationId
+        ? TEXT.heading
+        : TEXT.newTitle;
     if (provider && provider.isRoute) {
       this._subtitle.textContent = TEXT.routeSubtitle(provider);
       this._subtitle.title = "";
     } else {
-      this._subtitle.textContent = provider ? TEXT.subtitleFor(this.providers.model || provider.model, hostOf(provider.requestURL)) : TEXT.subtitle;
+      this._subtitle.textContent = provider
+        ? TEXT.subtitleFor(this.providers.model || provider.model, hostOf(provider.requestURL))
+        : TEXT.subtitle;
       this._subtitle.title = provider ? TEXT.requestsGo(provider.requestURL) : "";
     }
     this.dataset.thread = this.state;
@@ -158,10 +176,13 @@ export class ChatView extends HTMLElement {
 
   _intro(provider, none, empty) {
     if (this.state === "missing") return missingIntro();
-    if (this.state === "failed") return failureIntro(TEXT.openFailed, this._opener.failure, () => this._opener.fromHash(true));
-    if (this.providers.failure && !this.providers.loaded) return failureIntro(TEXT.loadFailed, this.providers.failure, () => this.load());
+    if (this.state === "failed")
+      return failureIntro(TEXT.openFailed, this._opener.failure, () => this._opener.fromHash(true));
+    if (this.providers.failure && !this.providers.loaded)
+      return failureIntro(TEXT.loadFailed, this.providers.failure, () => this.load());
     if (none && empty && this.state !== "loading") return noProvidersIntro();
-    if (empty && provider && (this.state === "new" || this.state === "ready")) return welcomeIntro(provider, (text) => this._useStarter(text));
+    if (empty && provider && (this.state === "new" || this.state === "ready"))
+      return welcomeIntro(provider, (text) => this._useStarter(text));
     return null;
   }
 
@@ -255,7 +276,9 @@ export class ChatView extends HTMLElement {
   /** Store `leafId` as the current leaf of `id`; saves queue in `thread.leafSaving`, which a send waits for. */
   saveLeaf(id, leafId) {
     const thread = this.thread;
-    const saving = Promise.resolve(thread.leafSaving).then(() => this.conversations.update(id, { currentLeafId: leafId }));
+    const saving = Promise.resolve(thread.leafSaving).then(() =>
+      this.conversations.update(id, { currentLeafId: leafId }),
+    );
     thread.leafSaving = saving;
     return saving;
   }

@@ -8,7 +8,8 @@ import { formatDuration, fullTime, secondsUntil } from "../lib/format.js";
 
 /** {state, secondsLeft, reason, since} as it stands at `now`; state "closed" without a circuit. */
 export function circuitNow(circuit, now = Date.now()) {
-  if (!circuit || !circuit.state || circuit.state === "closed") return { state: "closed", secondsLeft: null, reason: null, since: null };
+  if (!circuit || !circuit.state || circuit.state === "closed")
+    return { state: "closed", secondsLeft: null, reason: null, since: null };
   const reason = circuit.reason || null;
   if (circuit.state === "open" && circuit.reopensAt) {
     // Past `reopensAt` the backend reads an open circuit as half-open, and so does the page.
@@ -38,7 +39,10 @@ export class CircuitBadge extends HTMLElement {
     const look = LOOK[value.state];
     this.hidden = !look;
     this.setAttribute("state", value.state);
-    if (!look) return replaceChildren(this);
+    if (!look) {
+      replaceChildren(this);
+      return;
+    }
     this.className = `badge circuit-badge circuit-${value.state}`;
     this.title =
       value.state === "open"

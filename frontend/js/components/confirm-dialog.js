@@ -10,15 +10,32 @@ export function confirmDialog({ title, message, confirmLabel = "OK", danger = fa
     const titleId = uid("confirm-title");
     const messageId = uid("confirm-msg");
     const cancel = h("button", { type: "button", class: "btn", value: "cancel", autofocus: true }, "Cancel");
-    const confirm = h("button", { type: "button", class: ["btn", danger ? "btn-danger" : "btn-primary"], value: "confirm" }, confirmLabel);
+    const confirm = h(
+      "button",
+      { type: "button", class: ["btn", danger ? "btn-danger" : "btn-primary"], value: "confirm" },
+      confirmLabel,
+    );
     const dialog = h(
       "dialog",
-      { class: ["dialog", "dialog-narrow", "confirm-dialog"], "aria-labelledby": titleId, "aria-describedby": messageId },
+      {
+        class: ["dialog", "dialog-narrow", "confirm-dialog"],
+        "aria-labelledby": titleId,
+        "aria-describedby": messageId,
+      },
       h(
         "div",
         { class: "dialog-body confirm-body" },
-        h("span", { class: ["confirm-icon", danger ? "is-danger" : ""] }, icon(danger ? "trash" : "question", { size: 22 })),
-        h("div", {}, h("h2", { class: "dialog-title", id: titleId }, title), h("p", { class: "confirm-message", id: messageId }, message)),
+        h(
+          "span",
+          { class: ["confirm-icon", danger ? "is-danger" : ""] },
+          icon(danger ? "trash" : "question", { size: 22 }),
+        ),
+        h(
+          "div",
+          {},
+          h("h2", { class: "dialog-title", id: titleId }, title),
+          h("p", { class: "confirm-message", id: messageId }, message),
+        ),
       ),
       h("footer", { class: "dialog-footer" }, h("span", { class: "spacer" }), cancel, confirm),
     );

@@ -35,7 +35,12 @@ export class ConversationItem extends HTMLElement {
     this.classList.add("conv-item");
     this.setAttribute("role", "listitem");
     this.#title = h("span", { class: "conv-title" });
-    this.#pinMark = h("span", { class: "conv-pin-mark", hidden: true }, icon("pin", { size: 13 }), h("span", { class: "sr-only" }, TEXT.pinned));
+    this.#pinMark = h(
+      "span",
+      { class: "conv-pin-mark", hidden: true },
+      icon("pin", { size: 13 }),
+      h("span", { class: "sr-only" }, TEXT.pinned),
+    );
     this.#link = h("a", { class: "conv-link" }, this.#pinMark, this.#title);
     this.#renameBtn = this.#button("edit", () => this.startRename());
     this.#pinBtn = this.#button("pin", () => this.#emit("conversation-pin", { pinned: !this.#conversation.pinned }));
@@ -80,7 +85,14 @@ export class ConversationItem extends HTMLElement {
   /** Turn the title into an input: Enter saves, Esc or leaving it unchanged cancels. */
   startRename() {
     if (this.#editor) return this.#editor.input.focus();
-    const input = h("input", { type: "text", class: "input conv-rename-input", value: this.#conversation.title || "", maxLength: 200, "aria-label": TEXT.renameLabel, spellcheck: false });
+    const input = h("input", {
+      type: "text",
+      class: "input conv-rename-input",
+      value: this.#conversation.title || "",
+      maxLength: 200,
+      "aria-label": TEXT.renameLabel,
+      spellcheck: false,
+    });
     const note = h("span", { class: "conv-rename-note", "aria-live": "polite" }, TEXT.renameHelp);
     const box = h("div", { class: "conv-rename" }, input, note);
     this.#editor = { input, note, box };
@@ -147,7 +159,11 @@ export class ConversationItem extends HTMLElement {
   }
 
   #button(name, onClick) {
-    return h("button", { type: "button", class: "icon-btn conv-action", on: { click: onClick } }, icon(name, { size: 15 }));
+    return h(
+      "button",
+      { type: "button", class: "icon-btn conv-action", on: { click: onClick } },
+      icon(name, { size: 15 }),
+    );
   }
 
   #label(button, text) {

@@ -113,18 +113,60 @@ export class ConversationSidebar extends HTMLElement {
     this.classList.add("conv-sidebar");
     const panelId = uid("conv-panel");
     const toggle = (cls) => {
-      const btn = h("button", { type: "button", class: ["icon-btn", "conv-toggle", cls], "aria-controls": panelId, on: { click: () => this.#toggle() } }, icon("sidebar", { size: 18 }));
+      const btn = h(
+        "button",
+        {
+          type: "button",
+          class: ["icon-btn", "conv-toggle", cls],
+          "aria-controls": panelId,
+          on: { click: () => this.#toggle() },
+        },
+        icon("sidebar", { size: 18 }),
+      );
       this.#toggles.push(btn);
       return btn;
     };
     const newBtn = (cls, withLabel) =>
-      h("button", { type: "button", class: [withLabel ? "btn conv-new" : "icon-btn conv-new-icon", cls], title: TEXT.newConversation, "aria-label": withLabel ? null : TEXT.newConversation, on: { click: () => this.#newConversation() } }, icon("new-chat", { size: 16 }), withLabel ? h("span", {}, TEXT.newConversation) : null);
-    const searchIcon = h("button", { type: "button", class: "icon-btn conv-search-icon", "aria-label": TEXT.searchLabel, title: TEXT.searchLabel, on: { click: () => openConversationSearch() } }, icon("search", { size: 17 }));
-    const rail = h("div", { class: "conv-rail" }, toggle("conv-rail-toggle"), newBtn("conv-rail-new", false), searchIcon);
+      h(
+        "button",
+        {
+          type: "button",
+          class: [withLabel ? "btn conv-new" : "icon-btn conv-new-icon", cls],
+          title: TEXT.newConversation,
+          "aria-label": withLabel ? null : TEXT.newConversation,
+          on: { click: () => this.#newConversation() },
+        },
+        icon("new-chat", { size: 16 }),
+        withLabel ? h("span", {}, TEXT.newConversation) : null,
+      );
+    const searchIcon = h(
+      "button",
+      {
+        type: "button",
+        class: "icon-btn conv-search-icon",
+        "aria-label": TEXT.searchLabel,
+        title: TEXT.searchLabel,
+        on: { click: () => openConversationSearch() },
+      },
+      icon("search", { size: 17 }),
+    );
+    const rail = h(
+      "div",
+      { class: "conv-rail" },
+      toggle("conv-rail-toggle"),
+      newBtn("conv-rail-new", false),
+      searchIcon,
+    );
 
     const searchBtn = h(
       "button",
-      { type: "button", class: "conv-search", "aria-label": TEXT.searchLabel, title: TEXT.searchLabel, on: { click: () => openConversationSearch() } },
+      {
+        type: "button",
+        class: "conv-search",
+        "aria-label": TEXT.searchLabel,
+        title: TEXT.searchLabel,
+        on: { click: () => openConversationSearch() },
+      },
       icon("search", { size: 15 }),
       h("span", { class: "conv-search-text" }, TEXT.search),
       h("kbd", { class: "conv-kbd" }, SHORTCUT_LABEL),
@@ -132,14 +174,29 @@ export class ConversationSidebar extends HTMLElement {
     const head = h(
       "header",
       { class: "conv-head" },
-      h("div", { class: "conv-head-row" }, h("h2", { class: "conv-heading" }, TEXT.heading), toggle("conv-panel-toggle")),
+      h(
+        "div",
+        { class: "conv-head-row" },
+        h("h2", { class: "conv-heading" }, TEXT.heading),
+        toggle("conv-panel-toggle"),
+      ),
       newBtn("conv-head-new", true),
       searchBtn,
     );
     this.#groupsEl = h("div", { class: "conv-groups" });
     this.#state = h("div", { class: "conv-state", hidden: true });
-    this.#moreBtn = h("button", { type: "button", class: "btn btn-sm btn-ghost conv-more", hidden: true, on: { click: () => this.#loadMore() } }, TEXT.more);
-    this.#scroll = h("nav", { class: "conv-scroll", "aria-label": TEXT.heading }, this.#state, this.#groupsEl, this.#moreBtn);
+    this.#moreBtn = h(
+      "button",
+      { type: "button", class: "btn btn-sm btn-ghost conv-more", hidden: true, on: { click: () => this.#loadMore() } },
+      TEXT.more,
+    );
+    this.#scroll = h(
+      "nav",
+      { class: "conv-scroll", "aria-label": TEXT.heading },
+      this.#state,
+      this.#groupsEl,
+      this.#moreBtn,
+    );
     this.#scroll.addEventListener("scroll", () => this.#maybeLoadMore(), { passive: true });
     this.#panel = h("div", { class: "conv-panel", id: panelId }, head, this.#scroll);
     this.#panel.addEventListener("keydown", (event) => {
@@ -163,7 +220,10 @@ export class ConversationSidebar extends HTMLElement {
     const got = [];
     let cursor = null;
     do {
-      const result = await conversationService.list({ limit: Math.min(MAX_PAGE, Math.max(PAGE, want - got.length)), ...(cursor ? { cursor } : {}) });
+      const result = await conversationService.list({
+        limit: Math.min(MAX_PAGE, Math.max(PAGE, want - got.length)),
+        ...(cursor ? { cursor } : {}),
+      });
       if (seq !== this.#seq) return;
       if (!result.success) {
         this.#failure = result.error;
@@ -232,11 +292,20 @@ export class ConversationSidebar extends HTMLElement {
   #renderState(count) {
     let content = null;
     if (this.#failure && !this.#loaded) {
-      content = [icon("alert", { size: 18 }), h("p", {}, TEXT.loadFailed), h("p", { class: "muted" }, this.#failure.message), h("button", { type: "button", class: "btn btn-sm", on: { click: () => this.refresh() } }, TEXT.retry)];
+      content = [
+        icon("alert", { size: 18 }),
+        h("p", {}, TEXT.loadFailed),
+        h("p", { class: "muted" }, this.#failure.message),
+        h("button", { type: "button", class: "btn btn-sm", on: { click: () => this.refresh() } }, TEXT.retry),
+      ];
     } else if (!this.#loaded) {
       content = [h("span", { class: "spinner", "aria-hidden": "true" }), h("span", { class: "muted" }, TEXT.loading)];
     } else if (count === 0) {
-      content = [icon("chat", { size: 22 }), h("p", { class: "conv-empty-title" }, TEXT.empty), h("p", { class: "muted" }, TEXT.emptyHint)];
+      content = [
+        icon("chat", { size: 22 }),
+        h("p", { class: "conv-empty-title" }, TEXT.empty),
+        h("p", { class: "muted" }, TEXT.emptyHint),
+      ];
     }
     this.#state.hidden = !content;
     this.#state.classList.toggle("conv-empty", Boolean(this.#loaded && count === 0));
@@ -248,7 +317,12 @@ export class ConversationSidebar extends HTMLElement {
     if (!group) {
       const headingId = uid(`conv-group-${key}`);
       const list = h("div", { class: "conv-list", role: "list", "aria-labelledby": headingId });
-      const section = h("section", { class: ["conv-group", `conv-group-${key}`], dataset: { group: key } }, h("h3", { class: "conv-group-title", id: headingId }, TEXT.groups[key]), list);
+      const section = h(
+        "section",
+        { class: ["conv-group", `conv-group-${key}`], dataset: { group: key } },
+        h("h3", { class: "conv-group-title", id: headingId }, TEXT.groups[key]),
+        list,
+      );
       group = { section, list };
       this.#groups.set(key, group);
     }

@@ -95,7 +95,8 @@ class PendingDeletes extends EventTarget {
     this.#committing.delete(id);
     this.#entries.delete(id);
     this.#forget(id); // done, or failed and shown again with the reason
-    if (result.success || result.error.code === "NOT_FOUND") saveDraft(id, ""); // unsent text goes with it
+    if (result.success || result.error.code === "NOT_FOUND")
+      saveDraft(id, ""); // unsent text goes with it
     else toast({ kind: "error", title: TEXT.failed, message: result.error.message });
     this.#changed();
     conversationsChanged(id);
@@ -141,7 +142,11 @@ class PendingDeletes extends EventTarget {
   // again if its write dropped them (two tabs writing at once), and finish any orphans. Only a
   // missing record is written back: rewriting on every event would echo between the tabs.
   #storedElsewhere(event) {
-    const ids = (value) => parse(value).map((r) => r.id).sort().join("\n");
+    const ids = (value) =>
+      parse(value)
+        .map((r) => r.id)
+        .sort()
+        .join("\n");
     const stored = new Set(this.#records().map((r) => r.id));
     if ([...this.#entries.keys()].some((id) => !stored.has(id))) this.#claim();
     if (event.key === null || ids(event.oldValue) !== ids(event.newValue)) this.#changed();
@@ -198,7 +203,9 @@ function parse(value) {
   try {
     const records = JSON.parse(value || "[]");
     if (!Array.isArray(records)) return [];
-    return records.filter((r) => r && typeof r.id === "string" && typeof r.owner === "string" && Number.isFinite(r.until));
+    return records.filter(
+      (r) => r && typeof r.id === "string" && typeof r.owner === "string" && Number.isFinite(r.until),
+    );
   } catch {
     return [];
   }
@@ -228,13 +235,33 @@ export class UndoToasts extends HTMLElement {
     let running = false;
     let left = UNDO_MS;
     let startedAt = 0;
-    const undo = h("button", { type: "button", class: "btn btn-sm undo-btn", on: { click: () => onUndo() } }, icon("undo", { size: 15 }), TEXT.undo);
-    const close = h("button", { type: "button", class: "icon-btn undo-close", "aria-label": TEXT.dismiss, title: TEXT.dismiss, on: { click: () => expire() } }, icon("x", { size: 15 }));
+    const undo = h(
+      "button",
+      { type: "button", class: "btn btn-sm undo-btn", on: { click: () => onUndo() } },
+      icon("undo", { size: 15 }),
+      TEXT.undo,
+    );
+    const close = h(
+      "button",
+      {
+        type: "button",
+        class: "icon-btn undo-close",
+        "aria-label": TEXT.dismiss,
+        title: TEXT.dismiss,
+        on: { click: () => expire() },
+      },
+      icon("x", { size: 15 }),
+    );
     const el = h(
       "div",
       { class: "undo-toast" },
       h("span", { class: "undo-icon" }, icon("trash", { size: 16 })),
-      h("span", { class: "undo-text" }, h("strong", {}, TEXT.deleted), title ? h("span", { class: "undo-title" }, title) : null),
+      h(
+        "span",
+        { class: "undo-text" },
+        h("strong", {}, TEXT.deleted),
+        title ? h("span", { class: "undo-title" }, title) : null,
+      ),
       undo,
       close,
       h("span", { class: "undo-timer", "aria-hidden": "true" }),

@@ -23,32 +23,99 @@ export class ExportDialog extends HTMLElement {
     const confirmId = uid("phrase2");
     this._count = h("p", { class: "export-count" });
     this._include = h("input", { type: "checkbox", id: includeId, class: "checkbox" });
-    this._phrase = h("input", { type: "password", id: phraseId, class: "input", autocomplete: "new-password", "aria-describedby": `${phraseId}-msg` });
-    this._confirm = h("input", { type: "password", id: confirmId, class: "input", autocomplete: "new-password", "aria-describedby": `${confirmId}-msg` });
+    this._phrase = h("input", {
+      type: "password",
+      id: phraseId,
+      class: "input",
+      autocomplete: "new-password",
+      "aria-describedby": `${phraseId}-msg`,
+    });
+    this._confirm = h("input", {
+      type: "password",
+      id: confirmId,
+      class: "input",
+      autocomplete: "new-password",
+      "aria-describedby": `${confirmId}-msg`,
+    });
     this._phraseMsg = h("p", { class: "field-msg", id: `${phraseId}-msg`, "aria-live": "polite" });
     this._confirmMsg = h("p", { class: "field-msg", id: `${confirmId}-msg`, "aria-live": "polite" });
     this._keysBox = h(
       "div",
       { class: "keys-box", hidden: true },
       h("div", { class: "field" }, h("label", { for: phraseId }, "Passphrase"), this._phrase, this._phraseMsg),
-      h("div", { class: "field" }, h("label", { for: confirmId }, "Repeat the passphrase"), this._confirm, this._confirmMsg),
-      h("p", { class: "field-help" }, `At least ${MIN_PASSPHRASE} characters. Keys are encrypted with it (scrypt + AES-256-GCM); without it they cannot be read — keep it somewhere safe.`),
+      h(
+        "div",
+        { class: "field" },
+        h("label", { for: confirmId }, "Repeat the passphrase"),
+        this._confirm,
+        this._confirmMsg,
+      ),
+      h(
+        "p",
+        { class: "field-help" },
+        `At least ${MIN_PASSPHRASE} characters. Keys are encrypted with it (scrypt + AES-256-GCM); without it they cannot be read — keep it somewhere safe.`,
+      ),
     );
     this._error = h("div", { class: "form-error", role: "alert", hidden: true });
-    this._submit = h("button", { type: "submit", class: "btn btn-primary" }, icon("export", { size: 16 }), h("span", {}, "Export"));
+    this._submit = h(
+      "button",
+      { type: "submit", class: "btn btn-primary" },
+      icon("export", { size: 16 }),
+      h("span", {}, "Export"),
+    );
     const form = h(
       "form",
       { class: "dialog-form", noValidate: true },
-      h("header", { class: "dialog-header" }, h("div", {}, h("h2", { class: "dialog-title", id: titleId }, "Export providers"), h("p", { class: "dialog-subtitle" }, "A JSON file you can import on another computer.")), h("button", { type: "button", class: "icon-btn", "aria-label": "Close", title: "Close (Esc)", on: { click: () => this._dialog.close() } }, icon("x"))),
+      h(
+        "header",
+        { class: "dialog-header" },
+        h(
+          "div",
+          {},
+          h("h2", { class: "dialog-title", id: titleId }, "Export providers"),
+          h("p", { class: "dialog-subtitle" }, "A JSON file you can import on another computer."),
+        ),
+        h(
+          "button",
+          {
+            type: "button",
+            class: "icon-btn",
+            "aria-label": "Close",
+            title: "Close (Esc)",
+            on: { click: () => this._dialog.close() },
+          },
+          icon("x"),
+        ),
+      ),
       h(
         "div",
         { class: "dialog-body" },
         this._error,
         this._count,
-        h("label", { class: "check-row", for: includeId }, this._include, h("span", {}, h("strong", {}, "Include API keys"), h("span", { class: "muted block" }, "Encrypted with a passphrase. Without this, the file holds no secrets."))),
+        h(
+          "label",
+          { class: "check-row", for: includeId },
+          this._include,
+          h(
+            "span",
+            {},
+            h("strong", {}, "Include API keys"),
+            h(
+              "span",
+              { class: "muted block" },
+              "Encrypted with a passphrase. Without this, the file holds no secrets.",
+            ),
+          ),
+        ),
         this._keysBox,
       ),
-      h("footer", { class: "dialog-footer" }, h("span", { class: "spacer" }), h("button", { type: "button", class: "btn", on: { click: () => this._dialog.close() } }, "Cancel"), this._submit),
+      h(
+        "footer",
+        { class: "dialog-footer" },
+        h("span", { class: "spacer" }),
+        h("button", { type: "button", class: "btn", on: { click: () => this._dialog.close() } }, "Cancel"),
+        this._submit,
+      ),
     );
     this._include.addEventListener("change", () => {
       this._keysBox.hidden = !this._include.checked;
@@ -93,7 +160,8 @@ export class ExportDialog extends HTMLElement {
       const phrase = this._phrase.value;
       if (phrase.length < MIN_PASSPHRASE && (show || phrase)) phraseMsg = `Use at least ${MIN_PASSPHRASE} characters.`;
       if (phrase.length < MIN_PASSPHRASE) first = this._phrase;
-      if (this._confirm.value !== phrase && (show || this._confirm.value.length >= phrase.length)) confirmMsg = "The passphrases don't match.";
+      if (this._confirm.value !== phrase && (show || this._confirm.value.length >= phrase.length))
+        confirmMsg = "The passphrases don't match.";
       if (!first && this._confirm.value !== phrase) first = this._confirm;
     }
     this._phraseMsg.textContent = phraseMsg;
@@ -123,7 +191,12 @@ export class ExportDialog extends HTMLElement {
     }
     if (result.content !== undefined) download(result.filename || "miaoda-providers.json", result.content);
     this._dialog.close();
-    this.dispatchEvent(new CustomEvent("providers-exported", { bubbles: true, detail: { count: result.count, path: result.path, filename: result.filename, withKeys: options.includeKeys } }));
+    this.dispatchEvent(
+      new CustomEvent("providers-exported", {
+        bubbles: true,
+        detail: { count: result.count, path: result.path, filename: result.filename, withKeys: options.includeKeys },
+      }),
+    );
   }
 
   _busy(busy) {

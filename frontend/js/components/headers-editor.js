@@ -14,7 +14,12 @@ export class HeadersEditor extends HTMLElement {
     this._rows = h("div", { class: "kv-rows" });
     this._empty = h("p", { class: "muted kv-empty" }, "No extra headers. Most providers need none.");
     this._message = h("p", { class: "field-msg", id: uid("headers-msg"), "aria-live": "polite" });
-    const add = h("button", { type: "button", class: "btn btn-sm btn-ghost", on: { click: () => this.addRow("", "", true) } }, icon("plus", { size: 16 }), "Add header");
+    const add = h(
+      "button",
+      { type: "button", class: "btn btn-sm btn-ghost", on: { click: () => this.addRow("", "", true) } },
+      icon("plus", { size: 16 }),
+      "Add header",
+    );
     this.append(this._empty, this._rows, h("div", { class: "kv-footer" }, add), this._message);
     if (this._pending) this.value = this._pending;
   }
@@ -80,9 +85,30 @@ export class HeadersEditor extends HTMLElement {
 
   addRow(name, value, focus) {
     const index = this._rows.childElementCount + 1;
-    const nameInput = h("input", { type: "text", class: "input mono", value: name, placeholder: "Header-Name", spellcheck: false, autocomplete: "off", "aria-label": `Header ${index} name`, "aria-describedby": this._message.id });
-    const valueInput = h("input", { type: "text", class: "input mono", value, placeholder: "value", spellcheck: false, autocomplete: "off", "aria-label": `Header ${index} value` });
-    const remove = h("button", { type: "button", class: "icon-btn", "aria-label": `Remove header ${index}`, title: "Remove header" }, icon("x", { size: 16 }));
+    const nameInput = h("input", {
+      type: "text",
+      class: "input mono",
+      value: name,
+      placeholder: "Header-Name",
+      spellcheck: false,
+      autocomplete: "off",
+      "aria-label": `Header ${index} name`,
+      "aria-describedby": this._message.id,
+    });
+    const valueInput = h("input", {
+      type: "text",
+      class: "input mono",
+      value,
+      placeholder: "value",
+      spellcheck: false,
+      autocomplete: "off",
+      "aria-label": `Header ${index} value`,
+    });
+    const remove = h(
+      "button",
+      { type: "button", class: "icon-btn", "aria-label": `Remove header ${index}`, title: "Remove header" },
+      icon("x", { size: 16 }),
+    );
     const row = h("div", { class: "kv-row" }, nameInput, valueInput, remove);
     row.nameInput = nameInput;
     row.valueInput = valueInput;
@@ -110,7 +136,9 @@ export class HeadersEditor extends HTMLElement {
     const info = (this._secret || {})[name] || {};
     row.saved = name;
     row.valueInput.type = "password";
-    row.valueInput.placeholder = info.hasValue ? `Saved (${info.hint || "hidden"}) — leave empty to keep it` : "No value saved — enter it";
+    row.valueInput.placeholder = info.hasValue
+      ? `Saved (${info.hint || "hidden"}) — leave empty to keep it`
+      : "No value saved — enter it";
   }
 
   _rowsList() {

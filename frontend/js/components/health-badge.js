@@ -6,7 +6,11 @@ import { relativeTime } from "../lib/format.js";
 
 export const HEALTH = {
   healthy: { label: "Healthy", icon: "check", help: "The last check succeeded." },
-  degraded: { label: "Degraded", icon: "alert", help: "Reachable, but slow, rate limited, or the model is not listed." },
+  degraded: {
+    label: "Degraded",
+    icon: "alert",
+    help: "Reachable, but slow, rate limited, or the model is not listed.",
+  },
   unhealthy: { label: "Unhealthy", icon: "x", help: "The last check failed." },
   unknown: { label: "Unknown", icon: "question", help: "Not checked yet." },
   checking: { label: "Checking…", icon: "pulse", help: "A check is running." },

@@ -40,9 +40,17 @@ export class HealthChart extends HTMLElement {
       stat("Max", formatMs(history.latency && history.latency.max)),
       stat("Checks", String(history.count ?? points.length)),
     );
-    const since = h("p", { class: "muted chart-caption" }, `Since ${fullTime(history.since)} (${relativeTime(history.since)})`);
+    const since = h(
+      "p",
+      { class: "muted chart-caption" },
+      `Since ${fullTime(history.since)} (${relativeTime(history.since)})`,
+    );
     if (points.length === 0) {
-      return replaceChildren(this, stats, h("p", { class: "muted chart-note" }, "No checks in this period yet. Use “Check now” to start the history."));
+      return replaceChildren(
+        this,
+        stats,
+        h("p", { class: "muted chart-note" }, "No checks in this period yet. Use “Check now” to start the history."),
+      );
     }
     replaceChildren(this, stats, chartSvg(points), since);
   }
@@ -64,8 +72,16 @@ function chartSvg(points) {
   const x = (t) => (points.length === 1 ? PAD.left + plotW / 2 : PAD.left + ((t - t0) / span) * plotW);
   const y = (v) => PAD.top + plotH - (v / top) * plotH;
 
-  const svg = s("svg", { class: "chart-svg", viewBox: `0 0 ${W} ${H}`, role: "img", preserveAspectRatio: "xMidYMid meet" });
-  svg.setAttribute("aria-label", `Latency of ${points.length} checks; ${points.filter((p) => p.status === "unhealthy").length} failed`);
+  const svg = s("svg", {
+    class: "chart-svg",
+    viewBox: `0 0 ${W} ${H}`,
+    role: "img",
+    preserveAspectRatio: "xMidYMid meet",
+  });
+  svg.setAttribute(
+    "aria-label",
+    `Latency of ${points.length} checks; ${points.filter((p) => p.status === "unhealthy").length} failed`,
+  );
   for (const fraction of [0, 0.5, 1]) {
     const gy = y(top * fraction);
     svg.append(
@@ -95,9 +111,22 @@ function chartSvg(points) {
     if (latencies[i] === null) {
       const cx = x(times[i]);
       const cy = PAD.top + plotH - 5;
-      svg.append(s("g", { class: "chart-fail" }, s("path", { d: `M${cx - 4} ${cy - 4}l8 8M${cx + 4} ${cy - 4}l-8 8` }), tip));
+      svg.append(
+        s("g", { class: "chart-fail" }, s("path", { d: `M${cx - 4} ${cy - 4}l8 8M${cx + 4} ${cy - 4}l-8 8` }), tip),
+      );
     } else {
-      svg.append(s("circle", { class: ["chart-point", `chart-point-${point.status}`], cx: x(times[i]), cy: y(latencies[i]), r: points.length > 80 ? 1.8 : 3 }, tip));
+      svg.append(
+        s(
+          "circle",
+          {
+            class: ["chart-point", `chart-point-${point.status}`],
+            cx: x(times[i]),
+            cy: y(latencies[i]),
+            r: points.length > 80 ? 1.8 : 3,
+          },
+          tip,
+        ),
+      );
     }
   });
   return svg;
@@ -105,7 +134,8 @@ function chartSvg(points) {
 
 function describe(point) {
   const when = fullTime(point.lastChecked);
-  if (point.status === "unhealthy") return `${when}: failed${point.errorCode ? ` (${point.errorCode})` : ""}${point.error ? ` — ${point.error}` : ""}`;
+  if (point.status === "unhealthy")
+    return `${when}: failed${point.errorCode ? ` (${point.errorCode})` : ""}${point.error ? ` — ${point.error}` : ""}`;
   return `${when}: ${formatMs(point.responseTime)}, ${point.status}`;
 }
 

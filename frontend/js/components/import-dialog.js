@@ -32,17 +32,36 @@ export class ImportDialog extends HTMLElement {
     this._file = h("input", { type: "file", id: fileId, class: "file-input", accept: ".json,application/json" });
     this._fileLabel = h("span", { class: "file-name" }, "Choose an export file…");
     this._fileInfo = h("span", { class: "muted file-info" }, "MiaoDa Chat .json export, up to 5 MB");
-    const picker = h("label", { class: "file-drop", for: fileId }, icon("file", { size: 22 }), h("span", { class: "file-text" }, this._fileLabel, this._fileInfo));
+    const picker = h(
+      "label",
+      { class: "file-drop", for: fileId },
+      icon("file", { size: 22 }),
+      h("span", { class: "file-text" }, this._fileLabel, this._fileInfo),
+    );
     const policyName = uid("policy");
-    this._policies = POLICIES.map((p) => h("input", { type: "radio", name: policyName, value: p.value, class: "radio", checked: p.value === "skip" }));
+    this._policies = POLICIES.map((p) =>
+      h("input", { type: "radio", name: policyName, value: p.value, class: "radio", checked: p.value === "skip" }),
+    );
     const policy = h(
       "fieldset",
       { class: "policy" },
       h("legend", {}, "When a provider or route with the same name exists"),
-      h("div", { class: "segmented" }, POLICIES.map((p, i) => h("label", { class: "segment", title: p.help }, this._policies[i], h("span", {}, p.label)))),
+      h(
+        "div",
+        { class: "segmented" },
+        POLICIES.map((p, i) =>
+          h("label", { class: "segment", title: p.help }, this._policies[i], h("span", {}, p.label)),
+        ),
+      ),
       (this._policyHelp = h("p", { class: "field-help" }, POLICIES[0].help)),
     );
-    this._phrase = h("input", { type: "password", id: phraseId, class: "input", autocomplete: "off", "aria-describedby": `${phraseId}-msg` });
+    this._phrase = h("input", {
+      type: "password",
+      id: phraseId,
+      class: "input",
+      autocomplete: "off",
+      "aria-describedby": `${phraseId}-msg`,
+    });
     this._phraseMsg = h("p", { class: "field-msg", id: `${phraseId}-msg`, "aria-live": "polite" });
     this._phraseBtn = h("button", { type: "button", class: "btn", on: { click: () => this._preview() } }, "Unlock");
     this._phraseBox = h(
@@ -50,18 +69,53 @@ export class ImportDialog extends HTMLElement {
       { class: "field phrase-box", hidden: true },
       h("label", { for: phraseId }, "Passphrase"),
       h("div", { class: "control-row" }, this._phrase, this._phraseBtn),
-      h("p", { class: "field-help" }, "This file carries API keys encrypted with the passphrase chosen when it was exported."),
+      h(
+        "p",
+        { class: "field-help" },
+        "This file carries API keys encrypted with the passphrase chosen when it was exported.",
+      ),
       this._phraseMsg,
     );
     this._error = h("div", { class: "form-error", role: "alert", hidden: true });
     this._previewBox = h("div", { class: "preview", "aria-live": "polite" });
-    this._submit = h("button", { type: "submit", class: "btn btn-primary", disabled: true }, icon("import", { size: 16 }), h("span", {}, "Import"));
+    this._submit = h(
+      "button",
+      { type: "submit", class: "btn btn-primary", disabled: true },
+      icon("import", { size: 16 }),
+      h("span", {}, "Import"),
+    );
     const form = h(
       "form",
       { class: "dialog-form", noValidate: true },
-      h("header", { class: "dialog-header" }, h("div", {}, h("h2", { class: "dialog-title", id: titleId }, "Import providers"), h("p", { class: "dialog-subtitle" }, "Nothing changes until you confirm the preview.")), h("button", { type: "button", class: "icon-btn", "aria-label": "Close", title: "Close (Esc)", on: { click: () => this._dialog.close() } }, icon("x"))),
+      h(
+        "header",
+        { class: "dialog-header" },
+        h(
+          "div",
+          {},
+          h("h2", { class: "dialog-title", id: titleId }, "Import providers"),
+          h("p", { class: "dialog-subtitle" }, "Nothing changes until you confirm the preview."),
+        ),
+        h(
+          "button",
+          {
+            type: "button",
+            class: "icon-btn",
+            "aria-label": "Close",
+            title: "Close (Esc)",
+            on: { click: () => this._dialog.close() },
+          },
+          icon("x"),
+        ),
+      ),
       h("div", { class: "dialog-body" }, this._file, picker, policy, this._phraseBox, this._error, this._previewBox),
-      h("footer", { class: "dialog-footer" }, h("span", { class: "spacer" }), h("button", { type: "button", class: "btn", on: { click: () => this._dialog.close() } }, "Cancel"), this._submit),
+      h(
+        "footer",
+        { class: "dialog-footer" },
+        h("span", { class: "spacer" }),
+        h("button", { type: "button", class: "btn", on: { click: () => this._dialog.close() } }, "Cancel"),
+        this._submit,
+      ),
     );
     this._file.addEventListener("change", () => this._readFile());
     for (const radio of this._policies) {
@@ -136,7 +190,10 @@ export class ImportDialog extends HTMLElement {
     this._setSubmit(null);
     if (file.size > MAX_BYTES) {
       this._content = null;
-      return this._showError({ code: "IMPORT_INVALID", message: "The file is larger than 5 MB, so it is not a provider export." });
+      return this._showError({
+        code: "IMPORT_INVALID",
+        message: "The file is larger than 5 MB, so it is not a provider export.",
+      });
     }
     this._content = await file.text();
     // A file with an encrypted key block needs its passphrase: ask up front.
@@ -169,7 +226,15 @@ export class ImportDialog extends HTMLElement {
     const generation = this._generation;
     this._showError(null);
     this._setSubmit(null);
-    replaceChildren(this._previewBox, h("p", { class: "muted preview-loading" }, h("span", { class: "spinner", "aria-hidden": "true" }), "Reading the file…"));
+    replaceChildren(
+      this._previewBox,
+      h(
+        "p",
+        { class: "muted preview-loading" },
+        h("span", { class: "spinner", "aria-hidden": "true" }),
+        "Reading the file…",
+      ),
+    );
     const result = await this.service.importProviders(this._options(true));
     if (generation !== this._generation) return;
     if (!result.success) {
@@ -202,7 +267,8 @@ export class ImportDialog extends HTMLElement {
     if (needsPhrase) {
       this._phraseBox.hidden = false;
       const asked = error.fields && error.fields.passphrase;
-      this._phraseMsg.textContent = asked && !this._phrase.value ? asked.join(" ") : `Wrong passphrase. ${error.message}`;
+      this._phraseMsg.textContent =
+        asked && !this._phrase.value ? asked.join(" ") : `Wrong passphrase. ${error.message}`;
       this._phrase.setAttribute("aria-invalid", "true");
       this._phrase.focus();
       this._phrase.select();
@@ -212,14 +278,25 @@ export class ImportDialog extends HTMLElement {
     this._error.hidden = !error;
     if (!error) return replaceChildren(this._error);
     const { title, advice } = adviceFor(error);
-    replaceChildren(this._error, icon("alert", { size: 16 }), h("div", {}, h("p", {}, h("strong", {}, title), " — ", error.message), advice ? h("p", { class: "muted" }, advice) : null));
+    replaceChildren(
+      this._error,
+      icon("alert", { size: 16 }),
+      h(
+        "div",
+        {},
+        h("p", {}, h("strong", {}, title), " — ", error.message),
+        advice ? h("p", { class: "muted" }, advice) : null,
+      ),
+    );
   }
 
   _setSubmit(report) {
     const routes = report ? report.routes || NO_ROUTES : NO_ROUTES;
     const providers = report ? report.added.length + report.updated.length : 0;
     const routeCount = routes.added.length + routes.updated.length;
-    const what = [providers ? plural(providers, "provider") : "", routeCount ? plural(routeCount, "route") : ""].filter(Boolean).join(" and ");
+    const what = [providers ? plural(providers, "provider") : "", routeCount ? plural(routeCount, "route") : ""]
+      .filter(Boolean)
+      .join(" and ");
     this._submit.disabled = !report || !what;
     this._submit.lastElementChild.textContent = report ? (what ? `Import ${what}` : "Nothing to import") : "Import";
   }
@@ -227,22 +304,44 @@ export class ImportDialog extends HTMLElement {
   _renderPreview(report) {
     const routes = report.routes || NO_ROUTES;
     const groups = [
-      ...outcomeGroups(report, "", { added: "Will add", updated: "Will replace", skipped: "Will skip (already there)", errors: "Can't import" }),
-      ...outcomeGroups(routes, "route", { added: "Routes to add", updated: "Routes to replace", skipped: "Routes to skip (already there)", errors: "Routes that can't be imported" }),
+      ...outcomeGroups(report, "", {
+        added: "Will add",
+        updated: "Will replace",
+        skipped: "Will skip (already there)",
+        errors: "Can't import",
+      }),
+      ...outcomeGroups(routes, "route", {
+        added: "Routes to add",
+        updated: "Routes to replace",
+        skipped: "Routes to skip (already there)",
+        errors: "Routes that can't be imported",
+      }),
     ];
     const summary = h(
       "p",
       { class: "preview-summary" },
       groups.filter((g) => g.items.length).map((g) => h("span", { class: ["pill", `pill-${g.key}`] }, pillText(g))),
     );
-    if (!groups.some((g) => g.items.length)) summary.append(h("span", { class: "muted" }, "The file lists no providers or routes."));
+    if (!groups.some((g) => g.items.length))
+      summary.append(h("span", { class: "muted" }, "The file lists no providers or routes."));
     replaceChildren(
       this._previewBox,
       h("h3", { class: "preview-title" }, "Preview"),
       summary,
-      groups.filter((g) => g.items.length).map((g) =>
-        h("section", { class: ["preview-group", `preview-${g.key}`], dataset: { group: g.group } }, h("h4", {}, icon(g.icon, { size: 14 }), g.title), h("ul", {}, g.items.map((item) => h("li", {}, item)))),
-      ),
+      groups
+        .filter((g) => g.items.length)
+        .map((g) =>
+          h(
+            "section",
+            { class: ["preview-group", `preview-${g.key}`], dataset: { group: g.group } },
+            h("h4", {}, icon(g.icon, { size: 14 }), g.title),
+            h(
+              "ul",
+              {},
+              g.items.map((item) => h("li", {}, item)),
+            ),
+          ),
+        ),
     );
   }
 }
@@ -259,7 +358,14 @@ function outcomeGroups(outcome, kind, titles) {
     skipped: outcome.skipped,
     errors: outcome.errors.map((e) => h("span", {}, h("strong", {}, e.name), " — ", errorText(e.error))),
   };
-  return Object.keys(ICONS).map((key) => ({ key, kind, group: kind ? `${kind}s-${key}` : key, title: titles[key], icon: ICONS[key], items: items[key] }));
+  return Object.keys(ICONS).map((key) => ({
+    key,
+    kind,
+    group: kind ? `${kind}s-${key}` : key,
+    title: titles[key],
+    icon: ICONS[key],
+    items: items[key],
+  }));
 }
 
 function pillText({ key, kind, items }) {

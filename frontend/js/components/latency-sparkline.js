@@ -27,14 +27,18 @@ export function latencySparkline(history) {
     if (segment.length > 1) {
       const line = segment.map(([px, py]) => `${px.toFixed(1)},${py.toFixed(1)}`).join(" ");
       const area = `${segment[0][0].toFixed(1)},${H - PAD} ${line} ${segment[segment.length - 1][0].toFixed(1)},${H - PAD}`;
-      svg.append(s("polygon", { class: "spark-area", points: area }), s("polyline", { class: "spark-line", points: line }));
+      svg.append(
+        s("polygon", { class: "spark-area", points: area }),
+        s("polyline", { class: "spark-line", points: line }),
+      );
     }
     segment = [];
   };
   points.forEach((point, i) => {
     if (times[i] === null) {
       flush();
-      if (point.status === "unhealthy") svg.append(s("rect", { class: "spark-bad", x: x(i) - 1.25, y: H - PAD - 6, width: 2.5, height: 6, rx: 1 }));
+      if (point.status === "unhealthy")
+        svg.append(s("rect", { class: "spark-bad", x: x(i) - 1.25, y: H - PAD - 6, width: 2.5, height: 6, rx: 1 }));
     } else {
       segment.push([x(i), y(times[i])]);
     }
@@ -42,9 +46,19 @@ export function latencySparkline(history) {
   flush();
   const last = points.length - 1;
   if (times[last] !== null) {
-    svg.append(s("circle", { class: ["spark-dot", `spark-dot-${points[last].status}`], cx: x(last), cy: y(times[last]), r: 2.4 }));
+    svg.append(
+      s("circle", {
+        class: ["spark-dot", `spark-dot-${points[last].status}`],
+        cx: x(last),
+        cy: y(times[last]),
+        r: 2.4,
+      }),
+    );
   }
   const p50 = history.latency ? history.latency.p50 : null;
-  svg.setAttribute("aria-label", `Last ${points.length} checks: median ${formatMs(p50)}, uptime ${formatPercent(history.uptime)}`);
+  svg.setAttribute(
+    "aria-label",
+    `Last ${points.length} checks: median ${formatMs(p50)}, uptime ${formatPercent(history.uptime)}`,
+  );
   return svg;
 }

@@ -46,7 +46,11 @@ export class ModelPicker extends HTMLElement {
       "aria-expanded": "false",
       "aria-controls": listId,
     });
-    this._toggle = h("button", { type: "button", class: "model-toggle", tabIndex: -1, "aria-label": TEXT.toggle, title: TEXT.toggle }, icon("chevron", { size: 14 }));
+    this._toggle = h(
+      "button",
+      { type: "button", class: "model-toggle", tabIndex: -1, "aria-label": TEXT.toggle, title: TEXT.toggle },
+      icon("chevron", { size: 14 }),
+    );
     this._list = h("ul", { id: listId, class: "model-list", role: "listbox", "aria-label": TEXT.label, hidden: true });
     this._input.addEventListener("input", () => this._open(this._input.value));
     this._input.addEventListener("keydown", (event) => this._onKey(event));
@@ -59,7 +63,10 @@ export class ModelPicker extends HTMLElement {
       const option = event.target instanceof Element ? event.target.closest("[role=option]") : null;
       if (option) this._commit(option.dataset.model);
     });
-    this.append(h("label", { class: "picker-label", for: inputId }, TEXT.label), h("div", { class: "model-field" }, this._input, this._toggle, this._list));
+    this.append(
+      h("label", { class: "picker-label", for: inputId }, TEXT.label),
+      h("div", { class: "model-field" }, this._input, this._toggle, this._list),
+    );
     this._sync();
   }
 
@@ -138,13 +145,22 @@ export class ModelPicker extends HTMLElement {
     const items = this._shown.map((model, index) =>
       h(
         "li",
-        { id: `${this._list.id}-${index}`, role: "option", class: "model-option", dataset: { model }, "aria-selected": String(model === this._value) },
+        {
+          id: `${this._list.id}-${index}`,
+          role: "option",
+          class: "model-option",
+          dataset: { model },
+          "aria-selected": String(model === this._value),
+        },
         h("span", { class: "model-option-name" }, model),
         model === this._default ? h("span", { class: "model-option-default" }, TEXT.default) : null,
       ),
     );
     const note = this._loading ? TEXT.loading : items.length ? "" : TEXT.none;
-    this._list.replaceChildren(...items, ...(note ? [h("li", { class: "model-note", role: "presentation" }, note)] : []));
+    this._list.replaceChildren(
+      ...items,
+      ...(note ? [h("li", { class: "model-note", role: "presentation" }, note)] : []),
+    );
     this._highlight();
   }
 

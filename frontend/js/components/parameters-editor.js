@@ -29,7 +29,13 @@ export class ParametersEditor extends HTMLElement {
       this._inputs[spec.key] = input;
       this._messages[spec.key] = message;
       this.append(
-        h("div", { class: "field field-compact" }, h("label", { for: id }, spec.label, h("span", { class: "label-hint" }, spec.hint)), input, message),
+        h(
+          "div",
+          { class: "field field-compact" },
+          h("label", { for: id }, spec.label, h("span", { class: "label-hint" }, spec.hint)),
+          input,
+          message,
+        ),
       );
     }
     if (this._pending) this.value = this._pending;

@@ -122,10 +122,33 @@ export class ProviderCard extends HTMLElement {
     this._latency = h("span", { class: "card-latency" });
     this._when = h("span", { class: "card-when muted" });
     this._checkLabel = h("span", {}, "Check now");
-    this._checkBtn = h("button", { type: "button", class: "btn btn-sm check-btn", on: { click: () => this._emit("check-provider") } }, h("span", { class: "btn-icon" }, icon("pulse", { size: 16 })), this._checkLabel);
-    this._editBtn = h("button", { type: "button", class: "icon-btn edit-btn", on: { click: () => this._emit("edit-provider") } }, icon("edit"));
-    this._deleteBtn = h("button", { type: "button", class: "icon-btn danger delete-btn", on: { click: () => this._emit("delete-provider") } }, icon("trash"));
-    this._expandBtn = h("button", { type: "button", class: "icon-btn expand-btn", "aria-expanded": "false", "aria-controls": detailId, on: { click: () => this._toggle() } }, icon("chevron"));
+    this._checkBtn = h(
+      "button",
+      { type: "button", class: "btn btn-sm check-btn", on: { click: () => this._emit("check-provider") } },
+      h("span", { class: "btn-icon" }, icon("pulse", { size: 16 })),
+      this._checkLabel,
+    );
+    this._editBtn = h(
+      "button",
+      { type: "button", class: "icon-btn edit-btn", on: { click: () => this._emit("edit-provider") } },
+      icon("edit"),
+    );
+    this._deleteBtn = h(
+      "button",
+      { type: "button", class: "icon-btn danger delete-btn", on: { click: () => this._emit("delete-provider") } },
+      icon("trash"),
+    );
+    this._expandBtn = h(
+      "button",
+      {
+        type: "button",
+        class: "icon-btn expand-btn",
+        "aria-expanded": "false",
+        "aria-controls": detailId,
+        on: { click: () => this._toggle() },
+      },
+      icon("chevron"),
+    );
     this._error = h("div", { class: "card-error", hidden: true });
     this._circuit = h("div", { class: "card-circuit", hidden: true });
     this._facts = h("dl", { class: "facts" });
@@ -137,7 +160,14 @@ export class ProviderCard extends HTMLElement {
     this._detail = h(
       "div",
       { class: "card-detail", id: detailId, hidden: true },
-      h("section", { class: "detail-facts" }, h("h4", {}, "Configuration"), this._facts, h("h4", { class: "detail-budget-title" }, "Monthly budget"), this._budgetControl),
+      h(
+        "section",
+        { class: "detail-facts" },
+        h("h4", {}, "Configuration"),
+        this._facts,
+        h("h4", { class: "detail-budget-title" }, "Monthly budget"),
+        this._budgetControl,
+      ),
       h("section", { class: "detail-health" }, h("h4", {}, "Health, last 24 hours"), this._chart),
     );
 
@@ -146,8 +176,21 @@ export class ProviderCard extends HTMLElement {
         "div",
         { class: "card-row" },
         h("div", { class: "card-status" }, this._badge, this._circuitBadge),
-        h("div", { class: "card-ident" }, this._title, h("p", { class: "card-meta" }, this._nameCode, this._typeText, this._modelText), this._url),
-        h("div", { class: "card-health" }, this._spark, h("div", { class: "card-numbers" }, this._latency), this._when, this._keysText),
+        h(
+          "div",
+          { class: "card-ident" },
+          this._title,
+          h("p", { class: "card-meta" }, this._nameCode, this._typeText, this._modelText),
+          this._url,
+        ),
+        h(
+          "div",
+          { class: "card-health" },
+          this._spark,
+          h("div", { class: "card-numbers" }, this._latency),
+          this._when,
+          this._keysText,
+        ),
         h("div", { class: "card-actions" }, this._checkBtn, this._editBtn, this._deleteBtn, this._expandBtn),
       ),
       this._error,
@@ -170,7 +213,12 @@ export class ProviderCard extends HTMLElement {
     this._url.title = `Chat requests go to ${p.requestURL}`;
     this._budgetBar.provider = p;
     this._budgetControl.provider = p;
-    for (const [btn, verb] of [[this._checkBtn, "Check the health of"], [this._editBtn, "Edit"], [this._deleteBtn, "Delete"], [this._expandBtn, "Show details of"]]) {
+    for (const [btn, verb] of [
+      [this._checkBtn, "Check the health of"],
+      [this._editBtn, "Edit"],
+      [this._deleteBtn, "Delete"],
+      [this._expandBtn, "Show details of"],
+    ]) {
       btn.setAttribute("aria-label", `${verb} ${p.displayName}`);
       if (btn !== this._checkBtn) btn.title = `${verb} ${p.displayName}`;
     }
@@ -180,13 +228,27 @@ export class ProviderCard extends HTMLElement {
       this._facts,
       fact("Request URL", h("span", { class: "mono wrap" }, p.requestURL)),
       fact("Model", p.model),
-      keys.length > 1 ? h("div", { class: "fact" }, h("dt", {}, "API keys"), this._keysFact) : fact("API key", p.hasApiKey ? `Saved (${p.apiKeyHint || "hidden"})` : "None"),
+      keys.length > 1
+        ? h("div", { class: "fact" }, h("dt", {}, "API keys"), this._keysFact)
+        : fact("API key", p.hasApiKey ? `Saved (${p.apiKeyHint || "hidden"})` : "None"),
       h("div", { class: "fact" }, h("dt", {}, "Health check"), this._checkFact),
       h("div", { class: "fact" }, h("dt", {}, "Circuit"), this._circuitFact),
       fact("Auth", describeAuth(p.auth)),
       fact("Headers", Object.keys(p.headers || {}).length ? Object.keys(p.headers).join(", ") : "None"),
-      fact("Parameters", Object.entries(p.parameters || {}).map(([k, v]) => `${k} ${v}`).join(" · ") || "Provider defaults"),
-      Object.keys(p.endpoints || {}).length ? fact("Endpoints", Object.entries(p.endpoints).map(([k, v]) => `${k}: ${v}`).join(" · ")) : null,
+      fact(
+        "Parameters",
+        Object.entries(p.parameters || {})
+          .map(([k, v]) => `${k} ${v}`)
+          .join(" · ") || "Provider defaults",
+      ),
+      Object.keys(p.endpoints || {}).length
+        ? fact(
+            "Endpoints",
+            Object.entries(p.endpoints)
+              .map(([k, v]) => `${k}: ${v}`)
+              .join(" · "),
+          )
+        : null,
       fact("Updated", fullTime(p.updatedAt)),
     );
     this._renderKeys();
@@ -203,8 +265,14 @@ export class ProviderCard extends HTMLElement {
     this._keysText.hidden = !summary;
     this._keysText.textContent = summary;
     const keys = (p.keys || []).map((k) => currentKey(k, now));
-    this._keysText.classList.toggle("has-idle", keys.some((k) => k.state !== "active"));
-    if (keys.length > 1) this._keysFact.textContent = keys.map((k) => `${k.hint || "hidden"} ${(KEY_STATES[k.state] || KEY_STATES.active).label.toLowerCase()}`).join(" · ");
+    this._keysText.classList.toggle(
+      "has-idle",
+      keys.some((k) => k.state !== "active"),
+    );
+    if (keys.length > 1)
+      this._keysFact.textContent = keys
+        .map((k) => `${k.hint || "hidden"} ${(KEY_STATES[k.state] || KEY_STATES.active).label.toLowerCase()}`)
+        .join(" · ");
   }
 
   _renderStatus() {
@@ -213,14 +281,19 @@ export class ProviderCard extends HTMLElement {
     const shown = shownState(st);
     const failingChats = chatsFailing(st);
     this._badge.state = this._busy ? "checking" : shown;
-    this._badge.note = failingChats ? `${chatsFailedText(failingChats)}; the status follows real chats while they fail.` : null;
+    this._badge.note = failingChats
+      ? `${chatsFailedText(failingChats)}; the status follows real chats while they fail.`
+      : null;
     this.dataset.health = shown;
     // "failed" when the probe failed; when failing chats overrule a probe that passed, the
     // probe's own time stays (the notice says what failed).
     const failed = shown === "unhealthy" && !failingChats;
     this._latency.textContent = failed ? "failed" : st && st.responseTime != null ? formatMs(st.responseTime) : "—";
     this._latency.classList.toggle("is-failed", Boolean(failed));
-    this._latency.title = st && st.checkKind ? `Response time of the last ${st.checkKind === "chat" ? "one-token chat check" : "model list check"}` : "";
+    this._latency.title =
+      st && st.checkKind
+        ? `Response time of the last ${st.checkKind === "chat" ? "one-token chat check" : "model list check"}`
+        : "";
     this._renderWhen(st, failingChats, now);
     this._renderError(st, shown, failingChats, now);
     this._renderCircuit(st, now);
@@ -237,7 +310,9 @@ export class ProviderCard extends HTMLElement {
   }
 
   _renderError(st, shown, failingChats, now) {
-    const chatError = failingChats ? (st.recentChats && st.recentChats.lastError) || { code: st.errorCode, message: st.error } : null;
+    const chatError = failingChats
+      ? (st.recentChats && st.recentChats.lastError) || { code: st.errorCode, message: st.error }
+      : null;
     const showError = Boolean(chatError) || Boolean(st && st.error && (shown === "unhealthy" || shown === "degraded"));
     this._error.hidden = !showError;
     this._error.classList.toggle("is-degraded", shown === "degraded" && !chatError);
@@ -261,7 +336,13 @@ export class ProviderCard extends HTMLElement {
         code ? h("code", { class: "error-code" }, code) : null,
         " ",
         h("span", { class: "card-error-msg" }, message || ""),
-        lastAt ? h("span", { class: "muted card-error-when", title: fullTime(lastAt) }, ` Latest: ${relativeTime(lastAt, now)}.`) : null,
+        lastAt
+          ? h(
+              "span",
+              { class: "muted card-error-when", title: fullTime(lastAt) },
+              ` Latest: ${relativeTime(lastAt, now)}.`,
+            )
+          : null,
       ),
     );
   }
@@ -272,7 +353,10 @@ export class ProviderCard extends HTMLElement {
     const view = circuitNow(st && st.circuit, now);
     this._circuitBadge.view = view;
     this.dataset.circuit = view.state;
-    this._circuitFact.textContent = view.state === "closed" ? "Closed — requests go through" : `${circuitSentence(view)}${view.since ? ` (since ${fullTime(view.since)})` : ""}`;
+    this._circuitFact.textContent =
+      view.state === "closed"
+        ? "Closed — requests go through"
+        : `${circuitSentence(view)}${view.since ? ` (since ${fullTime(view.since)})` : ""}`;
     this._circuit.hidden = view.state === "closed";
     if (view.state === "closed") return;
     const what =
@@ -280,8 +364,20 @@ export class ProviderCard extends HTMLElement {
         ? "Routes skip this provider until then; a chat sent to it directly still goes."
         : "The next request through a route tests whether it recovered; other requests skip it meanwhile.";
     // The reason is left out when the error above already says the same.
-    const same = this._shownError && view.reason && this._shownError.code === view.reason.code && this._shownError.message === view.reason.message;
-    const reason = view.reason && !same ? [" Opened by ", h("code", { class: "error-code" }, view.reason.code), " ", h("span", { class: "card-error-msg" }, view.reason.message)] : [];
+    const same =
+      this._shownError &&
+      view.reason &&
+      this._shownError.code === view.reason.code &&
+      this._shownError.message === view.reason.message;
+    const reason =
+      view.reason && !same
+        ? [
+            " Opened by ",
+            h("code", { class: "error-code" }, view.reason.code),
+            " ",
+            h("span", { class: "card-error-msg" }, view.reason.message),
+          ]
+        : [];
     replaceChildren(
       this._circuit,
       icon(view.state === "open" ? "clock" : "pulse", { size: 16 }),
@@ -301,7 +397,9 @@ export class ProviderCard extends HTMLElement {
   }
 
   _emit(type) {
-    this.dispatchEvent(new CustomEvent(type, { bubbles: true, detail: { id: this._provider.id, provider: this._provider } }));
+    this.dispatchEvent(
+      new CustomEvent(type, { bubbles: true, detail: { id: this._provider.id, provider: this._provider } }),
+    );
   }
 }
 

@@ -59,7 +59,12 @@ export class ProviderForm extends HTMLElement {
     openModal(this._dialog, { focus: this._picker });
     const result = await this.service.getTemplates();
     if (result.success) this._picker.templates = result.templates;
-    else toast({ kind: "error", title: "Templates could not be loaded", message: `${result.error.message} You can still start blank.` });
+    else
+      toast({
+        kind: "error",
+        title: "Templates could not be loaded",
+        message: `${result.error.message} You can still start blank.`,
+      });
   }
 
   /** Open with a saved provider's values. */
@@ -86,7 +91,17 @@ export class ProviderForm extends HTMLElement {
     const titleId = uid("form-title");
     this._titleEl = h("h2", { class: "dialog-title", id: titleId });
     this._subtitle = h("p", { class: "dialog-subtitle" });
-    const closeBtn = h("button", { type: "button", class: "icon-btn", "aria-label": "Close", title: "Close (Esc)", on: { click: () => this._dialog.close() } }, icon("x"));
+    const closeBtn = h(
+      "button",
+      {
+        type: "button",
+        class: "icon-btn",
+        "aria-label": "Close",
+        title: "Close (Esc)",
+        on: { click: () => this._dialog.close() },
+      },
+      icon("x"),
+    );
 
     this._picker = h("template-picker");
     this._picker.addEventListener("template-chosen", (event) => this._chooseTemplate(event.detail.template));
@@ -98,15 +113,40 @@ export class ProviderForm extends HTMLElement {
       this._showStep("picker");
       this._picker.focus();
     });
-    this._formStep = h("div", { class: "step step-form" }, this._formError, this._templateNote, this._buildBasics(), this._buildSections());
+    this._formStep = h(
+      "div",
+      { class: "step step-form" },
+      this._formError,
+      this._templateNote,
+      this._buildBasics(),
+      this._buildSections(),
+    );
 
     this._testPanel = h("test-result", { class: "test-panel", hidden: true });
     this._testPanel.addEventListener("save-anyway", () => this._save({ validate: false }));
-    this._testBtn = h("button", { type: "button", class: "btn test-btn", on: { click: () => this._test() } }, icon("bolt", { size: 16 }), h("span", {}, "Test connection"));
+    this._testBtn = h(
+      "button",
+      { type: "button", class: "btn test-btn", on: { click: () => this._test() } },
+      icon("bolt", { size: 16 }),
+      h("span", {}, "Test connection"),
+    );
     this._saveBtn = h("button", { type: "submit", class: "btn btn-primary save-btn" }, h("span", {}, "Save"));
     const cancel = h("button", { type: "button", class: "btn", on: { click: () => this._dialog.close() } }, "Cancel");
-    this._footer = h("footer", { class: "dialog-footer" }, this._testBtn, h("span", { class: "spacer" }), cancel, this._saveBtn);
-    this._pickerFooter = h("footer", { class: "dialog-footer" }, h("span", { class: "muted footer-note" }, "Enter picks the first match · Esc closes"), h("span", { class: "spacer" }), h("button", { type: "button", class: "btn", on: { click: () => this._dialog.close() } }, "Cancel"));
+    this._footer = h(
+      "footer",
+      { class: "dialog-footer" },
+      this._testBtn,
+      h("span", { class: "spacer" }),
+      cancel,
+      this._saveBtn,
+    );
+    this._pickerFooter = h(
+      "footer",
+      { class: "dialog-footer" },
+      h("span", { class: "muted footer-note" }, "Enter picks the first match · Esc closes"),
+      h("span", { class: "spacer" }),
+      h("button", { type: "button", class: "btn", on: { click: () => this._dialog.close() } }, "Cancel"),
+    );
 
     this._form = h(
       "form",
@@ -139,7 +179,11 @@ export class ProviderForm extends HTMLElement {
 
   _buildBasics() {
     const f = (tag, props) => h(tag, { class: "input", autocomplete: "off", spellcheck: false, ...props });
-    const typeSelect = h("select", { class: "input select" }, PROVIDER_TYPES.map((t) => h("option", { value: t.value }, t.label)));
+    const typeSelect = h(
+      "select",
+      { class: "input select" },
+      PROVIDER_TYPES.map((t) => h("option", { value: t.value }, t.label)),
+    );
 
     this._urlOut = h("output", { class: "mono url-value" });
     this._urlNote = h("p", { class: "field-help url-note" });
@@ -154,27 +198,72 @@ export class ProviderForm extends HTMLElement {
     this._datalist = h("datalist", { id: uid("models") });
     const modelInput = f("input", { type: "text", placeholder: "e.g. llama-3.3-70b-versatile" });
     modelInput.setAttribute("list", this._datalist.id);
-    this._modelsBtn = h("button", { type: "button", class: "btn btn-sm btn-ghost models-btn", title: "Ask the provider for its model list, with the values typed so far", on: { click: () => this._fetchModels() } }, "Fetch models");
+    this._modelsBtn = h(
+      "button",
+      {
+        type: "button",
+        class: "btn btn-sm btn-ghost models-btn",
+        title: "Ask the provider for its model list, with the values typed so far",
+        on: { click: () => this._fetchModels() },
+      },
+      "Fetch models",
+    );
 
     const keyInput = f("input", { type: "password", placeholder: "Paste the API key", autocomplete: "new-password" });
-    this._revealBtn = h("button", { type: "button", class: "icon-btn reveal-btn", "aria-label": "Show the key you typed", "aria-pressed": "false", title: "Show the key you typed", on: { click: () => this._toggleReveal() } }, icon("eye"));
-    this._removeKeyBtn = h("button", { type: "button", class: "btn btn-sm btn-ghost remove-key-btn", hidden: true, on: { click: () => this._toggleRemoveKey() } }, "Remove key");
+    this._revealBtn = h(
+      "button",
+      {
+        type: "button",
+        class: "icon-btn reveal-btn",
+        "aria-label": "Show the key you typed",
+        "aria-pressed": "false",
+        title: "Show the key you typed",
+        on: { click: () => this._toggleReveal() },
+      },
+      icon("eye"),
+    );
+    this._removeKeyBtn = h(
+      "button",
+      {
+        type: "button",
+        class: "btn btn-sm btn-ghost remove-key-btn",
+        hidden: true,
+        on: { click: () => this._toggleRemoveKey() },
+      },
+      "Remove key",
+    );
     this._keys = h("provider-keys");
     this._keys.addEventListener("provider-keys-changed", (event) => this._keysChanged(event.detail.provider));
-    const checkSelect = h("select", { class: "input select" }, CHECK_KINDS.map((k) => h("option", { value: k.value }, k.label)));
+    const checkSelect = h(
+      "select",
+      { class: "input select" },
+      CHECK_KINDS.map((k) => h("option", { value: k.value }, k.label)),
+    );
 
     return h(
       "div",
       { class: "form-grid" },
       this._field("displayName", "Display name", f("input", { type: "text", placeholder: "e.g. Groq (work)" })),
-      this._field("name", "Name", f("input", { type: "text", placeholder: "e.g. groq-work" }), { help: "Unique id in exports and scripts: letters, digits, - _ ." }),
+      this._field("name", "Name", f("input", { type: "text", placeholder: "e.g. groq-work" }), {
+        help: "Unique id in exports and scripts: letters, digits, - _ .",
+      }),
       this._field("type", "Type", typeSelect),
-      this._field("baseURL", "Base URL", f("input", { type: "text", inputMode: "url", placeholder: "https://api.example.com/v1" }), { help: "With its version path, e.g. https://api.groq.com/openai/v1" }),
+      this._field(
+        "baseURL",
+        "Base URL",
+        f("input", { type: "text", inputMode: "url", placeholder: "https://api.example.com/v1" }),
+        { help: "With its version path, e.g. https://api.groq.com/openai/v1" },
+      ),
       preview,
       this._field("model", "Model", modelInput, { extra: this._modelsBtn, help: " " }),
-      this._field("apiKey", "API key", keyInput, { extra: h("span", { class: "key-tools" }, this._revealBtn, this._removeKeyBtn), help: " " }),
+      this._field("apiKey", "API key", keyInput, {
+        extra: h("span", { class: "key-tools" }, this._revealBtn, this._removeKeyBtn),
+        help: " ",
+      }),
       this._keys,
-      this._field("checkKind", "Health check", checkSelect, { help: "Gateways answer the model list from their own settings even when chats fail; a one-token chat shows the truth for a token per check." }),
+      this._field("checkKind", "Health check", checkSelect, {
+        help: "Gateways answer the model list from their own settings even when chats fail; a one-token chat shows the truth for a token per check.",
+      }),
       this._datalist,
     );
   }
@@ -183,7 +272,13 @@ export class ProviderForm extends HTMLElement {
     this._params = h("parameters-editor");
     this._headers = h("headers-editor");
     const schemeSelect = h("select", { class: "input select" });
-    const authName = h("input", { type: "text", class: "input mono", autocomplete: "off", spellcheck: false, placeholder: "x-api-key" });
+    const authName = h("input", {
+      type: "text",
+      class: "input mono",
+      autocomplete: "off",
+      spellcheck: false,
+      placeholder: "x-api-key",
+    });
     const chatPath = h("input", { type: "text", class: "input mono", autocomplete: "off", spellcheck: false });
     const modelsPath = h("input", { type: "text", class: "input mono", autocomplete: "off", spellcheck: false });
 
@@ -198,12 +293,20 @@ export class ProviderForm extends HTMLElement {
           { class: "form-grid" },
           this._field("auth.scheme", "Send the key as", schemeSelect),
           this._field("auth.name", "Header or parameter name", authName),
-          this._field("endpoints.chat", "Chat path", chatPath, { help: "Replaces the default path after the base URL." }),
-          this._field("endpoints.models", "Models path", modelsPath, { help: "Used by health checks and the model list." }),
+          this._field("endpoints.chat", "Chat path", chatPath, {
+            help: "Replaces the default path after the base URL.",
+          }),
+          this._field("endpoints.models", "Models path", modelsPath, {
+            help: "Used by health checks and the model list.",
+          }),
         ),
       ),
     };
-    return h("div", { class: "sections" }, Object.values(this._sections).map((s) => s.el));
+    return h(
+      "div",
+      { class: "sections" },
+      Object.values(this._sections).map((s) => s.el),
+    );
   }
 
   _section(title, help, content) {
@@ -211,7 +314,13 @@ export class ProviderForm extends HTMLElement {
     const el = h(
       "details",
       { class: "section" },
-      h("summary", {}, icon("chevron", { size: 16, className: "section-chevron" }), h("span", { class: "section-title" }, title), summaryNote),
+      h(
+        "summary",
+        {},
+        icon("chevron", { size: 16, className: "section-chevron" }),
+        h("span", { class: "section-title" }, title),
+        summaryNote,
+      ),
       h("div", { class: "section-body" }, h("p", { class: "field-help" }, help), content),
     );
     return { el, summaryNote };
@@ -398,7 +507,9 @@ export class ProviderForm extends HTMLElement {
   _onInput(event) {
     const key = event.target.dataset && event.target.dataset.field;
     if (key === "displayName" && this._nameAuto) {
-      this._f.name.input.value = this._f.displayName.input.value.trim() ? suggestName(this._f.displayName.input.value, this._taken) : "";
+      this._f.name.input.value = this._f.displayName.input.value.trim()
+        ? suggestName(this._f.displayName.input.value, this._taken)
+        : "";
     }
     if (key === "name" && event.type === "input") this._nameAuto = false;
     if (key === "type") this._fillSchemes();
@@ -423,12 +534,18 @@ export class ProviderForm extends HTMLElement {
     const url = resolveRequestURL({ type, baseURL: base, endpoints });
     this._urlOut.textContent = url || "Fill in the base URL to see where requests go.";
     this._urlOut.classList.toggle("is-empty", !url);
-    if (this._original && this._original.requestURL !== url) this._urlNote.textContent = `Saved: ${this._original.requestURL}`;
+    if (this._original && this._original.requestURL !== url)
+      this._urlNote.textContent = `Saved: ${this._original.requestURL}`;
     else if (this._original) this._urlNote.textContent = "As saved.";
-    else if (type === "anthropic-compatible") this._urlNote.textContent = "Anthropic wire: /v1/messages is added unless the base already ends in /v1.";
-    else this._urlNote.textContent = endpoints.chat ? "Your chat path replaces /chat/completions." : "OpenAI wire: /chat/completions is added to the base.";
+    else if (type === "anthropic-compatible")
+      this._urlNote.textContent = "Anthropic wire: /v1/messages is added unless the base already ends in /v1.";
+    else
+      this._urlNote.textContent = endpoints.chat
+        ? "Your chat path replaces /chat/completions."
+        : "OpenAI wire: /chat/completions is added to the base.";
 
-    this._f["endpoints.chat"].input.placeholder = resolveRequestURL({ type, baseURL: "x" }).slice(1) || "/chat/completions";
+    this._f["endpoints.chat"].input.placeholder =
+      resolveRequestURL({ type, baseURL: "x" }).slice(1) || "/chat/completions";
     this._f["endpoints.models"].input.placeholder = type === "anthropic-compatible" ? "/v1/models" : "/models";
     const scheme = this._f["auth.scheme"].input.value;
     const authName = this._f["auth.name"].input;
@@ -460,14 +577,19 @@ export class ProviderForm extends HTMLElement {
       help.textContent = "Not needed for this provider; leave empty.";
       input.placeholder = "No key needed";
     } else {
-      help.textContent = p ? "No key saved. Local servers such as Ollama need none." : "Kept in the system keyring (or encrypted file), never shown again.";
+      help.textContent = p
+        ? "No key saved. Local servers such as Ollama need none."
+        : "Kept in the system keyring (or encrypted file), never shown again.";
       input.placeholder = "Paste the API key";
     }
   }
 
   _renderModelHelp() {
     if (this._modelsState) return;
-    this._f.model.help.textContent = this._mode === "edit" ? "Type any model id; the provider's list is suggested." : "Type any model id, or fetch the provider's list with the values above.";
+    this._f.model.help.textContent =
+      this._mode === "edit"
+        ? "Type any model id; the provider's list is suggested."
+        : "Type any model id, or fetch the provider's list with the values above.";
   }
 
   _sectionNotes() {
@@ -491,7 +613,8 @@ export class ProviderForm extends HTMLElement {
       baseURL: () => hints.baseURL(v("baseURL")),
       model: () => hints.model(v("model")),
       apiKey: () => hints.apiKey(v("apiKey")),
-      "auth.name": () => (scheme === "header" || scheme === "query" ? hints.authName(scheme, v("auth.name").trim()) : null),
+      "auth.name": () =>
+        scheme === "header" || scheme === "query" ? hints.authName(scheme, v("auth.name").trim()) : null,
       "endpoints.chat": () => hints.endpoint(v("endpoints.chat").trim()),
       "endpoints.models": () => hints.endpoint(v("endpoints.models").trim()),
     };
@@ -515,7 +638,26 @@ export class ProviderForm extends HTMLElement {
 
   _setFormError(message, extra = []) {
     this._formError.hidden = !message;
-    replaceChildren(this._formError, message ? [icon("alert", { size: 16 }), h("div", {}, h("p", {}, message), extra.length ? h("ul", {}, extra.map((m) => h("li", {}, m))) : null)] : []);
+    replaceChildren(
+      this._formError,
+      message
+        ? [
+            icon("alert", { size: 16 }),
+            h(
+              "div",
+              {},
+              h("p", {}, message),
+              extra.length
+                ? h(
+                    "ul",
+                    {},
+                    extra.map((m) => h("li", {}, m)),
+                  )
+                : null,
+            ),
+          ]
+        : [],
+    );
   }
 
   _toggleReveal() {
@@ -560,8 +702,13 @@ export class ProviderForm extends HTMLElement {
     this._modelsState = "done";
     if (result.success) {
       const models = result.models || [];
-      replaceChildren(this._datalist, models.map((m) => h("option", { value: m })));
-      this._f.model.help.textContent = models.length ? `${models.length} model${models.length === 1 ? "" : "s"} offered by the provider — pick one or type any id.` : "The provider lists no models; type the model id.";
+      replaceChildren(
+        this._datalist,
+        models.map((m) => h("option", { value: m })),
+      );
+      this._f.model.help.textContent = models.length
+        ? `${models.length} model${models.length === 1 ? "" : "s"} offered by the provider — pick one or type any id.`
+        : "The provider lists no models; type the model id.";
       if (userAsked) {
         this._clearTest();
         this._f.model.input.focus();
@@ -654,15 +801,21 @@ export class ProviderForm extends HTMLElement {
     const generation = this._generation;
     this._setBusy(true, "save", validate);
     if (validate) this._renderTestRunning();
-    const result = this._mode === "add"
-      ? await this.service.addProvider(payload, { validate })
-      : await this.service.updateProvider(this._original.id, payload, { validate });
+    const result =
+      this._mode === "add"
+        ? await this.service.addProvider(payload, { validate })
+        : await this.service.updateProvider(this._original.id, payload, { validate });
     if (generation !== this._generation) return;
     this._setBusy(false);
     if (result.success) {
       const created = this._mode === "add";
       this._dialog.close();
-      this.dispatchEvent(new CustomEvent("provider-saved", { bubbles: true, detail: { provider: result.provider, check: result.check || null, created } }));
+      this.dispatchEvent(
+        new CustomEvent("provider-saved", {
+          bubbles: true,
+          detail: { provider: result.provider, check: result.check || null, created },
+        }),
+      );
       return;
     }
     const error = result.error;
@@ -676,7 +829,10 @@ export class ProviderForm extends HTMLElement {
       const { advice } = adviceFor(error);
       this._setFormError(error.message, advice ? [advice] : []);
       this._formError.scrollIntoView({ block: "nearest" });
-      if (error.code === "NOT_FOUND") this.dispatchEvent(new CustomEvent("provider-missing", { bubbles: true, detail: { id: this._original && this._original.id } }));
+      if (error.code === "NOT_FOUND")
+        this.dispatchEvent(
+          new CustomEvent("provider-missing", { bubbles: true, detail: { id: this._original && this._original.id } }),
+        );
     }
   }
 
@@ -703,7 +859,10 @@ export class ProviderForm extends HTMLElement {
     const count = Object.keys(fields).length;
     labels.sort((a, b) => (a.target.compareDocumentPosition(b.target) & Node.DOCUMENT_POSITION_FOLLOWING ? -1 : 1));
     const named = labels.length ? `: ${labels.map((l) => l.label).join(", ")}.` : ".";
-    this._setFormError(count ? `${count === 1 ? "One field needs" : `${count} fields need`} attention${named}` : error.message, unplaced);
+    this._setFormError(
+      count ? `${count === 1 ? "One field needs" : `${count} fields need`} attention${named}` : error.message,
+      unplaced,
+    );
     // Show the summary and the first field together when they fit; the field wins when not.
     this._formError.scrollIntoView({ block: "nearest" });
     if (first) {
@@ -761,7 +920,11 @@ export class ProviderForm extends HTMLElement {
   }
 
   _renderTestRunning() {
-    const url = resolveRequestURL({ type: this._f.type.input.value, baseURL: this._f.baseURL.input.value, endpoints: this._endpointsValue() });
+    const url = resolveRequestURL({
+      type: this._f.type.input.value,
+      baseURL: this._f.baseURL.input.value,
+      endpoints: this._endpointsValue(),
+    });
     let host = "the provider";
     try {
       host = new URL(url).host;

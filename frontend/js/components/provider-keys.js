@@ -71,18 +71,35 @@ export class ProviderKeys extends HTMLElement {
 
   _build() {
     this._typedRows = h("div", { class: "typed-keys" });
-    this._moreBtn = h("button", { type: "button", class: "btn btn-sm btn-ghost more-keys-btn", on: { click: () => this._addTypedRow() } }, icon("plus", { size: 14 }), h("span", {}, "Add another key"));
+    this._moreBtn = h(
+      "button",
+      { type: "button", class: "btn btn-sm btn-ghost more-keys-btn", on: { click: () => this._addTypedRow() } },
+      icon("plus", { size: 14 }),
+      h("span", {}, "Add another key"),
+    );
     this._typedPart = h(
       "div",
       { class: "keys-typed" },
       this._typedRows,
       h("div", { class: "keys-more" }, this._moreBtn),
-      h("p", { class: "field-help keys-typed-help" }, "Keys are used in turn; one that is rate limited rests while the others answer."),
+      h(
+        "p",
+        { class: "field-help keys-typed-help" },
+        "Keys are used in turn; one that is rate limited rests while the others answer.",
+      ),
     );
 
     const listId = uid("keys-title");
     this._list = h("ul", { class: "key-list", "aria-labelledby": listId });
-    this._addInput = h("input", { type: "password", class: "input", autocomplete: "new-password", spellcheck: false, placeholder: "Paste another key", "aria-label": "New key", id: uid("new-key") });
+    this._addInput = h("input", {
+      type: "password",
+      class: "input",
+      autocomplete: "new-password",
+      spellcheck: false,
+      placeholder: "Paste another key",
+      "aria-label": "New key",
+      id: uid("new-key"),
+    });
     this._addInput.addEventListener("keydown", (event) => {
       // Enter here adds the key; it must not submit (save) the whole form.
       if (event.key === "Enter") {
@@ -91,7 +108,12 @@ export class ProviderKeys extends HTMLElement {
       }
     });
     this._addInput.addEventListener("input", () => this._setMessage(""));
-    this._addBtn = h("button", { type: "button", class: "btn btn-sm add-key-btn", on: { click: () => this._addKey() } }, icon("plus", { size: 14 }), h("span", {}, "Add key"));
+    this._addBtn = h(
+      "button",
+      { type: "button", class: "btn btn-sm add-key-btn", on: { click: () => this._addKey() } },
+      icon("plus", { size: 14 }),
+      h("span", {}, "Add key"),
+    );
     this._msg = h("p", { class: "field-msg", "aria-live": "polite", id: uid("new-key-msg") });
     this._addInput.setAttribute("aria-describedby", this._msg.id);
     this._title = h("span", { class: "field-label", id: listId }, "Saved keys");
@@ -111,8 +133,20 @@ export class ProviderKeys extends HTMLElement {
     const number = this.typedInputs.length + 2; // the form's own "API key" field is key 1
     if (number > MAX_KEYS) return;
     const msg = h("p", { class: "field-msg", "aria-live": "polite", id: uid("key-msg") });
-    const input = h("input", { type: "password", class: "input", autocomplete: "new-password", spellcheck: false, placeholder: "Paste another key", "aria-label": `Key ${number}`, "aria-describedby": msg.id });
-    const remove = h("button", { type: "button", class: "icon-btn", "aria-label": `Remove key ${number}`, title: `Remove key ${number}` }, icon("x", { size: 16 }));
+    const input = h("input", {
+      type: "password",
+      class: "input",
+      autocomplete: "new-password",
+      spellcheck: false,
+      placeholder: "Paste another key",
+      "aria-label": `Key ${number}`,
+      "aria-describedby": msg.id,
+    });
+    const remove = h(
+      "button",
+      { type: "button", class: "icon-btn", "aria-label": `Remove key ${number}`, title: `Remove key ${number}` },
+      icon("x", { size: 16 }),
+    );
     const row = h("div", { class: "typed-key" }, h("div", { class: "control-row" }, input, remove), msg);
     remove.addEventListener("click", () => {
       row.remove();
@@ -145,14 +179,23 @@ export class ProviderKeys extends HTMLElement {
     if (!saved) return this._stopTimer();
     const keys = this._provider.keys;
     this._title.textContent = keys.length === 1 ? "Saved key" : `Saved keys (${keys.length})`;
-    this._help.textContent = keys.length === 1 ? "Add more to use them in turn. Changes here are saved at once." : "Used in turn. Changes here are saved at once.";
+    this._help.textContent =
+      keys.length === 1
+        ? "Add more to use them in turn. Changes here are saved at once."
+        : "Used in turn. Changes here are saved at once.";
     this._addInput.disabled = this._busy || keys.length >= MAX_KEYS;
     this._addBtn.disabled = this._addInput.disabled;
     // Rows are rebuilt, so a focused button is found again by its key and its job.
     const focused = this._list.contains(document.activeElement) ? document.activeElement : null;
-    const again = focused && { keyId: focused.closest(".key-row").dataset.keyId, className: focused.classList[focused.classList.length - 1] };
+    const again = focused && {
+      keyId: focused.closest(".key-row").dataset.keyId,
+      className: focused.classList[focused.classList.length - 1],
+    };
     const now = Date.now();
-    replaceChildren(this._list, keys.map((key) => this._row(currentKey(key, now), now)));
+    replaceChildren(
+      this._list,
+      keys.map((key) => this._row(currentKey(key, now), now)),
+    );
     if (again) this._focusRow(again.keyId, `.${again.className}`);
     this._tickIfNeeded();
   }
@@ -177,20 +220,58 @@ export class ProviderKeys extends HTMLElement {
     if (k.lastUsedAt) when.title = `Last used ${fullTime(k.lastUsedAt)}`;
     const actions = [];
     if (k.state !== "active") {
-      actions.push(h("button", { type: "button", class: "btn btn-sm btn-ghost reset-key-btn", "aria-label": `Re-enable key ${k.hint}`, disabled: this._busy, on: { click: () => this._reset(k) } }, "Re-enable"));
+      actions.push(
+        h(
+          "button",
+          {
+            type: "button",
+            class: "btn btn-sm btn-ghost reset-key-btn",
+            "aria-label": `Re-enable key ${k.hint}`,
+            disabled: this._busy,
+            on: { click: () => this._reset(k) },
+          },
+          "Re-enable",
+        ),
+      );
     }
     // A single key is removed with the form's own "Remove key" (on save), as before pools.
     if (this._provider.keys.length > 1) {
-      actions.push(h("button", { type: "button", class: "btn btn-sm btn-ghost danger remove-saved-key-btn", "aria-label": `Remove key ${k.hint}`, disabled: this._busy, on: { click: () => this._remove(k) } }, "Remove"));
+      actions.push(
+        h(
+          "button",
+          {
+            type: "button",
+            class: "btn btn-sm btn-ghost danger remove-saved-key-btn",
+            "aria-label": `Remove key ${k.hint}`,
+            disabled: this._busy,
+            on: { click: () => this._remove(k) },
+          },
+          "Remove",
+        ),
+      );
     }
     // A failure is shown while it keeps the key out of turn; an active key's old one is history.
-    const error = k.state !== "active" && k.lastError
-      ? h("p", { class: "key-error" }, h("code", { class: "error-code" }, k.lastError.code), " ", h("span", {}, k.lastError.message))
-      : null;
+    const error =
+      k.state !== "active" && k.lastError
+        ? h(
+            "p",
+            { class: "key-error" },
+            h("code", { class: "error-code" }, k.lastError.code),
+            " ",
+            h("span", {}, k.lastError.message),
+          )
+        : null;
     return h(
       "li",
       { class: "key-row", dataset: { keyId: k.id, state: k.state } },
-      h("div", { class: "key-line" }, h("code", { class: "key-hint" }, k.hint || "hidden"), badge, when, h("span", { class: "key-actions" }, actions)),
+      h(
+        "div",
+        { class: "key-line" },
+        h("code", { class: "key-hint" }, k.hint || "hidden"),
+        badge,
+        when,
+        h("span", { class: "key-actions" }, actions),
+      ),
       error,
     );
   }
@@ -255,7 +336,9 @@ export class ProviderKeys extends HTMLElement {
     this._busy = false;
     if (result.success) {
       this._provider = result.provider;
-      this.dispatchEvent(new CustomEvent("provider-keys-changed", { bubbles: true, detail: { provider: result.provider } }));
+      this.dispatchEvent(
+        new CustomEvent("provider-keys-changed", { bubbles: true, detail: { provider: result.provider } }),
+      );
     }
     this._render();
     return result;
@@ -281,7 +364,8 @@ function stateLabel(k) {
 }
 
 function whenText(k, now) {
-  if (k.state === "exhausted" && k.until) return `Tried again at ${clockTime(k.until)} (in ${formatDuration(k.secondsLeft || 0)})`;
+  if (k.state === "exhausted" && k.until)
+    return `Tried again at ${clockTime(k.until)} (in ${formatDuration(k.secondsLeft || 0)})`;
   return k.lastUsedAt ? `Last used ${relativeTime(k.lastUsedAt, now)}` : "Not used yet";
 }
 

@@ -33,7 +33,9 @@ export class ProvidersView extends HTMLElement {
     this._loaded = false;
     this._active = false;
     this._checking = false;
-    this._histories = new HistoryLoader((id) => this.service.getHealthHistory(id, { limit: SPARK_POINTS }), { concurrency: HISTORY_CONCURRENCY });
+    this._histories = new HistoryLoader((id) => this.service.getHealthHistory(id, { limit: SPARK_POINTS }), {
+      concurrency: HISTORY_CONCURRENCY,
+    });
     this._desktop = false;
   }
 
@@ -80,29 +82,82 @@ export class ProvidersView extends HTMLElement {
     this.classList.add("view", "providers-view");
     this._heading = h("h1", { class: "view-title", tabIndex: -1, dataset: { focusFallback: "" } }, "Providers");
     this._summary = h("p", { class: "view-subtitle", "aria-live": "polite" }, "Loading…");
-    this._filter = h("input", { type: "search", class: "input search-input", placeholder: "Filter", "aria-label": "Filter providers", autocomplete: "off", spellcheck: false });
+    this._filter = h("input", {
+      type: "search",
+      class: "input search-input",
+      placeholder: "Filter",
+      "aria-label": "Filter providers",
+      autocomplete: "off",
+      spellcheck: false,
+    });
     this._filter.addEventListener("input", () => this._applyFilter());
     this._checkAllLabel = h("span", {}, "Check all");
-    this._checkAllBtn = h("button", { type: "button", class: "btn check-all-btn", on: { click: () => this.checkAll() } }, h("span", { class: "btn-icon" }, icon("pulse", { size: 16 })), this._checkAllLabel);
-    const importBtn = h("button", { type: "button", class: "btn import-btn", on: { click: () => this._importDialog.open() } }, icon("import", { size: 16 }), h("span", { class: "label-collapsible" }, "Import"));
+    this._checkAllBtn = h(
+      "button",
+      { type: "button", class: "btn check-all-btn", on: { click: () => this.checkAll() } },
+      h("span", { class: "btn-icon" }, icon("pulse", { size: 16 })),
+      this._checkAllLabel,
+    );
+    const importBtn = h(
+      "button",
+      { type: "button", class: "btn import-btn", on: { click: () => this._importDialog.open() } },
+      icon("import", { size: 16 }),
+      h("span", { class: "label-collapsible" }, "Import"),
+    );
     importBtn.title = "Import providers from a file";
-    this._exportBtn = h("button", { type: "button", class: "btn export-btn", on: { click: () => this._exportDialog.open({ count: this._providers.length, desktop: this._desktop }) } }, icon("export", { size: 16 }), h("span", { class: "label-collapsible" }, "Export"));
+    this._exportBtn = h(
+      "button",
+      {
+        type: "button",
+        class: "btn export-btn",
+        on: { click: () => this._exportDialog.open({ count: this._providers.length, desktop: this._desktop }) },
+      },
+      icon("export", { size: 16 }),
+      h("span", { class: "label-collapsible" }, "Export"),
+    );
     this._exportBtn.title = "Export providers to a file";
-    this._addBtn = h("button", { type: "button", class: "btn btn-primary add-btn", on: { click: () => this.openAdd() } }, icon("plus", { size: 16 }), h("span", {}, "Add provider"));
-    this._progress = h("div", { class: "progress", hidden: true, role: "progressbar", "aria-label": "Checking providers", "aria-valuemin": "0" }, h("div", { class: "progress-bar" }));
+    this._addBtn = h(
+      "button",
+      { type: "button", class: "btn btn-primary add-btn", on: { click: () => this.openAdd() } },
+      icon("plus", { size: 16 }),
+      h("span", {}, "Add provider"),
+    );
+    this._progress = h(
+      "div",
+      {
+        class: "progress",
+        hidden: true,
+        role: "progressbar",
+        "aria-label": "Checking providers",
+        "aria-valuemin": "0",
+      },
+      h("div", { class: "progress-bar" }),
+    );
     this._checkResult = h("p", { class: "check-result muted", "aria-live": "polite" });
 
     const header = h(
       "header",
       { class: "view-header" },
       h("div", { class: "view-heading" }, this._heading, this._summary),
-      h("div", { class: "toolbar" }, h("div", { class: "search-wrap filter-wrap" }, icon("search", { size: 16 }), this._filter), this._checkAllBtn, importBtn, this._exportBtn, this._addBtn),
+      h(
+        "div",
+        { class: "toolbar" },
+        h("div", { class: "search-wrap filter-wrap" }, icon("search", { size: 16 }), this._filter),
+        this._checkAllBtn,
+        importBtn,
+        this._exportBtn,
+        this._addBtn,
+      ),
     );
     this._list = h("div", { class: "provider-list", role: "list", "aria-label": "Providers" });
     this._noMatch = h("p", { class: "muted no-match", hidden: true });
     this._empty = this._buildEmpty();
     this._failure = h("div", { class: "load-failure", hidden: true });
-    this._skeleton = h("div", { class: "provider-list skeleton", "aria-hidden": "true" }, [1, 2, 3].map(() => h("div", { class: "card skeleton-card" }, h("span"), h("span"), h("span"))));
+    this._skeleton = h(
+      "div",
+      { class: "provider-list skeleton", "aria-hidden": "true" },
+      [1, 2, 3].map(() => h("div", { class: "card skeleton-card" }, h("span"), h("span"), h("span"))),
+    );
 
     this._form = h("provider-form");
     this._form.addEventListener("provider-saved", (e) => this._onSaved(e.detail));
@@ -135,12 +190,26 @@ export class ProvidersView extends HTMLElement {
       { class: "empty-state", hidden: true },
       h("img", { src: "img/logo.svg", alt: "", class: "empty-art", width: 72, height: 72 }),
       h("h2", {}, "Add your first provider"),
-      h("p", { class: "muted" }, "Connect OpenAI, Anthropic, Groq, a local Ollama or any compatible endpoint. Pick a template, paste a key, and MiaoDa Chat tests the connection before saving."),
+      h(
+        "p",
+        { class: "muted" },
+        "Connect OpenAI, Anthropic, Groq, a local Ollama or any compatible endpoint. Pick a template, paste a key, and MiaoDa Chat tests the connection before saving.",
+      ),
       h(
         "div",
         { class: "empty-actions" },
-        h("button", { type: "button", class: "btn btn-primary btn-lg empty-add", on: { click: () => this.openAdd() } }, icon("plus", { size: 18 }), "Add a provider"),
-        h("button", { type: "button", class: "btn btn-lg", on: { click: () => this._importDialog.open() } }, icon("import", { size: 18 }), "Import from a file"),
+        h(
+          "button",
+          { type: "button", class: "btn btn-primary btn-lg empty-add", on: { click: () => this.openAdd() } },
+          icon("plus", { size: 18 }),
+          "Add a provider",
+        ),
+        h(
+          "button",
+          { type: "button", class: "btn btn-lg", on: { click: () => this._importDialog.open() } },
+          icon("import", { size: 18 }),
+          "Import from a file",
+        ),
       ),
     );
   }
@@ -213,7 +282,9 @@ export class ProvidersView extends HTMLElement {
     const fresh = await this.service.getProviders();
     if (fresh.success) {
       const known = new Map(this._providers.map((p) => [p.id, JSON.stringify(p)]));
-      const changed = fresh.providers.length !== this._providers.length || fresh.providers.some((p) => known.get(p.id) !== JSON.stringify(p));
+      const changed =
+        fresh.providers.length !== this._providers.length ||
+        fresh.providers.some((p) => known.get(p.id) !== JSON.stringify(p));
       if (changed) {
         this._providers = fresh.providers;
         this._render();
@@ -235,7 +306,8 @@ export class ProvidersView extends HTMLElement {
   // Open circuits count down to their probe each second, from the time they opened: no request.
   // When one reaches zero it reads as half-open, and the cached statuses are read once more.
   _scheduleCountdown() {
-    const want = this._active && document.visibilityState === "visible" && [...this._cards.values()].some((card) => card.counting);
+    const want =
+      this._active && document.visibilityState === "visible" && [...this._cards.values()].some((card) => card.counting);
     if (want && !this._countdown) this._countdown = setInterval(() => this._tickCountdown(), COUNTDOWN_MS);
     if (!want && this._countdown) {
       clearInterval(this._countdown);
@@ -316,7 +388,8 @@ export class ProvidersView extends HTMLElement {
       counts[state] = (counts[state] || 0) + 1;
     }
     const parts = [plural(n, "provider")];
-    for (const state of ["healthy", "degraded", "unhealthy"]) if (counts[state]) parts.push(`${counts[state]} ${state}`);
+    for (const state of ["healthy", "degraded", "unhealthy"])
+      if (counts[state]) parts.push(`${counts[state]} ${state}`);
     if (counts.unknown && counts.unknown !== n) parts.push(`${counts.unknown} not checked`);
     this._summary.textContent = parts.join(" · ");
   }
@@ -326,7 +399,8 @@ export class ProvidersView extends HTMLElement {
     let shown = 0;
     for (const card of this._cards.values()) {
       const p = card.provider;
-      const match = !query || [p.displayName, p.name, p.model, p.requestURL].some((v) => String(v).toLowerCase().includes(query));
+      const match =
+        !query || [p.displayName, p.name, p.model, p.requestURL].some((v) => String(v).toLowerCase().includes(query));
       card.hidden = !match;
       if (match) shown += 1;
     }
@@ -364,8 +438,13 @@ export class ProvidersView extends HTMLElement {
   async _onSaved({ provider, check, created }) {
     const idx = this._providers.findIndex((p) => p.id === provider.id);
     if (idx >= 0) this._providers[idx] = provider;
-    const when = check && check.responseTime != null ? ` Connected, first token in ${formatMs(check.responseTime)}.` : "";
-    toast({ kind: "success", title: created ? `Added ${provider.displayName}` : `Saved ${provider.displayName}`, message: `Requests go to ${provider.requestURL}.${when}` });
+    const when =
+      check && check.responseTime != null ? ` Connected, first token in ${formatMs(check.responseTime)}.` : "";
+    toast({
+      kind: "success",
+      title: created ? `Added ${provider.displayName}` : `Saved ${provider.displayName}`,
+      message: `Requests go to ${provider.requestURL}.${when}`,
+    });
     await this.load();
     const card = this._cards.get(provider.id);
     if (card && created) card.scrollIntoView({ block: "nearest" });
@@ -416,9 +495,15 @@ export class ProvidersView extends HTMLElement {
     if (quiet) return;
     const name = card.provider.displayName;
     const state = shownState(status);
-    if (state === "healthy") toast({ kind: "success", title: `${name} is healthy`, message: `Answered in ${formatMs(status.responseTime)}.` });
+    if (state === "healthy")
+      toast({ kind: "success", title: `${name} is healthy`, message: `Answered in ${formatMs(status.responseTime)}.` });
     else if (state === "degraded") toast({ kind: "info", title: `${name} is degraded`, message: status.error || "" });
-    else toast({ kind: "error", title: `${name} is unhealthy`, message: `${status.error || "The check failed."} ${adviceFor({ code: status.errorCode }).advice}`.trim() });
+    else
+      toast({
+        kind: "error",
+        title: `${name} is unhealthy`,
+        message: `${status.error || "The check failed."} ${adviceFor({ code: status.errorCode }).advice}`.trim(),
+      });
   }
 
   /** Check every provider, showing n/N as results arrive in the cache. */
@@ -485,10 +570,16 @@ export class ProvidersView extends HTMLElement {
     this._scheduleCountdown();
     const counts = {};
     for (const s of result.statuses) counts[shownState(s)] = (counts[shownState(s)] || 0) + 1;
-    const parts = ["healthy", "degraded", "unhealthy", "unknown"].filter((k) => counts[k]).map((k) => `${counts[k]} ${k}`);
+    const parts = ["healthy", "degraded", "unhealthy", "unknown"]
+      .filter((k) => counts[k])
+      .map((k) => `${counts[k]} ${k}`);
     const summary = `Checked ${plural(result.statuses.length, "provider")}: ${parts.join(", ") || "none"}.`;
     this._checkResult.textContent = summary;
-    toast({ kind: counts.unhealthy ? "error" : counts.degraded ? "info" : "success", title: "Check complete", message: summary });
+    toast({
+      kind: counts.unhealthy ? "error" : counts.degraded ? "info" : "success",
+      title: "Check complete",
+      message: summary,
+    });
   }
 
   _setProgress(done, total) {
@@ -500,7 +591,11 @@ export class ProvidersView extends HTMLElement {
 
   _onExported({ count, path, filename, withKeys }) {
     const where = path || filename;
-    toast({ kind: "success", title: `Exported ${plural(count, "provider")}`, message: `${withKeys ? "With encrypted keys" : "Without keys"} → ${where}` });
+    toast({
+      kind: "success",
+      title: `Exported ${plural(count, "provider")}`,
+      message: `${withKeys ? "With encrypted keys" : "Without keys"} → ${where}`,
+    });
   }
 
   async _onImported(report) {
@@ -509,7 +604,11 @@ export class ProvidersView extends HTMLElement {
     if (report.updated.length) parts.push(`${report.updated.length} replaced`);
     if (report.skipped.length) parts.push(`${report.skipped.length} skipped`);
     if (report.errors.length) parts.push(`${report.errors.length} with errors`);
-    toast({ kind: report.errors.length ? "info" : "success", title: "Import complete", message: parts.join(", ") || "Nothing changed." });
+    toast({
+      kind: report.errors.length ? "info" : "success",
+      title: "Import complete",
+      message: parts.join(", ") || "Nothing changed.",
+    });
     await this.load();
   }
 }

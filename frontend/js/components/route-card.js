@@ -57,16 +57,34 @@ export class RouteCard extends HTMLElement {
     this._name = h("code", { class: "card-name" });
     this._strategy = h("span", { class: "route-strategy" });
     this._count = h("span", { class: "route-count" });
-    this._editBtn = h("button", { type: "button", class: "icon-btn edit-btn", on: { click: () => this._emit("edit-route") } }, icon("edit"));
-    this._deleteBtn = h("button", { type: "button", class: "icon-btn danger delete-btn", on: { click: () => this._emit("delete-route") } }, icon("trash"));
-    this._warning = h("p", { class: "route-warning", role: "note", hidden: true }, icon("alert", { size: 16 }), h("span", {}, TEXT.empty));
+    this._editBtn = h(
+      "button",
+      { type: "button", class: "icon-btn edit-btn", on: { click: () => this._emit("edit-route") } },
+      icon("edit"),
+    );
+    this._deleteBtn = h(
+      "button",
+      { type: "button", class: "icon-btn danger delete-btn", on: { click: () => this._emit("delete-route") } },
+      icon("trash"),
+    );
+    this._warning = h(
+      "p",
+      { class: "route-warning", role: "note", hidden: true },
+      icon("alert", { size: 16 }),
+      h("span", {}, TEXT.empty),
+    );
     this._members = h("ol", { class: "route-members" });
     this.append(
       h(
         "div",
         { class: "route-head" },
         h("span", { class: "route-icon", "aria-hidden": "true" }, icon("route", { size: 20 })),
-        h("div", { class: "route-ident" }, this._title, h("div", { class: "card-meta" }, this._name, this._strategy, this._count)),
+        h(
+          "div",
+          { class: "route-ident" },
+          this._title,
+          h("div", { class: "card-meta" }, this._name, this._strategy, this._count),
+        ),
         h("div", { class: "card-actions" }, this._editBtn, this._deleteBtn),
       ),
       this._warning,
@@ -84,7 +102,10 @@ export class RouteCard extends HTMLElement {
     const strategy = STRATEGIES.find((s) => s.value === route.strategy);
     this._strategy.title = strategy ? strategy.help : "";
     this._count.textContent = TEXT.members(route.members.length);
-    for (const [button, label] of [[this._editBtn, TEXT.edit], [this._deleteBtn, TEXT.remove]]) {
+    for (const [button, label] of [
+      [this._editBtn, TEXT.edit],
+      [this._deleteBtn, TEXT.remove],
+    ]) {
       button.title = label(route.displayName);
       button.setAttribute("aria-label", label(route.displayName));
     }
@@ -137,7 +158,13 @@ export class RouteCard extends HTMLElement {
     row.why.hidden = !reason;
     if (reason && row.why.dataset.key !== `${reason.code}|${reason.message}`) {
       row.why.dataset.key = `${reason.code}|${reason.message}`;
-      replaceChildren(row.why, h("span", { class: "sr-only" }, `${TEXT.why}: `), h("span", { class: "error-code" }, reason.code), " ", reason.message);
+      replaceChildren(
+        row.why,
+        h("span", { class: "sr-only" }, `${TEXT.why}: `),
+        h("span", { class: "error-code" }, reason.code),
+        " ",
+        reason.message,
+      );
     }
   }
 

@@ -23,7 +23,8 @@ const TEXT = {
   nameHelp: "Unique among routes and providers: letters, digits, - _ .",
   strategy: "Strategy",
   members: "Providers, in the order tried",
-  membersHelp: "Drag a row, or use its arrows, to change the order. A provider that fails before answering hands the request to the next.",
+  membersHelp:
+    "Drag a row, or use its arrows, to change the order. A provider that fails before answering hands the request to the next.",
   noMembers: "No provider chosen yet: add at least one.",
   add: "Add",
   addHelp: (name) => `Add ${name} to the route`,
@@ -105,9 +106,20 @@ export class RouteForm extends HTMLElement {
     const titleId = uid("route-form-title");
     this._titleEl = h("h2", { class: "dialog-title", id: titleId });
     this._subtitle = h("p", { class: "dialog-subtitle" });
-    const closeBtn = h("button", { type: "button", class: "icon-btn", "aria-label": TEXT.close, title: `${TEXT.close} (Esc)`, on: { click: () => this._dialog.close() } }, icon("x"));
+    const closeBtn = h(
+      "button",
+      {
+        type: "button",
+        class: "icon-btn",
+        "aria-label": TEXT.close,
+        title: `${TEXT.close} (Esc)`,
+        on: { click: () => this._dialog.close() },
+      },
+      icon("x"),
+    );
     this._formError = h("div", { class: "form-error", role: "alert", hidden: true });
-    const input = (props) => h("input", { type: "text", class: "input", autocomplete: "off", spellcheck: false, ...props });
+    const input = (props) =>
+      h("input", { type: "text", class: "input", autocomplete: "off", spellcheck: false, ...props });
     this._saveBtn = h("button", { type: "submit", class: "btn btn-primary save-btn" }, h("span", {}, TEXT.save));
     this._announcer = h("p", { class: "sr-only", role: "status", "aria-live": "polite" });
 
@@ -129,7 +141,13 @@ export class RouteForm extends HTMLElement {
         this._buildMembers(),
         this._announcer,
       ),
-      h("footer", { class: "dialog-footer" }, h("span", { class: "spacer" }), h("button", { type: "button", class: "btn", on: { click: () => this._dialog.close() } }, TEXT.cancel), this._saveBtn),
+      h(
+        "footer",
+        { class: "dialog-footer" },
+        h("span", { class: "spacer" }),
+        h("button", { type: "button", class: "btn", on: { click: () => this._dialog.close() } }, TEXT.cancel),
+        this._saveBtn,
+      ),
     );
     this._form.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -150,7 +168,14 @@ export class RouteForm extends HTMLElement {
     const msg = h("p", { class: "field-msg", id: `${id}-msg`, "aria-live": "polite" });
     const helpEl = help ? h("p", { class: "field-help", id: `${id}-help` }, help) : null;
     control.setAttribute("aria-describedby", [helpEl && helpEl.id, msg.id].filter(Boolean).join(" "));
-    const wrap = h("div", { class: "field", dataset: { field: key } }, h("label", { for: id }, label), control, helpEl, msg);
+    const wrap = h(
+      "div",
+      { class: "field", dataset: { field: key } },
+      h("label", { for: id }, label),
+      control,
+      helpEl,
+      msg,
+    );
     this._f[key] = { input: control, msg, wrap };
     return wrap;
   }
@@ -160,8 +185,25 @@ export class RouteForm extends HTMLElement {
     const msg = h("p", { class: "field-msg", "aria-live": "polite" });
     const options = STRATEGIES.map((s) => {
       const helpId = uid("strategy-help");
-      const radio = h("input", { type: "radio", class: "radio", name: group, value: s.value, "aria-describedby": helpId, dataset: { field: "strategy", strategy: s.value } });
-      const label = h("label", { class: "strategy-option" }, radio, h("span", { class: "strategy-text" }, h("span", { class: "strategy-name" }, s.label), h("span", { class: "strategy-help", id: helpId }, s.help)));
+      const radio = h("input", {
+        type: "radio",
+        class: "radio",
+        name: group,
+        value: s.value,
+        "aria-describedby": helpId,
+        dataset: { field: "strategy", strategy: s.value },
+      });
+      const label = h(
+        "label",
+        { class: "strategy-option" },
+        radio,
+        h(
+          "span",
+          { class: "strategy-text" },
+          h("span", { class: "strategy-name" }, s.label),
+          h("span", { class: "strategy-help", id: helpId }, s.help),
+        ),
+      );
       return { radio, label };
     });
     this._strategyInputs = options.map((o) => o.radio);
@@ -169,7 +211,11 @@ export class RouteForm extends HTMLElement {
       "fieldset",
       { class: "field strategy-field", dataset: { field: "strategy" } },
       h("legend", { class: "field-label" }, TEXT.strategy),
-      h("div", { class: "strategy-options" }, options.map((o) => o.label)),
+      h(
+        "div",
+        { class: "strategy-options" },
+        options.map((o) => o.label),
+      ),
       msg,
     );
     this._f.strategy = { input: this._strategyInputs[0], msg, wrap };
@@ -180,7 +226,11 @@ export class RouteForm extends HTMLElement {
     const labelId = uid("members-label");
     const helpId = uid("members-help");
     const msg = h("p", { class: "field-msg", id: uid("members-msg"), "aria-live": "polite" });
-    this._memberList = h("ol", { class: "member-list", "aria-labelledby": labelId, "aria-describedby": `${helpId} ${msg.id}` });
+    this._memberList = h("ol", {
+      class: "member-list",
+      "aria-labelledby": labelId,
+      "aria-describedby": `${helpId} ${msg.id}`,
+    });
     this._memberList.addEventListener("dragover", (event) => this._onDragOver(event));
     this._memberList.addEventListener("drop", (event) => this._onDrop(event));
     this._memberEmpty = h("p", { class: "member-empty muted" }, TEXT.noMembers);
@@ -264,7 +314,10 @@ export class RouteForm extends HTMLElement {
   /** Draw the chosen members and the providers that can still be added; `focus` puts the focus back. */
   _renderMembers(focus = null) {
     const count = this._members.length;
-    replaceChildren(this._memberList, this._members.map((id, index) => this._memberRow(id, index, count)));
+    replaceChildren(
+      this._memberList,
+      this._members.map((id, index) => this._memberRow(id, index, count)),
+    );
     this._memberList.hidden = count === 0;
     this._memberEmpty.hidden = count > 0;
     const rest = this._providers.filter((p) => !this._members.includes(p.id));
@@ -278,7 +331,14 @@ export class RouteForm extends HTMLElement {
             rest.map((p) =>
               h(
                 "button",
-                { type: "button", class: "btn btn-sm member-add-btn", title: TEXT.addHelp(p.displayName), "aria-label": TEXT.addHelp(p.displayName), dataset: { providerId: p.id }, on: { click: () => this._addMember(p.id) } },
+                {
+                  type: "button",
+                  class: "btn btn-sm member-add-btn",
+                  title: TEXT.addHelp(p.displayName),
+                  "aria-label": TEXT.addHelp(p.displayName),
+                  dataset: { providerId: p.id },
+                  on: { click: () => this._addMember(p.id) },
+                },
                 icon("plus", { size: 14 }),
                 p.displayName,
               ),
@@ -287,7 +347,10 @@ export class RouteForm extends HTMLElement {
     );
     if (focus) {
       const row = [...this._memberList.children].find((li) => li.dataset.providerId === focus.id);
-      const target = row && (row.querySelector(`[data-move="${focus.control}"]:not(:disabled)`) || row.querySelector("[data-move]:not(:disabled)"));
+      const target =
+        row &&
+        (row.querySelector(`[data-move="${focus.control}"]:not(:disabled)`) ||
+          row.querySelector("[data-move]:not(:disabled)"));
       if (target) target.focus();
       else if (focus.control === "add") (this._addRow.querySelector("button") || this._saveBtn).focus();
     }
@@ -297,19 +360,47 @@ export class RouteForm extends HTMLElement {
     const name = this._nameOf(id);
     const provider = this._provider(id);
     const move = (kind, iconName, label, disabled, to) =>
-      h("button", { type: "button", class: "icon-btn", title: label, "aria-label": label, disabled, dataset: { move: kind }, on: { click: () => this._move(id, to, kind) } }, icon(iconName, { size: 16 }));
+      h(
+        "button",
+        {
+          type: "button",
+          class: "icon-btn",
+          title: label,
+          "aria-label": label,
+          disabled,
+          dataset: { move: kind },
+          on: { click: () => this._move(id, to, kind) },
+        },
+        icon(iconName, { size: 16 }),
+      );
     const row = h(
       "li",
       { class: "member-row", draggable: true, dataset: { providerId: id } },
       h("span", { class: "drag-handle", title: TEXT.drag, "aria-hidden": "true" }, icon("grip", { size: 18 })),
       h("span", { class: "member-pos", "aria-hidden": "true" }, String(index + 1)),
-      h("span", { class: "member-ident" }, h("span", { class: "member-name" }, name), provider ? h("span", { class: "member-model mono" }, provider.model) : null),
+      h(
+        "span",
+        { class: "member-ident" },
+        h("span", { class: "member-name" }, name),
+        provider ? h("span", { class: "member-model mono" }, provider.model) : null,
+      ),
       h(
         "span",
         { class: "member-tools" },
         move("up", "arrow-up", TEXT.up(name), index === 0, index - 1),
         move("down", "arrow-down", TEXT.down(name), index === count - 1, index + 1),
-        h("button", { type: "button", class: "icon-btn danger", title: TEXT.remove(name), "aria-label": TEXT.remove(name), dataset: { move: "remove" }, on: { click: () => this._removeMember(id) } }, icon("x", { size: 16 })),
+        h(
+          "button",
+          {
+            type: "button",
+            class: "icon-btn danger",
+            title: TEXT.remove(name),
+            "aria-label": TEXT.remove(name),
+            dataset: { move: "remove" },
+            on: { click: () => this._removeMember(id) },
+          },
+          icon("x", { size: 16 }),
+        ),
       ),
     );
     row.addEventListener("dragstart", (event) => {
@@ -421,7 +512,8 @@ export class RouteForm extends HTMLElement {
     const fields = this._collect();
     if (this._mode === "add") return fields;
     const changed = {};
-    for (const key of ["name", "displayName", "strategy"]) if (fields[key] !== this._original[key]) changed[key] = fields[key];
+    for (const key of ["name", "displayName", "strategy"])
+      if (fields[key] !== this._original[key]) changed[key] = fields[key];
     if (fields.members.join("\n") !== this._original.members.join("\n")) changed.members = fields.members;
     return changed;
   }
@@ -430,7 +522,10 @@ export class RouteForm extends HTMLElement {
     const generation = this._generation;
     const payload = this._payload();
     this._setBusy(true);
-    const result = this._mode === "add" ? await this.service.addRoute(payload) : await this.service.updateRoute(this._original.id, payload);
+    const result =
+      this._mode === "add"
+        ? await this.service.addRoute(payload)
+        : await this.service.updateRoute(this._original.id, payload);
     if (generation !== this._generation) return;
     this._setBusy(false);
     if (result.success) {
@@ -447,7 +542,10 @@ export class RouteForm extends HTMLElement {
     const { advice } = adviceFor(error);
     this._setFormError(error.message, advice ? [advice] : []);
     this._formError.scrollIntoView({ block: "nearest" });
-    if (error.code === "NOT_FOUND") this.dispatchEvent(new CustomEvent("route-missing", { bubbles: true, detail: { id: this._original && this._original.id } }));
+    if (error.code === "NOT_FOUND")
+      this.dispatchEvent(
+        new CustomEvent("route-missing", { bubbles: true, detail: { id: this._original && this._original.id } }),
+      );
   }
 
   /** Each of the server's field messages next to its field; the rest in the summary at the top. */
@@ -465,14 +563,25 @@ export class RouteForm extends HTMLElement {
     }
     const order = ["displayName", "name", "strategy", "members"].filter((k) => byField.has(k));
     for (const key of order) this._setMessage(key, byField.get(key).join(" "), "server");
-    const labels = order.map((key) => ({ displayName: TEXT.displayName, name: TEXT.name, strategy: TEXT.strategy, members: TEXT.members })[key]);
+    const labels = order.map(
+      (key) =>
+        ({ displayName: TEXT.displayName, name: TEXT.name, strategy: TEXT.strategy, members: TEXT.members })[key],
+    );
     this._unplaced = unplaced.length;
     const count = order.length + unplaced.length;
-    this._setFormError(count ? TEXT.fieldsNeed(count, labels.length ? `: ${labels.join(", ")}.` : ".") : error.message, unplaced);
+    this._setFormError(
+      count ? TEXT.fieldsNeed(count, labels.length ? `: ${labels.join(", ")}.` : ".") : error.message,
+      unplaced,
+    );
     this._formError.scrollIntoView({ block: "nearest" });
     const first = order[0];
     if (!first) return;
-    const target = first === "strategy" ? this._strategyInputs.find((r) => r.checked) : first === "members" ? this._memberList.querySelector("button") || this._addRow.querySelector("button") : this._f[first].input;
+    const target =
+      first === "strategy"
+        ? this._strategyInputs.find((r) => r.checked)
+        : first === "members"
+          ? this._memberList.querySelector("button") || this._addRow.querySelector("button")
+          : this._f[first].input;
     if (target) {
       target.focus({ preventScroll: true });
       this._f[first].wrap.scrollIntoView({ block: "nearest" });
@@ -490,14 +599,37 @@ export class RouteForm extends HTMLElement {
 
   _setFormError(message, extra = []) {
     this._formError.hidden = !message;
-    replaceChildren(this._formError, message ? [icon("alert", { size: 16 }), h("div", {}, h("p", {}, message), extra.length ? h("ul", {}, extra.map((m) => h("li", {}, m))) : null)] : []);
+    replaceChildren(
+      this._formError,
+      message
+        ? [
+            icon("alert", { size: 16 }),
+            h(
+              "div",
+              {},
+              h("p", {}, message),
+              extra.length
+                ? h(
+                    "ul",
+                    {},
+                    extra.map((m) => h("li", {}, m)),
+                  )
+                : null,
+            ),
+          ]
+        : [],
+    );
   }
 
   _setBusy(busy) {
     this._form.toggleAttribute("aria-busy", busy);
     this._saveBtn.disabled = busy;
     this._saveBtn.classList.toggle("is-busy", busy);
-    this._saveBtn.firstElementChild.textContent = busy ? TEXT.saving : this._mode === "edit" ? TEXT.saveChanges : TEXT.save;
+    this._saveBtn.firstElementChild.textContent = busy
+      ? TEXT.saving
+      : this._mode === "edit"
+        ? TEXT.saveChanges
+        : TEXT.save;
   }
 }
 

@@ -24,11 +24,13 @@ const TEXT = {
   add: "Create route",
   addFirst: "Create a route",
   emptyTitle: "Use several providers as one",
-  emptyText: "Use several providers as one: if one fails before answering, the next answers. A route lists providers in the order they are tried, and it can be chosen in the chat like a provider.",
+  emptyText:
+    "Use several providers as one: if one fails before answering, the next answers. A route lists providers in the order they are tried, and it can be chosen in the chat like a provider.",
   emptyNoProviders: "A route needs providers to use: add a few first.",
   addProviders: "Add a provider",
   none: "No routes yet",
-  summary: (routes, paused) => [plural(routes, "route"), paused ? `${plural(paused, "provider")} paused` : null].filter(Boolean).join(" · "),
+  summary: (routes, paused) =>
+    [plural(routes, "route"), paused ? `${plural(paused, "provider")} paused` : null].filter(Boolean).join(" · "),
   loadFailed: "The routes could not be loaded",
   refreshFailed: "Couldn't refresh the routes",
   tryAgain: "Try again",
@@ -79,8 +81,18 @@ export class RoutesView extends HTMLElement {
     this.classList.add("view", "routes-view");
     this._heading = h("h1", { class: "view-title", tabIndex: -1, dataset: { focusFallback: "" } }, TEXT.heading);
     this._summary = h("p", { class: "view-subtitle", "aria-live": "polite" }, TEXT.loading);
-    this._addBtn = h("button", { type: "button", class: "btn btn-primary add-route-btn", on: { click: () => this.openAdd() } }, icon("plus", { size: 16 }), h("span", {}, TEXT.add));
-    const header = h("header", { class: "view-header" }, h("div", { class: "view-heading" }, this._heading, this._summary), h("div", { class: "toolbar" }, this._addBtn));
+    this._addBtn = h(
+      "button",
+      { type: "button", class: "btn btn-primary add-route-btn", on: { click: () => this.openAdd() } },
+      icon("plus", { size: 16 }),
+      h("span", {}, TEXT.add),
+    );
+    const header = h(
+      "header",
+      { class: "view-header" },
+      h("div", { class: "view-heading" }, this._heading, this._summary),
+      h("div", { class: "toolbar" }, this._addBtn),
+    );
     this._list = h("div", { class: "route-list", role: "list", "aria-label": TEXT.heading, hidden: true });
     this._empty = h("div", { class: "empty-state routes-empty", hidden: true });
     this._failure = h("div", { class: "load-failure", hidden: true });
@@ -104,8 +116,18 @@ export class RoutesView extends HTMLElement {
         "div",
         { class: "empty-actions" },
         haveProviders
-          ? h("button", { type: "button", class: "btn btn-primary btn-lg empty-add-route", on: { click: () => this.openAdd() } }, icon("plus", { size: 18 }), TEXT.addFirst)
-          : h("a", { class: "btn btn-primary btn-lg", href: "#/providers?add" }, icon("plus", { size: 18 }), TEXT.addProviders),
+          ? h(
+              "button",
+              { type: "button", class: "btn btn-primary btn-lg empty-add-route", on: { click: () => this.openAdd() } },
+              icon("plus", { size: 18 }),
+              TEXT.addFirst,
+            )
+          : h(
+              "a",
+              { class: "btn btn-primary btn-lg", href: "#/providers?add" },
+              icon("plus", { size: 18 }),
+              TEXT.addProviders,
+            ),
       ),
     );
   }
@@ -230,7 +252,8 @@ export class RoutesView extends HTMLElement {
     }
     const paused = new Set();
     for (const route of this._routes) {
-      for (const [id, circuit] of Object.entries(route.circuits || {})) if (circuit && circuit.state === "open") paused.add(id);
+      for (const [id, circuit] of Object.entries(route.circuits || {}))
+        if (circuit && circuit.state === "open") paused.add(id);
     }
     this._summary.textContent = TEXT.summary(this._routes.length, paused.size);
   }
@@ -252,7 +275,9 @@ export class RoutesView extends HTMLElement {
   }
 
   async _onSaved({ route, created }) {
-    const names = route.members.map((id) => (this._providers.find((p) => p.id === id) || {}).displayName).filter(Boolean);
+    const names = route.members
+      .map((id) => (this._providers.find((p) => p.id === id) || {}).displayName)
+      .filter(Boolean);
     toast({ kind: "success", title: TEXT.saved(created, route.displayName), message: TEXT.savedText(names) });
     await this.load();
     const card = this._cards.get(route.id);
@@ -262,7 +287,12 @@ export class RoutesView extends HTMLElement {
   async _remove(id) {
     const route = this._routes.find((r) => r.id === id);
     if (!route) return;
-    const ok = await confirmDialog({ title: TEXT.removeTitle(route.displayName), message: TEXT.removeText, confirmLabel: TEXT.removeLabel, danger: true });
+    const ok = await confirmDialog({
+      title: TEXT.removeTitle(route.displayName),
+      message: TEXT.removeText,
+      confirmLabel: TEXT.removeLabel,
+      danger: true,
+    });
     if (!ok) return;
     const result = await this.routes.removeRoute(id);
     if (!result.success && result.error.code !== "NOT_FOUND") {

@@ -45,16 +45,46 @@ export class SearchDialog extends HTMLElement {
   connectedCallback() {
     if (this.#dialog) return;
     const titleId = uid("search-title");
-    this.#input = h("input", { type: "search", class: "input search-input search-dialog-input", placeholder: TEXT.placeholder, "aria-label": TEXT.title, autocomplete: "off", spellcheck: false, role: "combobox", "aria-expanded": "false", "aria-autocomplete": "list" });
-    this.#results = h("ul", { class: "search-results", role: "listbox", id: uid("search-results"), "aria-label": TEXT.title });
+    this.#input = h("input", {
+      type: "search",
+      class: "input search-input search-dialog-input",
+      placeholder: TEXT.placeholder,
+      "aria-label": TEXT.title,
+      autocomplete: "off",
+      spellcheck: false,
+      role: "combobox",
+      "aria-expanded": "false",
+      "aria-autocomplete": "list",
+    });
+    this.#results = h("ul", {
+      class: "search-results",
+      role: "listbox",
+      id: uid("search-results"),
+      "aria-label": TEXT.title,
+    });
     this.#input.setAttribute("aria-controls", this.#results.id);
     this.#status = h("p", { class: "search-status", role: "status", "aria-live": "polite" });
-    const close = h("button", { type: "button", class: "icon-btn", "aria-label": TEXT.close, title: `${TEXT.close} (Esc)`, on: { click: () => this.close() } }, icon("x"));
+    const close = h(
+      "button",
+      {
+        type: "button",
+        class: "icon-btn",
+        "aria-label": TEXT.close,
+        title: `${TEXT.close} (Esc)`,
+        on: { click: () => this.close() },
+      },
+      icon("x"),
+    );
     this.#dialog = h(
       "dialog",
       { class: "dialog search-dialog", "aria-labelledby": titleId },
       h("h2", { class: "sr-only", id: titleId }, TEXT.title),
-      h("div", { class: "search-head" }, h("div", { class: "search-wrap search-dialog-field" }, icon("search", { size: 17 }), this.#input), close),
+      h(
+        "div",
+        { class: "search-head" },
+        h("div", { class: "search-wrap search-dialog-field" }, icon("search", { size: 17 }), this.#input),
+        close,
+      ),
       h("div", { class: "search-body" }, this.#status, this.#results),
       h("footer", { class: "search-foot muted" }, TEXT.keys),
     );
@@ -113,26 +143,48 @@ export class SearchDialog extends HTMLElement {
     this.#hits = hits;
     this.#shownQuery = query;
     this.#dialog.dataset.state = state;
-    const status = { hint: TEXT.hint, none: TEXT.none, failed: `${TEXT.failed}: ${message}`, results: TEXT.count(hits.length) }[state];
+    const status = {
+      hint: TEXT.hint,
+      none: TEXT.none,
+      failed: `${TEXT.failed}: ${message}`,
+      results: TEXT.count(hits.length),
+    }[state];
     this.#status.textContent = status;
     this.#status.classList.toggle("is-empty", state === "none");
-    replaceChildren(this.#results, hits.map((hit, index) => this.#row(hit, index)));
-    if (state === "none") this.#results.append(h("li", { class: "search-none muted", role: "presentation" }, TEXT.noneHint));
+    replaceChildren(
+      this.#results,
+      hits.map((hit, index) => this.#row(hit, index)),
+    );
+    if (state === "none")
+      this.#results.append(h("li", { class: "search-none muted", role: "presentation" }, TEXT.noneHint));
     this.#input.setAttribute("aria-expanded", String(hits.length > 0));
     this.#move(hits.length ? 0 : -1);
   }
 
   #row(hit, index) {
-    const snippet = (hit.snippet || []).map((part) => (part.match ? h("mark", {}, String(part.text)) : String(part.text)));
+    const snippet = (hit.snippet || []).map((part) =>
+      part.match ? h("mark", {}, String(part.text)) : String(part.text),
+    );
     return h(
       "li",
-      { class: "search-hit", role: "option", id: `${this.#results.id}-${index}`, "aria-selected": "false", dataset: { conversationId: hit.conversationId, messageId: hit.messageId || "" }, on: { click: () => this.#openHit(index), mousemove: () => this.#move(index, { scroll: false }) } },
+      {
+        class: "search-hit",
+        role: "option",
+        id: `${this.#results.id}-${index}`,
+        "aria-selected": "false",
+        dataset: { conversationId: hit.conversationId, messageId: hit.messageId || "" },
+        on: { click: () => this.#openHit(index), mousemove: () => this.#move(index, { scroll: false }) },
+      },
       h(
         "div",
         { class: "search-hit-head" },
         h("span", { class: "search-hit-title" }, hit.title || TEXT.untitled),
         hit.messageId ? null : h("span", { class: "tag search-hit-kind" }, TEXT.titleHit),
-        h("time", { class: "search-hit-date muted", dateTime: hit.createdAt || "", title: fullTime(hit.createdAt) }, relativeTime(hit.createdAt)),
+        h(
+          "time",
+          { class: "search-hit-date muted", dateTime: hit.createdAt || "", title: fullTime(hit.createdAt) },
+          relativeTime(hit.createdAt),
+        ),
       ),
       snippet.length ? h("p", { class: "search-snippet" }, snippet) : null,
     );

@@ -20,13 +20,23 @@ export class SideNav extends HTMLElement {
       "ul",
       { class: "nav-list" },
       ROUTES.map((route) => {
-        const a = h("a", { class: "nav-link", href: `#/${route.name}`, title: route.label, dataset: { route: route.name } }, icon(route.icon, { size: 20 }), h("span", { class: "nav-label" }, route.label));
+        const a = h(
+          "a",
+          { class: "nav-link", href: `#/${route.name}`, title: route.label, dataset: { route: route.name } },
+          icon(route.icon, { size: 20 }),
+          h("span", { class: "nav-label" }, route.label),
+        );
         this._links.set(route.name, a);
         return h("li", {}, a);
       }),
     );
     this.append(
-      h("div", { class: "brand" }, h("img", { src: "img/logo.svg", alt: "", width: 28, height: 28, class: "brand-logo" }), h("span", { class: "brand-name" }, "MiaoDa Chat")),
+      h(
+        "div",
+        { class: "brand" },
+        h("img", { src: "img/logo.svg", alt: "", width: 28, height: 28, class: "brand-logo" }),
+        h("span", { class: "brand-name" }, "MiaoDa Chat"),
+      ),
       h("nav", { "aria-label": "Main" }, list),
       h("div", { class: "nav-foot" }, this._version),
     );

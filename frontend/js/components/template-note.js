@@ -12,10 +12,28 @@ export class TemplateNote extends HTMLElement {
           { class: "note-text" },
           h("strong", {}, t.displayName),
           t.notes ? h("p", { class: "muted" }, t.notes) : null,
-          t.docsURL ? link(t.docsURL, h("span", {}, "Provider docs", icon("external", { size: 14 })), { external: true, className: "docs-link" }) : null,
+          t.docsURL
+            ? link(t.docsURL, h("span", {}, "Provider docs", icon("external", { size: 14 })), {
+                external: true,
+                className: "docs-link",
+              })
+            : null,
         )
-      : h("div", { class: "note-text" }, h("strong", {}, "Custom provider"), h("p", { class: "muted" }, "Any OpenAI- or Anthropic-compatible endpoint."));
-    const change = h("button", { type: "button", class: "btn btn-sm btn-ghost", on: { click: () => this.dispatchEvent(new CustomEvent("change-template", { bubbles: true })) } }, "Change template");
+      : h(
+          "div",
+          { class: "note-text" },
+          h("strong", {}, "Custom provider"),
+          h("p", { class: "muted" }, "Any OpenAI- or Anthropic-compatible endpoint."),
+        );
+    const change = h(
+      "button",
+      {
+        type: "button",
+        class: "btn btn-sm btn-ghost",
+        on: { click: () => this.dispatchEvent(new CustomEvent("change-template", { bubbles: true })) },
+      },
+      "Change template",
+    );
     replaceChildren(this, text, change);
   }
 }

@@ -67,7 +67,11 @@ export class TemplatePicker extends HTMLElement {
     // Keep the keyboard where it was: a tile with focus is replaced by its new twin.
     const active = this._grid.contains(document.activeElement) ? document.activeElement.dataset.template : null;
     const blank = this._tile(null);
-    replaceChildren(this._grid, blank, this._templates.map((t) => this._tile(t)));
+    replaceChildren(
+      this._grid,
+      blank,
+      this._templates.map((t) => this._tile(t)),
+    );
     this._filter();
     if (active !== null) {
       const twin = [...this._grid.querySelectorAll(".template-tile")].find((tile) => tile.dataset.template === active);
@@ -77,15 +81,29 @@ export class TemplatePicker extends HTMLElement {
 
   _tile(template) {
     const name = template ? template.displayName : "Start blank";
-    const sub = template ? `${typeLabel(template.type)}${template.needsApiKey === false ? " · no key" : ""}` : "Any compatible endpoint";
+    const sub = template
+      ? `${typeLabel(template.type)}${template.needsApiKey === false ? " · no key" : ""}`
+      : "Any compatible endpoint";
     const button = h(
       "button",
-      { type: "button", class: ["template-tile", template ? "" : "is-blank"], dataset: { template: template ? template.id : "" } },
-      h("span", { class: "monogram", "aria-hidden": "true" }, template ? monogram(template.displayName) : icon("plus", { size: 18 })),
+      {
+        type: "button",
+        class: ["template-tile", template ? "" : "is-blank"],
+        dataset: { template: template ? template.id : "" },
+      },
+      h(
+        "span",
+        { class: "monogram", "aria-hidden": "true" },
+        template ? monogram(template.displayName) : icon("plus", { size: 18 }),
+      ),
       h("span", { class: "tile-text" }, h("span", { class: "tile-name" }, name), h("span", { class: "tile-sub" }, sub)),
     );
-    button.searchText = template ? `${template.displayName} ${template.id} ${template.baseURL} ${template.type}`.toLowerCase() : "blank custom start";
-    button.addEventListener("click", () => this.dispatchEvent(new CustomEvent("template-chosen", { bubbles: true, detail: { template } })));
+    button.searchText = template
+      ? `${template.displayName} ${template.id} ${template.baseURL} ${template.type}`.toLowerCase()
+      : "blank custom start";
+    button.addEventListener("click", () =>
+      this.dispatchEvent(new CustomEvent("template-chosen", { bubbles: true, detail: { template } })),
+    );
     return h("div", { role: "listitem", class: "template-item" }, button);
   }
 
@@ -102,7 +120,9 @@ export class TemplatePicker extends HTMLElement {
       item.hidden = !match;
       if (match) shown += 1;
     }
-    this._count.textContent = query ? `${shown} match${shown === 1 ? "" : "es"}` : `${this._templates.length} templates`;
+    this._count.textContent = query
+      ? `${shown} match${shown === 1 ? "" : "es"}`
+      : `${this._templates.length} templates`;
   }
 
   _arrows(event) {
@@ -125,7 +145,11 @@ export class TemplatePicker extends HTMLElement {
 }
 
 function monogram(text) {
-  const words = String(text).replace(/\(.*\)/, "").trim().split(/[\s./-]+/).filter(Boolean);
+  const words = String(text)
+    .replace(/\(.*\)/, "")
+    .trim()
+    .split(/[\s./-]+/)
+    .filter(Boolean);
   const letters = words.length > 1 ? words[0][0] + words[1][0] : (words[0] || "?").slice(0, 2);
   return letters.toUpperCase();
 }

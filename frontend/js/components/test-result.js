@@ -19,14 +19,23 @@ export class TestResult extends HTMLElement {
   }
 
   running(host) {
-    this._show("is-running", h("span", { class: "spinner", "aria-hidden": "true" }), h("span", {}, `Testing the connection to ${host}…`));
+    this._show(
+      "is-running",
+      h("span", { class: "spinner", "aria-hidden": "true" }),
+      h("span", {}, `Testing the connection to ${host}…`),
+    );
   }
 
   success(status) {
     this._show(
       "is-ok",
       h("span", { class: "test-icon" }, icon("check", { size: 18 })),
-      h("div", { class: "test-text" }, h("strong", {}, `Connected — first token in ${formatMs(status.responseTime)}`), h("span", { class: "muted" }, " The provider answered a short test message.")),
+      h(
+        "div",
+        { class: "test-text" },
+        h("strong", {}, `Connected — first token in ${formatMs(status.responseTime)}`),
+        h("span", { class: "muted" }, " The provider answered a short test message."),
+      ),
     );
   }
 
@@ -34,7 +43,15 @@ export class TestResult extends HTMLElement {
   failure(error, { refusedSave = false } = {}) {
     const { title, advice } = adviceFor(error);
     const anyway = refusedSave
-      ? h("button", { type: "button", class: "btn btn-sm save-anyway", on: { click: () => this.dispatchEvent(new CustomEvent("save-anyway", { bubbles: true })) } }, "Save anyway")
+      ? h(
+          "button",
+          {
+            type: "button",
+            class: "btn btn-sm save-anyway",
+            on: { click: () => this.dispatchEvent(new CustomEvent("save-anyway", { bubbles: true })) },
+          },
+          "Save anyway",
+        )
       : null;
     this._show(
       "is-failed",
@@ -42,10 +59,22 @@ export class TestResult extends HTMLElement {
       h(
         "div",
         { class: "test-text" },
-        h("strong", {}, refusedSave ? `Not saved: ${title}` : title, " ", h("code", { class: "error-code" }, error.code)),
+        h(
+          "strong",
+          {},
+          refusedSave ? `Not saved: ${title}` : title,
+          " ",
+          h("code", { class: "error-code" }, error.code),
+        ),
         h("p", { class: "test-message" }, error.message),
         advice ? h("p", { class: "muted" }, advice) : null,
-        refusedSave ? h("p", { class: "muted" }, "The connection test failed, so nothing was saved. Fix the settings, or save without the test.") : null,
+        refusedSave
+          ? h(
+              "p",
+              { class: "muted" },
+              "The connection test failed, so nothing was saved. Fix the settings, or save without the test.",
+            )
+          : null,
       ),
       anyway,
     );

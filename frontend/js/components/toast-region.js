@@ -17,9 +17,24 @@ export class ToastRegion extends HTMLElement {
 
   /** Show a toast: {kind: success|error|info|warn, title, message}. */
   show({ kind = "info", title, message = "" }) {
-    const text = h("div", { class: "toast-text" }, title ? h("strong", { class: "toast-title" }, title) : null, message ? h("span", { class: "toast-message" }, message) : null);
-    const close = h("button", { type: "button", class: "icon-btn toast-close", "aria-label": "Dismiss", title: "Dismiss" }, icon("x", { size: 16 }));
-    const toast = h("div", { class: ["toast", `toast-${kind}`], dataset: { kind } }, h("span", { class: "toast-icon" }, icon(ICONS[kind] || "info")), text, close);
+    const text = h(
+      "div",
+      { class: "toast-text" },
+      title ? h("strong", { class: "toast-title" }, title) : null,
+      message ? h("span", { class: "toast-message" }, message) : null,
+    );
+    const close = h(
+      "button",
+      { type: "button", class: "icon-btn toast-close", "aria-label": "Dismiss", title: "Dismiss" },
+      icon("x", { size: 16 }),
+    );
+    const toast = h(
+      "div",
+      { class: ["toast", `toast-${kind}`], dataset: { kind } },
+      h("span", { class: "toast-icon" }, icon(ICONS[kind] || "info")),
+      text,
+      close,
+    );
     let timer = null;
     const dismiss = () => {
       clearTimeout(timer);

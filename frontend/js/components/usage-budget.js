@@ -118,7 +118,11 @@ export class UsageBudgetBar extends BudgetFollower {
     this._label = h("span", { class: "budget-text" });
     this._state = h("span", { class: "budget-state" });
     this._fill = h("span", { class: "budget-fill" });
-    this._meter = h("span", { class: "budget-meter", role: "meter", "aria-valuemin": "0", "aria-valuemax": "100" }, this._fill);
+    this._meter = h(
+      "span",
+      { class: "budget-meter", role: "meter", "aria-valuemin": "0", "aria-valuemax": "100" },
+      this._fill,
+    );
     this.append(h("span", { class: "budget-label" }, TEXT.barTitle), this._meter, this._label, this._state);
   }
 
@@ -155,18 +159,45 @@ export class UsageBudgetControl extends BudgetFollower {
     const amountId = uid("budget-amount");
     const currencyId = uid("budget-currency");
     this._text = h("span", { class: "budget-now" });
-    this._openBtn = h("button", { type: "button", class: "btn btn-sm budget-open", "aria-expanded": "false", on: { click: () => this._open() } });
+    this._openBtn = h("button", {
+      type: "button",
+      class: "btn btn-sm budget-open",
+      "aria-expanded": "false",
+      on: { click: () => this._open() },
+    });
     this._line = h("div", { class: "budget-line" }, this._text, this._openBtn);
-    this._amount = h("input", { type: "number", id: amountId, class: "input", min: "0", step: "any", inputMode: "decimal", "aria-describedby": `${amountId}-msg` });
-    this._currency = h("select", { id: currencyId, class: "input select" }, CURRENCIES.map((c) => h("option", { value: c }, c)));
+    this._amount = h("input", {
+      type: "number",
+      id: amountId,
+      class: "input",
+      min: "0",
+      step: "any",
+      inputMode: "decimal",
+      "aria-describedby": `${amountId}-msg`,
+    });
+    this._currency = h(
+      "select",
+      { id: currencyId, class: "input select" },
+      CURRENCIES.map((c) => h("option", { value: c }, c)),
+    );
     this._msg = h("p", { class: "field-msg", id: `${amountId}-msg`, "aria-live": "polite" });
-    this._removeBtn = h("button", { type: "button", class: "btn btn-sm budget-remove", on: { click: () => this._save(null) } }, TEXT.remove);
+    this._removeBtn = h(
+      "button",
+      { type: "button", class: "btn btn-sm budget-remove", on: { click: () => this._save(null) } },
+      TEXT.remove,
+    );
     this._form = h(
       "form",
       { class: "budget-form", hidden: true, noValidate: true },
       h("div", { class: "field field-compact" }, h("label", { for: amountId }, TEXT.amount), this._amount),
       h("div", { class: "field field-compact" }, h("label", { for: currencyId }, TEXT.currency), this._currency),
-      h("div", { class: "budget-actions" }, h("button", { type: "submit", class: "btn btn-sm btn-primary" }, TEXT.save), this._removeBtn, h("button", { type: "button", class: "btn btn-sm btn-ghost", on: { click: () => this._close() } }, TEXT.cancel)),
+      h(
+        "div",
+        { class: "budget-actions" },
+        h("button", { type: "submit", class: "btn btn-sm btn-primary" }, TEXT.save),
+        this._removeBtn,
+        h("button", { type: "button", class: "btn btn-sm btn-ghost", on: { click: () => this._close() } }, TEXT.cancel),
+      ),
       this._msg,
     );
     this._form.addEventListener("submit", (event) => {
@@ -189,7 +220,13 @@ export class UsageBudgetControl extends BudgetFollower {
     const b = this.budget;
     this._text.textContent = b ? TEXT.current(formatMoney(b.amount, b.currency), b.currency) : TEXT.none;
     this._openBtn.textContent = b ? TEXT.change : TEXT.set;
-    if (this._provider) this._openBtn.setAttribute("aria-label", b ? `${TEXT.change} the monthly budget of ${this._provider.displayName}` : `${TEXT.set} for ${this._provider.displayName}`);
+    if (this._provider)
+      this._openBtn.setAttribute(
+        "aria-label",
+        b
+          ? `${TEXT.change} the monthly budget of ${this._provider.displayName}`
+          : `${TEXT.set} for ${this._provider.displayName}`,
+      );
   }
 
   _open() {
@@ -231,11 +268,16 @@ export class UsageBudgetControl extends BudgetFollower {
     if (!result.success) {
       const fields = result.error.fields || {};
       this._problem([].concat(fields.amount || fields.currency || result.error.message).join(" "));
-      if (!fields.amount && !fields.currency) toast({ kind: "error", title: TEXT.failed, message: result.error.message });
+      if (!fields.amount && !fields.currency)
+        toast({ kind: "error", title: TEXT.failed, message: result.error.message });
       return;
     }
     budgetStore.put(provider.id, budget ? result.budget || budget : null);
-    toast({ kind: "success", title: budget ? TEXT.saved(provider.displayName) : TEXT.removed(provider.displayName), message: budget ? TEXT.savedText : "" });
+    toast({
+      kind: "success",
+      title: budget ? TEXT.saved(provider.displayName) : TEXT.removed(provider.displayName),
+      message: budget ? TEXT.savedText : "",
+    });
     this._close();
     budgetStore.refresh(); // spent and share as the backend counts them
   }

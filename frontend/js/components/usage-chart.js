@@ -40,9 +40,23 @@ export class UsageChart extends HTMLElement {
     this._measure = "requests";
     const measureId = uid("chart-measure");
     this._stackButtons = ["provider", "model"].map((value) =>
-      h("button", { type: "button", class: "seg-btn", role: "radio", dataset: { stack: value }, on: { click: () => this._setStack(value, false) } }, value === "provider" ? TEXT.byProvider : TEXT.byModel),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "seg-btn",
+          role: "radio",
+          dataset: { stack: value },
+          on: { click: () => this._setStack(value, false) },
+        },
+        value === "provider" ? TEXT.byProvider : TEXT.byModel,
+      ),
     );
-    const stackGroup = h("div", { class: "seg seg-sm", role: "radiogroup", "aria-label": TEXT.stackBy }, this._stackButtons);
+    const stackGroup = h(
+      "div",
+      { class: "seg seg-sm", role: "radiogroup", "aria-label": TEXT.stackBy },
+      this._stackButtons,
+    );
     stackGroup.addEventListener("keydown", (event) => {
       if (!["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown"].includes(event.key)) return;
       event.preventDefault();
@@ -58,7 +72,14 @@ export class UsageChart extends HTMLElement {
     this._legend = h("ul", { class: "chart-legend", "aria-label": "Legend" });
     this._readout = h("p", { class: "chart-readout muted" }, TEXT.hint);
     this.append(
-      h("div", { class: "chart-controls" }, stackGroup, h("span", { class: "spacer" }), h("label", { for: measureId }, TEXT.measure), this._measureSelect),
+      h(
+        "div",
+        { class: "chart-controls" },
+        stackGroup,
+        h("span", { class: "spacer" }),
+        h("label", { for: measureId }, TEXT.measure),
+        this._measureSelect,
+      ),
       h("div", { class: "chart-frame" }, this._plotBox, this._empty),
       this._legend,
       this._readout,
@@ -100,12 +121,18 @@ export class UsageChart extends HTMLElement {
     if (!data || !this._plotBox) return;
     const measures = this._measures();
     if (!measures.includes(this._measure)) this._measure = "requests";
-    replaceChildren(this._measureSelect, measures.map((m) => h("option", { value: m }, m === "requests" ? TEXT.requests : TEXT.costIn(m.slice(5)))));
+    replaceChildren(
+      this._measureSelect,
+      measures.map((m) => h("option", { value: m }, m === "requests" ? TEXT.requests : TEXT.costIn(m.slice(5)))),
+    );
     this._measureSelect.value = this._measure;
     const model = buildSeries(data, this._stack, this._measure);
     this._model = model;
     const colours = this._colours();
-    const shown = model.keys.map((k, i) => ({ ...k, colour: k.other ? colours.other : colours.series[i % colours.series.length] }));
+    const shown = model.keys.map((k, i) => ({
+      ...k,
+      colour: k.other ? colours.other : colours.series[i % colours.series.length],
+    }));
     this._shown = shown;
     if (this._plot) this._plot.destroy();
     this._plot = null;
@@ -113,10 +140,19 @@ export class UsageChart extends HTMLElement {
     this._empty.hidden = model.total > 0;
     this._renderLegend(shown);
     const measureName = this._measure === "requests" ? TEXT.requests : TEXT.costIn(this._measure.slice(5));
-    this._plotBox.setAttribute("aria-label", TEXT.alt(measureName, this._stack === "provider" ? TEXT.provider : TEXT.model, data.days.length, this._format(model.total)));
+    this._plotBox.setAttribute(
+      "aria-label",
+      TEXT.alt(
+        measureName,
+        this._stack === "provider" ? TEXT.provider : TEXT.model,
+        data.days.length,
+        this._format(model.total),
+      ),
+    );
     this._readout.textContent = TEXT.hint;
     const width = this._plotBox.clientWidth;
-    if (width > 0) this._plot = new uPlot(this._options(shown, colours, width), stacked(model, data.days.length), this._plotBox);
+    if (width > 0)
+      this._plot = new uPlot(this._options(shown, colours, width), stacked(model, data.days.length), this._plotBox);
     for (const button of this._stackButtons) {
       const on = button.dataset.stack === this._stack;
       button.setAttribute("aria-checked", String(on));
@@ -157,7 +193,16 @@ export class UsageChart extends HTMLElement {
     const withYear = yearOf(0) !== yearOf(n - 1);
     const bars = uPlot.paths.bars({ size: [0.72, 56], align: 0 });
     // Drawn tallest first, so each lower part of the stack paints over the one above it.
-    const series = shown.map((k) => ({ label: k.label, fill: k.colour, stroke: k.colour, width: 0, paths: bars, points: { show: false } })).reverse();
+    const series = shown
+      .map((k) => ({
+        label: k.label,
+        fill: k.colour,
+        stroke: k.colour,
+        width: 0,
+        paths: bars,
+        points: { show: false },
+      }))
+      .reverse();
     const money = this._measure !== "requests";
     return {
       width,
@@ -165,7 +210,10 @@ export class UsageChart extends HTMLElement {
       legend: { show: false },
       cursor: { points: { show: false }, drag: { x: false, y: false, setScale: false }, y: false },
       select: { show: false },
-      scales: { x: { time: false, range: () => [-0.5, n - 0.5] }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.08 : 1] } },
+      scales: {
+        x: { time: false, range: () => [-0.5, n - 0.5] },
+        y: { range: (u, min, max) => [0, max > 0 ? max * 1.08 : 1] },
+      },
       axes: [
         {
           stroke: colours.text,
@@ -175,7 +223,12 @@ export class UsageChart extends HTMLElement {
           size: 30,
           space: 46,
           incrs: [1, 2, 3, 7, 14, 28, 56, 91, 182, 364],
-          values: (u, splits) => splits.map((i) => (Number.isInteger(i) && i >= 0 && i < n ? dayLabel(days[i], withYear && (i === 0 || days[i].endsWith("-01-01"))) : "")),
+          values: (u, splits) =>
+            splits.map((i) =>
+              Number.isInteger(i) && i >= 0 && i < n
+                ? dayLabel(days[i], withYear && (i === 0 || days[i].endsWith("-01-01")))
+                : "",
+            ),
         },
         {
           stroke: colours.text,
@@ -183,7 +236,9 @@ export class UsageChart extends HTMLElement {
           grid: { stroke: colours.grid, width: 1 },
           ticks: { show: false },
           size: money ? 64 : 44,
-          incrs: money ? undefined : [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000],
+          incrs: money
+            ? undefined
+            : [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000],
           values: (u, splits) => splits.map((v) => (money ? formatMoney(v, this._measure.slice(5)) : exactCount(v))),
         },
       ],
@@ -198,7 +253,14 @@ export class UsageChart extends HTMLElement {
       shown.map((k) => {
         const swatch = h("span", { class: "legend-swatch", "aria-hidden": "true" });
         swatch.style.setProperty("--swatch", k.colour);
-        return h("li", { class: "legend-item", dataset: { key: k.key } }, swatch, h("span", { class: "legend-label" }, k.label), " ", h("span", { class: "legend-value" }, this._format(k.total)));
+        return h(
+          "li",
+          { class: "legend-item", dataset: { key: k.key } },
+          swatch,
+          h("span", { class: "legend-label" }, k.label),
+          " ",
+          h("span", { class: "legend-value" }, this._format(k.total)),
+        );
       }),
     );
   }
@@ -241,7 +303,9 @@ export function buildSeries(data, stack, measure) {
       values.get(key)[at] += value;
     }
   }
-  const totals = [...values].map(([key, list]) => ({ key, total: list.reduce((a, b) => a + b, 0) })).filter((k) => k.total > 0);
+  const totals = [...values]
+    .map(([key, list]) => ({ key, total: list.reduce((a, b) => a + b, 0) }))
+    .filter((k) => k.total > 0);
   totals.sort((a, b) => b.total - a.total || a.key.localeCompare(b.key));
   const own = totals.length > OWN_COLOURS + 1 ? totals.slice(0, OWN_COLOURS) : totals;
   const rest = totals.slice(own.length);

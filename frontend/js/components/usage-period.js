@@ -24,10 +24,28 @@ export class UsagePeriod extends HTMLElement {
     const today = localDay(new Date());
     const fromId = uid("usage-from");
     const toId = uid("usage-to");
-    this._from = h("input", { type: "date", id: fromId, class: "input usage-date", max: today, value: saved.from || today });
+    this._from = h("input", {
+      type: "date",
+      id: fromId,
+      class: "input usage-date",
+      max: today,
+      value: saved.from || today,
+    });
     this._to = h("input", { type: "date", id: toId, class: "input usage-date", max: today, value: saved.to || today });
     this._msg = h("p", { class: "field-msg", "aria-live": "polite" });
-    this._buttons = PRESETS.map((p) => h("button", { type: "button", class: "seg-btn", role: "radio", dataset: { preset: p.id }, on: { click: () => this._choose(p.id, p.id === "custom" ? this._from : null) } }, p.label));
+    this._buttons = PRESETS.map((p) =>
+      h(
+        "button",
+        {
+          type: "button",
+          class: "seg-btn",
+          role: "radio",
+          dataset: { preset: p.id },
+          on: { click: () => this._choose(p.id, p.id === "custom" ? this._from : null) },
+        },
+        p.label,
+      ),
+    );
     const group = h("div", { class: "seg", role: "radiogroup", "aria-label": TEXT.group }, this._buttons);
     group.addEventListener("keydown", (event) => this._onKey(event));
     this._custom = h(
@@ -79,7 +97,10 @@ export class UsagePeriod extends HTMLElement {
     event.preventDefault();
     const at = PRESETS.findIndex((p) => p.id === this._preset);
     const next = PRESETS[(at + keys[event.key] + PRESETS.length) % PRESETS.length].id;
-    this._choose(next, this._buttons.find((b) => b.dataset.preset === next));
+    this._choose(
+      next,
+      this._buttons.find((b) => b.dataset.preset === next),
+    );
   }
 
   _emit() {
@@ -87,7 +108,10 @@ export class UsagePeriod extends HTMLElement {
     this._msg.textContent = range ? "" : TEXT.invalid;
     if (!range) return;
     try {
-      localStorage.setItem(STORE_KEY, JSON.stringify({ preset: this._preset, from: this._from.value, to: this._to.value }));
+      localStorage.setItem(
+        STORE_KEY,
+        JSON.stringify({ preset: this._preset, from: this._from.value, to: this._to.value }),
+      );
     } catch {
       /* not kept: the next visit starts at 7 days */
     }

@@ -53,13 +53,31 @@ export class UsagePriceForm extends HTMLElement {
       control.addEventListener("input", () => this._fieldError(name, ""));
       this._fields[name] = control;
       this._msgs[name] = msg;
-      return h("div", { class: ["field", wide ? "field-wide" : ""], dataset: { field: name } }, h("label", { for: id }, label, hint ? [" ", h("span", { class: "label-hint" }, hint)] : null), control, msg, helpEl);
+      return h(
+        "div",
+        { class: ["field", wide ? "field-wide" : ""], dataset: { field: name } },
+        h("label", { for: id }, label, hint ? [" ", h("span", { class: "label-hint" }, hint)] : null),
+        control,
+        msg,
+        helpEl,
+      );
     };
     const money = () => h("input", { type: "number", class: "input", min: "0", step: "any", inputMode: "decimal" });
     this._providerSelect = h("select", { class: "input select" });
     this._modelList = h("datalist", { id: uid("price-models") });
-    const model = h("input", { type: "text", class: "input mono", autocomplete: "off", spellcheck: false, list: this._modelList.id, maxLength: 200 });
-    const currency = h("select", { class: "input select" }, CURRENCIES.map((c) => h("option", { value: c }, c)));
+    const model = h("input", {
+      type: "text",
+      class: "input mono",
+      autocomplete: "off",
+      spellcheck: false,
+      list: this._modelList.id,
+      maxLength: 200,
+    });
+    const currency = h(
+      "select",
+      { class: "input select" },
+      CURRENCIES.map((c) => h("option", { value: c }, c)),
+    );
     this._title = h("h2", { class: "dialog-title", id: titleId });
     this._error = h("div", { class: "form-error", role: "alert", hidden: true });
     this._submit = h("button", { type: "submit", class: "btn btn-primary" }, TEXT.save);
@@ -70,7 +88,17 @@ export class UsagePriceForm extends HTMLElement {
         "header",
         { class: "dialog-header" },
         h("div", {}, this._title, h("p", { class: "dialog-subtitle" }, TEXT.subtitle)),
-        h("button", { type: "button", class: "icon-btn", "aria-label": TEXT.close, title: `${TEXT.close} (Esc)`, on: { click: () => this._dialog.close() } }, icon("x")),
+        h(
+          "button",
+          {
+            type: "button",
+            class: "icon-btn",
+            "aria-label": TEXT.close,
+            title: `${TEXT.close} (Esc)`,
+            on: { click: () => this._dialog.close() },
+          },
+          icon("x"),
+        ),
       ),
       h(
         "div",
@@ -84,11 +112,21 @@ export class UsagePriceForm extends HTMLElement {
           field("currency", TEXT.currency, currency),
           field("inputPerMillion", TEXT.input, money(), { hint: TEXT.perMillion }),
           field("outputPerMillion", TEXT.output, money(), { hint: TEXT.perMillion }),
-          field("cachedInputPerMillion", TEXT.cached, money(), { hint: TEXT.optional, help: TEXT.cachedHelp, wide: true }),
+          field("cachedInputPerMillion", TEXT.cached, money(), {
+            hint: TEXT.optional,
+            help: TEXT.cachedHelp,
+            wide: true,
+          }),
         ),
         this._modelList,
       ),
-      h("footer", { class: "dialog-footer" }, h("span", { class: "spacer" }), h("button", { type: "button", class: "btn", on: { click: () => this._dialog.close() } }, TEXT.cancel), this._submit),
+      h(
+        "footer",
+        { class: "dialog-footer" },
+        h("span", { class: "spacer" }),
+        h("button", { type: "button", class: "btn", on: { click: () => this._dialog.close() } }, TEXT.cancel),
+        this._submit,
+      ),
     );
     form.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -107,12 +145,17 @@ export class UsagePriceForm extends HTMLElement {
       h("option", { value: "" }, TEXT.anyProvider),
       providers.map((p) => h("option", { value: p.id }, p.displayName)),
     );
-    replaceChildren(this._modelList, [...new Set(models)].sort().map((m) => h("option", { value: m })));
+    replaceChildren(
+      this._modelList,
+      [...new Set(models)].sort().map((m) => h("option", { value: m })),
+    );
     const start = price || { providerId, model, currency: "USD" };
-    this._fields.providerId.value = start.providerId && providers.some((p) => p.id === start.providerId) ? start.providerId : "";
+    this._fields.providerId.value =
+      start.providerId && providers.some((p) => p.id === start.providerId) ? start.providerId : "";
     this._fields.model.value = start.model || "";
     this._fields.currency.value = CURRENCIES.includes(start.currency) ? start.currency : "USD";
-    for (const name of NUMBER_FIELDS) this._fields[name].value = price && price[name] != null ? String(price[name]) : "";
+    for (const name of NUMBER_FIELDS)
+      this._fields[name].value = price && price[name] != null ? String(price[name]) : "";
     for (const name of Object.keys(this._fields)) this._fieldError(name, "");
     this._showError("");
     this._busy(false);
@@ -171,7 +214,10 @@ export class UsagePriceForm extends HTMLElement {
 
   _showError(message) {
     this._error.hidden = !message;
-    replaceChildren(this._error, message ? [icon("alert", { size: 16 }), h("div", {}, h("strong", {}, TEXT.failed), h("p", {}, message))] : []);
+    replaceChildren(
+      this._error,
+      message ? [icon("alert", { size: 16 }), h("div", {}, h("strong", {}, TEXT.failed), h("p", {}, message))] : [],
+    );
   }
 
   _busy(busy) {

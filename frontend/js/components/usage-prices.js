@@ -18,7 +18,8 @@ import "./usage-price-form.js";
 const PAGE = 40;
 const TEXT = {
   heading: "Prices",
-  subtitle: "Per million tokens, in the currency each model is priced in. Your prices win over the bundled ones and apply from the moment you save them.",
+  subtitle:
+    "Per million tokens, in the currency each model is priced in. Your prices win over the bundled ones and apply from the moment you save them.",
   add: "Set a price",
   filter: "Filter prices",
   filterPlaceholder: "Filter by model or provider",
@@ -65,21 +66,43 @@ export class UsagePrices extends HTMLElement {
   connectedCallback() {
     if (this._body) return;
     this.classList.add("usage-prices");
-    this._filter = h("input", { type: "search", class: "input search-input", placeholder: TEXT.filterPlaceholder, "aria-label": TEXT.filter, autocomplete: "off", spellcheck: false });
+    this._filter = h("input", {
+      type: "search",
+      class: "input search-input",
+      placeholder: TEXT.filterPlaceholder,
+      "aria-label": TEXT.filter,
+      autocomplete: "off",
+      spellcheck: false,
+    });
     this._filter.addEventListener("input", () => {
       this._limit = PAGE;
       this._render();
     });
     this._form = h("usage-price-form");
     this._form.addEventListener("price-saved", (event) => this._onSaved(event.detail.price));
-    this._addBtn = h("button", { type: "button", class: "btn add-price-btn", on: { click: () => this.editPrice({}) } }, icon("plus", { size: 16 }), TEXT.add);
+    this._addBtn = h(
+      "button",
+      { type: "button", class: "btn add-price-btn", on: { click: () => this.editPrice({}) } },
+      icon("plus", { size: 16 }),
+      TEXT.add,
+    );
     this._body = h("div", { class: "prices-body" }, h("p", { class: "table-message muted" }, TEXT.loading));
     this.append(
       h(
         "div",
         { class: "panel-head" },
-        h("div", {}, h("h2", { class: "panel-title" }, TEXT.heading), h("p", { class: "panel-subtitle" }, TEXT.subtitle)),
-        h("div", { class: "toolbar" }, h("div", { class: "search-wrap filter-wrap" }, icon("search", { size: 16 }), this._filter), this._addBtn),
+        h(
+          "div",
+          {},
+          h("h2", { class: "panel-title" }, TEXT.heading),
+          h("p", { class: "panel-subtitle" }, TEXT.subtitle),
+        ),
+        h(
+          "div",
+          { class: "toolbar" },
+          h("div", { class: "search-wrap filter-wrap" }, icon("search", { size: 16 }), this._filter),
+          this._addBtn,
+        ),
       ),
       this._body,
       this._form,
@@ -106,11 +129,20 @@ export class UsagePrices extends HTMLElement {
     const own = prices.find((p) => p.source === "user" && p.model === model && (p.providerId ?? null) === providerId);
     const bundled = prices.find((p) => p.source === "bundled" && p.model === model);
     const models = [...prices.map((p) => p.model), ...this._providers.map((p) => p.model)];
-    this._form.open({ price: own || (bundled ? { ...bundled, providerId } : null), model, providerId, providers: this._providers, models });
+    this._form.open({
+      price: own || (bundled ? { ...bundled, providerId } : null),
+      model,
+      providerId,
+      providers: this._providers,
+      models,
+    });
   }
 
   _providerName(price) {
-    if (price.providerId == null) return price.source === "user" ? TEXT.anyProvider : this._tables.get(price.table) || price.table || TEXT.providerTemplates;
+    if (price.providerId == null)
+      return price.source === "user"
+        ? TEXT.anyProvider
+        : this._tables.get(price.table) || price.table || TEXT.providerTemplates;
     const provider = this._providers.find((p) => p.id === price.providerId);
     return provider ? provider.displayName : price.providerName || TEXT.removed;
   }
@@ -118,9 +150,17 @@ export class UsagePrices extends HTMLElement {
   _render() {
     if (!this._prices) return;
     const query = this._filter.value.trim().toLowerCase();
-    const sorted = [...this._prices].sort((a, b) => (a.source === b.source ? 0 : a.source === "user" ? -1 : 1) || a.model.localeCompare(b.model));
-    const matching = sorted.filter((p) => !query || p.model.toLowerCase().includes(query) || this._providerName(p).toLowerCase().includes(query));
-    if (!matching.length) return replaceChildren(this._body, h("p", { class: "table-message muted" }, this._prices.length ? TEXT.noMatch : TEXT.none));
+    const sorted = [...this._prices].sort(
+      (a, b) => (a.source === b.source ? 0 : a.source === "user" ? -1 : 1) || a.model.localeCompare(b.model),
+    );
+    const matching = sorted.filter(
+      (p) => !query || p.model.toLowerCase().includes(query) || this._providerName(p).toLowerCase().includes(query),
+    );
+    if (!matching.length)
+      return replaceChildren(
+        this._body,
+        h("p", { class: "table-message muted" }, this._prices.length ? TEXT.noMatch : TEXT.none),
+      );
     const shown = matching.slice(0, this._limit);
     const rest = matching.length - shown.length;
     const head = h(
@@ -136,8 +176,27 @@ export class UsagePrices extends HTMLElement {
     );
     replaceChildren(
       this._body,
-      h("div", { class: "table-scroll" }, h("table", { class: "data-table prices-table" }, h("thead", {}, head), h("tbody", {}, shown.map((p) => this._row(p))))),
-      rest > 0 ? h("button", { type: "button", class: "btn btn-ghost btn-sm more-prices", on: { click: () => this._more() } }, TEXT.more(rest)) : null,
+      h(
+        "div",
+        { class: "table-scroll" },
+        h(
+          "table",
+          { class: "data-table prices-table" },
+          h("thead", {}, head),
+          h(
+            "tbody",
+            {},
+            shown.map((p) => this._row(p)),
+          ),
+        ),
+      ),
+      rest > 0
+        ? h(
+            "button",
+            { type: "button", class: "btn btn-ghost btn-sm more-prices", on: { click: () => this._more() } },
+            TEXT.more(rest),
+          )
+        : null,
     );
   }
 
@@ -149,12 +208,43 @@ export class UsagePrices extends HTMLElement {
   _row(price) {
     const user = price.source === "user";
     const money = (value) => (value == null ? h("span", { class: "muted" }, "—") : formatMoney(value, price.currency));
-    const source = user ? h("span", { class: "pill pill-updated" }, TEXT.yours) : h("span", { class: "price-source", title: price.sourceNote || "" }, price.asOf ? TEXT.bundledAsOf(price.asOf.slice(0, 10)) : TEXT.bundled);
+    const source = user
+      ? h("span", { class: "pill pill-updated" }, TEXT.yours)
+      : h(
+          "span",
+          { class: "price-source", title: price.sourceNote || "" },
+          price.asOf ? TEXT.bundledAsOf(price.asOf.slice(0, 10)) : TEXT.bundled,
+        );
     if (user && price.updatedAt) source.title = fullTime(price.updatedAt);
-    const actions = price.model === "*" ? [] : [
-      h("button", { type: "button", class: "icon-btn edit-price", "aria-label": user ? TEXT.edit(price.model) : TEXT.override(price.model), title: user ? TEXT.edit(price.model) : TEXT.override(price.model), on: { click: () => this.editPrice({ model: price.model, providerId: price.providerId ?? null }) } }, icon("edit", { size: 16 })),
-      user ? h("button", { type: "button", class: "icon-btn danger remove-price", "aria-label": TEXT.remove(price.model), title: TEXT.remove(price.model), on: { click: () => this._remove(price) } }, icon("trash", { size: 16 })) : null,
-    ];
+    const actions =
+      price.model === "*"
+        ? []
+        : [
+            h(
+              "button",
+              {
+                type: "button",
+                class: "icon-btn edit-price",
+                "aria-label": user ? TEXT.edit(price.model) : TEXT.override(price.model),
+                title: user ? TEXT.edit(price.model) : TEXT.override(price.model),
+                on: { click: () => this.editPrice({ model: price.model, providerId: price.providerId ?? null }) },
+              },
+              icon("edit", { size: 16 }),
+            ),
+            user
+              ? h(
+                  "button",
+                  {
+                    type: "button",
+                    class: "icon-btn danger remove-price",
+                    "aria-label": TEXT.remove(price.model),
+                    title: TEXT.remove(price.model),
+                    on: { click: () => this._remove(price) },
+                  },
+                  icon("trash", { size: 16 }),
+                )
+              : null,
+          ];
     return h(
       "tr",
       { dataset: { model: price.model, source: price.source, providerId: price.providerId ?? "" } },
@@ -180,7 +270,11 @@ export class UsagePrices extends HTMLElement {
       return;
     }
     const bundled = (this._prices || []).some((p) => p.source === "bundled" && p.model === price.model);
-    toast({ kind: "success", title: TEXT.removedTitle(price.model), message: bundled ? TEXT.fallsBack : TEXT.noneLeft });
+    toast({
+      kind: "success",
+      title: TEXT.removedTitle(price.model),
+      message: bundled ? TEXT.fallsBack : TEXT.noneLeft,
+    });
     this._addBtn.focus(); // the row (and its button) goes
     this.dispatchEvent(new CustomEvent("prices-changed", { bubbles: true }));
   }

@@ -48,7 +48,21 @@ export class UsageTable extends HTMLElement {
     this.classList.add("usage-table");
     this._group = "provider";
     this._panelId = uid("usage-table");
-    this._tabs = GROUPS.map((g) => h("button", { type: "button", role: "tab", class: "tab", id: uid(`usage-tab-${g.id}`), "aria-controls": this._panelId, dataset: { group: g.id }, on: { click: () => this._choose(g.id, false) } }, g.label));
+    this._tabs = GROUPS.map((g) =>
+      h(
+        "button",
+        {
+          type: "button",
+          role: "tab",
+          class: "tab",
+          id: uid(`usage-tab-${g.id}`),
+          "aria-controls": this._panelId,
+          dataset: { group: g.id },
+          on: { click: () => this._choose(g.id, false) },
+        },
+        g.label,
+      ),
+    );
     const list = h("div", { class: "tabs", role: "tablist", "aria-label": TEXT.tabs }, this._tabs);
     list.addEventListener("keydown", (event) => this._onKey(event));
     this._panel = h("div", { class: "table-panel", id: this._panelId, role: "tabpanel" });
@@ -135,13 +149,34 @@ export class UsageTable extends HTMLElement {
     const rows = state.rows.map((row) => this._row(row));
     const foot = state.totals ? this._row({ ...state.totals, key: null, label: TEXT.all }, true) : null;
     this._legend.hidden = ![...state.rows, state.totals || {}].some((r) => r.estimatedTokens > 0);
-    replaceChildren(this._panel, h("div", { class: "table-scroll" }, h("table", { class: "data-table" }, h("thead", {}, head), h("tbody", {}, rows), foot ? h("tfoot", {}, foot) : null)));
+    replaceChildren(
+      this._panel,
+      h(
+        "div",
+        { class: "table-scroll" },
+        h(
+          "table",
+          { class: "data-table" },
+          h("thead", {}, head),
+          h("tbody", {}, rows),
+          foot ? h("tfoot", {}, foot) : null,
+        ),
+      ),
+    );
   }
 
   _row(row, total = false) {
     const tokens = (row.inputTokens || 0) + (row.outputTokens || 0);
     const approx = row.estimatedTokens > 0 ? TEXT.estimated(share(row.estimatedTokens, tokens)) : null;
-    const nameCell = h("th", { scope: "row", class: "col-name" }, h("span", { class: ["row-label", this._group === "model" || this._group === "key" ? "mono" : ""], title: row.label }, row.label));
+    const nameCell = h(
+      "th",
+      { scope: "row", class: "col-name" },
+      h(
+        "span",
+        { class: ["row-label", this._group === "model" || this._group === "key" ? "mono" : ""], title: row.label },
+        row.label,
+      ),
+    );
     return h(
       "tr",
       { class: total ? "row-total" : null, dataset: total ? {} : { key: row.key ?? "" } },
@@ -159,13 +194,34 @@ export class UsageTable extends HTMLElement {
 
   _cost(row, total) {
     const estimated = Object.values(row.estimatedCost || {}).some((v) => v > 0);
-    const known = Object.keys(row.cost || {}).length ? h("span", { class: "cost-known" }, (estimated ? "~" : "") + formatCost(row.cost)) : null;
+    const known = Object.keys(row.cost || {}).length
+      ? h("span", { class: "cost-known" }, (estimated ? "~" : "") + formatCost(row.cost))
+      : null;
     if (!(row.unknownCostRequests > 0)) return known || h("span", { class: "muted" }, "—");
     const forModel = this._group === "model" && !total;
     let action = null;
-    if (forModel) action = h("button", { type: "button", class: "link-btn", on: { click: () => this._emit("set-price", { model: row.key }) } }, TEXT.setPrice);
-    else if (!total) action = h("button", { type: "button", class: "link-btn", on: { click: () => this._emit("show-unpriced", {}) } }, TEXT.whichModels);
-    return [known, h("span", { class: "cost-unknown" }, forModel ? TEXT.noPriceModel(row.key) : TEXT.noPrice(row.unknownCostRequests), " ", action)];
+    if (forModel)
+      action = h(
+        "button",
+        { type: "button", class: "link-btn", on: { click: () => this._emit("set-price", { model: row.key }) } },
+        TEXT.setPrice,
+      );
+    else if (!total)
+      action = h(
+        "button",
+        { type: "button", class: "link-btn", on: { click: () => this._emit("show-unpriced", {}) } },
+        TEXT.whichModels,
+      );
+    return [
+      known,
+      h(
+        "span",
+        { class: "cost-unknown" },
+        forModel ? TEXT.noPriceModel(row.key) : TEXT.noPrice(row.unknownCostRequests),
+        " ",
+        action,
+      ),
+    ];
   }
 
   _emit(type, detail) {
@@ -180,7 +236,13 @@ function num(tag, text, title = null, extra = null) {
 function tokenCell(count, approx) {
   const text = formatCount(count, COMPACT_FROM);
   if (!approx) return num("td", text, exactCount(count));
-  return h("td", { class: "num is-estimated", title: `${exactCount(count)} — ${approx}` }, h("span", { class: "approx-mark", "aria-hidden": "true" }, "~"), h("span", { class: "sr-only" }, "estimated "), text);
+  return h(
+    "td",
+    { class: "num is-estimated", title: `${exactCount(count)} — ${approx}` },
+    h("span", { class: "approx-mark", "aria-hidden": "true" }, "~"),
+    h("span", { class: "sr-only" }, "estimated "),
+    text,
+  );
 }
 
 customElements.define("usage-table", UsageTable);

@@ -32,7 +32,8 @@ const TEXT = {
   remove: "Remove rate",
   cancel: "Cancel",
   badRate: "Enter a rate above 0, for example 7.2.",
-  estimated: (pct) => `~ ${pct} of these tokens were estimated by the app: the provider did not report them. Figures marked ~ include estimates.`,
+  estimated: (pct) =>
+    `~ ${pct} of these tokens were estimated by the app: the provider did not report them. Figures marked ~ include estimates.`,
   unpriced: (n) => `${plural(n, "request")} without a price: their cost is unknown and not in the totals.`,
   whichModels: "See which models",
 };
@@ -41,7 +42,8 @@ const TEXT = {
 export function readRate() {
   try {
     const rate = JSON.parse(localStorage.getItem(RATE_KEY) || "null");
-    if (rate && Number(rate.cnyPerUsd) > 0) return { cnyPerUsd: Number(rate.cnyPerUsd), showIn: rate.showIn === "CNY" ? "CNY" : "USD" };
+    if (rate && Number(rate.cnyPerUsd) > 0)
+      return { cnyPerUsd: Number(rate.cnyPerUsd), showIn: rate.showIn === "CNY" ? "CNY" : "USD" };
   } catch {
     /* no rate */
   }
@@ -63,7 +65,9 @@ export function combinedCost(cost, rate) {
   if (!rate || currencies.length !== 2 || !currencies.includes("USD") || !currencies.includes("CNY")) return null;
   const usd = Number(cost.USD) || 0;
   const cny = Number(cost.CNY) || 0;
-  return rate.showIn === "CNY" ? { amount: cny + usd * rate.cnyPerUsd, currency: "CNY" } : { amount: usd + cny / rate.cnyPerUsd, currency: "USD" };
+  return rate.showIn === "CNY"
+    ? { amount: cny + usd * rate.cnyPerUsd, currency: "CNY" }
+    : { amount: usd + cny / rate.cnyPerUsd, currency: "USD" };
 }
 
 export class UsageTotals extends HTMLElement {
@@ -90,20 +94,49 @@ export class UsageTotals extends HTMLElement {
     replaceChildren(
       this._tiles,
       tile("requests", TEXT.requests, formatCount(t.requests), exactCount(t.requests)),
-      tile("errors", TEXT.errors, formatCount(t.errors), exactCount(t.errors), t.requests ? TEXT.errorShare(share(t.errors, t.requests)) : null, t.errors > 0),
+      tile(
+        "errors",
+        TEXT.errors,
+        formatCount(t.errors),
+        exactCount(t.errors),
+        t.requests ? TEXT.errorShare(share(t.errors, t.requests)) : null,
+        t.errors > 0,
+      ),
       tile("tokens-in", TEXT.tokensIn, approx + formatCount(t.inputTokens), exactCount(t.inputTokens)),
       tile("tokens-out", TEXT.tokensOut, approx + formatCount(t.outputTokens), exactCount(t.outputTokens)),
       this._costTile(t),
     );
     const notes = [];
-    if (t.estimatedTokens > 0) notes.push(h("p", { class: "usage-note usage-note-estimated" }, h("span", { class: "approx-mark", "aria-hidden": "true" }, "~"), h("span", {}, TEXT.estimated(share(t.estimatedTokens, tokens)))));
+    if (t.estimatedTokens > 0)
+      notes.push(
+        h(
+          "p",
+          { class: "usage-note usage-note-estimated" },
+          h("span", { class: "approx-mark", "aria-hidden": "true" }, "~"),
+          h("span", {}, TEXT.estimated(share(t.estimatedTokens, tokens))),
+        ),
+      );
     if (t.unknownCostRequests > 0) {
       notes.push(
         h(
           "p",
           { class: "usage-note usage-note-unpriced" },
           icon("alert", { size: 16 }),
-          h("span", {}, TEXT.unpriced(t.unknownCostRequests), " ", h("button", { type: "button", class: "link-btn", on: { click: () => this.dispatchEvent(new CustomEvent("show-unpriced", { bubbles: true })) } }, TEXT.whichModels)),
+          h(
+            "span",
+            {},
+            TEXT.unpriced(t.unknownCostRequests),
+            " ",
+            h(
+              "button",
+              {
+                type: "button",
+                class: "link-btn",
+                on: { click: () => this.dispatchEvent(new CustomEvent("show-unpriced", { bubbles: true })) },
+              },
+              TEXT.whichModels,
+            ),
+          ),
         ),
       );
     }
@@ -119,12 +152,25 @@ export class UsageTotals extends HTMLElement {
         "div",
         { class: "cost-line", dataset: { currency: cur } },
         h("span", { class: "cost-amount" }, (estimated[cur] > 0 ? "~" : "") + formatMoney(cost[cur], cur)),
-        estimated[cur] > 0 ? h("span", { class: "cost-estimated" }, TEXT.estimatedPart(formatMoney(estimated[cur], cur))) : null,
+        estimated[cur] > 0
+          ? h("span", { class: "cost-estimated" }, TEXT.estimatedPart(formatMoney(estimated[cur], cur)))
+          : null,
       ),
     );
     const both = currencies.includes("USD") && currencies.includes("CNY");
     const combined = combinedCost(cost, this._rate);
-    const rateBtn = both ? h("button", { type: "button", class: "link-btn rate-btn", "aria-expanded": String(!this._rateForm.hidden), on: { click: () => this._openRate() } }, this._rate ? TEXT.editRate : TEXT.setRate) : null;
+    const rateBtn = both
+      ? h(
+          "button",
+          {
+            type: "button",
+            class: "link-btn rate-btn",
+            "aria-expanded": String(!this._rateForm.hidden),
+            on: { click: () => this._openRate() },
+          },
+          this._rate ? TEXT.editRate : TEXT.setRate,
+        )
+      : null;
     this._rateBtn = rateBtn;
     return h(
       "div",
@@ -135,7 +181,16 @@ export class UsageTotals extends HTMLElement {
         {},
         lines.length ? lines : h("span", { class: "muted" }, TEXT.noCost),
         combined
-          ? h("div", { class: "cost-combined" }, h("span", { class: "cost-combined-amount" }, TEXT.combined(formatMoney(combined.amount, combined.currency))), h("span", { class: "cost-converted" }, TEXT.convertedAt(this._rate.cnyPerUsd)))
+          ? h(
+              "div",
+              { class: "cost-combined" },
+              h(
+                "span",
+                { class: "cost-combined-amount" },
+                TEXT.combined(formatMoney(combined.amount, combined.currency)),
+              ),
+              h("span", { class: "cost-converted" }, TEXT.convertedAt(this._rate.cnyPerUsd)),
+            )
           : null,
         rateBtn,
       ),
@@ -145,16 +200,49 @@ export class UsageTotals extends HTMLElement {
   _buildRateForm() {
     const rateId = uid("usage-rate");
     const showId = uid("usage-show-in");
-    this._rateInput = h("input", { type: "number", id: rateId, class: "input", min: "0", step: "any", inputMode: "decimal", "aria-describedby": `${rateId}-help ${rateId}-msg` });
-    this._showIn = h("select", { id: showId, class: "input select" }, h("option", { value: "USD" }, "USD"), h("option", { value: "CNY" }, "CNY"));
+    this._rateInput = h("input", {
+      type: "number",
+      id: rateId,
+      class: "input",
+      min: "0",
+      step: "any",
+      inputMode: "decimal",
+      "aria-describedby": `${rateId}-help ${rateId}-msg`,
+    });
+    this._showIn = h(
+      "select",
+      { id: showId, class: "input select" },
+      h("option", { value: "USD" }, "USD"),
+      h("option", { value: "CNY" }, "CNY"),
+    );
     this._rateMsg = h("p", { class: "field-msg", id: `${rateId}-msg`, "aria-live": "polite" });
-    this._removeRate = h("button", { type: "button", class: "btn btn-sm", on: { click: () => this._saveRate(null) } }, TEXT.remove);
+    this._removeRate = h(
+      "button",
+      { type: "button", class: "btn btn-sm", on: { click: () => this._saveRate(null) } },
+      TEXT.remove,
+    );
     const form = h(
       "form",
       { class: "rate-form", hidden: true, noValidate: true, "aria-label": TEXT.rateLegend },
-      h("div", { class: "field field-compact" }, h("label", { for: rateId }, TEXT.rateLabel), this._rateInput, this._rateMsg),
+      h(
+        "div",
+        { class: "field field-compact" },
+        h("label", { for: rateId }, TEXT.rateLabel),
+        this._rateInput,
+        this._rateMsg,
+      ),
       h("div", { class: "field field-compact" }, h("label", { for: showId }, TEXT.showIn), this._showIn),
-      h("div", { class: "rate-actions" }, h("button", { type: "submit", class: "btn btn-sm btn-primary" }, TEXT.save), this._removeRate, h("button", { type: "button", class: "btn btn-sm btn-ghost", on: { click: () => this._closeRate() } }, TEXT.cancel)),
+      h(
+        "div",
+        { class: "rate-actions" },
+        h("button", { type: "submit", class: "btn btn-sm btn-primary" }, TEXT.save),
+        this._removeRate,
+        h(
+          "button",
+          { type: "button", class: "btn btn-sm btn-ghost", on: { click: () => this._closeRate() } },
+          TEXT.cancel,
+        ),
+      ),
       h("p", { class: "field-help", id: `${rateId}-help` }, TEXT.rateHelp),
     );
     form.addEventListener("submit", (event) => {
@@ -210,7 +298,12 @@ function tile(name, label, value, exact, sub = null, alarm = false) {
     "div",
     { class: ["usage-tile", alarm ? "is-alarm" : ""], dataset: { tile: name } },
     h("dt", {}, label),
-    h("dd", {}, h("span", { class: "tile-value", title: exact }, value), sub ? h("span", { class: "tile-sub" }, sub) : null),
+    h(
+      "dd",
+      {},
+      h("span", { class: "tile-value", title: exact }, value),
+      sub ? h("span", { class: "tile-sub" }, sub) : null,
+    ),
   );
 }
 

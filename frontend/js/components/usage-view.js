@@ -30,7 +30,8 @@ const TEXT = {
   clear: "Clear usage",
   clearHelp: "Remove every recorded request",
   clearTitle: "Clear all usage?",
-  clearText: "Every recorded request goes, in every period: totals, charts and this month's budget spending start again from zero. Prices and budgets stay.",
+  clearText:
+    "Every recorded request goes, in every period: totals, charts and this month's budget spending start again from zero. Prices and budgets stay.",
   clearLabel: "Clear usage",
   cleared: (n) => `Cleared ${plural(n, "record")}`,
   clearFailed: "Usage was not cleared",
@@ -73,9 +74,29 @@ export class UsageView extends HTMLElement {
     this.classList.add("view", "usage-view");
     this._heading = h("h1", { class: "view-title", tabIndex: -1, dataset: { focusFallback: "" } }, TEXT.heading);
     this._summary = h("p", { class: "view-subtitle", "aria-live": "polite" }, TEXT.loading);
-    this._exportBtn = h("button", { type: "button", class: "btn export-btn usage-export", title: TEXT.exportHelp, on: { click: () => this._export() } }, icon("export", { size: 16 }), h("span", { class: "label-collapsible" }, TEXT.export));
-    this._clearBtn = h("button", { type: "button", class: "btn usage-clear", title: TEXT.clearHelp, on: { click: () => this._clear() } }, icon("trash", { size: 16 }), h("span", { class: "label-collapsible" }, TEXT.clear));
-    const header = h("header", { class: "view-header" }, h("div", { class: "view-heading" }, this._heading, this._summary), h("div", { class: "toolbar" }, this._exportBtn, this._clearBtn));
+    this._exportBtn = h(
+      "button",
+      {
+        type: "button",
+        class: "btn export-btn usage-export",
+        title: TEXT.exportHelp,
+        on: { click: () => this._export() },
+      },
+      icon("export", { size: 16 }),
+      h("span", { class: "label-collapsible" }, TEXT.export),
+    );
+    this._clearBtn = h(
+      "button",
+      { type: "button", class: "btn usage-clear", title: TEXT.clearHelp, on: { click: () => this._clear() } },
+      icon("trash", { size: 16 }),
+      h("span", { class: "label-collapsible" }, TEXT.clear),
+    );
+    const header = h(
+      "header",
+      { class: "view-header" },
+      h("div", { class: "view-heading" }, this._heading, this._summary),
+      h("div", { class: "toolbar" }, this._exportBtn, this._clearBtn),
+    );
     this._period = h("usage-period");
     this._totals = h("usage-totals");
     this._chart = h("usage-chart");
@@ -86,8 +107,18 @@ export class UsageView extends HTMLElement {
       "div",
       { class: "usage-content" },
       this._totals,
-      h("section", { class: "usage-panel", "aria-labelledby": "usage-per-day" }, h("h2", { class: "panel-title", id: "usage-per-day" }, TEXT.perDay), this._chart),
-      h("section", { class: "usage-panel usage-breakdown", "aria-labelledby": "usage-breakdown" }, h("h2", { class: "panel-title", id: "usage-breakdown" }, TEXT.breakdown), this._table),
+      h(
+        "section",
+        { class: "usage-panel", "aria-labelledby": "usage-per-day" },
+        h("h2", { class: "panel-title", id: "usage-per-day" }, TEXT.perDay),
+        this._chart,
+      ),
+      h(
+        "section",
+        { class: "usage-panel usage-breakdown", "aria-labelledby": "usage-breakdown" },
+        h("h2", { class: "panel-title", id: "usage-breakdown" }, TEXT.breakdown),
+        this._table,
+      ),
       h("section", { class: "usage-panel" }, this._prices),
     );
     this.append(header, this._period, h("div", { class: "view-body" }, this._failure, this._content));
@@ -96,7 +127,9 @@ export class UsageView extends HTMLElement {
     this.addEventListener("period-change", () => this.load());
     this.addEventListener("group-change", (event) => this._loadGroup(event.detail.group));
     this.addEventListener("show-unpriced", () => this._showUnpriced());
-    this.addEventListener("set-price", (event) => this._prices.editPrice({ model: event.detail.model, providerId: null }));
+    this.addEventListener("set-price", (event) =>
+      this._prices.editPrice({ model: event.detail.model, providerId: null }),
+    );
     this.addEventListener("prices-changed", () => this._loadPrices());
   }
 
@@ -116,7 +149,11 @@ export class UsageView extends HTMLElement {
     const group = this._table.group;
     this.toggleAttribute("aria-busy", true);
     this._table.show({ loading: true });
-    const [days, grouped, providers] = await Promise.all([this.service.getSummary(this._options("day")), this.service.getSummary(this._options(group)), this.providerService.getProviders()]);
+    const [days, grouped, providers] = await Promise.all([
+      this.service.getSummary(this._options("day")),
+      this.service.getSummary(this._options(group)),
+      this.providerService.getProviders(),
+    ]);
     if (seq !== this._seq) return;
     this.toggleAttribute("aria-busy", false);
     if (!days.success) return this._showFailure(days.error);
@@ -196,7 +233,8 @@ export class UsageView extends HTMLElement {
     const result = await this.service.exportCsv(this._options(group));
     this._exportBtn.disabled = false;
     if (!result.success) {
-      if (result.error.code !== "CANCELLED") toast({ kind: "error", title: TEXT.exportFailed, message: result.error.message });
+      if (result.error.code !== "CANCELLED")
+        toast({ kind: "error", title: TEXT.exportFailed, message: result.error.message });
       return;
     }
     // The window saved it through a native dialog; a browser gets the file to download.
@@ -206,7 +244,12 @@ export class UsageView extends HTMLElement {
   }
 
   async _clear() {
-    const ok = await confirmDialog({ title: TEXT.clearTitle, message: TEXT.clearText, confirmLabel: TEXT.clearLabel, danger: true });
+    const ok = await confirmDialog({
+      title: TEXT.clearTitle,
+      message: TEXT.clearText,
+      confirmLabel: TEXT.clearLabel,
+      danger: true,
+    });
     if (!ok) return;
     const result = await this.service.clearUsage();
     if (!result.success) {

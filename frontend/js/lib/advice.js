@@ -2,16 +2,25 @@
 // The server's message says what happened; this adds the usual fix.
 
 const ADVICE = {
-  AUTH_FAILED: ["Key rejected", "Check the API key, and that the auth scheme (Advanced) is the one the provider expects."],
+  AUTH_FAILED: [
+    "Key rejected",
+    "Check the API key, and that the auth scheme (Advanced) is the one the provider expects.",
+  ],
   RATE_LIMITED: ["Rate limited", "The provider is busy for this key; wait a little and try again."],
   QUOTA_EXCEEDED: ["Out of credit", "Add credit or raise the quota in the provider's console."],
-  MODEL_NOT_FOUND: ["Unknown model", "Pick a model the provider serves: the model picker in the chat header lists them, and so does Fetch models in the provider's form."],
+  MODEL_NOT_FOUND: [
+    "Unknown model",
+    "Pick a model the provider serves: the model picker in the chat header lists them, and so does Fetch models in the provider's form.",
+  ],
   CONTEXT_LENGTH_EXCEEDED: ["Too long", "Shorten the conversation or pick a model with a larger context."],
   BAD_REQUEST: ["Request refused", "Check the model name and the parameters; some models refuse some parameters."],
   CONNECTION_FAILED: ["Can't connect", "Check the base URL, that the server is running, and your network or proxy."],
   TIMEOUT: ["Timed out", "The provider did not answer in time; try again, or check the base URL."],
   UPSTREAM_ERROR: ["Provider error", "The provider had a server error; try again later."],
-  INVALID_RESPONSE: ["Unreadable answer", "Check the type (OpenAI- or Anthropic-compatible) and that the base URL includes the version path, e.g. /v1."],
+  INVALID_RESPONSE: [
+    "Unreadable answer",
+    "Check the type (OpenAI- or Anthropic-compatible) and that the base URL includes the version path, e.g. /v1.",
+  ],
   INVALID_CONFIG: ["Check the fields", "Correct the highlighted fields and try again."],
   DUPLICATE_NAME: ["Name taken", "Choose another name; names ignore case."],
   NOT_FOUND: ["Gone", "The provider was removed, perhaps in another window; the list has been refreshed."],
@@ -25,8 +34,16 @@ const ADVICE = {
 };
 
 const UPSTREAM = new Set([
-  "AUTH_FAILED", "RATE_LIMITED", "QUOTA_EXCEEDED", "MODEL_NOT_FOUND", "CONTEXT_LENGTH_EXCEEDED",
-  "BAD_REQUEST", "CONNECTION_FAILED", "TIMEOUT", "UPSTREAM_ERROR", "INVALID_RESPONSE",
+  "AUTH_FAILED",
+  "RATE_LIMITED",
+  "QUOTA_EXCEEDED",
+  "MODEL_NOT_FOUND",
+  "CONTEXT_LENGTH_EXCEEDED",
+  "BAD_REQUEST",
+  "CONNECTION_FAILED",
+  "TIMEOUT",
+  "UPSTREAM_ERROR",
+  "INVALID_RESPONSE",
 ]);
 
 /** {title, advice} for an error code; advice mentions retryAfter when there is one. */

@@ -150,7 +150,10 @@ async function refusal(response) {
   } catch {
     /* not an envelope */
   }
-  error ??= { code: "INTERNAL", message: `MiaoDa Chat answered with something unexpected (HTTP ${response.status}). Reload the page and try again.` };
+  error ??= {
+    code: "INTERNAL",
+    message: `MiaoDa Chat answered with something unexpected (HTTP ${response.status}). Reload the page and try again.`,
+  };
   error.responseStatus = response.status;
   if (error.code === "UNAUTHORIZED") bridgeEvents.dispatchEvent(new CustomEvent("unauthorized", { detail: error }));
   return error;

@@ -78,10 +78,19 @@ export function assistantTurn(provider, model, parentId = null) {
  * Tool messages are not turns: the caller skips them.
  */
 export function turnFromMessage(message, providerName = () => "") {
-  const base = { id: String(message.id), parentId: message.parentId ?? null, siblingIds: siblings(message), role: message.role, content: String(message.content ?? ""), stored: true };
+  const base = {
+    id: String(message.id),
+    parentId: message.parentId ?? null,
+    siblingIds: siblings(message),
+    role: message.role,
+    content: String(message.content ?? ""),
+    stored: true,
+  };
   if (message.role !== "assistant") return base;
   const reason = message.finishReason || null;
-  const error = message.error ? { code: String(message.error.code || "INTERNAL"), message: String(message.error.message || "") } : null;
+  const error = message.error
+    ? { code: String(message.error.code || "INTERNAL"), message: String(message.error.message || "") }
+    : null;
   return {
     ...base,
     reasoning: String(message.reasoning ?? ""),
@@ -124,7 +133,9 @@ export function toolCall(data, index) {
 
 /** The turns of a stored path (tool messages are shown through their call, not as turns). */
 export function turnsFromMessages(messages, providerName) {
-  return messages.filter((m) => m.role === "user" || m.role === "assistant").map((m) => turnFromMessage(m, providerName));
+  return messages
+    .filter((m) => m.role === "user" || m.role === "assistant")
+    .map((m) => turnFromMessage(m, providerName));
 }
 
 // --- what the browser remembers --------------------------------------------------------------
@@ -180,7 +191,8 @@ export function saveDraft(key, text) {
 export function cachedModels(providerId) {
   try {
     const saved = JSON.parse(read(MODELS_PREFIX + providerId) || "null");
-    if (saved && Array.isArray(saved.models) && Number.isFinite(saved.at)) return { models: saved.models.map(String), at: saved.at };
+    if (saved && Array.isArray(saved.models) && Number.isFinite(saved.at))
+      return { models: saved.models.map(String), at: saved.at };
   } catch {
     /* unreadable: fetch again */
   }

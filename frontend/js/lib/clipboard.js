@@ -21,7 +21,7 @@ function copyWithSelection(text) {
   area.value = text;
   document.body.append(area);
   area.select();
-  let ok = false;
+  let ok;
   try {
     ok = document.execCommand("copy");
   } catch {

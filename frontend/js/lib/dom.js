@@ -107,8 +107,15 @@ export function uid(prefix = "md") {
 /** Elements inside `root` that take keyboard focus, in tab order of the DOM. */
 export function focusables(root) {
   const selector = [
-    "a[href]", "button:not([disabled])", "input:not([disabled]):not([type=hidden])",
-    "select:not([disabled])", "textarea:not([disabled])", "summary", "[tabindex]:not([tabindex='-1'])",
+    "a[href]",
+    "button:not([disabled])",
+    "input:not([disabled]):not([type=hidden])",
+    "select:not([disabled])",
+    "textarea:not([disabled])",
+    "summary",
+    "[tabindex]:not([tabindex='-1'])",
   ].join(",");
-  return [...root.querySelectorAll(selector)].filter((el) => el.getClientRects().length > 0 && !el.closest("[hidden], [inert]"));
+  return [...root.querySelectorAll(selector)].filter(
+    (el) => el.getClientRects().length > 0 && !el.closest("[hidden], [inert]"),
+  );
 }

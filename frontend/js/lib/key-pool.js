@@ -4,8 +4,14 @@ import { secondsUntil } from "./format.js";
 
 export const KEY_STATES = {
   active: { label: "Active", help: "Used in turn with the other active keys." },
-  cooling: { label: "Cooling", help: "Rate limited: rests until the provider's wait is over, while the other keys answer." },
-  invalid: { label: "Invalid", help: "The provider refused it (401/403). Skipped until it is re-enabled, edited, or a check passes with it." },
+  cooling: {
+    label: "Cooling",
+    help: "Rate limited: rests until the provider's wait is over, while the other keys answer.",
+  },
+  invalid: {
+    label: "Invalid",
+    help: "The provider refused it (401/403). Skipped until it is re-enabled, edited, or a check passes with it.",
+  },
   exhausted: { label: "Exhausted", help: "Its quota is used up. Tried again an hour after that was reported." },
 };
 

@@ -68,9 +68,43 @@ const purify = createDOMPurify(window);
 const MATH_ONLY_ATTRS = new Set(MATH_ATTRS);
 const SANITIZE = {
   ALLOWED_TAGS: [
-    "a", "b", "blockquote", "br", "code", "del", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
-    "i", "input", "kbd", "li", "mark", "ol", "p", "pre", "s", "span", "strong", "sub", "sup", "table",
-    "tbody", "td", "th", "thead", "tr", "u", "ul", ...MATH_TAGS,
+    "a",
+    "b",
+    "blockquote",
+    "br",
+    "code",
+    "del",
+    "div",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "input",
+    "kbd",
+    "li",
+    "mark",
+    "ol",
+    "p",
+    "pre",
+    "s",
+    "span",
+    "strong",
+    "sub",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "th",
+    "thead",
+    "tr",
+    "u",
+    "ul",
+    ...MATH_TAGS,
   ],
   ALLOWED_ATTR: ["href", "title", "class", "align", "start", "type", "checked", "disabled", ...MATH_ATTRS],
   ALLOWED_URI_REGEXP: /^(?:https?|mailto):/i,
@@ -184,7 +218,7 @@ export class MarkdownStream {
     while (joined(open)) open -= 1;
     let before = open - 1;
     while (before >= 0 && tokens[before].type === "space") before -= 1;
-    if (before >= 0 && tokens[before].type === "list") for (open = before; joined(open); ) open -= 1;
+    if (before >= 0 && tokens[before].type === "list") for (open = before; joined(open);) open -= 1;
     open = Math.max(open, 0);
     const math = openMathAt(source);
     if (math < 0) return open;
@@ -215,7 +249,8 @@ export class MarkdownStream {
     const links = JSON.stringify(tokens.links);
     let keep = 0;
     // A definition that arrived or changed may turn text in any open block into a link.
-    if (links === this.#tailLinks) while (keep < tokens.length && keep < shown.length && shown[keep].raw === tokens[keep].raw) keep += 1;
+    if (links === this.#tailLinks)
+      while (keep < tokens.length && keep < shown.length && shown[keep].raw === tokens[keep].raw) keep += 1;
     this.#tailLinks = links;
     const last = tokens.length - 1;
     const fence = last >= open ? tokens[last] : null;
@@ -239,7 +274,8 @@ export class MarkdownStream {
   #settle(tokens, open) {
     for (const token of tokens.slice(0, open)) {
       this.#finalLength += token.raw.length;
-      if (token.type === "def" && !(token.tag in this.#links)) this.#links[token.tag] = { href: token.href, title: token.title };
+      if (token.type === "def" && !(token.tag in this.#links))
+        this.#links[token.tag] = { href: token.href, title: token.title };
     }
     this.#final += open;
     Object.assign(this.#renderedLinks, tokens.links);
@@ -313,7 +349,14 @@ function lex(source, links = null) {
     if (links) Object.assign(lexer.tokens.links, links);
     tokens = lexer.lex(source);
   } catch {
-    tokens = [{ type: "paragraph", raw: source, text: source, tokens: [{ type: "text", raw: source, text: escapeHtml(source) }] }];
+    tokens = [
+      {
+        type: "paragraph",
+        raw: source,
+        text: source,
+        tokens: [{ type: "text", raw: source, text: escapeHtml(source) }],
+      },
+    ];
     tokens.links = Object.create(null);
   }
   let length = 0;
@@ -343,7 +386,12 @@ function decorateCodeBlocks(root) {
     const language = match ? match[1] : "";
     const label = h("span", { class: "code-lang" }, language || TEXT.plainLanguage);
     const name = language ? TEXT.copyLanguage(language) : TEXT.copyCode;
-    const button = h("button", { type: "button", class: "code-copy", title: TEXT.copyCode, "aria-label": name }, icon("copy", { size: 14 }), h("span", { class: "copy-label" }, TEXT.copy));
+    const button = h(
+      "button",
+      { type: "button", class: "code-copy", title: TEXT.copyCode, "aria-label": name },
+      icon("copy", { size: 14 }),
+      h("span", { class: "copy-label" }, TEXT.copy),
+    );
     button.addEventListener("click", () => copyFeedback(button, code.textContent));
     const frame = h("div", { class: "code-block" }, h("div", { class: "code-head" }, label, button));
     pre.replaceWith(frame);
@@ -370,5 +418,8 @@ export async function copyFeedback(button, text) {
 }
 
 function escapeHtml(text) {
-  return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+  return String(text).replace(
+    /[&<>"']/g,
+    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c],
+  );
 }

@@ -54,7 +54,10 @@ function renderTex(tex, display) {
 // --- delimiters -------------------------------------------------------------------------------
 
 const BLANK_LINE = /\n[ \t]*\n/;
-const BLOCK_RULES = [/^ {0,3}\$\$((?:[^$\\]|\\[\s\S]|\$(?!\$))+?)\$\$[ \t]*(?:\n|$)/, /^ {0,3}\\\[([\s\S]+?)\\\][ \t]*(?:\n|$)/];
+const BLOCK_RULES = [
+  /^ {0,3}\$\$((?:[^$\\]|\\[\s\S]|\$(?!\$))+?)\$\$[ \t]*(?:\n|$)/,
+  /^ {0,3}\\\[([\s\S]+?)\\\][ \t]*(?:\n|$)/,
+];
 const BLOCK_START = /\n {0,3}(?:\$\$|\\\[)/;
 const INLINE_RULES = [
   { rule: /^\$\$((?:[^$\\]|\\[\s\S]|\$(?!\$))+?)\$\$/, display: true },
@@ -114,24 +117,86 @@ export const mathExtensions = [mathBlock, mathInline];
 
 /** MathML elements KaTeX produces. No `annotation-xml` (it can carry HTML), no `maction`. */
 export const MATH_TAGS = [
-  "math", "semantics", "annotation", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "msup",
-  "msub", "msubsup", "mfrac", "msqrt", "mroot", "mtable", "mtr", "mtd", "mover", "munder",
-  "munderover", "mstyle", "mpadded", "mphantom", "menclose", "mglyph", "mprescripts", "none",
+  "math",
+  "semantics",
+  "annotation",
+  "mrow",
+  "mi",
+  "mn",
+  "mo",
+  "ms",
+  "mtext",
+  "mspace",
+  "msup",
+  "msub",
+  "msubsup",
+  "mfrac",
+  "msqrt",
+  "mroot",
+  "mtable",
+  "mtr",
+  "mtd",
+  "mover",
+  "munder",
+  "munderover",
+  "mstyle",
+  "mpadded",
+  "mphantom",
+  "menclose",
+  "mglyph",
+  "mprescripts",
+  "none",
 ];
 
 /** Presentation attributes of those elements: values, never URLs or CSS. */
 export const MATH_ATTRS = [
-  "display", "displaystyle", "scriptlevel", "mathvariant", "mathcolor", "mathbackground",
-  "encoding", "stretchy", "fence", "separator", "symmetric", "largeop", "movablelimits", "accent",
-  "accentunder", "lspace", "rspace", "minsize", "maxsize", "form", "linethickness", "width",
-  "height", "depth", "voffset", "notation", "columnalign", "rowalign", "columnspacing",
-  "rowspacing", "columnlines", "rowlines", "frame", "framespacing", "equalrows", "equalcolumns",
-  "side", "rowspan", "columnspan",
+  "display",
+  "displaystyle",
+  "scriptlevel",
+  "mathvariant",
+  "mathcolor",
+  "mathbackground",
+  "encoding",
+  "stretchy",
+  "fence",
+  "separator",
+  "symmetric",
+  "largeop",
+  "movablelimits",
+  "accent",
+  "accentunder",
+  "lspace",
+  "rspace",
+  "minsize",
+  "maxsize",
+  "form",
+  "linethickness",
+  "width",
+  "height",
+  "depth",
+  "voffset",
+  "notation",
+  "columnalign",
+  "rowalign",
+  "columnspacing",
+  "rowspacing",
+  "columnlines",
+  "rowlines",
+  "frame",
+  "framespacing",
+  "equalrows",
+  "equalcolumns",
+  "side",
+  "rowspan",
+  "columnspan",
 ];
 
 /** Classes of the wrappers above and of KaTeX's own. */
 export const MATH_CLASSES = new Set(["math-inline", "math-display", "katex", "katex-display", "katex-error"]);
 
 function escapeHtml(text) {
-  return String(text).replace(/[&<>"']/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[ch]);
+  return String(text).replace(
+    /[&<>"']/g,
+    (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[ch],
+  );
 }

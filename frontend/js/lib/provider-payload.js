@@ -25,13 +25,16 @@ export function addPayload(fields, { auth, keys = [] }) {
  */
 export function updatePayload(original, fields, { auth, keys = [], removeKey }) {
   const updates = {};
-  for (const name of ["name", "displayName", "type", "model"]) if (fields[name] !== original[name]) updates[name] = fields[name];
+  for (const name of ["name", "displayName", "type", "model"])
+    if (fields[name] !== original[name]) updates[name] = fields[name];
   if (normalizeBase(fields.baseURL) !== original.baseURL) updates.baseURL = fields.baseURL;
-  for (const name of ["headers", "parameters", "endpoints"]) if (!sameObject(fields[name], original[name])) updates[name] = fields[name];
+  for (const name of ["headers", "parameters", "endpoints"])
+    if (!sameObject(fields[name], original[name])) updates[name] = fields[name];
   // "Default" means the new type's default; send it when that differs from what is saved.
   const wanted = auth || defaultAuth(fields.type);
   if (!sameAuth(wanted, original.auth)) updates.auth = wanted;
-  if (fields.checkKind && fields.checkKind !== (original.checkKind || DEFAULT_CHECK)) updates.checkKind = fields.checkKind;
+  if (fields.checkKind && fields.checkKind !== (original.checkKind || DEFAULT_CHECK))
+    updates.checkKind = fields.checkKind;
   if (removeKey) updates.apiKey = "";
   else Object.assign(updates, keysPayload(keys));
   return updates;

@@ -46,11 +46,16 @@ export function defaultAuth(type) {
 export function describeAuth(auth) {
   if (!auth) return "";
   switch (auth.scheme) {
-    case "bearer": return "Bearer token (Authorization header)";
-    case "header": return `Header ${auth.name || ""}`.trim();
-    case "query": return `Query parameter ${auth.name || ""}`.trim();
-    case "none": return "No key sent";
-    default: return auth.scheme;
+    case "bearer":
+      return "Bearer token (Authorization header)";
+    case "header":
+      return `Header ${auth.name || ""}`.trim();
+    case "query":
+      return `Query parameter ${auth.name || ""}`.trim();
+    case "none":
+      return "No key sent";
+    default:
+      return auth.scheme;
   }
 }
 
@@ -60,7 +65,9 @@ export function sameAuth(a, b) {
 
 /** Strip trailing slashes, as the app does when it saves a base URL. */
 export function normalizeBase(baseURL) {
-  return String(baseURL || "").trim().replace(/\/+$/, "");
+  return String(baseURL || "")
+    .trim()
+    .replace(/\/+$/, "");
 }
 
 /**
@@ -108,7 +115,9 @@ export function uniqueName(name, taken) {
 export const hints = {
   name(value) {
     if (!value) return "Give a short name, e.g. groq-fast.";
-    return NAME_RE.test(value) ? null : "Use 1–64 ASCII letters, digits, '-', '_' or '.', starting with a letter or digit.";
+    return NAME_RE.test(value)
+      ? null
+      : "Use 1–64 ASCII letters, digits, '-', '_' or '.', starting with a letter or digit.";
   },
   displayName(value) {
     if (!value.trim()) return "Give a display name.";
@@ -127,10 +136,12 @@ export const hints = {
     } catch {
       return "Not a valid URL. Use the form https://api.example.com/v1.";
     }
-    if (!["http:", "https:"].includes(url.protocol) || !url.hostname) return "Must be an http:// or https:// URL with a host.";
+    if (!["http:", "https:"].includes(url.protocol) || !url.hostname)
+      return "Must be an http:// or https:// URL with a host.";
     if (url.username || url.password) return "No user name or password in the URL; put the key in the API key field.";
     if (url.hash || text.endsWith("#")) return "Must not contain a # fragment.";
-    if (url.search || text.endsWith("?")) return "No ?query here; put query parameters in the endpoint paths (Advanced).";
+    if (url.search || text.endsWith("?"))
+      return "No ?query here; put query parameters in the endpoint paths (Advanced).";
     return null;
   },
   model(value) {
@@ -152,9 +163,11 @@ export const hints = {
   },
   endpoint(value) {
     if (!value) return null;
-    if (!value.startsWith("/") || value.startsWith("//")) return "Must be a path starting with one /, e.g. /chat/completions?api-version=2024-10-21.";
+    if (!value.startsWith("/") || value.startsWith("//"))
+      return "Must be a path starting with one /, e.g. /chat/completions?api-version=2024-10-21.";
     if (/[\s#]/.test(value)) return "No spaces or # in a path.";
-    if (ENDPOINT_ESCAPE_RE.test(value.split("?")[0])) return "Must stay under the base URL: no .. segments, //, backslashes or encoded dots and slashes (%2E, %2F, %5C).";
+    if (ENDPOINT_ESCAPE_RE.test(value.split("?")[0]))
+      return "Must stay under the base URL: no .. segments, //, backslashes or encoded dots and slashes (%2E, %2F, %5C).";
     return null;
   },
   header(name, value, seen) {
@@ -168,7 +181,9 @@ export const hints = {
 
 /** Parse a parameter field: {value} when valid or empty (undefined), {error} otherwise. */
 export function parseParameter(spec, raw) {
-  const text = String(raw ?? "").trim().replace(/\u2212/g, "-");
+  const text = String(raw ?? "")
+    .trim()
+    .replace(/\u2212/g, "-");
   if (text === "") return { value: undefined };
   if (!/^-?(\d+\.?\d*|\.\d+)(e-?\d+)?$/i.test(text)) return { error: `Must be a number (${spec.hint}).` };
   const value = Number(text);

@@ -62,9 +62,12 @@ export function routeLine(turn) {
   const attempts = Array.isArray(turn.attempts) ? turn.attempts : [];
   if (!turn.routeId || attempts.length === 0) return null;
   const answering = attempts.find((a) => a.outcome === "answering");
-  const before = attempts.filter((a) => a.outcome !== "answering").map((a) => `${a.providerName || TEXT.someone} ${attemptPhrase(a)}`);
+  const before = attempts
+    .filter((a) => a.outcome !== "answering")
+    .map((a) => `${a.providerName || TEXT.someone} ${attemptPhrase(a)}`);
   const rest = before.join(", ");
-  if (answering) return { outcome: "answered", lead: TEXT.answered, name: answering.providerName || TEXT.someone, rest };
+  if (answering)
+    return { outcome: "answered", lead: TEXT.answered, name: answering.providerName || TEXT.someone, rest };
   if (turn.status === "streaming") return { outcome: "trying", lead: "", name: "", rest: `${rest} — ${TEXT.trying}` };
   if (turn.status === "stopped") return { outcome: "stopped", lead: TEXT.stopped, name: "", rest };
   return { outcome: "failed", lead: TEXT.none, name: "", rest };

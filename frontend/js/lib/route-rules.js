@@ -3,8 +3,16 @@
 
 /** The strategies, in the order the form offers them, each with what it does in one line. */
 export const STRATEGIES = [
-  { value: "failover", label: "Failover", help: "Tries the providers in order: the next one answers only when the one before fails." },
-  { value: "round-robin", label: "Round-robin", help: "Spreads the load: each request starts one provider further down the list." },
+  {
+    value: "failover",
+    label: "Failover",
+    help: "Tries the providers in order: the next one answers only when the one before fails.",
+  },
+  {
+    value: "round-robin",
+    label: "Round-robin",
+    help: "Spreads the load: each request starts one provider further down the list.",
+  },
   { value: "fastest", label: "Fastest", help: "Starts with the provider that has been quickest to answer lately." },
 ];
 
@@ -25,7 +33,12 @@ export function describeCircuit(circuit, now = Date.now()) {
   const why = reason ? `Paused after ${reason.code}: ${reason.message}` : "Paused after repeated failures.";
   if (state === "closed") return { state, label: "Available", detail: "Requests go to this provider.", reason: null };
   if (state === "half-open") {
-    return { state, label: "Probing", detail: "One request is testing whether it recovered; the others skip it meanwhile.", reason };
+    return {
+      state,
+      label: "Probing",
+      detail: "One request is testing whether it recovered; the others skip it meanwhile.",
+      reason,
+    };
   }
   const reopens = Date.parse(circuit.reopensAt || "");
   const left = Number.isNaN(reopens) ? null : Math.ceil((reopens - now) / 1000);

@@ -15,7 +15,12 @@ export function timeZone() {
 export function formatMoney(amount, currency) {
   const value = Number(amount) || 0;
   const size = Math.abs(value);
-  const digits = size === 0 || size >= 1 ? { minimumFractionDigits: 2, maximumFractionDigits: 2 } : size >= 0.0001 ? { minimumFractionDigits: 2, maximumFractionDigits: 4 } : { maximumSignificantDigits: 2 };
+  const digits =
+    size === 0 || size >= 1
+      ? { minimumFractionDigits: 2, maximumFractionDigits: 2 }
+      : size >= 0.0001
+        ? { minimumFractionDigits: 2, maximumFractionDigits: 4 }
+        : { maximumSignificantDigits: 2 };
   try {
     return new Intl.NumberFormat("en-US", { style: "currency", currency, ...digits }).format(value);
   } catch {
