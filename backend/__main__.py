@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from backend import APP_NAME, __version__
+from backend import APP_NAME, __version__, i18n
 from backend.errors import MiaodaError
 from backend.paths import data_dir, frontend_dir
 
@@ -114,6 +114,8 @@ def _self_test() -> int:
     app = None
     try:
         app = _make_app()
+        # The self-test reports in English, for support, whatever language the app is set to.
+        i18n.set_language("en")
         checks.append(
             (
                 "storage",

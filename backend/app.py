@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import secrets as stdlib_secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from backend import __version__
 from backend.background import BackgroundWrites
-from backend.bridge import AppInfo, Bridge, Dialogs, rpc_methods
+from backend.bridge import PROXY_TEST_SECONDS, AppInfo, Bridge, Dialogs, rpc_methods
 from backend.chat.routes import RouteManager, StoredCircuits
 from backend.chat.service import ChatService
 from backend.fileio import make_private_dir
@@ -26,10 +27,12 @@ from backend.models import ProviderConfig
 from backend.paths import frontend_dir
 from backend.providers import ProviderService, Transport
 from backend.providers.circuit import CircuitBreakers
+from backend.providers.proxies import ProxyChoice
 from backend.providers.templates import get_templates
 from backend.secrets import SecretStore, open_secret_store
 from backend.server.app import create_app
 from backend.server.wsgi import LocalServer
+from backend.settings import Opener, SettingsService, open_with_os
 from backend.storage import RouteStore, Storage
 from backend.usage import Clock, UsageService, Zone
 
@@ -49,6 +52,11 @@ class ProviderTools:
     def templates(self) -> list[dict[str, Any]]:
         return get_templates()
 
+    def test_proxy(
+        self, config: ProviderConfig, api_key: str | None, proxy: ProxyChoice
+    ) -> tuple[int, str | None]:
+        return self._service.test_proxy(config, api_key, proxy, timeout=PROXY_TEST_SECONDS)
+
 
 class MiaodaApp:
     """One running instance of the app's backend."""
@@ -64,6 +72,7 @@ class MiaodaApp:
         chat_heartbeat: float = 15.0,
         clock: Clock | None = None,
         zone: Zone | None = None,
+        opener: Opener = open_with_os,
     ) -> None:
         # Private: 0700 on POSIX, and a folder an older version left open is tightened.
         make_private_dir(data_dir)
@@ -92,6 +101,11 @@ class MiaodaApp:
             circuits=self.circuits,
             defer=self.writes.submit,
         )
+        # The settings (CONTRACT §13): the language of messages from here on, the proxy of
+        # provider requests (the client is rebuilt only when it is not the system's).
+        self.settings = SettingsService(self.storage, self.secrets, self.health)
+        self.providers.set_proxy(self.settings.proxy())
+        self.settings.on_proxy_change(self.providers.set_proxy)
         self.health_schedule = HealthScheduler(self.health)
         # The clock and time zone of usage records, budgets and "this month" (tests set them).
         self.usage = UsageService(self.storage, clock=clock, zone=zone)
@@ -114,6 +128,7 @@ class MiaodaApp:
         self.token = token or stdlib_secrets.token_urlsafe(32)
         self._server: LocalServer | None = None
         self._tools = ProviderTools(self.providers)
+        self._opener = opener
         log.info(
             "MiaoDa Chat %s started; data in %s; secrets: %s",
             __version__,
@@ -134,7 +149,7 @@ class MiaodaApp:
         info = AppInfo(
             data_dir=str(self.data_dir),
             secret_backend=self.secrets.backend_name,
-            secret_description=self.secrets.description,
+            secret_description=lambda: self.secrets.description,
             log_file=str(self.log_file),
             server_url=lambda: self.server_url,
             token=self.token,
@@ -148,7 +163,14 @@ class MiaodaApp:
             conversations=self.chat.conversations,
             routes=self.routes,
             usage=self.usage,
+            settings=self.settings,
+            opener=self._opener,
         )
+
+    def on_language_change(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(language)` whenever the language in effect changes (the window's
+        title follows it)."""
+        self.settings.on_language_change(listener)
 
     def start_server(self, port: int = 0) -> LocalServer:
         """Serve the frontend and the API on 127.0.0.1."""

@@ -1,10 +1,11 @@
-"""The js_api object: `window.pywebview.api` in the window, `/api/rpc/<method>` in a browser.
+"""The js_api object: window.pywebview.api in the window, `/api/rpc/<method>` in a browser.
 
 Thin on purpose: each public method validates its arguments, calls the manager, the health
-monitor, the conversations (store and chat) or the usage service, and returns the contract's
-envelope. Nothing raises to the caller: pywebview would hand a Python traceback to JavaScript.
-Every attribute is private, because pywebview exposes any public attribute (and what hangs off
-it) to the page.
+monitor, the conversations (store and chat), the usage service or the settings, and returns the
+contract's envelope. Its own messages are in the app's language (`tr`; the `window` group of
+the catalogues). Nothing raises to the caller: pywebview would hand a Python traceback to
+JavaScript. Every attribute is private, because pywebview exposes any public attribute (and
+what hangs off it) to the page.
 """
 
 from __future__ import annotations
@@ -18,15 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, Protocol, TypeVar
 
-from backend import __version__, transfer
+from backend import __version__, i18n, transfer
 from backend.chat import transcript
 from backend.chat.conversations import ConversationChat
 from backend.chat.routes import RouteManager
 from backend.errors import Cancelled, InternalError, InvalidConfig, MiaodaError, NotFound
 from backend.fileio import atomic_write_text, read_limited
 from backend.health.monitor import HealthMonitor, settings_limits
+from backend.i18n import tr
 from backend.manager import CustomProviderManager
 from backend.models import ProviderConfig, utc_now
+from backend.providers.proxies import ProxyChoice, is_loopback
 from backend.schemas import (
     ConversationExportOptionsSchema,
     CreateConversationSchema,
@@ -35,6 +38,7 @@ from backend.schemas import (
     HistoryOptionsSchema,
     ImportOptionsSchema,
     ListConversationsOptionsSchema,
+    ProxyTestOptionsSchema,
     SaveOptionsSchema,
     SearchOptionsSchema,
     UpdateConversationSchema,
@@ -43,6 +47,7 @@ from backend.schemas import (
     load_options,
     load_search_query,
 )
+from backend.settings import Opener, SettingsService
 from backend.storage import ConversationStore
 from backend.usage import UsageService
 from backend.usage.summary import CSV_HEADER
@@ -69,6 +74,12 @@ class ProviderTools(Protocol):
 
     def templates(self) -> list[dict[str, Any]]: ...
 
+    def test_proxy(
+        self, config: ProviderConfig, api_key: str | None, proxy: ProxyChoice
+    ) -> tuple[int, str | None]:
+        """(milliseconds, the proxy used or None) of listing `config`'s models through `proxy`."""
+        ...
+
 
 @dataclass(frozen=True)
 class AppInfo:
@@ -76,7 +87,7 @@ class AppInfo:
 
     data_dir: str
     secret_backend: str
-    secret_description: str
+    secret_description: Callable[[], str]  # in the language of the moment
     log_file: str
     server_url: Callable[[], str | None]
     token: str
@@ -94,9 +105,13 @@ def envelope(method: Callable[..., Envelope]) -> Callable[..., Envelope]:
             params = [p for p in signature.parameters if p != "self"]
             return _failure(
                 InvalidConfig(
-                    f"{method.__name__} takes at most {len(params)} argument(s): "
-                    f"{', '.join(params) or 'none'}.",
-                    fields={"arguments": ["Wrong number of arguments."]},
+                    tr(
+                        "window.call.arguments",
+                        method=method.__name__,
+                        count=len(params),
+                        names=", ".join(params) or tr("window.call.none"),
+                    ),
+                    fields={"arguments": [tr("window.call.argumentsField")]},
                 )
             )
         try:
@@ -105,9 +120,7 @@ def envelope(method: Callable[..., Envelope]) -> Callable[..., Envelope]:
             return _failure(err)
         except Exception:
             log.exception("%s failed unexpectedly", method.__name__)
-            return _failure(
-                InternalError("Something went wrong inside MiaoDa Chat; the log has details.")
-            )
+            return _failure(InternalError(tr("window.call.failed")))
 
     wrapper.__miaoda_rpc__ = True  # type: ignore[attr-defined]
     return wrapper
@@ -119,11 +132,24 @@ def _failure(err: MiaodaError) -> Envelope:
 
 # An existing file larger than this is not taken for an export (exports hold at most a few MB).
 _EXPORT_CHECK_BYTES = 64 * 1024 * 1024
-_FORM_BLANKS = {"name": "unsaved", "displayName": "Unsaved provider", "model": "unknown"}
+# The proxy test waits this long for the provider's model list.
+PROXY_TEST_SECONDS = 15.0
+
+
+def _form_blanks() -> dict[str, str]:
+    return {"name": "unsaved", "displayName": tr("window.form.unsavedProvider"), "model": "unknown"}
+
+
+# What `_refuse_foreign_file` says a file is not, by the kind of export.
+_NOT_OURS = {
+    "providers": "window.file.notOurs.providers",
+    "conversation": "window.file.notOurs.conversation",
+    "usage": "window.file.notOurs.usage",
+}
 
 
 def _refuse_foreign_file(
-    target: Path, is_ours: Callable[[str], bool] | None = None, what: str = "provider export"
+    target: Path, is_ours: Callable[[str], bool] | None = None, what: str = "providers"
 ) -> None:
     """Raise unless exporting to `target` is safe: nothing is there yet, or an earlier MiaoDa
     Chat export is (`is_ours` of its text; by default a file whose JSON carries the provider
@@ -133,14 +159,13 @@ def _refuse_foreign_file(
         return
     if target.is_dir():
         raise InvalidConfig(
-            f"{target.name} is a folder. Choose a file name for the export.",
-            fields={"path": ["This is a folder, not a file."]},
+            tr("window.file.folder", name=target.name),
+            fields={"path": [tr("window.file.folderField")]},
         )
     if not (target.is_file() and _is_export_file(target, is_ours or _is_provider_export)):
         raise InvalidConfig(
-            f"{target.name} already exists and is not a MiaoDa Chat {what}, so it was "
-            "not replaced. Choose another file name.",
-            fields={"path": ["This file exists and is not a MiaoDa Chat export."]},
+            tr(_NOT_OURS[what], name=target.name),
+            fields={"path": [tr("window.file.notOursField")]},
         )
 
 
@@ -176,8 +201,7 @@ def _split_path(options: Any) -> tuple[str | None, Any]:
         return None, rest
     if not isinstance(path, str) or not path.strip() or not path.lower().endswith(".csv"):
         raise InvalidConfig(
-            "The export's path must be a file name ending in .csv.",
-            fields={"path": ["Must be a file path ending in .csv."]},
+            tr("window.file.csvPath"), fields={"path": [tr("window.file.csvPathField")]}
         )
     return path, rest
 
@@ -201,6 +225,8 @@ class Bridge:
         conversations: ConversationChat | None = None,
         routes: RouteManager | None = None,
         usage: UsageService | None = None,
+        settings: SettingsService | None = None,
+        opener: Opener | None = None,
     ) -> None:
         self._manager = manager
         self._health = health
@@ -210,6 +236,8 @@ class Bridge:
         self._conversations = conversations
         self._route_manager = routes
         self._usage_service = usage
+        self._settings_service = settings
+        self._opener = opener
 
     # --- providers and their keys --------------------------------------------------------
 
@@ -279,7 +307,7 @@ class Bridge:
         if path is None and self._dialogs is not None:
             path = self._dialogs.save_path(EXPORT_FILENAME)
             if not path:
-                raise Cancelled("Export cancelled; nothing was written.")
+                raise Cancelled(tr("window.file.exportCancelled"))
         if path is None:
             return {"filename": EXPORT_FILENAME, "content": text, "count": count}
         target = Path(path).expanduser()
@@ -295,12 +323,11 @@ class Bridge:
         if content is None and path is None:
             if self._dialogs is None:
                 raise InvalidConfig(
-                    "Choose a file to import.",
-                    fields={"content": ["Give the file's content or its path."]},
+                    tr("window.file.choose"), fields={"content": [tr("window.file.chooseField")]}
                 )
             path = self._dialogs.open_path()
             if not path:
-                raise Cancelled("Import cancelled; nothing was changed.")
+                raise Cancelled(tr("window.file.importCancelled"))
         if content is None and path is not None:
             content = read_limited(Path(path), transfer.MAX_IMPORT_BYTES)
         assert content is not None
@@ -321,7 +348,7 @@ class Bridge:
     @envelope
     def listProviderModels(self, configOrId: Any = None) -> Envelope:
         # A form may fetch models before it has a name or a model: placeholders stand in.
-        provider, key = self._manager.resolve(configOrId, blanks=_FORM_BLANKS)
+        provider, key = self._manager.resolve(configOrId, blanks=_form_blanks())
         models = self._tools.list_models(provider, key)
         return {"models": models, "current": provider.model}
 
@@ -351,7 +378,7 @@ class Bridge:
 
     def _routes(self) -> RouteManager:
         if self._route_manager is None:
-            raise InternalError("Routes are not available in this build.")
+            raise InternalError(tr("window.unavailable.routes"))
         return self._route_manager
 
     @envelope
@@ -378,7 +405,7 @@ class Bridge:
 
     def _chat(self) -> ConversationChat:
         if self._conversations is None:
-            raise InternalError("Conversations are not available in this build.")
+            raise InternalError(tr("window.unavailable.conversations"))
         return self._conversations
 
     def _store(self) -> ConversationStore:
@@ -412,8 +439,7 @@ class Bridge:
 
     def _own_message(self, conversation_id: str, message_id: str, field: str) -> None:
         wrong = InvalidConfig(
-            "That message is not in this conversation; it may have been deleted.",
-            fields={field: ["Must name a message of this conversation."]},
+            tr("window.message.notHere"), fields={field: [tr("window.message.notHereField")]}
         )
         try:
             message = self._store().get_message(message_id)
@@ -466,15 +492,13 @@ class Bridge:
         if path is None and self._dialogs is not None:
             path = self._dialogs.save_path(name)
             if not path:
-                raise Cancelled("Export cancelled; nothing was written.")
+                raise Cancelled(tr("window.file.exportCancelled"))
             if not path.lower().endswith(transcript.SUFFIX[kind]):
                 path += transcript.SUFFIX[kind]  # a dialog may leave the suffix off
         if path is None:
             return {"filename": name, "content": text}
         target = Path(path).expanduser()
-        _refuse_foreign_file(
-            target, lambda raw: transcript.is_export(raw, kind), "conversation export"
-        )
+        _refuse_foreign_file(target, lambda raw: transcript.is_export(raw, kind), "conversation")
         atomic_write_text(target, text)
         return {"path": str(target)}
 
@@ -482,7 +506,7 @@ class Bridge:
 
     def _usage(self) -> UsageService:
         if self._usage_service is None:
-            raise InternalError("Usage and cost are not available in this build.")
+            raise InternalError(tr("window.unavailable.usage"))
         return self._usage_service
 
     @envelope
@@ -496,13 +520,13 @@ class Bridge:
         if path is None and self._dialogs is not None:
             path = self._dialogs.save_path(name)
             if not path:
-                raise Cancelled("Export cancelled; nothing was written.")
+                raise Cancelled(tr("window.file.exportCancelled"))
             if not path.lower().endswith(".csv"):
                 path += ".csv"  # a dialog may leave the suffix off
         if path is None:
             return {"filename": name, "csv": text}
         target = Path(path).expanduser()
-        _refuse_foreign_file(target, _is_usage_csv, "usage export")
+        _refuse_foreign_file(target, _is_usage_csv, "usage")
         atomic_write_text(target, text)
         return {"path": str(target), "csv": text}
 
@@ -531,6 +555,60 @@ class Bridge:
     def clearUsage(self) -> Envelope:
         return {"removed": self._usage().clear()}
 
+    # --- settings (docs/API.md, "Settings") ----------------------------------------------
+
+    def _settings(self) -> SettingsService:
+        if self._settings_service is None:
+            raise InternalError(tr("window.unavailable.settings"))
+        return self._settings_service
+
+    @envelope
+    def getSettings(self) -> Envelope:
+        return self._settings().envelope()
+
+    @envelope
+    def updateSettings(self, partial: Any = None) -> Envelope:
+        return self._settings().update(partial)
+
+    @envelope
+    def testProxy(self, options: Any = None) -> Envelope:
+        opts = load_options(ProxyTestOptionsSchema, options)
+        proxy = self._settings().proxy_with(opts["proxy"])
+        provider_id = opts["providerId"] or self._remote_provider_id()
+        provider, key = self._manager.resolve(provider_id)
+        latency, via = self._tools.test_proxy(provider, key, proxy)
+        return {
+            "providerId": provider.id,
+            "providerName": provider.name,
+            "displayName": provider.display_name,
+            "latencyMs": latency,
+            "via": via,
+        }
+
+    def _remote_provider_id(self) -> str:
+        """The first provider not on this computer (loopback ones never use a proxy)."""
+        for provider in self._manager.list():
+            if not is_loopback(provider.base_url):
+                return provider.id
+        raise InvalidConfig(
+            tr("settings.proxy.noProvider"),
+            fields={"providerId": [tr("settings.proxy.noProviderField")]},
+        )
+
+    @envelope
+    def openDataFolder(self) -> Envelope:
+        return self._open(Path(self._info.data_dir))
+
+    @envelope
+    def openLogFile(self) -> Envelope:
+        return self._open(Path(self._info.log_file))
+
+    def _open(self, path: Path) -> Envelope:
+        if self._opener is None:
+            raise InternalError(tr("window.unavailable.opener"))
+        self._opener(path)
+        return {"opened": True}
+
     # --- the app -------------------------------------------------------------------------
 
     @envelope
@@ -540,13 +618,14 @@ class Bridge:
             "version": __version__,
             "secretStorage": {
                 "backend": info.secret_backend,
-                "description": info.secret_description,
+                "description": info.secret_description(),
             },
             "dataDir": info.data_dir,
             "logFile": info.log_file,
             "serverURL": info.server_url(),
             "token": info.token,
             "desktop": self._dialogs is not None,
+            "language": i18n.current_language(),
         }
 
 

@@ -1,4 +1,4 @@
-"""The one error tree of MiaoDa Chat and its contract codes (stdlib only).
+"""The one error tree of MiaoDa Chat and its contract codes (stdlib and backend.i18n only).
 
     MiaodaError                      code         HTTP
     ├── InvalidConfig                INVALID_CONFIG      400
@@ -23,11 +23,13 @@
         ├── UpstreamError            UPSTREAM_ERROR
         └── InvalidResponse          INVALID_RESPONSE
 
-Every message is a sentence the user can act on. No message ever contains an API key:
-validation messages never repeat the rejected value, and upstream text is passed through
-`backend.providers.redact` (the request's key, bearer tokens, key-shaped words and URL query
-values masked) before it becomes part of a message. Log lines are masked once more by
-`backend.logsetup`, which knows every key the app has handled.
+Every message is a sentence the user can act on, in the app's language: a kind's own message
+is the catalogue text of its `default_key`, looked up (`backend.i18n.tr`) when the error is
+made, and a message given to the constructor was made with `tr` by whoever raised it. No
+message ever contains an API key: validation messages never repeat the rejected value, and
+upstream text is passed through `backend.providers.redact` (the request's key, bearer tokens,
+key-shaped words and URL query values masked) before it becomes part of a message. Log lines
+are masked once more by `backend.logsetup`, which knows every key the app has handled.
 """
 
 from __future__ import annotations
@@ -35,13 +37,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from backend.i18n import tr
+
 
 class MiaodaError(Exception):
     """Base of every error the app reports to a user."""
 
     code: ClassVar[str] = "INTERNAL"
     http_status: ClassVar[int] = 500
-    default_message: ClassVar[str] = "Something went wrong inside MiaoDa Chat."
+    default_key: ClassVar[str] = "errors.internal.default"
 
     def __init__(
         self,
@@ -51,7 +55,7 @@ class MiaodaError(Exception):
         retry_after: float | None = None,
         upstream_status: int | None = None,
     ) -> None:
-        self.message = message or self.default_message
+        self.message = message or self.default_text()
         self.fields = {k: list(v) for k, v in (fields or {}).items()}
         self.retry_after = retry_after
         self.upstream_status = upstream_status
@@ -59,6 +63,10 @@ class MiaodaError(Exception):
         # error reply), so the client can show them instead of guessing: see `stored_as`.
         self.stored: dict[str, str] = {}
         super().__init__(self.message)
+
+    def default_text(self) -> str:
+        """This kind of error's own message, in the app's language."""
+        return tr(self.default_key)
 
     def stored_as(self, ids: Mapping[str, str]) -> MiaodaError:
         """This error, telling the client which stored messages it ended in."""
@@ -83,65 +91,55 @@ def _round_retry(value: float) -> float | int:
 class InvalidConfig(MiaodaError):
     code = "INVALID_CONFIG"
     http_status = 400
-    default_message = "Some fields are not valid; correct them and try again."
+    default_key = "errors.invalidConfig.default"
 
 
 class DuplicateName(MiaodaError):
     code = "DUPLICATE_NAME"
     http_status = 409
-    default_message = "A provider with this name already exists; choose another name."
+    default_key = "errors.duplicateName.default"
 
 
 class NotFound(MiaodaError):
     code = "NOT_FOUND"
     http_status = 404
-    default_message = "That provider does not exist; it may have been removed."
+    default_key = "errors.notFound.default"
 
 
 class Cancelled(MiaodaError):
     code = "CANCELLED"
     http_status = 400
-    default_message = "Cancelled."
+    default_key = "errors.cancelled.default"
 
 
 class KeyringUnavailable(MiaodaError):
     code = "KEYRING_UNAVAILABLE"
     http_status = 503
-    default_message = (
-        "The system keyring is not available. Unlock it (or install one, such as "
-        "GNOME Keyring or KWallet), or start MiaoDa Chat with MIAODA_SECRET_BACKEND=file "
-        "to keep keys in an encrypted file instead."
-    )
+    default_key = "errors.keyringUnavailable.default"
 
 
 class StorageError(MiaodaError):
     code = "STORAGE_ERROR"
     http_status = 500
-    default_message = (
-        "MiaoDa Chat could not read or write its data folder. Check that the disk is not full "
-        "and the folder is writable, then try again."
-    )
+    default_key = "errors.storageError.default"
 
 
 class ImportInvalid(MiaodaError):
     code = "IMPORT_INVALID"
     http_status = 400
-    default_message = "This file is not a MiaoDa Chat provider export."
+    default_key = "errors.importInvalid.default"
 
 
 class DecryptFailed(MiaodaError):
     code = "DECRYPT_FAILED"
     http_status = 400
-    default_message = (
-        "The passphrase is wrong, or the file's keys, provider names or base URLs were changed "
-        "after export. Check the passphrase and use the file as it was exported."
-    )
+    default_key = "errors.decryptFailed.default"
 
 
 class Unauthorized(MiaodaError):
     code = "UNAUTHORIZED"
     http_status = 401
-    default_message = "Missing or wrong app token. Open MiaoDa Chat from the link it printed."
+    default_key = "errors.unauthorized.default"
 
 
 class InternalError(MiaodaError):
@@ -154,73 +152,62 @@ class UpstreamFailure(MiaodaError):
 
     http_status = 502
     code = "UPSTREAM_ERROR"
-    default_message = "The provider failed to answer."
+    default_key = "errors.upstreamFailure.default"
     retryable: ClassVar[bool] = False
 
 
 class AuthFailed(UpstreamFailure):
     code = "AUTH_FAILED"
-    default_message = "The provider rejected the API key. Edit the provider and check its key."
+    default_key = "errors.authFailed.default"
 
 
 class RateLimited(UpstreamFailure):
     code = "RATE_LIMITED"
-    default_message = "The provider is rate limiting requests. Wait a moment and retry."
+    default_key = "errors.rateLimited.default"
     retryable = True
 
 
 class QuotaExceeded(UpstreamFailure):
     code = "QUOTA_EXCEEDED"
-    default_message = (
-        "The provider says this account has no quota or credit left. "
-        "Check billing with the provider."
-    )
+    default_key = "errors.quotaExceeded.default"
 
 
 class ModelNotFound(UpstreamFailure):
     code = "MODEL_NOT_FOUND"
-    default_message = (
-        "The provider does not know this model. Edit the provider and pick a listed model."
-    )
+    default_key = "errors.modelNotFound.default"
 
 
 class ContextLengthExceeded(UpstreamFailure):
     code = "CONTEXT_LENGTH_EXCEEDED"
-    default_message = (
-        "The conversation is longer than the model accepts. Start a new conversation or "
-        "remove earlier messages."
-    )
+    default_key = "errors.contextLengthExceeded.default"
 
 
 class BadRequest(UpstreamFailure):
     code = "BAD_REQUEST"
-    default_message = "The provider rejected the request. Check the model and parameters."
+    default_key = "errors.badRequest.default"
 
 
 class ConnectionFailed(UpstreamFailure):
     code = "CONNECTION_FAILED"
-    default_message = "Could not connect to the provider. Check the base URL and your network."
+    default_key = "errors.connectionFailed.default"
     retryable = True
 
 
 class UpstreamTimeout(UpstreamFailure):
     code = "TIMEOUT"
-    default_message = "The provider took too long to answer. Try again later."
+    default_key = "errors.timeout.default"
     retryable = True
 
 
 class UpstreamError(UpstreamFailure):
     code = "UPSTREAM_ERROR"
-    default_message = "The provider had a server error. Try again later."
+    default_key = "errors.upstreamError.default"
     retryable = True
 
 
 class InvalidResponse(UpstreamFailure):
     code = "INVALID_RESPONSE"
-    default_message = (
-        "The provider answered with data MiaoDa Chat cannot read. Check that the base URL "
-        "and type match the provider."
-    )
+    default_key = "errors.invalidResponse.default"
 
 
 ALL_CODES: frozenset[str] = frozenset(

@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from backend.errors import ImportInvalid, StorageError
+from backend.i18n import tr
 
 log = logging.getLogger("miaoda.fileio")
 
@@ -47,10 +48,8 @@ def atomic_write_text(path: Path, text: str) -> None:
             raise
         _fsync_dir(path.parent)
     except OSError as err:
-        raise StorageError(
-            f"Could not write {path.name}: {err.strerror or 'write failed'}. "
-            "Choose another folder or free some disk space."
-        ) from None
+        reason = err.strerror or tr("files.writeFailed")
+        raise StorageError(tr("files.cannotWrite", name=path.name, reason=reason)) from None
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -72,17 +71,16 @@ def read_limited(path: Path, limit: int) -> bytes:
         with path.open("rb") as handle:
             data = handle.read(limit + 1)
     except FileNotFoundError:
-        raise ImportInvalid(f"The file {path.name} does not exist.") from None
+        raise ImportInvalid(tr("files.missing", name=path.name)) from None
     except IsADirectoryError:
-        raise ImportInvalid(f"{path.name} is a folder, not a file.") from None
+        raise ImportInvalid(tr("files.isFolder", name=path.name)) from None
     except OSError as err:
-        raise ImportInvalid(
-            f"Could not read {path.name}: {err.strerror or 'read failed'}."
-        ) from None
+        reason = err.strerror or tr("files.readFailed")
+        raise ImportInvalid(tr("files.cannotRead", name=path.name, reason=reason)) from None
     if len(data) > limit:
         raise ImportInvalid(
-            f"The file is larger than {limit // (1024 * 1024)} MB; it is not a provider export.",
-            fields={"file": ["Too large."]},
+            tr("files.tooLarge", size=limit // (1024 * 1024)),
+            fields={"file": [tr("files.tooLargeField")]},
         )
     return data
 

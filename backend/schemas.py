@@ -3,7 +3,9 @@
 Each loader returns plain dicts or models and raises `InvalidConfig` with `fields` mapping the
 contract's camelCase field names (nested ones joined with dots, e.g. `parameters.topP`) to
 messages. No message ever repeats the value it rejects, so a key pasted into the wrong field
-cannot leak through an error.
+cannot leak through an error. Messages are in the app's language, marshmallow's own ones too:
+the schemas here are built from the field, validator and schema classes below, whose messages
+are catalogue keys (`Text`) looked up when an error is made.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from urllib.parse import urlsplit
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from backend.errors import InvalidConfig
+from backend.i18n import tr
 from backend.models import (
     AUTH_SCHEMES,
     CHECK_KINDS,
@@ -59,25 +62,124 @@ READ_ONLY = (
 MAX_HEADERS = 32
 
 
+class Text(str):
+    """A catalogue key standing where marshmallow wants a message: its text is looked up
+    (`tr`) when an error is made, in the language of that moment. marshmallow formats a field's
+    or validator's message as it makes the error (`format`), and puts a schema's own messages
+    in the error dict as they are, read with `str` by `_flatten`."""
+
+    __slots__ = ()
+
+    def format(self, *args: object, **params: Any) -> str:
+        return tr(str.__str__(self), **params)
+
+    def __str__(self) -> str:
+        return tr(str.__str__(self))
+
+
+# marshmallow's own messages, in the catalogue: a schema's, and every field's. A field class
+# collects its messages from its bases, so each kind used here gets a subclass naming its own.
+_FIELD_MESSAGES: dict[str, Any] = {
+    "required": Text("fields.required"),
+    "null": Text("fields.null"),
+    "validator_failed": Text("fields.invalid"),
+}
+_SCHEMA_MESSAGES: dict[str, Any] = {
+    "unknown": Text("fields.unknown"),
+    "type": Text("fields.invalidInputType"),
+}
+
+
+def _messages(**own: Text) -> dict[str, Any]:
+    """A field kind's messages: those every field has, and its `own`."""
+    return {**_FIELD_MESSAGES, **own}
+
+
+class String(fields.String):
+    default_error_messages = _messages(
+        invalid=Text("fields.notString"), invalid_utf8=Text("fields.notUtf8")
+    )
+
+
+class Boolean(fields.Boolean):
+    default_error_messages = _messages(invalid=Text("fields.notBoolean"))
+
+
+class Integer(fields.Integer):
+    default_error_messages = _messages(
+        invalid=Text("fields.notInteger"), too_large=Text("fields.numberTooLarge")
+    )
+
+
+class Dict(fields.Dict):
+    default_error_messages = _messages(invalid=Text("fields.notMapping"))
+
+
+class List(fields.List[Any]):
+    default_error_messages = _messages(invalid=Text("fields.notList"))
+
+
+class Nested(fields.Nested):
+    default_error_messages = _messages(type=Text("fields.invalidType"))
+
+
+class Raw(fields.Raw):
+    default_error_messages = _messages()
+
+
+class Length(validate.Length):
+    message_min = Text("fields.length.min")
+    message_max = Text("fields.length.max")
+    message_all = Text("fields.length.between")
+    message_equal = Text("fields.length.equal")
+
+
+class Range(validate.Range):
+    """A range whose bounds are both inclusive, as every range here is."""
+
+    def __init__(self, min: Any = None, max: Any = None, **kwargs: Any) -> None:
+        super().__init__(min, max, **kwargs)
+        # marshmallow builds these from words when it is made; ours are whole sentences.
+        self.message_min = Text("fields.range.min")
+        self.message_max = Text("fields.range.max")
+        self.message_all = Text("fields.range.between")
+
+
+class OneOf(validate.OneOf):
+    default_message = Text("fields.oneOf")
+
+
+class Regexp(validate.Regexp):
+    default_message = Text("fields.pattern")
+
+
+class AppSchema(Schema):
+    """A schema whose own messages (an unknown field, an input of the wrong type) are in the
+    catalogue; every schema here is one."""
+
+    error_messages = _SCHEMA_MESSAGES
+
+
 class StrictNumber(fields.Field[float]):
     """A JSON number in a closed range; refuses strings, booleans, NaN and infinities."""
+
+    default_error_messages = _messages()
 
     def __init__(self, low: float, high: float, *, integer: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.low, self.high, self.integer = low, high, integer
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
-        kind = "a whole number" if self.integer else "a number"
+        bounds = {"low": _num(self.low), "high": _num(self.high)}
+        whole = tr("fields.number.wholeInRange", **bounds)
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValidationError(f"Must be {kind} from {_num(self.low)} to {_num(self.high)}.")
+            raise ValidationError(whole if self.integer else tr("fields.number.inRange", **bounds))
         if isinstance(value, float) and not math.isfinite(value):
-            raise ValidationError("Must be a finite number.")
+            raise ValidationError(tr("fields.number.finite"))
         if self.integer and not isinstance(value, int):
-            raise ValidationError(
-                f"Must be a whole number from {_num(self.low)} to {_num(self.high)}."
-            )
+            raise ValidationError(whole)
         if not self.low <= value <= self.high:
-            raise ValidationError(f"Must be from {_num(self.low)} to {_num(self.high)}.")
+            raise ValidationError(tr("fields.number.range", **bounds))
         return value
 
 
@@ -85,7 +187,7 @@ def _num(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else str(value)
 
 
-class ParametersSchema(Schema):
+class ParametersSchema(AppSchema):
     class Meta:
         unknown = RAISE
 
@@ -96,35 +198,34 @@ class ParametersSchema(Schema):
     presencePenalty = StrictNumber(-2, 2)
 
 
-class AuthSchema(Schema):
+class AuthSchema(AppSchema):
     class Meta:
         unknown = RAISE
 
-    scheme = fields.String(required=True, validate=validate.OneOf(AUTH_SCHEMES))
-    name = fields.String(validate=validate.Length(1, 100))
+    scheme = String(required=True, validate=OneOf(AUTH_SCHEMES))
+    name = String(validate=Length(1, 100))
 
     @validates_schema
     def _name_fits_scheme(self, data: dict[str, Any], **kwargs: Any) -> None:
         scheme, name = data.get("scheme"), data.get("name")
-        if scheme in ("header", "query") and not name:
-            where = "header" if scheme == "header" else "query parameter"
-            raise ValidationError(f"Give the {where} name the key is sent in.", "name")
+        if scheme == "header" and not name:
+            raise ValidationError(tr("fields.auth.headerNameNeeded"), "name")
+        if scheme == "query" and not name:
+            raise ValidationError(tr("fields.auth.queryNameNeeded"), "name")
         if scheme in ("bearer", "none") and name is not None:
-            raise ValidationError("Only the header and query schemes take a name.", "name")
+            raise ValidationError(tr("fields.auth.nameNotTaken"), "name")
         if scheme == "header" and name and not TOKEN_RE.fullmatch(name):
-            raise ValidationError(
-                "Not a valid header name (letters, digits and - _ . only).", "name"
-            )
+            raise ValidationError(tr("fields.auth.badHeaderName"), "name")
         if scheme == "query" and name and not re.fullmatch(r"[A-Za-z0-9._~-]+", name):
-            raise ValidationError("Not a valid query parameter name.", "name")
+            raise ValidationError(tr("fields.auth.badQueryName"), "name")
 
 
-class EndpointsSchema(Schema):
+class EndpointsSchema(AppSchema):
     class Meta:
         unknown = RAISE
 
-    chat = fields.String()
-    models = fields.String()
+    chat = String()
+    models = String()
 
     @validates_schema
     def _paths(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -136,47 +237,45 @@ class EndpointsSchema(Schema):
 
 def _endpoint_problem(path: str) -> str | None:
     if not path.startswith("/") or path.startswith("//"):
-        return (
-            "Must be a path starting with a single /, "
-            "e.g. /chat/completions?api-version=2024-10-21."
-        )
+        return tr("fields.endpoint.slash")
     if len(path) > 1024:
-        return "Must be at most 1,024 characters."
+        return _at_most(1024)
     if CONTROL_RE.search(path) or " " in path or "#" in path:
-        return "Must not contain spaces, control characters or a # fragment."
+        return tr("fields.endpoint.characters")
     if ENDPOINT_ESCAPE_RE.search(path.partition("?")[0]):
-        return (
-            "Must stay under the base URL: no .. segments, //, backslashes or encoded "
-            "dots and slashes (%2E, %2F, %5C) before the ?query."
-        )
+        return tr("fields.endpoint.escapes")
     return None
 
 
-class ProviderSchema(Schema):
+def _at_most(characters: int) -> str:
+    return tr("fields.atMostCharacters", max=f"{characters:,}")
+
+
+class ProviderSchema(AppSchema):
     """A whole provider as users and import files give it (docs/API.md, "Providers")."""
 
     class Meta:
         unknown = RAISE
 
-    name = fields.String(required=True)
-    displayName = fields.String(required=True)
-    baseURL = fields.String(required=True)
-    model = fields.String(required=True)
-    type = fields.String(required=True, validate=validate.OneOf(PROVIDER_TYPES))
+    name = String(required=True)
+    displayName = String(required=True)
+    baseURL = String(required=True)
+    model = String(required=True)
+    type = String(required=True, validate=OneOf(PROVIDER_TYPES))
     # null is only for a credential header: keep its stored value (or, new, leave it unset).
-    headers = fields.Dict(keys=fields.String(), values=fields.String(allow_none=True))
-    parameters = fields.Nested(ParametersSchema)
-    auth = fields.Nested(AuthSchema)
-    endpoints = fields.Nested(EndpointsSchema)
-    checkKind = fields.String(
-        validate=validate.OneOf(
+    headers = Dict(keys=String(), values=String(allow_none=True))
+    parameters = Nested(ParametersSchema)
+    auth = Nested(AuthSchema)
+    endpoints = Nested(EndpointsSchema)
+    checkKind = String(
+        validate=OneOf(
             CHECK_KINDS,
-            error='Must be "models" (list the models; free) or "chat" (a one-token chat).',
+            error=Text("fields.checkKind"),
         )
     )
-    apiKey = fields.String()
+    apiKey = String()
     # Checked by `_api_keys_problems`, so each key's problem is named by its place in the list.
-    apiKeys = fields.Raw()
+    apiKeys = Raw()
 
     @validates_schema(skip_on_field_errors=False)
     def _rules(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -203,69 +302,66 @@ class ProviderSchema(Schema):
 def _name_problem(name: str) -> str | None:
     if NAME_RE.fullmatch(name):  # ASCII only, so bidi controls cannot get in
         return None
-    return (
-        "Use 1-64 ASCII letters, digits, '-', '_' or '.', starting with a letter or digit "
-        "(e.g. groq-fast)."
-    )
+    return tr("fields.name.format")
 
 
 def _display_name_problem(value: str) -> str | None:
     if not value.strip():
-        return "Give a display name (1-80 characters)."
+        return tr("fields.displayName.empty")
     if len(value) > 80:
-        return "Must be at most 80 characters."
+        return _at_most(80)
     if CONTROL_RE.search(value):
-        return "Must not contain control characters such as line breaks."
+        return tr("fields.displayName.control")
     if BIDI_CONTROL_RE.search(value):
-        return "Must not contain text-direction controls (U+202A-U+202E, U+2066-U+2069)."
+        return tr("fields.displayName.bidi")
     return None
 
 
 def _base_url_problem(url: str) -> str | None:
     if len(url) > 2048:
-        return "Must be at most 2,048 characters."
+        return _at_most(2048)
     if CONTROL_RE.search(url) or any(c.isspace() for c in url):
-        return "Must not contain spaces or control characters."
+        return tr("fields.baseUrl.spaces")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        return "Not a valid URL. Use the form https://api.example.com/v1."
+        return tr("fields.baseUrl.invalid")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "Must be an absolute http:// or https:// URL with a host, e.g. https://api.example.com/v1."
+        return tr("fields.baseUrl.notHttp")
     if parts.username is not None or parts.password is not None:
-        return "Must not contain a user name or password; put the key in the API key field."
+        return tr("fields.baseUrl.credentials")
     if parts.fragment or url.endswith("#"):
-        return "Must not contain a # fragment."
+        return tr("fields.baseUrl.fragment")
     if parts.query or url.endswith("?"):
-        return "Must not contain a ?query; put query parameters in the chat and models endpoints."
+        return tr("fields.baseUrl.query")
     return None
 
 
 def _model_problem(value: str) -> str | None:
     if not 1 <= len(value) <= 200:
-        return "Give a model name of 1-200 characters."
+        return tr("fields.model.length")
     if CONTROL_RE.search(value):
-        return "Must not contain control characters."
+        return tr("fields.noControlCharacters")
     return None
 
 
 def _headers_problem(headers: Mapping[str, str | None]) -> str | None:
     if len(headers) > MAX_HEADERS:
-        return f"At most {MAX_HEADERS} headers."
+        return tr("fields.headers.tooMany", max=MAX_HEADERS)
     seen: set[str] = set()
     for name, value in headers.items():
         lower = name.lower()
         if not TOKEN_RE.fullmatch(name):
-            return "Header names may use only letters, digits and !#$%&'*+-.^_`|~."
+            return tr("fields.headers.badName")
         if lower in FORBIDDEN_HEADERS:
-            return f"The {name} header is set by MiaoDa Chat and cannot be overridden."
+            return tr("fields.headers.reserved", name=name)
         if lower in seen:
-            return f"The {name} header is given twice (header names ignore case)."
+            return tr("fields.headers.twice", name=name)
         if value is None and not is_secret_header(name):
-            return f"Give {name} a value (only credential headers may be left without one)."
+            return tr("fields.headers.valueNeeded", name=name)
         if value is not None and any(c in value for c in "\r\n\x00"):
-            return f"The value of {name} must not contain line breaks."
+            return tr("fields.headers.lineBreaks", name=name)
         seen.add(lower)
     return None
 
@@ -274,11 +370,11 @@ def _api_key_problem(key: str) -> str | None:
     if key == "":
         return None  # on update "" removes the stored key; on add it means "no key"
     if len(key) > 4096:
-        return "Must be at most 4,096 characters."
+        return _at_most(4096)
     if not key.isprintable():
-        return "Must contain only printable characters."
+        return tr("fields.apiKey.printable")
     if key != key.strip():
-        return "Remove the spaces before or after the key."
+        return tr("fields.apiKey.spaces")
     return None
 
 
@@ -286,20 +382,20 @@ def _api_keys_problems(keys: Any, with_api_key: bool) -> dict[str, list[str]]:
     """Field errors of an `apiKeys` list: the whole list's under `apiKeys`, a key's under
     `apiKeys.<index>` (counting from 0)."""
     if with_api_key:
-        return {"apiKeys": ["Give either apiKey (one key) or apiKeys (all keys), not both."]}
+        return {"apiKeys": [tr("fields.apiKeys.both")]}
     if not isinstance(keys, list):
-        return {"apiKeys": ["Must be a list of keys."]}
+        return {"apiKeys": [tr("fields.apiKeys.notList")]}
     if len(keys) > MAX_KEYS:
-        return {"apiKeys": [f"At most {MAX_KEYS} keys per provider."]}
+        return {"apiKeys": [tr("fields.apiKeys.tooMany", max=MAX_KEYS)]}
     problems: dict[str, list[str]] = {}
     seen: set[str] = set()
     for index, key in enumerate(keys):
         if not isinstance(key, str):
-            problem: str | None = "Must be a key (text)."
+            problem: str | None = tr("fields.apiKey.notText")
         elif key == "":
-            problem = "Enter the key, or remove this entry."
+            problem = tr("fields.apiKeys.empty")
         elif key in seen:
-            problem = "This key is already in the list."
+            problem = tr("fields.apiKeys.repeated")
         else:
             problem = _api_key_problem(key)
         if problem:
@@ -315,7 +411,7 @@ def load_api_keys(keys: Any) -> list[str]:
     if problems:
         first = next(iter(problems))
         raise InvalidConfig(
-            f"The keys are not valid: {first} - {problems[first][0]}", fields=problems
+            tr("fields.apiKeys.summary", field=first, problem=problems[first][0]), fields=problems
         )
     return list(keys)
 
@@ -323,16 +419,16 @@ def load_api_keys(keys: Any) -> list[str]:
 def load_key(key: Any) -> str:
     """Validate one key given on its own (`addProviderKey`)."""
     problem = (
-        "Must be a key (text)."
+        tr("fields.apiKey.notText")
         if not isinstance(key, str)
-        else "Enter the key."
+        else tr("fields.apiKey.empty")
         if key == ""
         else _api_key_problem(key)
     )
     if problem is None and not _is_text(key):
-        problem = _NOT_TEXT
+        problem = _not_text()
     if problem:
-        raise InvalidConfig(f"The key is not valid: {problem}", fields={"key": [problem]})
+        raise InvalidConfig(tr("fields.apiKey.summary", problem=problem), fields={"key": [problem]})
     assert isinstance(key, str)
     return key
 
@@ -357,24 +453,61 @@ def _invalid(
     err: ValidationError, what: str, read_only: tuple[str, ...] = READ_ONLY
 ) -> InvalidConfig:
     fields_map = _flatten(err.messages)
+    unknown = [tr("fields.unknown")]
     for name in read_only:
-        if fields_map.get(name) == ["Unknown field."]:
-            fields_map[name] = ["This field is read-only and cannot be set."]
-    first = next(iter(fields_map), "")
-    hint = f": {first} - {fields_map[first][0]}" if first else "."
-    verb = "are" if what.endswith("s") else "is"
-    return InvalidConfig(f"The {what} {verb} not valid{hint}", fields=fields_map)
+        if fields_map.get(name) == unknown:
+            fields_map[name] = [tr("fields.readOnly")]
+    return invalid(what, fields_map)
+
+
+# What `invalid` calls the object it refuses ("The provider is not valid: …"): a caller names
+# it by one of these words, or passes a phrase already in the app's language.
+SUBJECTS = {
+    "provider": "fields.subject.provider",
+    "update": "fields.subject.update",
+    "options": "fields.subject.options",
+    "chat request": "fields.subject.chatRequest",
+    "conversation": "fields.subject.conversation",
+    "changes": "fields.subject.changes",
+    "route": "fields.subject.route",
+    "price": "fields.subject.price",
+    "budget": "fields.subject.budget",
+}
+_PLURAL_SUBJECTS = frozenset({"options", "changes"})
+
+
+def invalid(what: str, problems: Mapping[str, list[str]]) -> InvalidConfig:
+    """INVALID_CONFIG for `what` with these field problems, its message naming the first."""
+    plural = what in _PLURAL_SUBJECTS
+    first = next(iter(problems), "")
+    if not first:
+        key = "fields.summary.plainMany" if plural else "fields.summary.plainOne"
+        return InvalidConfig(tr(key, what=_subject(what)), fields=problems)
+    key = "fields.summary.many" if plural else "fields.summary.one"
+    message = tr(key, what=_subject(what), field=first, problem=problems[first][0])
+    return InvalidConfig(message, fields=problems)
+
+
+def not_an_object(what: str) -> InvalidConfig:
+    """INVALID_CONFIG for `what` (as `invalid` names it) given as something else than an object."""
+    return InvalidConfig(
+        tr("fields.subjectNotObject", what=_subject(what)),
+        fields={"_schema": [tr("fields.notObject")]},
+    )
+
+
+def _subject(what: str) -> str:
+    return tr(SUBJECTS[what]) if what in SUBJECTS else what
 
 
 def _require_object(value: Any, what: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
-        raise InvalidConfig(
-            f"The {what} must be an object.", fields={"_schema": ["Must be an object."]}
-        )
+        raise not_an_object(what)
     return value
 
 
-_NOT_TEXT = "Contains a broken character (half of an emoji or symbol); retype it."
+def _not_text() -> str:
+    return tr("fields.brokenCharacter")
 
 
 def _is_text(*values: Any) -> bool:
@@ -405,10 +538,9 @@ _PROVIDER_SCHEMA = ProviderSchema()
 def _text_fields_object(data: Any, what: str) -> Mapping[str, Any]:
     """`data` as an object whose text fields hold text (a field error per one that does not)."""
     raw = _require_object(data, what)
-    broken = {str(name): [_NOT_TEXT] for name, value in raw.items() if not _is_text(name, value)}
+    broken = {str(name): [_not_text()] for name, value in raw.items() if not _is_text(name, value)}
     if broken:
-        first = next(iter(broken))
-        raise InvalidConfig(f"The {what} is not valid: {first} - {_NOT_TEXT}", fields=broken)
+        raise invalid(what, broken)
     return raw
 
 
@@ -454,44 +586,40 @@ def auth_from_wire(data: Mapping[str, Any]) -> AuthConfig:
 # --- options ---------------------------------------------------------------------------
 
 
-class SaveOptionsSchema(Schema):
+class SaveOptionsSchema(AppSchema):
     class Meta:
         unknown = RAISE
 
     # `validate` would hide Schema.validate, so the attribute has another name.
-    validate_first = fields.Boolean(
-        data_key="validate", load_default=True, truthy={True}, falsy={False}
-    )
+    validate_first = Boolean(data_key="validate", load_default=True, truthy={True}, falsy={False})
 
 
-class ExportOptionsSchema(Schema):
+class ExportOptionsSchema(AppSchema):
     class Meta:
         unknown = RAISE
 
-    includeKeys = fields.Boolean(load_default=False, truthy={True}, falsy={False})
-    passphrase = fields.String(allow_none=True, load_default=None)
-    path = fields.String(allow_none=True, load_default=None, validate=validate.Length(1, 4096))
+    includeKeys = Boolean(load_default=False, truthy={True}, falsy={False})
+    passphrase = String(allow_none=True, load_default=None)
+    path = String(allow_none=True, load_default=None, validate=Length(1, 4096))
 
 
-class ImportOptionsSchema(Schema):
+class ImportOptionsSchema(AppSchema):
     class Meta:
         unknown = RAISE
 
-    path = fields.String(allow_none=True, load_default=None, validate=validate.Length(1, 4096))
-    content = fields.String(allow_none=True, load_default=None)
-    passphrase = fields.String(allow_none=True, load_default=None)
-    onConflict = fields.String(
-        load_default="skip", validate=validate.OneOf(("skip", "replace", "rename"))
-    )
-    dryRun = fields.Boolean(load_default=False, truthy={True}, falsy={False})
+    path = String(allow_none=True, load_default=None, validate=Length(1, 4096))
+    content = String(allow_none=True, load_default=None)
+    passphrase = String(allow_none=True, load_default=None)
+    onConflict = String(load_default="skip", validate=OneOf(("skip", "replace", "rename")))
+    dryRun = Boolean(load_default=False, truthy={True}, falsy={False})
 
 
-class HistoryOptionsSchema(Schema):
+class HistoryOptionsSchema(AppSchema):
     class Meta:
         unknown = RAISE
 
-    since = fields.String(allow_none=True, load_default=None, validate=validate.Length(1, 40))
-    limit = fields.Integer(load_default=2000, strict=True, validate=validate.Range(1, 20000))
+    since = String(allow_none=True, load_default=None, validate=Length(1, 40))
+    limit = Integer(load_default=2000, strict=True, validate=Range(1, 20000))
 
 
 def load_options(schema: type[Schema], options: Any, what: str = "options") -> dict[str, Any]:
@@ -507,56 +635,50 @@ def load_options(schema: type[Schema], options: Any, what: str = "options") -> d
 # --- chat request ------------------------------------------------------------------------
 
 
-class ToolCallSchema(Schema):
+class ToolCallSchema(AppSchema):
     class Meta:
         unknown = RAISE
 
-    id = fields.String(required=True, validate=validate.Length(1, 200))
-    name = fields.String(required=True, validate=validate.Length(1, 200))
-    arguments = fields.String(required=True, validate=validate.Length(0, 1_000_000))
+    id = String(required=True, validate=Length(1, 200))
+    name = String(required=True, validate=Length(1, 200))
+    arguments = String(required=True, validate=Length(0, 1_000_000))
 
 
-class MessageSchema(Schema):
+class MessageSchema(AppSchema):
     class Meta:
         unknown = RAISE
 
-    role = fields.String(
-        required=True, validate=validate.OneOf(("system", "user", "assistant", "tool"))
-    )
-    content = fields.String(required=True, validate=validate.Length(0, 2_000_000))
-    toolCalls = fields.List(fields.Nested(ToolCallSchema), validate=validate.Length(0, 128))
-    toolCallId = fields.String(validate=validate.Length(1, 200))
+    role = String(required=True, validate=OneOf(("system", "user", "assistant", "tool")))
+    content = String(required=True, validate=Length(0, 2_000_000))
+    toolCalls = List(Nested(ToolCallSchema), validate=Length(0, 128))
+    toolCallId = String(validate=Length(1, 200))
 
     @validates_schema
     def _tool_rules(self, data: dict[str, Any], **kwargs: Any) -> None:
         if data.get("role") == "tool" and not data.get("toolCallId"):
-            raise ValidationError("A tool message needs the toolCallId it answers.", "toolCallId")
+            raise ValidationError(tr("fields.message.toolCallIdNeeded"), "toolCallId")
         if data.get("toolCalls") and data.get("role") != "assistant":
-            raise ValidationError("Only assistant messages carry tool calls.", "toolCalls")
+            raise ValidationError(tr("fields.message.toolCallsAssistantOnly"), "toolCalls")
 
 
-class ToolSchema(Schema):
+class ToolSchema(AppSchema):
     class Meta:
         unknown = RAISE
 
-    name = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$"))
-    description = fields.String(load_default="", validate=validate.Length(0, 10_000))
-    parameters = fields.Dict(load_default=dict)
+    name = String(required=True, validate=Regexp(r"^[A-Za-z0-9_-]{1,64}$"))
+    description = String(load_default="", validate=Length(0, 10_000))
+    parameters = Dict(load_default=dict)
 
 
-class ChatBodySchema(Schema):
+class ChatBodySchema(AppSchema):
     class Meta:
         unknown = EXCLUDE  # clients may send extra bookkeeping (e.g. a conversation id)
 
-    providerId = fields.String(required=True, validate=validate.Length(1, 100))
-    messages = fields.List(
-        fields.Nested(MessageSchema), required=True, validate=validate.Length(1, 10_000)
-    )
-    tools = fields.List(
-        fields.Nested(ToolSchema), load_default=list, validate=validate.Length(0, 128)
-    )
-    parameters = fields.Nested(ParametersSchema, load_default=dict)
-    model = fields.String(validate=lambda value: _check(_model_problem(value)))
+    providerId = String(required=True, validate=Length(1, 100))
+    messages = List(Nested(MessageSchema), required=True, validate=Length(1, 10_000))
+    tools = List(Nested(ToolSchema), load_default=list, validate=Length(0, 128))
+    parameters = Nested(ParametersSchema, load_default=dict)
+    model = String(validate=lambda value: _check(_model_problem(value)))
 
 
 def _check(problem: str | None) -> None:
@@ -645,41 +767,39 @@ def load_id(value: Any, field: str = "id") -> str:
     if type(value) is str and 1 <= len(value) <= MAX_ID and _is_text(value):
         return value
     raise InvalidConfig(
-        f"The {field} is not valid: give the id as it was returned (at most {MAX_ID} characters).",
-        fields={field: [f"Must be an id: a string of 1-{MAX_ID} characters."]},
+        tr("fields.id.summary", field=field, max=MAX_ID),
+        fields={field: [tr("fields.id.invalid", max=MAX_ID)]},
     )
 
 
 def _title_problem(value: str) -> str | None:
     if not value.strip():
-        return "Give a title, or leave it out to use the first message."
+        return tr("fields.title.empty")
     if len(value) > MAX_TITLE:
-        return f"Must be at most {MAX_TITLE} characters."
+        return _at_most(MAX_TITLE)
     if CONTROL_RE.search(value) or BIDI_CONTROL_RE.search(value):
-        return "Must not contain line breaks, control or text-direction characters."
+        return tr("fields.title.characters")
     return None
 
 
-class _ConversationFieldsSchema(Schema):
+class _ConversationFieldsSchema(AppSchema):
     """What createConversation and updateConversation share (camelCase in, snake_case out)."""
 
     class Meta:
         unknown = RAISE
 
-    title = fields.String(allow_none=True, validate=lambda value: _check(_title_problem(value)))
-    systemPrompt = fields.String(
+    title = String(allow_none=True, validate=lambda value: _check(_title_problem(value)))
+    systemPrompt = String(
         data_key="systemPrompt",
         attribute="system_prompt",
-        validate=validate.Length(0, MAX_SYSTEM_PROMPT),
+        validate=Length(0, MAX_SYSTEM_PROMPT),
     )
-    providerId = fields.String(
-        attribute="provider_id", allow_none=True, validate=validate.Length(1, MAX_ID)
-    )
-    model = fields.String(allow_none=True, validate=lambda value: _check(_model_problem(value)))
-    toolServers = fields.List(
-        fields.String(validate=validate.Length(1, MAX_ID)),
+    providerId = String(attribute="provider_id", allow_none=True, validate=Length(1, MAX_ID))
+    model = String(allow_none=True, validate=lambda value: _check(_model_problem(value)))
+    toolServers = List(
+        String(validate=Length(1, MAX_ID)),
         attribute="tool_servers",
-        validate=validate.Length(0, 64),
+        validate=Length(0, 64),
     )
 
 
@@ -688,38 +808,38 @@ class CreateConversationSchema(_ConversationFieldsSchema):
 
 
 class UpdateConversationSchema(_ConversationFieldsSchema):
-    pinned = fields.Boolean(truthy={True}, falsy={False})
-    currentLeafId = fields.String(attribute="current_leaf_id", validate=validate.Length(1, MAX_ID))
+    pinned = Boolean(truthy={True}, falsy={False})
+    currentLeafId = String(attribute="current_leaf_id", validate=Length(1, MAX_ID))
 
 
-class ListConversationsOptionsSchema(Schema):
+class ListConversationsOptionsSchema(AppSchema):
     class Meta:
         unknown = RAISE
 
-    limit = fields.Integer(load_default=50, strict=True, validate=validate.Range(1, 200))
-    cursor = fields.String(allow_none=True, load_default=None, validate=validate.Length(1, 500))
+    limit = Integer(load_default=50, strict=True, validate=Range(1, 200))
+    cursor = String(allow_none=True, load_default=None, validate=Length(1, 500))
 
 
-class GetConversationOptionsSchema(Schema):
+class GetConversationOptionsSchema(AppSchema):
     class Meta:
         unknown = RAISE
 
-    leafId = fields.String(allow_none=True, load_default=None, validate=validate.Length(1, MAX_ID))
+    leafId = String(allow_none=True, load_default=None, validate=Length(1, MAX_ID))
 
 
-class SearchOptionsSchema(Schema):
+class SearchOptionsSchema(AppSchema):
     class Meta:
         unknown = RAISE
 
-    limit = fields.Integer(load_default=50, strict=True, validate=validate.Range(1, 200))
+    limit = Integer(load_default=50, strict=True, validate=Range(1, 200))
 
 
-class ConversationExportOptionsSchema(Schema):
+class ConversationExportOptionsSchema(AppSchema):
     class Meta:
         unknown = RAISE
 
-    format = fields.String(required=True, validate=validate.OneOf(tuple(EXPORT_FORMATS)))
-    path = fields.String(allow_none=True, load_default=None, validate=validate.Length(1, 4096))
+    format = String(required=True, validate=OneOf(tuple(EXPORT_FORMATS)))
+    path = String(allow_none=True, load_default=None, validate=Length(1, 4096))
 
     @validates_schema
     def _extension(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -728,7 +848,7 @@ class ConversationExportOptionsSchema(Schema):
             return
         suffix = EXPORT_FORMATS[kind]
         if not path.lower().endswith(suffix):
-            raise ValidationError(f"A {kind} export's file name must end in {suffix}.", "path")
+            raise ValidationError(tr("fields.export.extension", format=kind, suffix=suffix), "path")
 
 
 def load_conversation_fields(
@@ -736,11 +856,9 @@ def load_conversation_fields(
 ) -> dict[str, Any]:
     """createConversation's or updateConversation's object, with the store's snake_case keys."""
     raw = {} if data is None else _require_object(data, what)
-    broken = {str(k): [_NOT_TEXT] for k, v in raw.items() if not _is_text(k, v)}
+    broken = {str(k): [_not_text()] for k, v in raw.items() if not _is_text(k, v)}
     if broken:
-        raise InvalidConfig(
-            f"The {what} is not valid: {next(iter(broken))} - {_NOT_TEXT}", fields=broken
-        )
+        raise invalid(what, broken)
     try:
         loaded: dict[str, Any] = schema().load(dict(raw))
     except ValidationError as err:
@@ -755,36 +873,36 @@ def load_search_query(query: Any) -> str:
     if type(query) is str and len(query) <= 1000 and _is_text(query):
         return query
     raise InvalidConfig(
-        "The search is not valid: give it as text of at most 1,000 characters.",
-        fields={"query": ["Must be text of at most 1,000 characters."]},
+        tr("fields.search.summary", max="1,000"),
+        fields={"query": [tr("fields.search.query", max="1,000")]},
     )
 
 
+# Fields of the stateless form that the conversation form refuses, with why.
 _FORM_ONLY_STATELESS = {
-    "messages": "The conversation form takes its history from the stored conversation; "
-    "send the new `message` instead.",
-    "tools": "Tools of a conversation come from its toolServers, not from the request.",
+    "messages": "fields.turn.noMessages",
+    "tools": "fields.turn.noTools",
 }
 
 
-class TurnMessageSchema(Schema):
+class TurnMessageSchema(AppSchema):
     class Meta:
         unknown = RAISE
 
-    role = fields.String(required=True, validate=validate.OneOf(("user",)))
-    content = fields.String(required=True, validate=validate.Length(1, MAX_CONTENT))
+    role = String(required=True, validate=OneOf(("user",)))
+    content = String(required=True, validate=Length(1, MAX_CONTENT))
 
 
-class ConversationChatSchema(Schema):
+class ConversationChatSchema(AppSchema):
     class Meta:
         unknown = RAISE
 
-    conversationId = fields.String(allow_none=True, validate=validate.Length(1, MAX_ID))
-    parentId = fields.String(allow_none=True, validate=validate.Length(1, MAX_ID))
-    message = fields.Nested(TurnMessageSchema)
-    providerId = fields.String(allow_none=True, validate=validate.Length(1, MAX_ID))
-    model = fields.String(allow_none=True, validate=lambda value: _check(_model_problem(value)))
-    parameters = fields.Nested(ParametersSchema, load_default=dict)
+    conversationId = String(allow_none=True, validate=Length(1, MAX_ID))
+    parentId = String(allow_none=True, validate=Length(1, MAX_ID))
+    message = Nested(TurnMessageSchema)
+    providerId = String(allow_none=True, validate=Length(1, MAX_ID))
+    model = String(allow_none=True, validate=lambda value: _check(_model_problem(value)))
+    parameters = Nested(ParametersSchema, load_default=dict)
 
 
 _CONVERSATION_CHAT_SCHEMA = ConversationChatSchema()
@@ -793,8 +911,8 @@ _CONVERSATION_CHAT_SCHEMA = ConversationChatSchema()
 def load_conversation_turn(body: Any) -> ConversationTurn:
     """Validate a chat body in the conversation form into a ConversationTurn."""
     raw = _require_object(body, "chat request")
-    refused = {key: [why] for key, why in _FORM_ONLY_STATELESS.items() if key in raw}
-    broken = {str(k): [_NOT_TEXT] for k, v in raw.items() if not _is_text(k, v)}
+    refused = {key: [tr(why)] for key, why in _FORM_ONLY_STATELESS.items() if key in raw}
+    broken = {str(k): [_not_text()] for k, v in raw.items() if not _is_text(k, v)}
     try:
         data: dict[str, Any] = _CONVERSATION_CHAT_SCHEMA.load(
             {k: v for k, v in raw.items() if k not in refused}
@@ -805,20 +923,15 @@ def load_conversation_turn(body: Any) -> ConversationTurn:
         problems = {}
     problems = {**problems, **refused, **broken}
     if problems:
-        first = next(iter(problems))
-        raise InvalidConfig(
-            f"The chat request is not valid: {first} - {problems[first][0]}", fields=problems
-        )
+        raise invalid("chat request", problems)
     conversation_id = data.get("conversationId")
     if conversation_id is None and "message" not in data:
         raise InvalidConfig(
-            "Give a message to start a conversation (regenerating needs a conversationId).",
-            fields={"message": ["Required to start a new conversation."]},
+            tr("fields.turn.messageNeeded"), fields={"message": [tr("fields.turn.messageRequired")]}
         )
     if conversation_id is None and data.get("parentId") is not None:
         raise InvalidConfig(
-            "A new conversation has no messages to answer from: leave parentId out.",
-            fields={"parentId": ["Must be absent or null for a new conversation."]},
+            tr("fields.turn.noParent"), fields={"parentId": [tr("fields.turn.parentAbsent")]}
         )
     message = data.get("message")
     return ConversationTurn(
@@ -839,17 +952,15 @@ MAX_ROUTE_MEMBERS = 32
 ROUTE_READ_ONLY = ("id", "createdAt", "updatedAt", "circuits")
 
 
-class _RouteFields(Schema):
+class _RouteFields(AppSchema):
     """What every route has beside its members; names follow the providers' rules."""
 
     class Meta:
         unknown = RAISE
 
-    name = fields.String(required=True, validate=lambda value: _check(_name_problem(value)))
-    displayName = fields.String(
-        required=True, validate=lambda value: _check(_display_name_problem(value))
-    )
-    strategy = fields.String(load_default="failover", validate=validate.OneOf(ROUTE_STRATEGIES))
+    name = String(required=True, validate=lambda value: _check(_name_problem(value)))
+    displayName = String(required=True, validate=lambda value: _check(_display_name_problem(value)))
+    strategy = String(load_default="failover", validate=OneOf(ROUTE_STRATEGIES))
 
     def member_key(self, member: str) -> str:
         """What makes two members the same one."""
@@ -859,20 +970,18 @@ class _RouteFields(Schema):
     def _distinct_members(self, data: dict[str, Any], **kwargs: Any) -> None:
         keys = [self.member_key(member) for member in data.get("members") or []]
         if len(set(keys)) != len(keys):
-            raise ValidationError(self.repeated_member, "members")
+            raise ValidationError(tr(self.repeated_member), "members")
 
-    repeated_member = "Each provider can be in a route only once."
+    repeated_member = "fields.route.repeatedMember"
 
 
 class RouteSchema(_RouteFields):
     """A route as users give it: members are provider ids."""
 
-    members = fields.List(
-        fields.String(validate=validate.Length(1, MAX_ID)),
+    members = List(
+        String(validate=Length(1, MAX_ID)),
         required=True,
-        validate=validate.Length(
-            1, MAX_ROUTE_MEMBERS, error="Choose 1 to {max} providers for the route."
-        ),
+        validate=Length(1, MAX_ROUTE_MEMBERS, error=Text("fields.route.memberCount")),
     )
 
 
@@ -898,10 +1007,9 @@ def merge_route_update(current: Mapping[str, Any], updates: Any) -> dict[str, An
     if "members" in changes:
         return load_route({**current, **changes}, what="update")
     merged = {k: v for k, v in {**current, **changes}.items() if k != "members"}
-    broken = {str(k): [_NOT_TEXT] for k, v in merged.items() if not _is_text(k, v)}
+    broken = {str(k): [_not_text()] for k, v in merged.items() if not _is_text(k, v)}
     if broken:
-        first = next(iter(broken))
-        raise InvalidConfig(f"The update is not valid: {first} - {_NOT_TEXT}", fields=broken)
+        raise invalid("update", broken)
     try:
         loaded: dict[str, Any] = _ROUTE_SCHEMA_KEEPING_MEMBERS.load(merged)
     except ValidationError as err:
@@ -916,12 +1024,12 @@ class ExportedRouteSchema(_RouteFields):
     """A route as an export file carries it: members named by provider name. A route may have
     none, as one whose providers were all removed still exists in the app."""
 
-    members = fields.List(
-        fields.String(validate=lambda value: _check(_name_problem(value))),
+    members = List(
+        String(validate=lambda value: _check(_name_problem(value))),
         required=True,
-        validate=validate.Length(max=MAX_ROUTE_MEMBERS, error="At most {max} providers."),
+        validate=Length(max=MAX_ROUTE_MEMBERS, error=Text("fields.route.atMostMembers")),
     )
-    repeated_member = "Each provider can be in a route only once (names ignore case)."
+    repeated_member = "fields.route.repeatedMemberName"
 
     def member_key(self, member: str) -> str:
         return member.casefold()
@@ -938,3 +1046,89 @@ def load_exported_route(data: Any, *, what: str = "route") -> dict[str, Any]:
     except ValidationError as err:
         raise _invalid(err, what, ROUTE_READ_ONLY) from None
     return loaded
+
+
+# --- settings (CONTRACT §13, docs/API.md "Settings") ----------------------------------------
+
+LANGUAGE_CHOICES = ("system", "en", "zh-CN")
+THEME_CHOICES = ("system", "light", "dark")
+SEND_KEY_CHOICES = ("enter", "ctrl-enter")
+PROXY_MODES = ("system", "none", "manual")
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
+class ProxySettingsSchema(AppSchema):
+    """The `proxy` setting, or the part of it an update or a proxy test gives."""
+
+    class Meta:
+        unknown = RAISE
+
+    mode = String(validate=OneOf(PROXY_MODES))
+    url = String(allow_none=True)
+    # Read only, but a settings object read back may carry it: false removes the password.
+    hasPassword = Boolean(truthy={True}, falsy={False})
+
+    @validates_schema
+    def _url(self, data: dict[str, Any], **kwargs: Any) -> None:
+        url = data.get("url")
+        problem = _proxy_url_problem(url) if url else None
+        if problem:
+            raise ValidationError(problem, "url")
+
+
+class SettingsSchema(AppSchema):
+    """A partial settings object; `health` holds the health settings, which
+    `backend.health.rules` checks."""
+
+    class Meta:
+        unknown = RAISE
+
+    language = String(validate=OneOf(LANGUAGE_CHOICES))
+    theme = String(validate=OneOf(THEME_CHOICES))
+    sendKey = String(validate=OneOf(SEND_KEY_CHOICES))
+    proxy = Nested(ProxySettingsSchema)
+    health = Dict()
+
+
+class ProxyTestOptionsSchema(AppSchema):
+    class Meta:
+        unknown = RAISE
+
+    proxy = Nested(ProxySettingsSchema, load_default=None)
+    providerId = String(allow_none=True, load_default=None, validate=Length(1, 200))
+
+
+_SETTINGS_SCHEMA = SettingsSchema()
+
+
+def _proxy_url_problem(url: str) -> str | None:
+    if len(url) > 2048:
+        return tr("settings.proxy.url.tooLong")
+    if CONTROL_RE.search(url) or any(c.isspace() for c in url):
+        return tr("settings.proxy.url.spaces")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return tr("settings.proxy.url.invalid")
+    if parts.scheme.lower() not in PROXY_SCHEMES or not parts.hostname:
+        return tr("settings.proxy.url.form")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or url.endswith(("?", "#")):
+        return tr("settings.proxy.url.path")
+    return None
+
+
+def check_settings(data: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """A partial settings object checked: what of it is valid, and the problems, by field
+    named with dots (`proxy.url`). The caller adds the health settings' own and decides."""
+    if not isinstance(data, Mapping):
+        return {}, {"_schema": [tr("fields.notObject")]}
+    broken = {str(name): [_not_text()] for name, value in data.items() if not _is_text(name, value)}
+    if broken:
+        return {}, broken
+    try:
+        loaded: dict[str, Any] = _SETTINGS_SCHEMA.load(dict(data))
+    except ValidationError as err:
+        valid = err.valid_data if isinstance(err.valid_data, dict) else {}
+        return valid, _flatten(err.messages)
+    return loaded, {}

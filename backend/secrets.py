@@ -36,14 +36,12 @@ from keyring.backends import chainer, fail, null
 from keyring.errors import KeyringLocked, PasswordDeleteError
 
 from backend.errors import InvalidConfig, KeyringUnavailable, StorageError
+from backend.i18n import tr
 
 SERVICE_NAME = "MiaoDa Chat"
 KEY_FILE = "secret.key"
 SECRETS_FILE = "secrets.enc"
 BACKEND_ENV = "MIAODA_SECRET_BACKEND"
-FILE_DESCRIPTION = (
-    "Encrypted file in the data folder (AES-256-GCM); its key is protected only by file permissions"
-)
 
 # Leads secrets.enc and is its AES-GCM associated data, so the format and version are
 # authenticated along with the keys.
@@ -61,7 +59,11 @@ class SecretStore(Protocol):
     """Secret storage keyed by provider id."""
 
     backend_name: str
-    description: str
+
+    @property
+    def description(self) -> str:
+        """Where the secrets are kept, for a user to read."""
+        ...
 
     def get(self, provider_id: str) -> str | None:
         """The stored secret, or None when there is none."""
@@ -116,34 +118,49 @@ _BACKEND_NAMES = {
     "keyring.backends.macOS": "macOS Keychain",
     "keyring.backends.Windows": "Windows Credential Locker",
 }
-_ADVICE = (
-    "Unlock it (or install one, such as GNOME Keyring or KWallet), or start MiaoDa Chat with "
-    f"{BACKEND_ENV}=file to keep keys in an encrypted file instead."
-)
+# What `_keyring_failure` says MiaoDa Chat could not do (the log keeps the English word).
+_KEYRING_ACTIONS = {
+    "open": "secretStore.keyringAction.open",
+    "use": "secretStore.keyringAction.use",
+    "read from": "secretStore.keyringAction.read",
+    "save to": "secretStore.keyringAction.save",
+    "delete from": "secretStore.keyringAction.delete",
+}
+# What `_io_failure` says MiaoDa Chat could not do to a file.
+_FILE_ACTIONS = {
+    "read": "secretStore.fileAction.read",
+    "create": "secretStore.fileAction.create",
+    "write": "secretStore.fileAction.write",
+}
+
+
+def _advice() -> str:
+    return tr("secretStore.advice", env=BACKEND_ENV)
 
 
 def describe_keyring(backend: KeyringBackend) -> str:
     """A user-facing name for a keyring backend."""
     module = type(backend).__module__
-    return _BACKEND_NAMES.get(module, f"{type(backend).__name__} from {module}")
+    name = _BACKEND_NAMES.get(module)
+    return name or tr("secretStore.otherBackend", name=type(backend).__name__, module=module)
 
 
 def refusal_reason(backend: KeyringBackend) -> str | None:
     """Why this backend may not hold API keys, or None when it is a real secure keyring."""
     module = type(backend).__module__
     if isinstance(backend, fail.Keyring):
-        return "No system keyring was found."
+        return tr("secretStore.refused.none")
     if isinstance(backend, null.Keyring):
-        return "The system keyring is disabled (keyring's null backend is configured)."
+        return tr("secretStore.refused.disabled")
     if module.startswith("keyrings.alt"):
         # keyrings.alt stores keys in plain text or encrypts them with a key kept beside them.
-        return "The configured keyring backend (keyrings.alt) does not store keys securely."
+        return tr("secretStore.refused.insecure")
     try:
         priority = float(type(backend).priority)
     except Exception:  # keyring signals an unusable backend by raising from `priority`
-        return f"The keyring backend {describe_keyring(backend)} cannot run here."
+        return tr("secretStore.refused.cannotRun", name=describe_keyring(backend))
     if priority <= 0:
-        return f"The keyring backend {describe_keyring(backend)} is not a recommended one."
+        return tr("secretStore.refused.notRecommended", name=describe_keyring(backend))
     return None
 
 
@@ -156,21 +173,25 @@ def _choose_backend(backend: KeyringBackend) -> KeyringBackend:
         for candidate in candidates:
             if refusal_reason(candidate) is None:
                 return candidate
-        raise KeyringUnavailable("No secure system keyring was found. " + _ADVICE)
+        raise KeyringUnavailable(tr("secretStore.noSecureKeyring", advice=_advice()))
     reason = refusal_reason(backend)
     if reason is not None:
-        raise KeyringUnavailable(f"{reason} {_ADVICE}")
+        raise KeyringUnavailable(
+            tr("secretStore.refusedWithAdvice", reason=reason, advice=_advice())
+        )
     return backend
 
 
 def _keyring_failure(action: str, exc: BaseException) -> KeyringUnavailable:
     # Only the exception's type is logged: its text could, in principle, echo an argument.
     _log.warning("keyring %s failed: %s", action, type(exc).__name__)
-    if isinstance(exc, KeyringLocked):
-        return KeyringUnavailable(
-            f"The system keyring is locked, so MiaoDa Chat could not {action} it. {_ADVICE}"
-        )
-    return KeyringUnavailable(f"MiaoDa Chat could not {action} the system keyring. {_ADVICE}")
+    doing = tr(_KEYRING_ACTIONS[action])
+    key = (
+        "secretStore.keyringLocked"
+        if isinstance(exc, KeyringLocked)
+        else "secretStore.keyringFailed"
+    )
+    return KeyringUnavailable(tr(key, action=doing, advice=_advice()))
 
 
 class KeyringSecretStore:
@@ -200,9 +221,7 @@ class KeyringSecretStore:
         except Exception as exc:
             raise _keyring_failure("use", exc) from None
         if echoed != value:
-            raise KeyringUnavailable(
-                "The system keyring did not return what MiaoDa Chat stored in it. " + _ADVICE
-            )
+            raise KeyringUnavailable(tr("secretStore.probeMismatch", advice=_advice()))
 
     def get(self, provider_id: str) -> str | None:
         """The key stored for the provider, or None."""
@@ -252,7 +271,11 @@ class EncryptedFileSecretStore:
     """
 
     backend_name = "file"
-    description = FILE_DESCRIPTION
+
+    @property
+    def description(self) -> str:
+        """Where the keys are kept, in the app's language."""
+        return tr("secretStore.fileDescription")
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
@@ -300,9 +323,12 @@ class EncryptedFileSecretStore:
         key = self._read_key()
         if key is None:
             raise StorageError(
-                f"{self._enc_path} exists but its key file {KEY_FILE} is missing, so the stored "
-                f"API keys cannot be read. Restore {KEY_FILE} from the backup that holds "
-                f"{SECRETS_FILE}, or delete {SECRETS_FILE} and enter the API keys again."
+                tr(
+                    "secretStore.keyFileMissing",
+                    path=self._enc_path,
+                    keyFile=KEY_FILE,
+                    secretsFile=SECRETS_FILE,
+                )
             )
         self._secrets = _decrypt_map(key, blob, self._enc_path)
         return self._secrets
@@ -329,8 +355,7 @@ class EncryptedFileSecretStore:
             os.close(fd)
         if len(key) != _KEY_BYTES:
             raise StorageError(
-                f"The key file {path} is damaged. Restore it from a backup together with "
-                f"{SECRETS_FILE}, or delete both and enter the API keys again."
+                tr("secretStore.keyFileDamaged", path=path, secretsFile=SECRETS_FILE)
             )
         return key
 
@@ -360,7 +385,7 @@ class EncryptedFileSecretStore:
         if raced:
             existing = self._read_key()
             if existing is None:
-                raise StorageError(f"{path} vanished while MiaoDa Chat created it; try again.")
+                raise StorageError(tr("secretStore.keyFileVanished", path=path))
             return existing
         return key
 
@@ -374,9 +399,7 @@ def _encrypt_map(key: bytes, secrets_map: dict[str, str]) -> bytes:
 
 def _decrypt_map(key: bytes, blob: bytes, path: Path) -> dict[str, str]:
     damaged = StorageError(
-        f"The encrypted key file {path} is damaged or does not match {KEY_FILE}, so the stored "
-        f"API keys cannot be read. Restore both files from the same backup, or delete "
-        f"{SECRETS_FILE} and enter the API keys again."
+        tr("secretStore.secretsDamaged", path=path, keyFile=KEY_FILE, secretsFile=SECRETS_FILE)
     )
     header = len(_FILE_MAGIC) + _NONCE_BYTES
     if not blob.startswith(_FILE_MAGIC) or len(blob) < header + _TAG_BYTES:
@@ -395,10 +418,8 @@ def _decrypt_map(key: bytes, blob: bytes, path: Path) -> dict[str, str]:
 
 def _io_failure(path: Path, action: str, exc: OSError) -> StorageError:
     reason = exc.strerror or type(exc).__name__
-    return StorageError(
-        f"MiaoDa Chat could not {action} {path} ({reason}). Check that the data folder exists, "
-        "is writable by you and the disk is not full, then try again."
-    )
+    doing = tr(_FILE_ACTIONS[action])
+    return StorageError(tr("secretStore.fileFailed", action=doing, path=path, reason=reason))
 
 
 def _tighten_permissions(fd: int, path: Path) -> None:
@@ -507,8 +528,8 @@ def open_secret_store(data_dir: Path, forced: str | None = None) -> SecretStore:
         return EncryptedFileSecretStore(data_dir)
     if choice:
         raise InvalidConfig(
-            f"{BACKEND_ENV} must be 'keyring' or 'file'; unset it to let MiaoDa Chat choose.",
-            fields={BACKEND_ENV: ["Use 'keyring' or 'file'."]},
+            tr("secretStore.badChoice", env=BACKEND_ENV),
+            fields={BACKEND_ENV: [tr("secretStore.badChoiceField")]},
         )
     remembered = _remembered_choice(data_dir)
     if remembered == "keyring":
@@ -516,8 +537,7 @@ def open_secret_store(data_dir: Path, forced: str | None = None) -> SecretStore:
             return KeyringSecretStore()
         except KeyringUnavailable as exc:
             raise KeyringUnavailable(
-                "Your API keys are kept in the system keyring, which is not available now: "
-                f"{exc.message}"
+                tr("secretStore.rememberedKeyringGone", reason=exc.message)
             ) from None
     if remembered == "file" or (data_dir / SECRETS_FILE).exists():
         return EncryptedFileSecretStore(data_dir)

@@ -48,6 +48,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from backend.errors import DecryptFailed, ImportInvalid, InternalError, InvalidConfig
+from backend.i18n import tr
 from backend.models import utc_now
 
 FORMAT = "miaoda-chat/custom-providers"
@@ -81,9 +82,6 @@ _KDF_LOCK = threading.Lock()
 # A provider is at most five levels deep; anything far deeper is not an export, and a cap
 # keeps later recursive code (validation, re-serializing) clear of Python's recursion limit.
 _MAX_DEPTH = 32
-_NEEDS_PHRASE_HINT = (
-    "This file carries encrypted API keys: enter the passphrase used when it was exported."
-)
 
 
 @dataclass(frozen=True)
@@ -119,8 +117,8 @@ def build_export(
     if keys:
         if passphrase is None:
             raise InvalidConfig(
-                "API keys are only exported encrypted: enter a passphrase, or export without keys.",
-                fields={"passphrase": ["Enter a passphrase to include API keys."]},
+                tr("transfer.keysNeedPassphrase"),
+                fields={"passphrase": [tr("transfer.keysNeedPassphraseField")]},
             )
         secrets = _encrypt_keys(
             _secrets_payload(keys),
@@ -139,7 +137,7 @@ def build_export(
         text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
         text.encode("utf-8")  # fails now, not when saving, on text no file can hold
     except (TypeError, ValueError) as exc:
-        raise InternalError("A provider or route holds a value that cannot be exported.") from exc
+        raise InternalError(tr("transfer.cannotExport")) from exc
     return text
 
 
@@ -147,23 +145,20 @@ def read_export(content: str | bytes, passphrase: str | None = None) -> ImportFi
     """Parse and check an export file, decrypting its keys with `passphrase` if it has any."""
     document = _parse(_to_bytes(content))
     if not isinstance(document, dict):
-        raise ImportInvalid("This file is not a MiaoDa Chat provider export.")
+        raise ImportInvalid()
     if document.get("format") != FORMAT:
-        raise ImportInvalid(
-            "This file is not a MiaoDa Chat provider export.",
-            fields={"format": [f"Expected {FORMAT!r}."]},
-        )
+        raise ImportInvalid(fields={"format": [tr("transfer.expected", value=repr(FORMAT))]})
     version = _check_version(document.get("version"))
     providers = document.get("providers")
     if not isinstance(providers, list):
         raise ImportInvalid(
-            "This export has no provider list.", fields={"providers": ["Expected a list."]}
+            tr("transfer.noProviderList"), fields={"providers": [tr("transfer.expectedList")]}
         )
     if len(providers) > MAX_IMPORT_PROVIDERS:
+        most = f"{MAX_IMPORT_PROVIDERS:,}"
         raise ImportInvalid(
-            f"This file holds {len(providers):,} providers; at most {MAX_IMPORT_PROVIDERS:,} "
-            "can be imported at once. Split it into smaller files.",
-            fields={"providers": [f"At most {MAX_IMPORT_PROVIDERS:,} providers."]},
+            tr("transfer.tooManyProviders", count=f"{len(providers):,}", max=most),
+            fields={"providers": [tr("transfer.atMostProviders", max=most)]},
         )
     routes = _routes(document)
     aad = _associated_data(providers, version)
@@ -185,13 +180,13 @@ def _routes(document: Mapping[str, Any]) -> list[Any]:
     routes = document["routes"]
     if not isinstance(routes, list):
         raise ImportInvalid(
-            "This export's routes are not a list.", fields={"routes": ["Expected a list."]}
+            tr("transfer.routesNotList"), fields={"routes": [tr("transfer.expectedList")]}
         )
     if len(routes) > MAX_IMPORT_ROUTES:
+        most = f"{MAX_IMPORT_ROUTES:,}"
         raise ImportInvalid(
-            f"This file holds {len(routes):,} routes; at most {MAX_IMPORT_ROUTES:,} can be "
-            "imported at once. Split it into smaller files.",
-            fields={"routes": [f"At most {MAX_IMPORT_ROUTES:,} routes."]},
+            tr("transfer.tooManyRoutes", count=f"{len(routes):,}", max=most),
+            fields={"routes": [tr("transfer.atMostRoutes", max=most)]},
         )
     return routes
 
@@ -204,34 +199,31 @@ def _to_bytes(content: object) -> bytes:
         try:
             raw = content.encode("utf-8")
         except UnicodeEncodeError as exc:
-            raise ImportInvalid("The file is not valid UTF-8 text.") from exc
+            raise ImportInvalid(tr("transfer.notValidUtf8")) from exc
     elif isinstance(content, bytes | bytearray | memoryview):
         raw = bytes(content)
     else:
-        raise ImportInvalid("The import content must be the file's text.")
+        raise ImportInvalid(tr("transfer.contentNotText"))
     if len(raw) > MAX_IMPORT_BYTES:
         raise _too_large()
     return raw
 
 
 def _too_large() -> ImportInvalid:
-    return ImportInvalid(
-        f"The file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB, the most MiaoDa Chat "
-        "imports. Check that it is a provider export."
-    )
+    return ImportInvalid(tr("transfer.tooLarge", size=MAX_IMPORT_BYTES // (1024 * 1024)))
 
 
 def _parse(raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8-sig")  # tolerates the byte order mark some editors add
     except UnicodeDecodeError as exc:
-        raise ImportInvalid("The file is not UTF-8 text, so it is not a provider export.") from exc
+        raise ImportInvalid(tr("transfer.notUtf8")) from exc
     try:
         document = json.loads(text, parse_constant=_reject_constant)
     except RecursionError as exc:
         raise _too_deep() from exc
     except ValueError as exc:  # JSONDecodeError, NaN/Infinity, over-long integers
-        raise ImportInvalid("The file is not valid JSON, so it is not a provider export.") from exc
+        raise ImportInvalid(tr("transfer.notJson")) from exc
     _check_depth(document)
     return document
 
@@ -241,7 +233,7 @@ def _reject_constant(name: str) -> Any:
 
 
 def _too_deep() -> ImportInvalid:
-    return ImportInvalid("The file's JSON is nested far too deeply to be a provider export.")
+    return ImportInvalid(tr("transfer.tooDeep"))
 
 
 def _check_depth(document: Any) -> None:
@@ -263,12 +255,12 @@ def _check_version(version: Any) -> int:
             return version
         if version > VERSION:
             raise ImportInvalid(
-                "This file was made by a newer MiaoDa Chat. Update MiaoDa Chat to import it.",
-                fields={"version": [f"This version reads format version {VERSION}."]},
+                tr("transfer.newerVersion"),
+                fields={"version": [tr("transfer.newerVersionField", version=VERSION)]},
             )
     raise ImportInvalid(
-        "This provider export has an unknown format version.",
-        fields={"version": [f"Expected 1 to {VERSION}."]},
+        tr("transfer.unknownVersion"),
+        fields={"version": [tr("transfer.expectedOneTo", max=VERSION)]},
     )
 
 
@@ -291,25 +283,24 @@ def _read_secrets(
     if block is None:
         return None
     if not isinstance(block, dict):
-        raise _bad_secrets("secrets", "Expected null or an object.")
+        raise _bad_secrets("secrets", tr("transfer.secrets.expectedObject"))
     missing = sorted(_SECRETS_FIELDS - block.keys())
     extra = sorted(block.keys() - _SECRETS_FIELDS)
     if missing or extra:
-        problems = {f"secrets.{name}": ["Missing."] for name in missing}
-        problems.update({f"secrets.{name}": ["Not part of the format."] for name in extra})
-        raise ImportInvalid(
-            "The file's encrypted keys are not in the expected form.", fields=problems
-        )
+        problems = {f"secrets.{name}": [tr("transfer.secrets.missing")] for name in missing}
+        extras = {f"secrets.{name}": [tr("transfer.secrets.notInFormat")] for name in extra}
+        raise ImportInvalid(tr("transfer.secrets.bad"), fields={**problems, **extras})
     if block["kdf"] != "scrypt":
-        raise _bad_secrets("secrets.kdf", "Expected 'scrypt'.")
+        raise _bad_secrets("secrets.kdf", tr("transfer.expected", value="'scrypt'"))
     if block["cipher"] != "AES-256-GCM":
-        raise _bad_secrets("secrets.cipher", "Expected 'AES-256-GCM'.")
+        raise _bad_secrets("secrets.cipher", tr("transfer.expected", value="'AES-256-GCM'"))
     n, r, p = _scrypt_params(block)
     salt = _b64_field(block, "salt", 16, 64)
     nonce = _b64_field(block, "nonce", _NONCE_BYTES, _NONCE_BYTES)
     ciphertext = _b64_field(block, "ciphertext", _TAG_BYTES, MAX_IMPORT_BYTES)
     if not passphrase:
-        raise DecryptFailed(_NEEDS_PHRASE_HINT, fields={"passphrase": [_NEEDS_PHRASE_HINT]})
+        hint = tr("transfer.needsPassphrase")
+        raise DecryptFailed(hint, fields={"passphrase": [hint]})
     key = _derive_for_import(_passphrase_bytes_for_import(passphrase), salt, n, r, p)
     try:
         plaintext = AESGCM(key).decrypt(nonce, ciphertext, aad)
@@ -320,37 +311,33 @@ def _read_secrets(
 
 
 def _bad_secrets(path: str, problem: str) -> ImportInvalid:
-    return ImportInvalid(
-        "The file's encrypted keys are not in the expected form.", fields={path: [problem]}
-    )
+    return ImportInvalid(tr("transfer.secrets.bad"), fields={path: [problem]})
 
 
 def _scrypt_params(block: Mapping[str, Any]) -> tuple[int, int, int]:
     values = {name: block[name] for name in ("n", "r", "p")}
     for name, value in values.items():
         if not isinstance(value, int) or isinstance(value, bool):
-            raise _bad_secrets(f"secrets.{name}", "Expected a whole number.")
+            raise _bad_secrets(f"secrets.{name}", tr("transfer.secrets.wholeNumber"))
     n, r, p = values["n"], values["r"], values["p"]
     if not (_N_MIN <= n <= _N_MAX and n & (n - 1) == 0):
-        raise _bad_secrets("secrets.n", f"Expected a power of two from {_N_MIN} to {_N_MAX}.")
+        problem = tr("transfer.secrets.powerOfTwo", min=_N_MIN, max=_N_MAX)
+        raise _bad_secrets("secrets.n", problem)
     if not 1 <= r <= _R_MAX:
-        raise _bad_secrets("secrets.r", f"Expected 1 to {_R_MAX}.")
+        raise _bad_secrets("secrets.r", tr("transfer.expectedOneTo", max=_R_MAX))
     if not 1 <= p <= _P_MAX:
-        raise _bad_secrets("secrets.p", f"Expected 1 to {_P_MAX}.")
+        raise _bad_secrets("secrets.p", tr("transfer.expectedOneTo", max=_P_MAX))
     # scrypt itself requires n < 2^(16r).
     if n >= 2 ** (16 * r):
-        raise _bad_secrets("secrets.n", f"Expected less than 2^(16·r) (r is {r}).")
+        raise _bad_secrets("secrets.n", tr("transfer.secrets.belowLimit", r=r))
     # The memory cap keeps a crafted file from asking for hundreds of megabytes within the
     # per-parameter bounds; it is checked before anything is derived.
     if 128 * n * r > _SCRYPT_MAX_MEMORY:
         mib = _SCRYPT_MAX_MEMORY // (1024 * 1024)
-        problem = (
-            f"These scrypt parameters need {128 * n * r // (1024 * 1024)} MiB (128·n·r); "
-            f"at most {mib} MiB is accepted."
-        )
+        need = 128 * n * r // (1024 * 1024)
+        problem = tr("transfer.secrets.memory", need=need, max=mib)
         raise ImportInvalid(
-            "The file's encrypted keys are not in the expected form.",
-            fields={"secrets.n": [problem], "secrets.r": [problem]},
+            tr("transfer.secrets.bad"), fields={"secrets.n": [problem], "secrets.r": [problem]}
         )
     return n, r, p
 
@@ -358,14 +345,18 @@ def _scrypt_params(block: Mapping[str, Any]) -> tuple[int, int, int]:
 def _b64_field(block: Mapping[str, Any], name: str, min_len: int, max_len: int) -> bytes:
     value = block[name]
     if not isinstance(value, str):
-        raise _bad_secrets(f"secrets.{name}", "Expected base64 text.")
+        raise _bad_secrets(f"secrets.{name}", tr("transfer.secrets.base64"))
     try:
         decoded = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise _bad_secrets(f"secrets.{name}", "Expected base64 text.") from exc
+        raise _bad_secrets(f"secrets.{name}", tr("transfer.secrets.base64")) from exc
     if not min_len <= len(decoded) <= max_len:
-        size = f"{min_len}" if min_len == max_len else f"{min_len} to {max_len}"
-        raise _bad_secrets(f"secrets.{name}", f"Expected {size} bytes.")
+        problem = (
+            tr("transfer.secrets.bytes", size=min_len)
+            if min_len == max_len
+            else tr("transfer.secrets.bytesBetween", min=min_len, max=max_len)
+        )
+        raise _bad_secrets(f"secrets.{name}", problem)
     return decoded
 
 
@@ -373,7 +364,7 @@ def _decoded_json(plaintext: bytes) -> Any:
     try:
         return json.loads(plaintext.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise _bad_secrets("secrets", "The decrypted keys are not a JSON object.") from exc
+        raise _bad_secrets("secrets", tr("transfer.secrets.notObject")) from exc
 
 
 def _version_1_secrets(keys: Any) -> dict[str, ProviderSecrets]:
@@ -381,7 +372,7 @@ def _version_1_secrets(keys: Any) -> dict[str, ProviderSecrets]:
     if not isinstance(keys, dict) or not all(
         isinstance(name, str) and isinstance(key, str) for name, key in keys.items()
     ):
-        raise _bad_secrets("secrets", "The decrypted keys must map provider names to keys.")
+        raise _bad_secrets("secrets", tr("transfer.secrets.version1Shape"))
     found: dict[str, tuple[list[str], dict[str, str]]] = {}
     for name, value in keys.items():
         provider, separator, header = name.partition(HEADER_SEPARATOR)
@@ -395,10 +386,7 @@ def _version_1_secrets(keys: Any) -> dict[str, ProviderSecrets]:
 
 def _version_2_secrets(secrets: Any) -> dict[str, ProviderSecrets]:
     """`{"<name>": {"apiKeys": [...], "headers": {...}}}` as ProviderSecrets by name."""
-    wrong = _bad_secrets(
-        "secrets",
-        'The decrypted keys must map provider names to {"apiKeys": [...], "headers": {...}}.',
-    )
+    wrong = _bad_secrets("secrets", tr("transfer.secrets.version2Shape"))
     if not isinstance(secrets, dict):
         raise wrong
     found: dict[str, ProviderSecrets] = {}
@@ -429,14 +417,14 @@ def _secrets_payload(keys: Mapping[str, ProviderSecrets | str]) -> dict[str, Any
 
 def _passphrase_bytes_for_export(passphrase: str) -> bytes:
     if not isinstance(passphrase, str) or not PASSPHRASE_MIN <= len(passphrase) <= PASSPHRASE_MAX:
-        problem = f"Use {PASSPHRASE_MIN} to {PASSPHRASE_MAX:,} characters."
+        problem = tr("transfer.passphrase.length", min=PASSPHRASE_MIN, max=f"{PASSPHRASE_MAX:,}")
         raise InvalidConfig(
-            f"The passphrase is not valid. {problem}", fields={"passphrase": [problem]}
+            tr("transfer.passphrase.invalid", problem=problem), fields={"passphrase": [problem]}
         )
     try:
         return _normalized(passphrase)
     except UnicodeEncodeError as exc:
-        problem = "The passphrase contains characters that cannot be encoded; retype it."
+        problem = tr("transfer.passphrase.encoding")
         raise InvalidConfig(problem, fields={"passphrase": [problem]}) from exc
 
 
@@ -462,7 +450,7 @@ def _derive_for_import(secret: bytes, salt: bytes, n: int, r: int, p: int) -> by
         try:
             return _derive(secret, salt, n, r, p)
         except (ValueError, MemoryError) as exc:  # parameters the OpenSSL build refuses
-            raise _bad_secrets("secrets", "These scrypt parameters cannot be used here.") from exc
+            raise _bad_secrets("secrets", tr("transfer.secrets.unusable")) from exc
 
 
 def _encrypt_keys(keys: dict[str, Any], secret: bytes, aad: bytes) -> dict[str, Any]:
@@ -470,7 +458,7 @@ def _encrypt_keys(keys: dict[str, Any], secret: bytes, aad: bytes) -> dict[str, 
     if not all(isinstance(name, str) for name in keys) or not all(
         isinstance(text, str) for text in texts
     ):
-        raise InternalError("API keys to export must be text.")
+        raise InternalError(tr("transfer.keysNotText"))
     salt = os.urandom(_SALT_BYTES)
     nonce = os.urandom(_NONCE_BYTES)
     with _KDF_LOCK:

@@ -29,6 +29,17 @@ from tests.helpers import FakeTools, ScriptedCheck, keyring_usable, require  # n
 FIGURE_SUITES = ("tests/packaging/",)
 
 
+@pytest.fixture(autouse=True)
+def english_messages() -> Iterator[None]:
+    """Every test starts and ends with the backend's messages in English: the language is one
+    setting for the whole process (backend.i18n), so a test that switches it must not leak."""
+    from backend import i18n
+
+    i18n.set_language("en")
+    yield
+    i18n.set_language("en")
+
+
 @pytest.fixture
 def upstream() -> Iterator[Any]:
     """A running fake LLM server (a real local HTTP server)."""

@@ -54,6 +54,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "backend",
             "backend.errors",
+            "backend.i18n",
             "backend.models",
             "backend.paths",
             "backend.redact",
@@ -73,7 +74,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "backend.providers.wire",
         ),
     ),
-    ("L2 services", ("backend.manager", "backend.health", "backend.chat", "backend.usage")),
+    (
+        "L2 services",
+        ("backend.manager", "backend.health", "backend.chat", "backend.usage", "backend.settings"),
+    ),
     ("L3 front ends", ("backend.bridge", "backend.server", "backend.window")),
     ("L4 entry points", ("backend.app", "backend.__main__")),
 )

@@ -31,6 +31,7 @@ from backend.chat.failover import Report, Target, Targets
 from backend.chat.relay import FinishCallback, collect_chat, sse_events
 from backend.chat.replies import SAVE_INTERVAL, ReplyRecorder, ReplySaver
 from backend.errors import BadRequest, InternalError, InvalidConfig, MiaodaError, NotFound
+from backend.i18n import tr
 from backend.models import (
     ChatMessage,
     ChatRequest,
@@ -49,17 +50,11 @@ log = logging.getLogger("miaoda.chat")
 TOOL_NOT_RUN = "This tool was not run: MiaoDa Chat shows tool calls but does not execute them."
 
 
-_NOT_SENT = "The request could not be sent; the log has details."
-
-
 class StreamBusy(BadRequest):
     """A second request for a conversation that is still streaming."""
 
     http_status = 409
-    default_message = (
-        "This conversation is still answering. Stop the reply or wait for it to finish, "
-        "then send again."
-    )
+    default_key = "conversations.busy"
 
 
 @dataclass
@@ -224,7 +219,7 @@ class ConversationChat:
     def _claim(self, conversation_id: str) -> None:
         with self._lock:
             if conversation_id in self._claims:
-                raise StreamBusy(fields={"conversationId": ["This conversation is answering."]})
+                raise StreamBusy(fields={"conversationId": [tr("conversations.busyField")]})
             self._claims[conversation_id] = _Claim()
 
     def _release(self, conversation_id: str) -> None:
@@ -246,16 +241,16 @@ class ConversationChat:
                 )
         if request.content is None and (parent is None or parent.role != "user"):
             raise InvalidConfig(
-                "Only a reply to a user message can be regenerated: give that message as parentId.",
-                fields={"parentId": ["Must name a user message of this conversation."]},
+                tr("conversations.regenerateNeedsUser"),
+                fields={"parentId": [tr("conversations.regenerateNeedsUserField")]},
             )
         return parent
 
     def _own(self, request: ConversationTurn, conversation: Conversation) -> Message:
         assert request.parent_id is not None
         problem = InvalidConfig(
-            "The message to answer from is not in this conversation; it may have been deleted.",
-            fields={"parentId": ["Must name a message of this conversation."]},
+            tr("conversations.parentGone"),
+            fields={"parentId": [tr("conversations.parentGoneField")]},
         )
         try:
             parent = self._store.get_message(request.parent_id)
@@ -275,8 +270,8 @@ class ConversationChat:
         provider_id = request.provider_id or stored_provider
         if provider_id is None:
             raise InvalidConfig(
-                "Choose a provider for this conversation.",
-                fields={"providerId": ["Required: the conversation has no provider yet."]},
+                tr("conversations.providerNeeded"),
+                fields={"providerId": [tr("conversations.providerNeededField")]},
             )
         model = request.model
         if model is None and conversation is not None and provider_id == stored_provider:
@@ -367,7 +362,7 @@ class ConversationChat:
             raise
 
     def _fail(self, turn: _Turn, error: MiaodaError | None, elapsed_ms: int | None = None) -> None:
-        shown = error or InternalError(_NOT_SENT)
+        shown = error or InternalError(tr("conversations.notSent"))
         self._end(
             turn, lambda: self._close(turn, lambda: turn.reply.close_failed(shown, elapsed_ms))
         )
@@ -421,7 +416,7 @@ def history_messages(system_prompt: str, path: list[Message]) -> tuple[ChatMessa
 def _unexpected(turn: _Turn) -> InternalError:
     """A bug while opening the request (called in the `except` block, which it logs)."""
     log.exception("chat for conversation %s failed before streaming", turn.conversation.id)
-    return InternalError(_NOT_SENT)
+    return InternalError(tr("conversations.notSent"))
 
 
 def _ms_since(started: float) -> int:

@@ -43,6 +43,7 @@ from backend.errors import (
     NotFound,
     upstream_failure,
 )
+from backend.i18n import tr
 from backend.manager import CustomProviderManager
 from backend.models import ChatEvent, ChatRequest, KeyRotation, ProviderConfig
 from backend.providers import IN_ROUTE, ChatStream, ProviderService
@@ -56,12 +57,6 @@ log = logging.getLogger("miaoda.chat")
 OutcomeCallback = Callable[[str, MiaodaError | None], None]
 # Receives the analytics record of each member that failed inside a route (see the relay's).
 RecordCallback = Callable[[dict[str, Any]], None]
-
-_ALL_SKIPPED = "Every provider of the route was skipped."
-_EMPTY_ROUTE = (
-    'The route "{name}" has no providers left (they were removed). Edit the route and add '
-    "at least one provider."
-)
 
 
 @dataclass(frozen=True)
@@ -125,19 +120,16 @@ class Targets:
             route = None if self._routes is None else self._routes.get_route(target_id)
             if route is None:
                 raise NotFound(
-                    "That provider or route does not exist; it may have been removed.",
-                    fields={"providerId": ["No provider or route has this id."]},
+                    tr("routes.targetGone"), fields={"providerId": [tr("routes.targetGoneField")]}
                 ) from None
             if model:
                 raise InvalidConfig(
-                    "A route uses each member's own model: leave the model out, or choose one "
-                    "provider to pick its model.",
-                    fields={"model": ["Not allowed with a route."]},
+                    tr("routes.noModel"), fields={"model": [tr("routes.noModelField")]}
                 ) from None
             if not route.members:
                 raise InvalidConfig(
-                    _EMPTY_ROUTE.format(name=route.display_name),
-                    fields={"providerId": ["This route has no members."]},
+                    tr("routes.empty", name=route.display_name),
+                    fields={"providerId": [tr("routes.emptyField")]},
                 ) from None
             return Target(route.id, route=route, parameters=dict(parameters or {}))
         if model:
@@ -233,7 +225,7 @@ class Targets:
             answering = _attempt(config.id, config.display_name, config.model, "answering", None)
             report.attempts.append(answering)
             return result
-        raise last or _paused_error(route, "UPSTREAM_ERROR", _ALL_SKIPPED, 1)
+        raise last or _all_skipped(route)
 
     # --- shared ---------------------------------------------------------------------------------
 
@@ -272,9 +264,10 @@ class Targets:
     def _skipped(self, provider_id: str) -> dict[str, Any]:
         view = self._circuits.view(provider_id)
         reason = view.circuit.reason
-        message = "Skipped: its circuit is open"
-        if reason is not None:
-            message += f" after {reason.code}"
+        if reason is None:
+            message = tr("routes.skipped")
+        else:
+            message = tr("routes.skippedAfter", code=reason.code)
         try:
             model: str | None = self._manager.get(provider_id).model
         except MiaodaError:
@@ -433,7 +426,7 @@ class FailoverStream:
                 continue
             batch = member.stream.next_batch(max(0.0, deadline - time.monotonic()))
             if batch is None:  # the stream vanished without its terminal
-                batch = [error_event(InvalidResponse("The provider's stream ended early."))]
+                batch = [error_event(InvalidResponse(tr("routes.streamEndedEarly")))]
             for index, event in enumerate(batch):
                 kind = event.kind
                 if kind in CONTENT_KINDS or kind == "done":
@@ -493,9 +486,7 @@ class FailoverStream:
                 self._member = _Member(config, stream, admission)
             self.report.tried(config)
             return True
-        self._end(
-            out, self._error or _paused_error(target.route, "UPSTREAM_ERROR", _ALL_SKIPPED, 1)
-        )
+        self._end(out, self._error or _all_skipped(target.route))
         return False
 
     def _answered(
@@ -591,14 +582,16 @@ def _error_of(stream: ChatStream, event: ChatEvent) -> MiaodaError:
     )
 
 
+def _all_skipped(route: Route) -> MiaodaError:
+    """Every member skipped, and no failure of theirs to tell."""
+    return _paused_error(route, "UPSTREAM_ERROR", tr("routes.allSkipped"), 1)
+
+
 def _paused_error(route: Route, code: str, message: str, retry_after: float) -> MiaodaError:
     """Every member skipped: the error that opened the first one's circuit, saying so."""
-    return upstream_failure(
-        code,
-        f'Every provider of the route "{route.display_name}" is paused after failing '
-        f"({message.rstrip('.')}). The first one is tried again in {retry_after:g} s.",
-        retry_after=retry_after,
-    )
+    reason = message.rstrip(".。")
+    text = tr("routes.paused", name=route.display_name, reason=reason, seconds=f"{retry_after:g}")
+    return upstream_failure(code, text, retry_after=retry_after)
 
 
 def _failed_record(

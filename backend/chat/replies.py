@@ -16,6 +16,7 @@ import threading
 from typing import Any
 
 from backend.errors import MiaodaError
+from backend.i18n import tr
 from backend.models import ChatEvent
 from backend.redact import REDACTOR
 from backend.storage import ConversationStore
@@ -23,7 +24,6 @@ from backend.storage import ConversationStore
 log = logging.getLogger("miaoda.chat")
 
 SAVE_INTERVAL = 0.5  # seconds between saves of a reply that is still changing (contract: <= 1 s)
-_VANISHED = "The provider's stream ended without saying why; the reply may be incomplete."
 
 
 class ReplyRecorder:
@@ -149,10 +149,11 @@ class ReplyRecorder:
         elapsed_ms: int | None,
     ) -> None:
         if finish_reason == "error":
-            error = error or {"code": error_code or "INVALID_RESPONSE", "message": _VANISHED}
+            vanished = tr("conversations.replyVanished")
+            error = error or {"code": error_code or "INVALID_RESPONSE", "message": vanished}
             error = {
                 "code": str(error.get("code") or "INTERNAL"),
-                "message": REDACTOR.redact(str(error.get("message") or _VANISHED)),
+                "message": REDACTOR.redact(str(error.get("message") or vanished)),
             }
         else:
             error = None

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from backend.errors import NotFound
+from backend.i18n import tr
 from backend.models import utc_now
 from backend.providers.circuit import (
     Circuit,
@@ -30,7 +31,6 @@ from backend.storage import CircuitRow, Route, RouteStore
 
 log = logging.getLogger("miaoda.routes")
 
-_NO_ROUTE = "That route does not exist; it may have been removed."
 _STATES = frozenset({"closed", "open", "half-open"})
 
 
@@ -97,7 +97,7 @@ class RouteManager:
         """One route, or NotFound."""
         route = self._store.get_route(load_id(route_id))
         if route is None:
-            raise NotFound(_NO_ROUTE)
+            raise NotFound(tr("routes.gone"))
         return route
 
     def to_wire(self, route: Route) -> dict[str, Any]:
@@ -128,7 +128,7 @@ class RouteManager:
         """Remove a route (its providers stay)."""
         route = self.get(route_id)
         if not self._store.delete_route(route.id):
-            raise NotFound(_NO_ROUTE)
+            raise NotFound(tr("routes.gone"))
         log.info("route removed: %s (%s)", route.id, route.name)
         return route.id
 

@@ -20,11 +20,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from backend.i18n import tr
 from backend.providers.circuit import CLOSED, CircuitView, Reason
 from backend.storage import Route
 
 _CLOSED_VIEW: Final = CircuitView(CLOSED, probing=False, retry_in=0.0)
-_ALL_PAUSED_REASON: Final = Reason("UPSTREAM_ERROR", "The provider failed.")
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,8 @@ def all_paused(steps: Sequence[Step]) -> Paused | None:
         return None
     reason = next((s.circuit.circuit.reason for s in steps if s.circuit.circuit.reason), None)
     soonest = min(step.circuit.retry_in for step in steps)
-    return Paused(reason or _ALL_PAUSED_REASON, max(1, math.ceil(soonest)))
+    reason = reason or Reason("UPSTREAM_ERROR", tr("routes.providerFailed"))
+    return Paused(reason, max(1, math.ceil(soonest)))
 
 
 class Turns:

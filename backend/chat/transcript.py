@@ -17,6 +17,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from backend.i18n import tr
 from backend.storage import Conversation, Message
 
 FORMAT = "miaoda-chat/conversation"
@@ -52,24 +53,38 @@ def to_json(conversation: Conversation, messages: Sequence[Message], *, exported
 
 def to_markdown(conversation: Conversation, path: Sequence[Message], *, exported_at: str) -> str:
     """The Markdown export: the title, the system prompt, then the current path turn by turn."""
-    lines = [MARKDOWN_MARK, "", f"# {escape(conversation.title) or 'Conversation'}", ""]
-    lines += [f"_Exported from MiaoDa Chat on {escape(exported_at)}_", ""]
+    title = escape(conversation.title) or tr("conversations.export.untitled")
+    lines = [MARKDOWN_MARK, "", f"# {title}", ""]
+    lines += [f"_{tr('conversations.export.exportedAt', time=escape(exported_at))}_", ""]
     if conversation.system_prompt:
-        lines += ["## System prompt", "", escape(conversation.system_prompt), ""]
+        system = tr("conversations.export.systemPrompt")
+        lines += [f"## {system}", "", escape(conversation.system_prompt), ""]
     for message in path:
         lines += [_heading(message), ""]
         if message.content:
             lines += [escape(message.content), ""]
         for call in message.tool_calls:
             name, arguments = str(call.get("name", "")), str(call.get("arguments", ""))
-            lines += [f"Tool call `{escape(name)}`: {escape(arguments)}", ""]
+            text = tr(
+                "conversations.export.toolCall", name=escape(name), arguments=escape(arguments)
+            )
+            lines += [text, ""]
         if message.error:
-            lines += [f"> Error: {escape(str(message.error.get('message', '')))}", ""]
+            said = escape(str(message.error.get("message", "")))
+            lines += [f"> {tr('conversations.export.error', message=said)}", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+# Each role's heading in the Markdown export.
+_ROLES = {
+    "user": "conversations.export.user",
+    "assistant": "conversations.export.assistant",
+    "tool": "conversations.export.tool",
+}
+
+
 def _heading(message: Message) -> str:
-    role = {"user": "User", "assistant": "Assistant", "tool": "Tool"}.get(message.role, "Message")
+    role = tr(_ROLES.get(message.role, "conversations.export.message"))
     if message.role == "assistant" and message.model:
         return f"## {role} ({escape(message.model)})"
     return f"## {role}"
@@ -87,7 +102,7 @@ def filename(title: str, kind: ExportFormat) -> str:
     stem = _UNSAFE.sub(" ", stem)
     stem = re.sub(r"\s+", " ", stem).strip(" .")[:MAX_STEM].strip(" .")
     if not stem:
-        stem = "conversation"
+        stem = tr("conversations.export.fileName")
     elif stem.split(".")[0].strip().lower() in _RESERVED:  # Windows: "con.txt" is "con" too
         stem = f"_{stem}"
     return stem + SUFFIX[kind]

@@ -23,6 +23,7 @@ from typing import Protocol, runtime_checkable
 
 from backend.errors import MiaodaError
 from backend.health.rules import needs_chat_check
+from backend.i18n import tr
 from backend.models import HealthStatus, ProviderConfig
 
 log = logging.getLogger("miaoda.health")
@@ -33,7 +34,6 @@ Deliver = Callable[[int, HealthStatus | None], None]
 # Chat checks hold a thread each while they wait for the first token: at most this many at once
 # (and at most the run's concurrency).
 _CHAT_THREADS = 16
-_CRASHED = "The check failed inside MiaoDa Chat; see the log."
 
 
 class ModelsChecks(Protocol):
@@ -111,7 +111,7 @@ def failure_status(config: ProviderConfig, err: MiaodaError | None) -> HealthSta
         provider_id=config.id,
         provider_name=config.name,
         status="unhealthy",
-        error=err.message if err else _CRASHED,
+        error=err.message if err else tr("providers.checkCrashed"),
         error_code=err.code if err else "INTERNAL",
         http_status=err.upstream_status if err else None,
     )

@@ -50,6 +50,7 @@ from backend.health.rules import (
     needs_chat_check,
     settings_limits,
 )
+from backend.i18n import tr
 from backend.manager import CustomProviderManager
 from backend.models import NO_CHATS, HealthStatus, ProviderConfig, utc_now
 from backend.providers.circuit import CircuitBreakers
@@ -137,6 +138,7 @@ class HealthMonitor:
         self._epoch = secrets.token_hex(4)  # a cursor from another run of the app starts over
         self._observers: list[HealthObserver] = []
         self._closing = threading.Event()
+        self._settings_lock = threading.Lock()  # one settings change at a time, start to end
         self._settings = self._stored_settings(settings or HealthSettings())
         # What each provider's real chats saw. Lock order: `_lock`, then the records' own.
         self._chats = ChatRecords(storage, manager.get)
@@ -473,18 +475,26 @@ class HealthMonitor:
         with self._lock:
             return self._settings
 
-    def update_settings(self, updates: Any) -> HealthSettings:
-        """Validate, store and apply changed settings; the schedule follows at once."""
-        with self._lock:
-            current = self._settings
-        new = apply_settings(current, updates)
-        wire, old = new.to_wire(), current.to_wire()
-        with self._storage.transaction():
-            for name, value in wire.items():
-                if value != old[name]:
-                    self._storage.set_setting(f"health.{name}", value)
-        with self._lock:
-            self._settings = new
+    def update_settings(
+        self, updates: Any, *, also: Callable[[], None] | None = None
+    ) -> HealthSettings:
+        """Validate, store and apply changed settings; the schedule follows at once.
+
+        `also` runs inside the same transaction (the other settings of an `updateSettings`):
+        everything is saved, or nothing and the settings stay as they were."""
+        with self._settings_lock:
+            with self._lock:
+                current = self._settings
+            new = apply_settings(current, updates)
+            wire, old = new.to_wire(), current.to_wire()
+            with self._storage.transaction():
+                for name, value in wire.items():
+                    if value != old[name]:
+                        self._storage.set_setting(f"health.{name}", value)
+                if also is not None:
+                    also()
+            with self._lock:
+                self._settings = new
         for observer in self._observers:
             observer.on_settings_changed(new)
         return new
@@ -546,8 +556,7 @@ class HealthMonitor:
             return None
         if not isinstance(cursor, str) or len(cursor) > 64:
             raise InvalidConfig(
-                "Give the cursor from an earlier answer, or none.",
-                fields={"cursor": ["Must be a cursor string."]},
+                tr("healthChecks.badCursor"), fields={"cursor": [tr("healthChecks.badCursorField")]}
             )
         epoch, _, seq = cursor.partition(".")
         if epoch != self._epoch or not seq.isdigit():
@@ -608,6 +617,5 @@ def _since(text: str) -> str:
         return _format_time(_parse_time(text))
     except ValueError:
         raise InvalidConfig(
-            "Give the start of the history window as an ISO 8601 time, e.g. 2026-11-26T10:00:00Z.",
-            fields={"since": ["Must be an ISO 8601 date and time."]},
+            tr("healthChecks.badSince"), fields={"since": [tr("healthChecks.badSinceField")]}
         ) from None

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from backend.errors import InvalidConfig, MiaodaError
+from backend.i18n import tr
 from backend.models import HealthStatus, RecentChats
 from backend.providers.circuit import FAILOVER_CODES
 
@@ -71,8 +72,7 @@ def apply_settings(current: HealthSettings, updates: Any) -> HealthSettings:
     """`current` with the wire `updates` applied; InvalidConfig (per field) when one is wrong."""
     if not isinstance(updates, dict):
         raise InvalidConfig(
-            "Give the health settings as an object.",
-            fields={"settings": ["Must be an object."]},
+            tr("healthChecks.settingsNotObject"), fields={"settings": [tr("fields.notObject")]}
         )
     errors: dict[str, list[str]] = {}
     changes: dict[str, Any] = {}
@@ -81,7 +81,7 @@ def apply_settings(current: HealthSettings, updates: Any) -> HealthSettings:
             if isinstance(value, bool):
                 changes["enabled"] = value
             else:
-                errors[name] = ["Must be true or false."]
+                errors[name] = [tr("healthChecks.notBoolean")]
         elif name in SETTING_RANGES:
             attribute, low, high = SETTING_RANGES[name]
             problem = _range_problem(value, low, high)
@@ -90,19 +90,17 @@ def apply_settings(current: HealthSettings, updates: Any) -> HealthSettings:
             else:
                 changes[attribute] = int(value) if attribute == "slow_threshold_ms" else value
         else:
-            errors[str(name)[:64]] = ["Unknown setting."]
+            errors[str(name)[:64]] = [tr("healthChecks.unknownSetting")]
     if errors:
-        raise InvalidConfig(
-            "Some health settings are not valid; nothing was changed.", fields=errors
-        )
+        raise InvalidConfig(tr("healthChecks.settingsInvalid"), fields=errors)
     return replace(current, **changes)
 
 
 def _range_problem(value: Any, low: int, high: int) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return f"Must be a number from {low:,} to {high:,}."
+        return tr("fields.number.inRange", low=f"{low:,}", high=f"{high:,}")
     if not low <= value <= high:
-        return f"Must be from {low:,} to {high:,}."
+        return tr("fields.number.range", low=f"{low:,}", high=f"{high:,}")
     return None
 
 
@@ -123,9 +121,10 @@ def grade(raw: HealthStatus, slow_threshold_ms: int) -> HealthStatus:
             return replace(
                 raw,
                 status="degraded",
-                error=(
-                    f"The provider answered in {_seconds(raw.response_time)}, slower than the "
-                    f"{_seconds(slow_threshold_ms)} this app calls healthy."
+                error=tr(
+                    "healthChecks.slow",
+                    took=_seconds(raw.response_time),
+                    limit=_seconds(slow_threshold_ms),
                 ),
             )
         return replace(raw, status="healthy", error=None)

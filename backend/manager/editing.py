@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from backend.errors import DuplicateName, InvalidConfig, NotFound
+from backend.i18n import tr
 from backend.manager.headers import lower, plan_headers, split_headers, stored_header_names
 from backend.manager.hints import key_hint
 from backend.manager.pool import KeyPool, fresh_keys, given_keys
@@ -252,23 +253,19 @@ def _same_destination(stored: ProviderConfig, edited: ProviderConfig) -> bool:
 
 
 def _key_needed() -> InvalidConfig:
-    problem = (
-        "Enter the API key to test this provider at its new address or with its new "
-        "authentication; the saved key is only sent where it was saved for."
-    )
+    problem = tr("providers.keyNeededForTest")
     return InvalidConfig(problem, fields={"apiKey": [problem]})
 
 
 def _duplicate(name: str) -> DuplicateName:
     return DuplicateName(
-        f"A provider named {name} already exists (names ignore case). Choose another name.",
-        fields={"name": ["This name is already used by another provider."]},
+        tr("providers.nameTaken", name=name),
+        fields={"name": [tr("providers.nameTakenField")]},
     )
 
 
 def taken_by_route(name: str) -> DuplicateName:
     return DuplicateName(
-        f"A route is named {name}, and providers and routes share their names (ignoring "
-        "case). Choose another name.",
-        fields={"name": ["This name is already used by a route."]},
+        tr("providers.nameTakenByRoute", name=name),
+        fields={"name": [tr("providers.nameTakenByRouteField")]},
     )

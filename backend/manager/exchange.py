@@ -16,6 +16,7 @@ from typing import Any
 
 from backend import transfer
 from backend.errors import DuplicateName, InvalidConfig, MiaodaError
+from backend.i18n import tr
 from backend.manager.editing import ProviderEditing, taken_by_route
 from backend.manager.headers import header_entry, plan_headers, split_headers, stored_header_names
 from backend.models import ProviderConfig, is_secret_header
@@ -63,10 +64,8 @@ class ProviderExchange(ProviderEditing):
         holds."""
         if include_keys and not passphrase:
             raise InvalidConfig(
-                "Keys are only exported encrypted: give a passphrase.",
-                fields={
-                    "passphrase": ["Give a passphrase of at least 8 characters to export keys."]
-                },
+                tr("transfer.passphraseNeeded"),
+                fields={"passphrase": [tr("transfer.passphraseNeededField")]},
             )
         providers = self.list()
         keys: dict[str, transfer.ProviderSecrets] | None = None
@@ -118,7 +117,7 @@ class ProviderExchange(ProviderEditing):
         for index, raw in enumerate(parsed.providers):
             label = _label(raw, index)
             try:
-                data = load_provider(raw, what=f"provider {label}")
+                data = load_provider(raw, what=tr("transfer.providerInFile", label=label))
             except MiaodaError as err:
                 report.errors.append({"name": label, "error": err.to_dict()})
                 continue
@@ -282,21 +281,13 @@ class ProviderExchange(ProviderEditing):
                 saved = self._storage.get_provider_by_name(name)
                 provider_id = None if saved is None else saved.id
             if provider_id is None:
-                problems[f"members.{index}"] = [
-                    "No provider of this name is saved or imported from the file."
-                ]
+                problems[f"members.{index}"] = [tr("transfer.memberUnknown")]
             elif provider_id in ids:
-                problems[f"members.{index}"] = [
-                    "Names the same provider as another member once renames are followed."
-                ]
+                problems[f"members.{index}"] = [tr("transfer.memberRepeated")]
             else:
                 ids.append(provider_id)
         if problems:
-            raise InvalidConfig(
-                "Some of the route's members name no provider that is saved or imported from "
-                "the file; add those providers, or correct the route's members in the file.",
-                fields=problems,
-            )
+            raise InvalidConfig(tr("transfer.membersUnknown"), fields=problems)
         return tuple(ids)
 
     def _free_name(self, name: str, taken: set[str]) -> str:
@@ -309,7 +300,7 @@ class ProviderExchange(ProviderEditing):
                 and self._routes.get_route_by_name(candidate) is None
             ):
                 return candidate
-        raise DuplicateName(f"No free name is left for {name}; rename it in the file.")
+        raise DuplicateName(tr("transfer.noFreeName", name=name))
 
 
 def _same_routing(stored: ProviderConfig, imported: ProviderConfig) -> bool:
@@ -331,7 +322,7 @@ def _check_routes(
     for index, raw in enumerate(raw_routes):
         label = _label(raw, index)
         try:
-            data = load_exported_route(raw, what=f"route {label}")
+            data = load_exported_route(raw, what=tr("transfer.routeInFile", label=label))
         except MiaodaError as err:
             report.errors.append(_route_error(label, index, err))
             continue
@@ -360,19 +351,15 @@ def _route_error(label: str, index: int, err: MiaodaError) -> dict[str, Any]:
 
 def _provider_in_file(name: str) -> DuplicateName:
     return DuplicateName(
-        f"The file uses the name {name} for a provider and a route (names ignore case); only "
-        "the provider was used. Rename the route in the file.",
-        fields={
-            "name": ["A provider in the file has this name; routes and providers share names."]
-        },
+        tr("transfer.routeNamedLikeProvider", name=name),
+        fields={"name": [tr("transfer.routeNamedLikeProviderField")]},
     )
 
 
 def _taken_by_provider(name: str) -> DuplicateName:
     return DuplicateName(
-        f"A provider is named {name}, and routes and providers share their names (ignoring "
-        "case). Rename the route in the file, or import it as a copy under a free name.",
-        fields={"name": ["This name is already used by a provider."]},
+        tr("transfer.routeNameTaken", name=name),
+        fields={"name": [tr("transfer.routeNameTakenField")]},
     )
 
 
@@ -384,15 +371,11 @@ def _label(raw: Any, index: int) -> str:
 
 
 def _key_in_file() -> InvalidConfig:
-    return InvalidConfig(
-        "This provider carries a plain-text apiKey, which MiaoDa Chat files never do; "
-        "remove it from the file or add the key in the app.",
-        fields={"apiKey": ["Keys are only imported from the encrypted secrets block."]},
-    )
+    return InvalidConfig(tr("transfer.plainKey"), fields={"apiKey": [tr("transfer.plainKeyField")]})
 
 
 def _dup_in_file(name: str) -> DuplicateName:
     return DuplicateName(
-        f"The file lists {name} more than once (names ignore case); only the first was used.",
-        fields={"name": ["Appears more than once in the file."]},
+        tr("transfer.listedTwice", name=name),
+        fields={"name": [tr("transfer.listedTwiceField")]},
     )

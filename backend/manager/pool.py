@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from backend.errors import InvalidConfig, NotFound
+from backend.i18n import tr
 from backend.manager.headers import HeaderSecrets
 from backend.manager.hints import key_hint
 from backend.manager.journal import KeyJournal
@@ -75,10 +76,10 @@ class KeyPool(KeyJournal, HeaderSecrets):
             self._settle(current.id)
             kept = self._pools.stored(current.id)
             if len(kept) >= MAX_KEYS:
-                problem = f"A provider holds at most {MAX_KEYS} keys; remove one first."
+                problem = tr("providers.keys.poolFull", max=MAX_KEYS)
                 raise InvalidConfig(problem, fields={"key": [problem]})
             if text in self.api_keys(current.id):
-                problem = "This key is already in the provider's pool."
+                problem = tr("providers.keys.inPool")
                 raise InvalidConfig(problem, fields={"key": [problem]})
             added, texts = fresh_keys(current.id, [text])
             self._commit_keys(current, [*kept, *added], texts, [])
@@ -179,7 +180,6 @@ def _find_key(keys: Sequence[StoredKey], key_id: str) -> StoredKey:
     found = next((stored for stored in keys if stored[0].id == key_id), None)
     if found is None:
         raise NotFound(
-            "This provider has no such key; it may have been removed. Reload the provider.",
-            fields={"keyId": ["No key of this provider has this id."]},
+            tr("providers.keys.gone"), fields={"keyId": [tr("providers.keys.goneField")]}
         )
     return found

@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from backend.errors import InternalError, InvalidConfig, NotFound
+from backend.i18n import tr
 from backend.models import HealthStatus, ProviderConfig
 from backend.providers.keys import KeyPools
 from backend.secrets import SecretStore
@@ -32,9 +33,7 @@ class ProviderListener(Protocol):
 
 def no_connection_check(config: ProviderConfig, api_key: str | None) -> HealthStatus:
     """The check used when no provider layer is wired in: it says it cannot run."""
-    raise InternalError(
-        "Connection tests are not available in this build. Save with validation turned off."
-    )
+    raise InternalError(tr("providers.testUnavailable"))
 
 
 class ManagerState:
@@ -77,7 +76,7 @@ class ManagerState:
         """One provider, or NotFound."""
         if not isinstance(provider_id, str) or not provider_id:
             raise InvalidConfig(
-                "Give the id of a provider.", fields={"id": ["Must be a provider id."]}
+                tr("providers.idNeeded"), fields={"id": [tr("providers.idNeededField")]}
             )
         provider = self._storage.get_provider(provider_id)
         if provider is None:

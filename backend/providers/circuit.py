@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal, Protocol
 
 from backend.errors import MiaodaError
+from backend.i18n import tr
 
 log = logging.getLogger("miaoda.circuit")
 
@@ -141,7 +142,7 @@ def on_health_check(
     fail every chat, and only a request that answers proves otherwise."""
     current = view(circuit, now, cool_off)
     if status == "unhealthy":
-        reason = Reason(code or "UPSTREAM_ERROR", message or "The health check failed.")
+        reason = Reason(code or "UPSTREAM_ERROR", message or tr("providers.circuit.checkFailed"))
         return Circuit("open", now, reason, 0)
     if status in PASSING_CHECKS and current.state == "open":
         return Circuit("half-open", now, current.reason, 0)

@@ -13,6 +13,7 @@ import ssl
 import httpx
 
 from backend.errors import ConnectionFailed, UpstreamFailure, UpstreamTimeout
+from backend.i18n import tr
 from backend.providers.wire.errors import Origin, PermanentConnectionFailure
 
 
@@ -22,24 +23,13 @@ def from_transport(
     """Map a connection-level failure (DNS, refused, TLS, timeout, broken stream)."""
     host = origin.host
     if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-        return UpstreamTimeout(
-            f"Connecting to {host} took too long. Check the base URL and your network connection."
-        )
+        return UpstreamTimeout(tr("upstream.connection.connectTimeout", host=host))
     if isinstance(exc, httpx.TimeoutException):
-        return UpstreamTimeout(
-            f"The provider at {host} stopped sending data and the wait timed out. "
-            "Try again; if it keeps happening the provider may be overloaded."
-        )
+        return UpstreamTimeout(tr("upstream.connection.readTimeout", host=host))
     if isinstance(exc, httpx.UnsupportedProtocol):
-        return PermanentConnectionFailure(
-            f"The address {origin.url} is not a web address MiaoDa Chat can call. "
-            "The base URL must start with http:// or https://."
-        )
+        return PermanentConnectionFailure(tr("upstream.connection.scheme", url=origin.url))
     if mid_stream or isinstance(exc, httpx.ReadError | httpx.RemoteProtocolError):
-        return ConnectionFailed(
-            f"The connection to {host} broke off before the answer was complete. "
-            "Try again; if it keeps happening check your network or proxy."
-        )
+        return ConnectionFailed(tr("upstream.connection.broken", host=host))
     return _connect_failure(exc, origin)
 
 
@@ -48,24 +38,14 @@ def _connect_failure(exc: Exception, origin: Origin) -> ConnectionFailed:
     reason = origin.redactor.quote(str(exc) or type(exc).__name__, 120)
     for cause in _causes(exc):
         if isinstance(cause, socket.gaierror):
-            return ConnectionFailed(
-                f"The host name {host} could not be found. Check the base URL for typos "
-                "and check your network connection."
-            )
+            return ConnectionFailed(tr("upstream.connection.unknownHost", host=host))
         if isinstance(cause, ConnectionRefusedError):
-            return ConnectionFailed(
-                f"Nothing is listening at {host}: the connection was refused. Check the base URL "
-                "and port, and that the server (for a local one, e.g. Ollama) is running."
-            )
+            return ConnectionFailed(tr("upstream.connection.refused", host=host))
         if isinstance(cause, ssl.SSLError):
             return PermanentConnectionFailure(
-                f"A secure connection to {host} could not be set up ({reason}). Check that the "
-                "base URL uses the right scheme (http or https) and that the server's certificate "
-                "is valid."
+                tr("upstream.connection.tls", host=host, reason=reason)
             )
-    return ConnectionFailed(
-        f"Could not connect to {host} ({reason}). Check the base URL and your network."
-    )
+    return ConnectionFailed(tr("upstream.connection.failed", host=host, reason=reason))
 
 
 def _causes(exc: BaseException) -> list[BaseException]:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from backend.errors import InvalidConfig, NotFound
+from backend.i18n import tr
 from backend.models import (
     AuthConfig,
     ProviderConfig,
@@ -39,9 +40,8 @@ class ProviderFactory:
             return self._adapters[config.type]
         except KeyError:
             raise InvalidConfig(
-                f"The provider type {config.type!r} is not supported. Choose openai-compatible, "
-                "anthropic-compatible or custom.",
-                fields={"type": ["Unsupported provider type."]},
+                tr("providers.unsupportedType", type=repr(config.type)),
+                fields={"type": [tr("providers.unsupportedTypeField")]},
             ) from None
 
     @staticmethod
@@ -60,14 +60,12 @@ class ProviderFactory:
         """A provider config made from a built-in template (its key is stored elsewhere)."""
         template = get_template(template_id)
         if template is None:
-            raise NotFound(
-                f"There is no built-in provider called {template_id!r}; pick one from the list."
-            )
+            raise NotFound(tr("providers.template.unknown", id=repr(template_id)))
         url = (base_url or template["baseURL"]).rstrip("/")
         if "{" in url:
             raise InvalidConfig(
-                f"Fill in the parts in braces of the {template['displayName']} base URL first.",
-                fields={"baseURL": ["Replace the {placeholders} with your own values."]},
+                tr("providers.template.placeholders", name=template["displayName"]),
+                fields={"baseURL": [tr("providers.template.placeholdersField")]},
             )
         now = utc_now()
         return ProviderConfig(

@@ -38,6 +38,7 @@ from backend.errors import (
     UpstreamFailure,
     UpstreamTimeout,
 )
+from backend.i18n import tr
 from backend.models import ProviderKey
 from backend.redact import REDACTOR
 
@@ -436,7 +437,7 @@ class KeyCursor:
         """The error a request ends with when no key is usable: the last key failure, or one
         saying why none could be tried. `retryAfter` is the soonest cooling key's wait only
         when the provider named it: a guessed 60 s is said in words (and in the keys' `until`)."""
-        name = self.label or "this provider"
+        name = self.label or tr("providers.keys.thisProvider")
         if soonest is not None:
             wait = Wait(*soonest)
             if not wait.named and isinstance(error, RateLimited):
@@ -447,26 +448,13 @@ class KeyCursor:
                 return RateLimited(
                     error.message, retry_after=retry_after, upstream_status=error.upstream_status
                 )
-            about = "" if wait.named else "about "
+            key = "providers.keys.resting" if wait.named else "providers.keys.restingAbout"
             return RateLimited(
-                f"Every key of {name} is resting after a rate limit or cannot be used; the first "
-                f"is usable again in {about}{_seconds(seconds)}. Wait that long and try again.",
+                tr(key, name=name, wait=tr("upstream.seconds", count=max(1, round(seconds)))),
                 retry_after=retry_after,
             )
         if error is not None:
             return error
         if any(k.state == "exhausted" for k in self._pools.keys(self._provider_id)):
-            return QuotaExceeded(
-                f"Every key of {name} has used up its quota or was refused. Top up the account "
-                "or add another key in the provider's settings; an exhausted key is tried again "
-                "after an hour."
-            )
-        return AuthFailed(
-            f"Every key of {name} was refused by the provider (401/403). Edit the keys, or "
-            "re-enable one in the provider's settings once it is fixed."
-        )
-
-
-def _seconds(wait: float) -> str:
-    whole = max(1, round(wait))
-    return f"{whole} second{'s' if whole != 1 else ''}"
+            return QuotaExceeded(tr("providers.keys.exhausted", name=name))
+        return AuthFailed(tr("providers.keys.refused", name=name))

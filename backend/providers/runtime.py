@@ -31,8 +31,10 @@ from typing import Any, TypeVar
 import httpx
 
 from backend.errors import InternalError, UpstreamFailure, UpstreamTimeout
+from backend.i18n import tr
 from backend.models import ChatEvent, KeyRotation
 from backend.providers.errors import from_transport
+from backend.providers.proxies import SYSTEM_PROXY, VIA, ProxyChoice
 from backend.providers.retry import RetryPolicy
 from backend.providers.stream import (
     CANCELLED,
@@ -45,9 +47,10 @@ from backend.providers.stream import (
 from backend.providers.transport import (
     Exchange,
     ProviderTimeouts,
+    SharedClient,
     drain,
     json_payload,
-    new_client,
+    probe_timeout,
 )
 from backend.providers.wire.base import (
     Adapter,
@@ -63,7 +66,6 @@ from backend.redact import install_log_filter, safe_url
 log = logging.getLogger("miaoda.providers")
 T = TypeVar("T")
 _MAX_REPAIRS = 3
-_CRASHED = "MiaoDa Chat hit an internal error while reading the answer. Try again."
 
 
 class KeySwitch:
@@ -122,6 +124,7 @@ class Runtime:
         timeouts: ProviderTimeouts | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
         retry: RetryPolicy | None = None,
+        proxy: ProxyChoice = SYSTEM_PROXY,
     ) -> None:
         install_log_filter()
         self.timeouts = timeouts or ProviderTimeouts()
@@ -133,7 +136,7 @@ class Runtime:
         self._closing = False
         self._thread = threading.Thread(target=self._run_loop, name="miaoda-providers", daemon=True)
         self._thread.start()
-        self._client = new_client(self._stream_timeout, transport=transport)
+        self._clients = SharedClient(self._stream_timeout, transport=transport, proxy=proxy)
 
     def _run_loop(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -164,7 +167,40 @@ class Runtime:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self._client.aclose()
+        await self._clients.aclose()
+
+    def set_proxy(self, proxy: ProxyChoice) -> None:
+        """Send later requests through `proxy`; requests in flight finish where they started."""
+        if proxy == self._clients.proxy or self._clients.fixed:
+            return
+        client = self._clients.build(proxy)  # here, not on the loop: reading the trust store
+        self.run(self._clients.replace(proxy, client))
+
+    def probe(
+        self, call: HttpCall, origin: Origin, proxy: ProxyChoice, timeout: float
+    ) -> str | None:
+        """Send `call` through `proxy` on a client of its own (the shared one keeps its proxy)
+        and read its JSON answer; the proxy it went through, None when it went directly."""
+        clients = self._clients
+        if not clients.fixed:
+            clients = SharedClient(self._stream_timeout, proxy=proxy)
+        try:
+            return self.run(self._probe(call, origin, clients, timeout))
+        finally:
+            if clients is not self._clients:
+                self.run(clients.aclose())
+
+    async def _probe(
+        self, call: HttpCall, origin: Origin, clients: SharedClient, timeout: float
+    ) -> str | None:
+        try:
+            async with asyncio.timeout(timeout):
+                async with self._send(call, origin, httpx.Timeout(timeout), clients) as answer:
+                    await json_payload(answer, origin)
+                    via: str | None = answer.request.extensions.get(VIA)
+                    return via
+        except TimeoutError:
+            raise probe_timeout(origin, timeout) from None
 
     # --- streams ---------------------------------------------------------------------
 
@@ -226,7 +262,7 @@ class Runtime:
             # traceback is redacted: an exception's text may quote a URL that holds the key.
             trace = "".join(traceback.format_exception(exc))
             log.error("stream to %s crashed:\n%s", origin.url, origin.redactor.text(trace))
-            crash = InternalError(_CRASHED)
+            crash = InternalError(tr("providers.readCrashed"))
             channel.close(error_event(crash), error=crash)
         finally:
             channel.close(CANCELLED)  # no-op unless cancelled before any terminal
@@ -253,7 +289,7 @@ class Runtime:
                 _publish_result(result, channel, meter)
                 return
             if "html" in kind:
-                raise invalid_response("a web page instead of an event stream", origin)
+                raise invalid_response(tr("upstream.received.webPage"), origin)
             chunks = response.aiter_bytes()  # decompressed if it came compressed
             try:
                 async for chunk in chunks:
@@ -282,7 +318,7 @@ class Runtime:
             except SSEEventTooLarge as exc:
                 raise invalid_response(str(exc), origin) from None
             if not seen:
-                raise invalid_response("an empty answer instead of an event stream", origin)
+                raise invalid_response(tr("upstream.received.emptyAnswer"), origin)
             _publish_finish(decoder, channel, meter)
             if decoder.done:
                 await drain(chunks)
@@ -325,8 +361,7 @@ class Runtime:
                 return await work
         except TimeoutError:
             raise UpstreamTimeout(
-                f"The provider at {origin.host} did not answer within {timeout:g} seconds. "
-                "Try again later."
+                tr("upstream.noAnswerWithin", host=origin.host, seconds=f"{timeout:g}")
             ) from None
 
     async def fetch_json(
@@ -432,9 +467,15 @@ class Runtime:
             raise final
         return keys.to(call, key), retries
 
-    def _send(self, call: HttpCall, origin: Origin, timeout: httpx.Timeout) -> Exchange:
+    def _send(
+        self,
+        call: HttpCall,
+        origin: Origin,
+        timeout: httpx.Timeout,
+        clients: SharedClient | None = None,
+    ) -> Exchange:
         log.debug("%s %s", call.method, origin.url)
-        return Exchange(self._client, call, origin, timeout)
+        return Exchange(clients or self._clients, call, origin, timeout)
 
 
 def _decode_all(

@@ -27,6 +27,7 @@ from backend.errors import (
     UpstreamFailure,
     UpstreamTimeout,
 )
+from backend.i18n import tr
 from backend.models import (
     ChatMessage,
     ChatRequest,
@@ -35,6 +36,7 @@ from backend.models import (
     utc_now,
 )
 from backend.providers.factory import ProviderFactory
+from backend.providers.proxies import SYSTEM_PROXY, ProxyChoice
 from backend.providers.retry import RetryPolicy
 from backend.providers.runtime import KeySwitch, Runtime
 from backend.providers.stream import CONTENT_KINDS, ChatStream
@@ -66,13 +68,34 @@ class ProviderService:
         sleep: Callable[[float], Awaitable[None]] | None = None,
         retry: RetryPolicy | None = None,
         factory: ProviderFactory | None = None,
+        proxy: ProxyChoice = SYSTEM_PROXY,
     ) -> None:
-        self._runtime = Runtime(transport=transport, timeouts=timeouts, sleep=sleep, retry=retry)
+        self._runtime = Runtime(
+            transport=transport, timeouts=timeouts, sleep=sleep, retry=retry, proxy=proxy
+        )
         self._factory = factory or ProviderFactory()
 
     def close(self) -> None:
         """Cancel running requests, close the HTTP client and stop the loop thread."""
         self._runtime.close()
+
+    def set_proxy(self, proxy: ProxyChoice) -> None:
+        """Send later requests through `proxy` (the `proxy` setting); requests in flight
+        finish as they started."""
+        self._runtime.set_proxy(proxy)
+
+    def test_proxy(
+        self, config: ProviderConfig, api_key: str | None, proxy: ProxyChoice, *, timeout: float
+    ) -> tuple[int, str | None]:
+        """List `config`'s models once through `proxy` (the shared client is not touched):
+        the milliseconds it took and the proxy it went through (None: directly, as a loopback
+        provider always does). Failures raise the mapped error."""
+        adapter = self._factory.adapter(config)
+        call = adapter.models_call(config, api_key)
+        origin = _origin(call, config, api_key)
+        started = time.perf_counter()
+        via = self._runtime.probe(call, origin, proxy, timeout)
+        return _ms_since(started), via
 
     def open_stream(
         self,
@@ -209,10 +232,8 @@ class ProviderService:
         finally:
             stream.cancel()
         if finished is None:
-            late = UpstreamTimeout(
-                f"The provider at {_origin_of(config).host} did not answer within {timeout:g} "
-                "seconds. Try again later."
-            )
+            host = _origin_of(config).host
+            late = UpstreamTimeout(tr("upstream.noAnswerWithin", host=host, seconds=f"{timeout:g}"))
             return _chat_failure(config, late, started)
         _checked(config, stream.error)
         if stream.error is not None:
@@ -242,12 +263,11 @@ class ProviderService:
                     payload = await self._runtime.fetch_json(call, origin, limits)
             except TimeoutError:
                 raise UpstreamTimeout(
-                    f"The provider at {origin.host} did not answer within {total:g} seconds. "
-                    "Try again later."
+                    tr("upstream.noAnswerWithin", host=origin.host, seconds=f"{total:g}")
                 ) from None
             ids = adapter.parse_models(payload)
             if ids is None:
-                raise invalid_response("a model list in an unknown format", origin)
+                raise invalid_response(tr("upstream.received.modelList"), origin)
             ids = origin.redactor.drop_leaks(ids)  # as `_models` does
         except MiaodaError as error:
             if config.rotation is not None:
@@ -255,7 +275,7 @@ class ProviderService:
             return _models_failure(config, error, started)
         except Exception:
             log.exception("a models check of %s crashed", config.id)
-            crash = InternalError("The check failed inside MiaoDa Chat; see the log.")
+            crash = InternalError(tr("providers.checkCrashed"))
             return _models_failure(config, crash, started)
         if config.rotation is not None:
             await asyncio.to_thread(_checked, config, None)
@@ -291,7 +311,7 @@ class ProviderService:
         )
         ids = adapter.parse_models(payload)
         if ids is None:
-            raise invalid_response("a model list in an unknown format", origin)
+            raise invalid_response(tr("upstream.received.modelList"), origin)
         # Ids that echo the key or look like a credential are dropped (backend.redact).
         return origin.redactor.drop_leaks(ids)
 
@@ -373,10 +393,7 @@ def _models_listed(config: ProviderConfig, ids: list[str], started: float) -> He
     """What a models check that got a list found (the model missing is an error code; the
     health rules decide what that means)."""
     listed = config.model in ids if ids else None
-    missing = ModelNotFound(
-        f"The model {config.model} is not in the provider's model list. Edit the provider "
-        "and choose a listed model."
-    )
+    missing = ModelNotFound(tr("providers.modelNotListed", model=config.model))
     return HealthStatus(
         provider_id=config.id,
         provider_name=config.name,

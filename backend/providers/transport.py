@@ -4,12 +4,15 @@ The client is httpx's own, on httpx's own transport (httpcore over anyio, which 
 Happy Eyeballs: an IPv6 address that drops packets does not cost the whole connect timeout).
 Proxied and unproxied origins go through the same kind of transport; TLS is verified against
 the operating system's trust store (`truststore`, so roots added by a company's TLS inspection
-work), with certifi's roots where the OS store cannot be used. Proxies come from the
-environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY, as curl reads them; `socks5://`
-and `socks5h://` too); loopback hosts are never proxied.
+work), with certifi's roots where the OS store cannot be used.
+
+Proxies follow the `proxy` setting (`backend.providers.proxies`). `SharedClient` holds the
+client in use and replaces it whole when the setting changes: requests in flight finish on the
+client they started on, which is closed after the last of them.
 
 `Exchange` sends one request, turns transport failures and non-2xx answers into mapped errors
-and reads bodies (bounded). The runtime decides what to send and what to do with the answer.
+(a failure to reach the proxy names the proxy) and reads bodies (bounded). The runtime decides
+what to send and what to do with the answer.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import asyncio
 import json
 import logging
 import ssl
-import urllib.request
+from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +29,18 @@ from typing import Any
 import certifi
 import httpx
 
+from backend.errors import UpstreamTimeout
+from backend.i18n import tr
 from backend.providers.errors import from_transport
+from backend.providers.proxies import (
+    SYSTEM_PROXY,
+    VIA,
+    ProxyChoice,
+    manual_mounts,
+    proxy_failure,
+    proxy_mounts,
+    refused_by_proxy,
+)
 from backend.providers.wire.base import HttpCall
 from backend.providers.wire.errors import (
     Origin,
@@ -124,35 +138,58 @@ def outgoing(call: HttpCall, timeout: httpx.Timeout) -> httpx.Request:
 
 
 class Exchange:
-    """`async with`: send a request, map transport failures, raise for non-2xx statuses."""
+    """`async with`: send a request, map transport failures, raise for non-2xx statuses.
+
+    The request goes out on the client `clients` holds when it starts, and stays on it to the
+    end (see `SharedClient`)."""
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        clients: SharedClient,
         call: HttpCall,
         origin: Origin,
         timeout: httpx.Timeout,
     ) -> None:
-        self._client, self._call, self._origin, self._timeout = client, call, origin, timeout
+        self._clients, self._call, self._origin, self._timeout = clients, call, origin, timeout
+        self._client: ProviderClient | None = None
         self._response: httpx.Response | None = None
 
     async def __aenter__(self) -> httpx.Response:
+        request = self._request()
+        self._client = self._clients.lease()
         try:
-            response = await self._client.send(self._request(), stream=True)
+            response = await self._send(request)
+            if response.status_code >= 300:
+                try:
+                    body = await _read_limited(response, _ERROR_BODY_LIMIT)
+                except httpx.HTTPError:
+                    body = b""
+                finally:
+                    await response.aclose()
+                raise refused_by_proxy(response, self._origin) or from_response(
+                    response.status_code, response.headers, body, self._origin
+                )
+        except BaseException:
+            await self._release()  # __aexit__ does not run when __aenter__ raises
+            raise
+        self._response = response
+        return response
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        assert self._client is not None
+        try:
+            return await self._client.send(request, stream=True)
         except httpx.TransportError as exc:
-            raise from_transport(exc, self._origin) from None
+            via = request.extensions.get(VIA)
+            failure = proxy_failure(exc, via, self._origin) if via else None
+            raise (failure or from_transport(exc, self._origin)) from None
         except httpx.HTTPError as exc:
             raise invalid_response(type(exc).__name__, self._origin) from None
-        self._response = response
-        if response.status_code >= 300:
-            try:
-                body = await _read_limited(response, _ERROR_BODY_LIMIT)
-            except httpx.HTTPError:
-                body = b""
-            finally:
-                await response.aclose()
-            raise from_response(response.status_code, response.headers, body, self._origin)
-        return response
+
+    async def _release(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await self._clients.release(client)
 
     def _request(self) -> httpx.Request:
         try:
@@ -163,8 +200,11 @@ class Exchange:
             ) from None
 
     async def __aexit__(self, *exc_info: object) -> None:
-        if self._response is not None:
-            await self._response.aclose()
+        try:
+            if self._response is not None:
+                await self._response.aclose()
+        finally:
+            await self._release()
 
 
 async def _read_limited(response: httpx.Response, limit: int) -> bytes:
@@ -208,8 +248,6 @@ async def drain(chunks: AsyncIterator[bytes]) -> None:
 
 # --- the client ----------------------------------------------------------------------------
 
-_LOOPBACK = ("localhost", "127.0.0.1", "::1")
-
 
 def tls_context() -> ssl.SSLContext:
     """Certificates checked against the OS trust store; certifi's roots where it cannot be used."""
@@ -227,70 +265,103 @@ def new_client(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     environment: Mapping[str, str] | None = None,
+    proxy: ProxyChoice = SYSTEM_PROXY,
 ) -> ProviderClient:
-    """The shared client: httpx's transport (or the one given, in tests) and the proxies the
-    environment names (`environment` replaces `os.environ`, for tests)."""
+    """A client: httpx's transport (or the one given, in tests, which ignores `proxy`) with
+    the proxies `proxy` chooses (`environment` replaces `os.environ` for `system`, in tests)."""
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)
     verify = tls_context()
     mounts: dict[str, httpx.AsyncBaseTransport | None] | None = None
     if transport is None:
         transport = httpx.AsyncHTTPTransport(verify=verify, limits=limits, trust_env=False)
-        mounts = proxy_mounts(verify, limits, environment)
+        if proxy.mode == "system":
+            mounts = proxy_mounts(verify, limits, environment)
+        elif proxy.mode == "manual" and proxy.url:
+            mounts = manual_mounts(proxy.url, verify, limits)
     return ProviderClient(
         transport=transport,
         mounts=mounts,
         timeout=timeout,
         limits=limits,
         follow_redirects=False,
-        trust_env=False,  # the environment's proxies are the mounts above; nothing else of it
+        trust_env=False,  # the proxies are the mounts above; nothing else of the environment
     )
 
 
-def proxy_mounts(
-    verify: ssl.SSLContext,
-    limits: httpx.Limits,
-    environment: Mapping[str, str] | None = None,
-) -> dict[str, httpx.AsyncBaseTransport | None]:
-    """httpx mounts for the proxies the environment names; loopback hosts and NO_PROXY hosts
-    map to None (the client's own transport: no proxy)."""
-    found = (
-        urllib.request.getproxies_environment()
-        if environment is None
-        else {
-            name.lower().removesuffix("_proxy"): value
-            for name, value in environment.items()
-            if name.lower().endswith("_proxy") and value
-        }
+def probe_timeout(origin: Origin, seconds: float) -> UpstreamTimeout:
+    """A proxy test that got no answer within `seconds`."""
+    return UpstreamTimeout(
+        tr("settings.proxy.testTimeout", host=origin.host, seconds=f"{seconds:g}")
     )
-    mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
-    for scheme in ("http", "https", "all"):
-        address = found.get(scheme)
-        if not address:
-            continue
-        proxy = address if "://" in address else f"http://{address}"
-        try:
-            mounts[f"{scheme}://"] = httpx.AsyncHTTPTransport(
-                proxy=proxy, verify=verify, limits=limits, trust_env=False
-            )
-        except (ImportError, ValueError):  # an unknown proxy scheme
-            log.warning(
-                "the %s proxy from the environment cannot be used (%s proxies are not "
-                "supported); connecting directly",
-                scheme,
-                proxy.split("://", 1)[0],
-            )
-    if not mounts:
-        return {}
-    exempt = [host.strip() for host in found.get("no", "").split(",") if host.strip()]
-    if "*" in exempt:
-        return {}
-    for host in [*exempt, *_LOOPBACK]:
-        if "://" in host:
-            mounts[host] = None
-        elif ":" in host.strip("[]"):  # IPv6
-            mounts[f"all://[{host.strip('[]')}]"] = None
-        elif host[0].isdigit() or host == "localhost":
-            mounts[f"all://{host}"] = None
+
+
+# --- the client in use -----------------------------------------------------------------------
+
+
+class SharedClient:
+    """The provider client in use, replaced whole when the proxy setting changes.
+
+    `lease` hands the current client to one exchange and `release` takes it back. `replace`
+    makes a new client current; the one it replaces is closed once no exchange holds it, so a
+    request in flight (a stream may last minutes) finishes on the connection it started on.
+    Everything but `build` runs on the provider loop, so the counts need no lock. A transport
+    given in tests is kept whatever the proxy (`fixed`).
+    """
+
+    def __init__(
+        self,
+        timeout: httpx.Timeout,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        proxy: ProxyChoice = SYSTEM_PROXY,
+        environment: Mapping[str, str] | None = None,
+    ) -> None:
+        self._timeout = timeout
+        self._transport = transport
+        self._environment = environment
+        self.proxy = proxy
+        self._current = self.build(proxy)
+        self._leases: Counter[ProviderClient] = Counter()
+        self._retired: set[ProviderClient] = set()
+
+    @property
+    def fixed(self) -> bool:
+        """Whether the client's transport was given (then no proxy applies)."""
+        return self._transport is not None
+
+    def build(self, proxy: ProxyChoice) -> ProviderClient:
+        """A new client for `proxy`; any thread (it touches nothing shared)."""
+        return new_client(
+            self._timeout, transport=self._transport, environment=self._environment, proxy=proxy
+        )
+
+    def lease(self) -> ProviderClient:
+        """The current client, for one exchange: give it back with `release`."""
+        client = self._current
+        self._leases[client] += 1
+        return client
+
+    async def release(self, client: ProviderClient) -> None:
+        """An exchange is done with `client`; a replaced client is closed after its last."""
+        self._leases[client] -= 1
+        if self._leases[client] > 0:
+            return
+        del self._leases[client]
+        if client in self._retired:
+            self._retired.discard(client)
+            await client.aclose()
+
+    async def replace(self, proxy: ProxyChoice, client: ProviderClient) -> None:
+        """Use `client` (built by `build(proxy)`) for every later exchange."""
+        old, self._current, self.proxy = self._current, client, proxy
+        if self._leases[old] > 0:
+            self._retired.add(old)
         else:
-            mounts[f"all://*{host}"] = None
-    return mounts
+            self._leases.pop(old, None)
+            await old.aclose()
+
+    async def aclose(self) -> None:
+        """Close the current client and any replaced one still in use."""
+        clients, self._retired = [self._current, *self._retired], set()
+        for client in clients:
+            await client.aclose()

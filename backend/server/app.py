@@ -29,6 +29,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.security import safe_join
 
 from backend.errors import InternalError, InvalidConfig, MiaodaError, NotFound, Unauthorized
+from backend.i18n import tr
 
 log = logging.getLogger("miaoda.server")
 
@@ -67,18 +68,16 @@ def refusal(
     """Why a request is refused (its status and error), or None: the guards, in order."""
     hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
     if host not in hosts:
-        return 403, Unauthorized(
-            "This address is not MiaoDa Chat's; open the link the app printed."
-        )
+        return 403, Unauthorized(tr("api.refused.foreignHost"))
     if origin is not None and origin not in {f"http://{h}" for h in hosts}:
-        return 403, Unauthorized("Requests from other sites are refused.")
+        return 403, Unauthorized(tr("api.refused.otherSite"))
     if path.startswith("/api/"):
         if not hmac.compare_digest(given_token.encode(), token.encode()):
             return 401, Unauthorized()
         if method != "POST":
-            return 405, InvalidConfig("The API takes POST requests only.")
+            return 405, InvalidConfig(tr("api.postOnly"))
         if mimetype != "application/json":
-            return 415, InvalidConfig("Send the body as application/json.")
+            return 415, InvalidConfig(tr("api.jsonOnly"))
     return None
 
 
@@ -138,13 +137,16 @@ def create_app(
         status = err.code or 500
         if status == 413:
             return envelope_response(
-                InvalidConfig(f"The request is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB."),
+                InvalidConfig(tr("api.tooLarge", size=MAX_BODY_BYTES // (1024 * 1024))),
                 status=413,
             )
         if request.path.startswith("/api/"):
-            message = "No such API route." if status == 404 else (err.description or "Bad request.")
+            message = err.description or tr("api.badRequest")
+            if status == 404:
+                message = tr("api.noRoute")
             return envelope_response(InvalidConfig(message), status=status)
-        return Response(err.description or "Not found.", status=status, mimetype="text/plain")
+        text = err.description or tr("api.notFound")
+        return Response(text, status=status, mimetype="text/plain")
 
     @app.errorhandler(MiaodaError)
     def app_error(err: MiaodaError) -> Response:
@@ -159,13 +161,12 @@ def create_app(
     def rpc_call(method: str) -> Response:
         call = rpc.get(method)
         if call is None:
-            return envelope_response(NotFound(f"There is no API method named {method[:64]}."))
+            return envelope_response(NotFound(tr("api.noMethod", method=method[:64])))
         args = _json_body()
         if not isinstance(args, list):
             return envelope_response(
                 InvalidConfig(
-                    "The body must be a JSON array of the method's arguments.",
-                    fields={"arguments": ["Must be an array."]},
+                    tr("api.argumentsNotArray"), fields={"arguments": [tr("fields.notArray")]}
                 )
             )
         result = call(*args)
@@ -174,7 +175,7 @@ def create_app(
     @app.post("/api/chat/stream")
     def chat_stream() -> Response:
         if chat is None:
-            return envelope_response(InternalError("Chat is not available in this build."))
+            return envelope_response(InternalError(tr("api.chatUnavailable")))
         disconnected = request.environ.get("waitress.client_disconnected")
 
         def gone() -> bool:
@@ -192,7 +193,7 @@ def create_app(
     @app.post("/api/chat")
     def chat_once() -> Response:
         if chat is None:
-            return envelope_response(InternalError("Chat is not available in this build."))
+            return envelope_response(InternalError(tr("api.chatUnavailable")))
         try:
             result = {"success": True, **chat.complete(_json_body())}
         except MiaodaError as err:
@@ -284,11 +285,11 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
 
 
 class _BadJson(InvalidConfig):
-    default_message = "The request body is not valid JSON."
+    default_key = "api.badJson"
 
 
 class _TooDeep(InvalidConfig):
-    default_message = (
-        f"The request body is nested too deeply (at most {MAX_JSON_DEPTH} levels of arrays "
-        "and objects)."
-    )
+    default_key = "api.tooDeep"
+
+    def default_text(self) -> str:
+        return tr(self.default_key, depth=MAX_JSON_DEPTH)

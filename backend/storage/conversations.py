@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from backend.errors import InvalidConfig, NotFound
+from backend.i18n import tr
 from backend.models import utc_now
 from backend.storage import searchindex
 from backend.storage.core import Storage
@@ -36,10 +37,6 @@ from backend.storage.textsearch import parse_query, snippet
 
 TITLE_CHARS: Final = 80
 ROLES: Final = frozenset({"user", "assistant", "tool"})
-INTERRUPTED: Final = {
-    "code": "INTERNAL",
-    "message": "MiaoDa Chat stopped while this reply was being written, so it is incomplete.",
-}
 
 # Full literal statements (no string building), so no value ever reaches SQL text.
 _SELECT_CONVERSATION = (
@@ -165,8 +162,7 @@ def _encode_cursor(conversation: Conversation) -> str:
 
 def _decode_cursor(cursor: str) -> tuple[int, str, str]:
     bad = InvalidConfig(
-        "The list position (cursor) is not valid; start again from the first page.",
-        fields={"cursor": ["Not a cursor this app gave out."]},
+        tr("conversations.badCursor"), fields={"cursor": [tr("conversations.badCursorField")]}
     )
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
@@ -181,11 +177,9 @@ def _decode_cursor(cursor: str) -> tuple[int, str, str]:
 # --- the store ----------------------------------------------------------------------------
 
 
-def _not_in_conversation(field: str, what: str) -> InvalidConfig:
-    return InvalidConfig(
-        f"The {what} is not a message of this conversation; reload it and try again.",
-        fields={field: ["Not a message of this conversation."]},
-    )
+def _not_in_conversation(field: str, message: str) -> InvalidConfig:
+    """`field` names no message of the conversation; `message` says so (a catalogue key)."""
+    return InvalidConfig(tr(message), fields={field: [tr("conversations.notInConversation")]})
 
 
 class ConversationStore:
@@ -199,7 +193,7 @@ class ConversationStore:
         self._storage = storage
         self._clock = clock
         # Package-internal: the store shares Storage's connection, lock and transactions.
-        with storage._writing("prepare conversation search") as conn:
+        with storage._writing("storage.action.prepareSearch") as conn:
             if not searchindex.is_current(conn):
                 searchindex.rebuild(conn)
 
@@ -218,7 +212,7 @@ class ConversationStore:
         cid, now = _new_id(), self._clock()
         row = (cid, title or "", int(title is not None), provider_id, model, system_prompt,
                _dump(list(tool_servers)), now, now)  # fmt: skip
-        with self._storage._writing("save the conversation") as conn:
+        with self._storage._writing("storage.action.saveConversation") as conn:
             cursor = conn.execute(_INSERT_CONVERSATION, row)
             assert cursor.lastrowid is not None
             searchindex.add(conn, searchindex.title_rowid(cursor.lastrowid), title or "")
@@ -226,7 +220,7 @@ class ConversationStore:
 
     def get_conversation(self, conversation_id: str) -> Conversation:
         """The conversation with this id; NotFound if there is none."""
-        with self._storage._reading("read the conversation") as conn:
+        with self._storage._reading("storage.action.readConversation") as conn:
             return self._conversation(conn, conversation_id).conversation
 
     def list_conversations(
@@ -234,7 +228,7 @@ class ConversationStore:
     ) -> tuple[list[Conversation], str | None]:
         """A page of conversations, pinned first, then newest activity; and the next cursor."""
         limit = max(1, limit)
-        with self._storage._reading("read the conversations") as conn:
+        with self._storage._reading("storage.action.readConversations") as conn:
             if cursor is None:
                 rows = conn.execute(_LIST_FIRST, (limit + 1,)).fetchall()
             else:
@@ -249,10 +243,10 @@ class ConversationStore:
         unknown = sorted(set(changes) - allowed)
         if unknown:
             raise InvalidConfig(
-                "Some fields cannot be changed on a conversation.",
-                fields={key: ["Unknown field."] for key in unknown},
+                tr("conversations.fixedFields"),
+                fields={key: [tr("fields.unknown")] for key in unknown},
             )
-        with self._storage._writing("save the conversation") as conn:
+        with self._storage._writing("storage.action.saveConversation") as conn:
             found = self._conversation(conn, conversation_id)
             old = found.conversation
             leaf = changes.get("current_leaf_id", old.current_leaf_id)
@@ -284,7 +278,7 @@ class ConversationStore:
 
     def delete_conversation(self, conversation_id: str) -> None:
         """Delete the conversation and all its messages; NotFound if there is none."""
-        with self._storage._writing("delete the conversation") as conn:
+        with self._storage._writing("storage.action.deleteConversation") as conn:
             found = self._conversation(conn, conversation_id)
             for seq, role, status, content in conn.execute(
                 "SELECT seq, role, status, content FROM messages WHERE conversation_id = ?",
@@ -300,10 +294,10 @@ class ConversationStore:
 
     def get_message(self, message_id: str) -> Message:
         """The message with this id; NotFound if there is none."""
-        with self._storage._reading("read the message") as conn:
+        with self._storage._reading("storage.action.readMessage") as conn:
             row = conn.execute(_SELECT_MESSAGE, (message_id,)).fetchone()
             if row is None:
-                raise NotFound("That message no longer exists.")
+                raise NotFound(tr("conversations.messageGone"))
             parent_id, cid = row[3], row[2]
             if parent_id is None:
                 siblings = [r[0] for r in conn.execute(_ROOTS, (cid,))]
@@ -313,11 +307,11 @@ class ConversationStore:
 
     def path(self, conversation_id: str, leaf_id: str | None = None) -> list[Message]:
         """Root to leaf (given, or the current one), continued to the leaf's newest descendant."""
-        with self._storage._reading("read the conversation") as conn:
+        with self._storage._reading("storage.action.readConversation") as conn:
             current = self._conversation(conn, conversation_id).conversation.current_leaf_id
             tree = Tree.load(conn, conversation_id)
             if leaf_id is not None and leaf_id not in tree.parent:
-                raise _not_in_conversation("leafId", "message asked for")
+                raise _not_in_conversation("leafId", "conversations.leafNotInConversation")
             leaf = leaf_id or current
             if leaf is None or leaf not in tree.parent:
                 roots = tree.children.get(None)
@@ -330,7 +324,7 @@ class ConversationStore:
 
     def all_messages(self, conversation_id: str) -> list[Message]:
         """The whole tree in creation order; NotFound if there is no such conversation."""
-        with self._storage._reading("read the conversation") as conn:
+        with self._storage._reading("storage.action.readConversation") as conn:
             self._conversation(conn, conversation_id)
             tree = Tree.load(conn, conversation_id)
             rows = conn.execute(_SELECT_ALL_MESSAGES, (conversation_id,)).fetchall()
@@ -351,11 +345,10 @@ class ConversationStore:
         """Save a finished message under `parent_id` (None: a new root); it becomes the leaf."""
         if role not in ROLES:
             raise InvalidConfig(
-                "A message's role must be user, assistant or tool.",
-                fields={"role": ["Must be user, assistant or tool."]},
+                tr("conversations.badRole"), fields={"role": [tr("conversations.badRoleField")]}
             )
         calls = [dict(call) for call in tool_calls]
-        with self._storage._writing("save the message") as conn:
+        with self._storage._writing("storage.action.saveMessage") as conn:
             message = self._insert(
                 conn, conversation_id, parent_id, role, content, "done",
                 calls=calls, tool_call_id=tool_call_id, provider_id=provider_id, model=model,
@@ -374,7 +367,7 @@ class ConversationStore:
         """An empty assistant reply under `parent_id`, "streaming", now the current leaf.
         A reply asked through a route starts with `route_id` and no provider or model (see
         `save_answered`)."""
-        with self._storage._writing("save the reply") as conn:
+        with self._storage._writing("storage.action.saveReply") as conn:
             return self._insert(
                 conn, conversation_id, parent_id, "assistant", "", "streaming",
                 calls=[], tool_call_id=None, provider_id=provider_id, model=model,
@@ -391,7 +384,7 @@ class ConversationStore:
     ) -> None:
         """Record who answered a route's reply and the members considered. Gone: no-op."""
         value = _dump([dict(a) for a in attempts])
-        with self._storage._writing("save the reply") as conn:
+        with self._storage._writing("storage.action.saveReply") as conn:
             row = conn.execute("SELECT seq FROM messages WHERE id = ?", (message_id,)).fetchone()
             if row is not None:
                 conn.execute(_SAVE_ANSWERED, (provider_id, model, value, row[0]))
@@ -414,7 +407,7 @@ class ConversationStore:
         values = (content, reasoning, _dump([dict(call) for call in tool_calls]),
                   _dump_or_null(usage), finish_reason, status, _dump_or_null(error), ttft_ms,
                   elapsed_ms)  # fmt: skip
-        with self._storage._writing("save the reply") as conn:
+        with self._storage._writing("storage.action.saveReply") as conn:
             row = conn.execute(
                 "SELECT seq, role, status, content FROM messages WHERE id = ?", (message_id,)
             ).fetchone()
@@ -429,12 +422,12 @@ class ConversationStore:
 
     def delete_message(self, message_id: str) -> tuple[str, list[str]]:
         """Delete a message and its replies; the leaf moves to what remains under its parent."""
-        with self._storage._writing("delete the message") as conn:
+        with self._storage._writing("storage.action.deleteMessage") as conn:
             row = conn.execute(
                 "SELECT conversation_id, parent_id FROM messages WHERE id = ?", (message_id,)
             ).fetchone()
             if row is None:
-                raise NotFound("That message no longer exists.")
+                raise NotFound(tr("conversations.messageGone"))
             cid, parent_id = row
             doomed = conn.execute(_SUBTREE, (message_id,)).fetchall()
             for seq, _, role, status, content in doomed:
@@ -453,8 +446,8 @@ class ConversationStore:
 
     def close_interrupted(self) -> int:
         """Close every reply left "streaming" (by a crash) as an error; how many there were."""
-        error = _dump(INTERRUPTED)
-        with self._storage._writing("close interrupted replies") as conn:
+        error = _dump({"code": "INTERNAL", "message": tr("conversations.interrupted")})
+        with self._storage._writing("storage.action.closeInterruptedReplies") as conn:
             open_rows = conn.execute(
                 "SELECT seq, role, content FROM messages WHERE status = 'streaming'"
             ).fetchall()
@@ -475,7 +468,7 @@ class ConversationStore:
         parsed = parse_query(query)
         if parsed is None:
             return []
-        with self._storage._reading("search the conversations") as conn:
+        with self._storage._reading("storage.action.searchConversations") as conn:
             rowids = searchindex.rank(conn, parsed, limit)
             messages = [r for r in rowids if searchindex.title_seq(r) is None]
             titles = [seq for r in rowids if (seq := searchindex.title_seq(r)) is not None]
@@ -497,7 +490,7 @@ class ConversationStore:
     def _conversation(self, conn: sqlite3.Connection, conversation_id: str) -> ConversationRow:
         row = conn.execute(_SELECT_CONVERSATION, (conversation_id,)).fetchone()
         if row is None:
-            raise NotFound("That conversation no longer exists.")
+            raise NotFound(tr("conversations.conversationGone"))
         return conversation_from_row(row)
 
     def _check_leaf(
@@ -512,7 +505,7 @@ class ConversationStore:
                 (leaf, conversation_id),
             ).fetchone()
         if row is None:
-            raise _not_in_conversation("currentLeafId", "current message")
+            raise _not_in_conversation("currentLeafId", "conversations.currentNotInConversation")
 
     def _retitle(self, conn: sqlite3.Connection, seq: int, old: str, new: str) -> None:
         if new != old:
@@ -545,7 +538,7 @@ class ConversationStore:
                 "SELECT conversation_id FROM messages WHERE id = ?", (parent_id,)
             ).fetchone()
             if owner is None or owner[0] != conversation_id:
-                raise _not_in_conversation("parentId", "message replied to")
+                raise _not_in_conversation("parentId", "conversations.parentNotInConversation")
         mid, now = _new_id(), self._clock()
         cursor = conn.execute(
             _INSERT_MESSAGE,

@@ -31,6 +31,7 @@ from typing import Any, Final, Self, cast
 
 from backend.errors import DuplicateName, NotFound, StorageError
 from backend.fileio import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, make_private_file, tighten
+from backend.i18n import tr
 from backend.models import (
     AuthConfig,
     AuthScheme,
@@ -47,41 +48,40 @@ BUSY_TIMEOUT_S: Final = 5.0
 """How long a write waits for another process (a second app instance) to finish its own."""
 
 # --- error messages ---------------------------------------------------------------------
+# An error says what the store could not do, an `action`: the catalogue key of a phrase
+# (`storage.action.*`) that may name the data file as `{path}`; and why, a reason's key.
 
-_DAMAGED = (
-    "the data file is damaged or is not a MiaoDa Chat data file. Move it out of the data "
-    "folder to start afresh, or restore it from a backup."
-)
+_DAMAGED = "storage.reason.damaged"
 _REASONS: Final[Mapping[int, str]] = {
-    sqlite3.SQLITE_BUSY: (
-        "the data file is busy in another program (perhaps a second MiaoDa Chat). "
-        "Close it and try again."
-    ),
-    sqlite3.SQLITE_LOCKED: "the data file is busy. Try again in a moment.",
-    sqlite3.SQLITE_FULL: "the disk is full. Free some space and try again.",
-    sqlite3.SQLITE_READONLY: (
-        "the data file is read-only. Check the permissions of the data folder and try again."
-    ),
-    sqlite3.SQLITE_PERM: "access was denied. Check the permissions of the data folder.",
-    sqlite3.SQLITE_CANTOPEN: (
-        "the data file could not be opened. Check that the data folder exists and is writable."
-    ),
-    sqlite3.SQLITE_IOERR: "the disk reported an error. Check the disk and try again.",
-    sqlite3.SQLITE_NOMEM: "the computer ran out of memory. Close some programs and try again.",
+    sqlite3.SQLITE_BUSY: "storage.reason.busyElsewhere",
+    sqlite3.SQLITE_LOCKED: "storage.reason.busy",
+    sqlite3.SQLITE_FULL: "storage.reason.diskFull",
+    sqlite3.SQLITE_READONLY: "storage.reason.readOnly",
+    sqlite3.SQLITE_PERM: "storage.reason.accessDenied",
+    sqlite3.SQLITE_CANTOPEN: "storage.reason.cannotOpen",
+    sqlite3.SQLITE_IOERR: "storage.reason.diskError",
+    sqlite3.SQLITE_NOMEM: "storage.reason.outOfMemory",
     sqlite3.SQLITE_CORRUPT: _DAMAGED,
     sqlite3.SQLITE_NOTADB: _DAMAGED,
-    sqlite3.SQLITE_CONSTRAINT: "the change conflicts with data already saved.",
+    sqlite3.SQLITE_CONSTRAINT: "storage.reason.conflict",
 }
-_UNEXPECTED = "an unexpected database error occurred. Restart MiaoDa Chat and try again."
+_UNEXPECTED = "storage.reason.unexpected"
 
 
-def _storage_error(exc: sqlite3.Error, action: str, *, closed: bool = False) -> StorageError:
+def _could_not(action: str, path: Path, reason: str) -> StorageError:
+    """ "MiaoDa Chat could not <action>: <reason>", both given by their catalogue keys."""
+    return StorageError(tr("storage.couldNot", action=tr(action, path=path), reason=tr(reason)))
+
+
+def _storage_error(
+    exc: sqlite3.Error, action: str, path: Path, *, closed: bool = False
+) -> StorageError:
     """Turn a sqlite3 error into a StorageError; sqlite's own text may quote values, so drop it."""
     if closed:
-        return StorageError(f"MiaoDa Chat could not {action}: its data store is already closed.")
+        return _could_not(action, path, "storage.reason.closed")
     code = getattr(exc, "sqlite_errorcode", None)
     reason = _REASONS.get(code & 0xFF, _UNEXPECTED) if isinstance(code, int) else _UNEXPECTED
-    return StorageError(f"MiaoDa Chat could not {action}: {reason}")
+    return _could_not(action, path, reason)
 
 
 # --- row conversion ---------------------------------------------------------------------
@@ -274,14 +274,11 @@ class Storage:
         self._snapshot: tuple[ProviderConfig, ...] | None = None  # sorted list, until a write
         self._generation = 0  # bumped by every write transaction
         self._closed = False
-        action = f"open its data file {path}"
+        action = "storage.action.openDataFile"
         try:
             path.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
         except OSError as exc:
-            raise StorageError(
-                f"MiaoDa Chat could not create its data folder {path.parent}. "
-                "Check that the location is writable, or choose another with MIAODA_DATA_DIR."
-            ) from exc
+            raise StorageError(tr("storage.cannotCreateFolder", path=path.parent)) from exc
         # The file is 0600 (POSIX) before SQLite opens it: its -wal and -shm files take their
         # mode from it. Loose ones left by an older version are tightened here too.
         self._on_disk = str(path) != ":memory:"  # SQLite's in-memory database has no file
@@ -325,15 +322,10 @@ class Storage:
         # Migration 1 stamps the application id in the same transaction that makes version 1,
         # so any MiaoDa Chat file either carries our id or is empty at version 0.
         if app_id != APPLICATION_ID and not (app_id == 0 and version == 0 and empty):
-            raise StorageError(
-                f"The file {self.path} is not a MiaoDa Chat data file. Move it out of the data "
-                "folder, or start MiaoDa Chat with MIAODA_DATA_DIR set to another folder."
-            )
+            raise StorageError(tr("storage.foreignFile", path=self.path))
         if version > SCHEMA_VERSION:
             raise StorageError(
-                f"The data file {self.path} was made by a newer MiaoDa Chat (data version "
-                f"{version}; this version reads up to {SCHEMA_VERSION}). Update MiaoDa Chat "
-                "to open it."
+                tr("storage.newerFile", path=self.path, version=version, supported=SCHEMA_VERSION)
             )
         return version
 
@@ -348,7 +340,7 @@ class Storage:
     def _migrate(self, version: int) -> None:
         """Apply, one transaction each, the migrations a file at `version` lacks."""
         for number in range(version + 1, SCHEMA_VERSION + 1):
-            with self._transaction(f"upgrade its data file {self.path}"):
+            with self._transaction("storage.action.upgradeDataFile"):
                 # Re-read under the write lock: another app instance may have just done it.
                 if self._pragma_int("user_version") >= number:
                     continue
@@ -363,10 +355,10 @@ class Storage:
         try:
             yield
         except sqlite3.Error as exc:
-            raise _storage_error(exc, action, closed=self._closed) from exc
+            raise _storage_error(exc, action, self.path, closed=self._closed) from exc
         except (ValueError, KeyError) as exc:
             # Only stored JSON that does not parse gets here: the file was altered outside.
-            raise StorageError(f"MiaoDa Chat could not {action}: {_DAMAGED}") from exc
+            raise _could_not(action, self.path, _DAMAGED) from exc
 
     @contextmanager
     def _transaction(self, action: str) -> Iterator[None]:
@@ -412,15 +404,12 @@ class Storage:
         """Commit the outermost transaction, or roll it back and say why it failed."""
         if not self._conn.in_transaction:
             # SQLite rolled back after an error that a caller caught inside the group.
-            raise StorageError(
-                f"MiaoDa Chat could not {action}: an earlier step failed, so nothing was saved. "
-                "Try again."
-            )
+            raise _could_not(action, self.path, "storage.reason.earlierStepFailed")
         try:
             self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
             self._undo(0)
-            raise _storage_error(exc, action) from exc
+            raise _storage_error(exc, action, self.path) from exc
 
     @contextmanager
     def _reading(self, action: str) -> Iterator[sqlite3.Connection]:
@@ -439,12 +428,12 @@ class Storage:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Group writes atomically: all are saved at the end, or none if an exception escapes."""
-        with self._transaction("save your changes"):
+        with self._transaction("storage.action.saveChanges"):
             yield
 
     def checkpoint(self) -> None:
         """Copy the WAL into the main file and empty it, so replaced values leave no copy."""
-        with self._reading("tidy its data file") as conn:
+        with self._reading("storage.action.tidyDataFile") as conn:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def close(self) -> None:
@@ -456,7 +445,7 @@ class Storage:
             try:
                 self._conn.close()
             except sqlite3.Error as exc:
-                raise _storage_error(exc, "close its data file") from exc
+                raise _storage_error(exc, "storage.action.closeDataFile", self.path) from exc
 
     def __enter__(self) -> Self:
         return self
@@ -473,7 +462,7 @@ class Storage:
 
     def list_providers(self) -> list[ProviderConfig]:
         """Every provider, sorted by display name ignoring case, then by name."""
-        action = "read the providers"
+        action = "storage.action.readProviders"
         with self._reading(action) as conn:
             if self._snapshot is not None:
                 return list(self._snapshot)
@@ -493,32 +482,32 @@ class Storage:
 
     def get_provider(self, provider_id: str) -> ProviderConfig | None:
         """The provider with this id, or None."""
-        with self._reading("read the provider") as conn:
+        with self._reading("storage.action.readProvider") as conn:
             row = conn.execute(_SELECT_PROVIDER_BY_ID, (provider_id,)).fetchone()
             return None if row is None else _provider_from_row(row)
 
     def get_provider_by_name(self, name: str) -> ProviderConfig | None:
         """The provider with this name ignoring case, or None."""
-        with self._reading("read the provider") as conn:
+        with self._reading("storage.action.readProvider") as conn:
             row = conn.execute(_SELECT_PROVIDER_BY_NAME, (name.casefold(),)).fetchone()
             return None if row is None else _provider_from_row(row)
 
     def count_providers(self) -> int:
         """How many providers are saved."""
-        with self._reading("count the providers") as conn:
+        with self._reading("storage.action.countProviders") as conn:
             return int(conn.execute("SELECT count(*) FROM providers").fetchone()[0])
 
     def insert_provider(self, provider: ProviderConfig) -> None:
         """Save a new provider; DuplicateName if its name is taken, ignoring case."""
         params = _provider_params(provider)
-        with self._writing("save the provider") as conn:
+        with self._writing("storage.action.saveProvider") as conn:
             _check_name_free(conn, provider)
             conn.execute(_INSERT_PROVIDER, params)
 
     def update_provider(self, provider: ProviderConfig) -> None:
         """Replace every field of the provider with this id; NotFound or DuplicateName."""
         params = _provider_params(provider)
-        with self._writing("save the provider") as conn:
+        with self._writing("storage.action.saveProvider") as conn:
             if not _provider_exists(conn, provider.id):
                 raise NotFound()
             _check_name_free(conn, provider)
@@ -526,7 +515,7 @@ class Storage:
 
     def delete_provider(self, provider_id: str) -> bool:
         """Remove a provider and its health history; False if there was none."""
-        with self._writing("remove the provider") as conn:
+        with self._writing("storage.action.removeProvider") as conn:
             # The foreign key's ON DELETE CASCADE removes the history in this same statement.
             cursor = conn.execute("DELETE FROM providers WHERE id = ?", (provider_id,))
             return cursor.rowcount > 0
@@ -535,14 +524,14 @@ class Storage:
 
     def get_setting(self, key: str, default: Any = None) -> Any:
         """The JSON value saved under `key`, or `default` if there is none."""
-        with self._reading("read a setting") as conn:
+        with self._reading("storage.action.readSetting") as conn:
             row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
             return default if row is None else json.loads(row[0])
 
     def set_setting(self, key: str, value: Any) -> None:
         """Save a JSON-serialisable value under `key` (TypeError if it is not serialisable)."""
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        with self._writing("save a setting") as conn:
+        with self._writing("storage.action.saveSetting") as conn:
             conn.execute(
                 "INSERT INTO settings (key, value) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -566,7 +555,7 @@ class Storage:
             status.check_kind,
             None if available is None else int(available),
         )
-        with self._writing("save the health check") as conn:
+        with self._writing("storage.action.saveHealthCheck") as conn:
             # A check can finish just after its provider was removed: say that plainly rather
             # than fail on the foreign key.
             if not _provider_exists(conn, status.provider_id):
@@ -579,7 +568,7 @@ class Storage:
         """The provider's newest `limit` checks at or after `since`, returned oldest first."""
         # When the window holds more than `limit` checks, the recent ones are worth keeping.
         limit = max(limit, 0)
-        with self._reading("read the health history") as conn:
+        with self._reading("storage.action.readHealthHistory") as conn:
             if since is None:
                 cursor = conn.execute(_SELECT_HEALTH, (provider_id, limit))
             else:
@@ -588,7 +577,7 @@ class Storage:
 
     def prune_health(self, before: str) -> int:
         """Delete checks older than `before` (and any without a time); how many went."""
-        with self._writing("clean up the health history") as conn:
+        with self._writing("storage.action.cleanHealthHistory") as conn:
             cursor = conn.execute(
                 "DELETE FROM health_checks WHERE last_checked IS NULL OR last_checked < ?",
                 (before,),
@@ -653,7 +642,7 @@ class Storage:
             cost_micros,
             created_at,
         )
-        with self._writing("save the chat statistics") as conn:
+        with self._writing("storage.action.saveChatStatistics") as conn:
             replaced = conn.execute(_CHAT_TALLY, (request_id,)).fetchone()
             conn.execute(_UPSERT_CHAT, row)
             rollups.record(conn, counted, replaced)
@@ -661,7 +650,7 @@ class Storage:
     def chat_stats(self, provider_id: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
         """Logged chat requests (all, or one provider's), newest first, as dicts by column."""
         limit = max(limit, 0)
-        with self._reading("read the chat statistics") as conn:
+        with self._reading("storage.action.readChatStatistics") as conn:
             if provider_id is None:
                 cursor = conn.execute(_SELECT_CHATS, (limit,))
             else:
@@ -687,7 +676,6 @@ def _check_name_free(conn: sqlite3.Connection, provider: ProviderConfig) -> None
     ).fetchone()
     if clash is not None:
         raise DuplicateName(
-            f'A provider named "{provider.name}" already exists (names ignore case); '
-            "choose another name.",
-            fields={"name": ["Another provider already uses this name."]},
+            tr("storage.providerNameTaken", name=provider.name),
+            fields={"name": [tr("storage.providerNameTakenField")]},
         )

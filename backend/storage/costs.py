@@ -97,12 +97,12 @@ class PriceStore:
 
     def all(self) -> list[StoredPrice]:
         """Every user price, by model then provider."""
-        with self._storage._reading("read your prices") as conn:
+        with self._storage._reading("storage.action.readPrices") as conn:
             return [_price(row) for row in conn.execute(_SELECT_PRICES)]
 
     def get(self, provider_id: str | None, model: str) -> StoredPrice | None:
         """The user's price of `model` at this provider (None: for any provider), if set."""
-        with self._storage._reading("read your prices") as conn:
+        with self._storage._reading("storage.action.readPrices") as conn:
             row = conn.execute(_SELECT_PRICE, (provider_id or "", model)).fetchone()
             return None if row is None else _price(row)
 
@@ -118,13 +118,13 @@ class PriceStore:
             price.currency,
             price.updated_at,
         )
-        with self._storage._writing("save the price") as conn:
+        with self._storage._writing("storage.action.savePrice") as conn:
             conn.execute(_DELETE_PRICE, (price.provider_id or "", price.model))
             conn.execute(_INSERT_PRICE, values)
 
     def remove(self, provider_id: str | None, model: str) -> bool:
         """Remove a user price; False when there was none."""
-        with self._storage._writing("remove the price") as conn:
+        with self._storage._writing("storage.action.removePrice") as conn:
             return conn.execute(_DELETE_PRICE, (provider_id or "", model)).rowcount > 0
 
 
@@ -136,19 +136,19 @@ class BudgetStore:
 
     def all(self) -> dict[str, StoredBudget]:
         """Every budget by provider id."""
-        with self._storage._reading("read the budgets") as conn:
+        with self._storage._reading("storage.action.readBudgets") as conn:
             rows = conn.execute(_SELECT_BUDGETS).fetchall()
         return {row[0]: StoredBudget(row[0], Decimal(row[1]), row[2], row[3]) for row in rows}
 
     def save(self, budget: StoredBudget) -> None:
         """Set a provider's budget."""
         values = (budget.provider_id, str(budget.amount), budget.currency, budget.updated_at)
-        with self._storage._writing("save the budget") as conn:
+        with self._storage._writing("storage.action.saveBudget") as conn:
             conn.execute(_UPSERT_BUDGET, values)
 
     def remove(self, provider_id: str) -> bool:
         """Remove a provider's budget; False when it had none."""
-        with self._storage._writing("remove the budget") as conn:
+        with self._storage._writing("storage.action.removeBudget") as conn:
             cursor = conn.execute("DELETE FROM budgets WHERE provider_id = ?", (provider_id,))
             return cursor.rowcount > 0
 
@@ -166,7 +166,7 @@ class BudgetStore:
             budget.currency,
             at,
         )
-        with self._storage._writing("save the budget alert") as conn:
+        with self._storage._writing("storage.action.saveBudgetAlert") as conn:
             exists = conn.execute(
                 "SELECT 1 FROM providers WHERE id = ?", (budget.provider_id,)
             ).fetchone()
@@ -174,7 +174,7 @@ class BudgetStore:
 
     def alerts(self, month: str) -> list[StoredAlert]:
         """The alerts of one month ("YYYY-MM"), oldest first."""
-        with self._storage._reading("read the budget alerts") as conn:
+        with self._storage._reading("storage.action.readBudgetAlerts") as conn:
             rows = conn.execute(_SELECT_ALERTS, (month,)).fetchall()
         return [
             StoredAlert(seq, pid, mon, threshold, spent, Decimal(amount), currency, at)

@@ -53,7 +53,7 @@ class KeyStore:
     def load(self) -> dict[str, list[StoredKey]]:
         """Every provider's keys in order, by provider id."""
         pools: dict[str, list[StoredKey]] = {}
-        with self._storage._reading("read the API keys") as conn:
+        with self._storage._reading("storage.action.readKeys") as conn:
             for row in conn.execute(_SELECT_ALL):
                 provider_id, stored = _from_row(row)
                 pools.setdefault(provider_id, []).append(stored)
@@ -61,14 +61,14 @@ class KeyStore:
 
     def keys_of(self, provider_id: str) -> list[StoredKey]:
         """One provider's keys in order."""
-        with self._storage._reading("read the API keys") as conn:
+        with self._storage._reading("storage.action.readKeys") as conn:
             return [_from_row(row)[1] for row in conn.execute(_SELECT_OF, (provider_id,))]
 
     def replace(self, provider_id: str, keys: Sequence[StoredKey], created_at: str) -> None:
         """Make `keys`, in this order, the provider's pool: rows of keys not listed go, rows of
         listed ones keep their state, new ones are added as given. Joins an open transaction."""
         ids = [key.id for key, _ in keys]
-        with self._storage._writing("save the API keys") as conn:
+        with self._storage._writing("storage.action.saveKeys") as conn:
             current = {row[0] for row in conn.execute(
                 "SELECT id FROM provider_keys WHERE provider_id = ?", (provider_id,)
             )}  # fmt: skip
@@ -105,13 +105,13 @@ class KeyStore:
             key.id,
             provider_id,
         )
-        with self._storage._writing("save the state of an API key") as conn:
+        with self._storage._writing("storage.action.saveKeyState") as conn:
             conn.execute(_UPDATE_STATE, params)
 
     def claimed(self, entries: Iterable[str]) -> set[str]:
         """Which of these secret store entries a key row names."""
         found: set[str] = set()
-        with self._storage._reading("read the API keys") as conn:
+        with self._storage._reading("storage.action.readKeys") as conn:
             for entry in entries:
                 row = conn.execute("SELECT 1 FROM provider_keys WHERE entry = ?", (entry,))
                 if row.fetchone() is not None:

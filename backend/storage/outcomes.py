@@ -42,7 +42,7 @@ class ChatOutcomeStore:
 
     def load(self) -> dict[str, RecentChats]:
         """Every provider's stored record, by provider id."""
-        with self._storage._reading("read the recent chat outcomes") as conn:
+        with self._storage._reading("storage.action.readChatOutcomes") as conn:
             return dict(_from_row(row) for row in conn.execute(_SELECT_ALL))
 
     def save(self, provider_id: str, chats: RecentChats) -> None:
@@ -56,10 +56,10 @@ class ChatOutcomeStore:
             message,
             chats.last_http_status,
         )
-        with self._storage._writing("save the recent chat outcomes") as conn:
+        with self._storage._writing("storage.action.saveChatOutcomes") as conn:
             conn.execute(_SAVE, values)
 
     def clear(self, provider_id: str) -> None:
         """Forget a provider's record (its settings changed: the old outcomes no longer tell)."""
-        with self._storage._writing("save the recent chat outcomes") as conn:
+        with self._storage._writing("storage.action.saveChatOutcomes") as conn:
             conn.execute("DELETE FROM chat_outcomes WHERE provider_id = ?", (provider_id,))

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from backend.errors import DuplicateName, InvalidConfig, NotFound
+from backend.i18n import tr
 from backend.storage.core import Storage
 
 TTFT_SAMPLES: Final = 5
@@ -123,26 +124,26 @@ class RouteStore:
 
     def list_routes(self) -> list[Route]:
         """Every route, sorted by display name ignoring case, then by name."""
-        with self._storage._reading("read the routes") as conn:
+        with self._storage._reading("storage.action.readRoutes") as conn:
             routes = [_route_from_row(row) for row in conn.execute(_SELECT_ROUTES)]
         return sorted(routes, key=_display_order)
 
     def get_route(self, route_id: str) -> Route | None:
         """The route with this id, or None."""
-        with self._storage._reading("read the route") as conn:
+        with self._storage._reading("storage.action.readRoute") as conn:
             row = conn.execute(_SELECT_ROUTE, (route_id,)).fetchone()
         return None if row is None else _route_from_row(row)
 
     def get_route_by_name(self, name: str) -> Route | None:
         """The route with this name ignoring case, or None."""
-        with self._storage._reading("read the route") as conn:
+        with self._storage._reading("storage.action.readRoute") as conn:
             row = conn.execute(_SELECT_ROUTE_BY_NAME, (name.casefold(),)).fetchone()
         return None if row is None else _route_from_row(row)
 
     def insert_route(self, route: Route) -> None:
         """Save a new route; DuplicateName if a route or provider has its name, InvalidConfig
         if a member is not a saved provider."""
-        with self._storage._writing("save the route") as conn:
+        with self._storage._writing("storage.action.saveRoute") as conn:
             _check_name_free(conn, route)
             _check_members(conn, route.members)
             conn.execute(
@@ -162,9 +163,9 @@ class RouteStore:
     def update_route(self, route: Route) -> None:
         """Replace every field of the route with this id; NotFound, DuplicateName or
         InvalidConfig (a member that is not a saved provider)."""
-        with self._storage._writing("save the route") as conn:
+        with self._storage._writing("storage.action.saveRoute") as conn:
             if conn.execute("SELECT 1 FROM routes WHERE id = ?", (route.id,)).fetchone() is None:
-                raise NotFound("That route does not exist; it may have been removed.")
+                raise NotFound(tr("routes.gone"))
             _check_name_free(conn, route)
             _check_members(conn, route.members)
             conn.execute(
@@ -183,14 +184,14 @@ class RouteStore:
 
     def delete_route(self, route_id: str) -> bool:
         """Remove a route and its member list; False if there was none."""
-        with self._storage._writing("remove the route") as conn:
+        with self._storage._writing("storage.action.removeRoute") as conn:
             return conn.execute("DELETE FROM routes WHERE id = ?", (route_id,)).rowcount > 0
 
     # --- circuits ---------------------------------------------------------------------------
 
     def load_circuit_rows(self) -> list[CircuitRow]:
         """Every stored circuit (providers whose circuit never changed have none)."""
-        with self._storage._reading("read the circuit breakers") as conn:
+        with self._storage._reading("storage.action.readCircuits") as conn:
             return [CircuitRow(*row) for row in conn.execute(_SELECT_CIRCUITS)]
 
     def save_circuit_row(self, row: CircuitRow) -> None:
@@ -203,7 +204,7 @@ class RouteStore:
             row.reason_message,
             row.failures,
         )
-        with self._storage._writing("save the circuit breaker") as conn:
+        with self._storage._writing("storage.action.saveCircuit") as conn:
             conn.execute(_SAVE_CIRCUIT, values)
 
     # --- what the `fastest` strategy orders by ----------------------------------------------
@@ -214,7 +215,7 @@ class RouteStore:
         """Per provider, the median time to first token of its latest `samples` answered
         requests; providers without one are left out."""
         out: dict[str, float] = {}
-        with self._storage._reading("read the chat statistics") as conn:
+        with self._storage._reading("storage.action.readChatStatistics") as conn:
             for provider_id in provider_ids:
                 times = [r[0] for r in conn.execute(_RECENT_TTFT, (provider_id, samples))]
                 if times:
@@ -229,15 +230,13 @@ def _check_name_free(conn: sqlite3.Connection, route: Route) -> None:
         "SELECT 1 FROM routes WHERE name_key = ? AND id != ?", (key, route.id)
     ).fetchone():
         raise DuplicateName(
-            f'A route named "{route.name}" already exists (names ignore case); '
-            "choose another name.",
-            fields={"name": ["Another route already uses this name."]},
+            tr("routes.nameTaken", name=route.name),
+            fields={"name": [tr("routes.nameTakenField")]},
         )
     if conn.execute("SELECT 1 FROM providers WHERE name_key = ?", (key,)).fetchone():
         raise DuplicateName(
-            f'A provider is named "{route.name}", and routes and providers share their names '
-            "(ignoring case); choose another name.",
-            fields={"name": ["A provider already uses this name."]},
+            tr("routes.nameTakenByProvider", name=route.name),
+            fields={"name": [tr("routes.nameTakenByProviderField")]},
         )
 
 
@@ -246,13 +245,9 @@ def _check_members(conn: sqlite3.Connection, members: Sequence[str]) -> None:
     problems: dict[str, list[str]] = {}
     for index, provider_id in enumerate(members):
         if conn.execute("SELECT 1 FROM providers WHERE id = ?", (provider_id,)).fetchone() is None:
-            problems[f"members.{index}"] = ["No saved provider has this id; it may be removed."]
+            problems[f"members.{index}"] = [tr("routes.memberGoneField")]
     if problems:
-        raise InvalidConfig(
-            "A member of the route is not a saved provider; it may have been removed. "
-            "Choose the route's providers again.",
-            fields=problems,
-        )
+        raise InvalidConfig(tr("routes.memberGone"), fields=problems)
 
 
 def _write_members(conn: sqlite3.Connection, route: Route) -> None:

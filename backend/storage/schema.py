@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Final
 
 from backend.errors import StorageError
+from backend.i18n import tr
 from backend.storage import rollups
 
 APPLICATION_ID: Final = 0x4D696144
@@ -94,12 +95,6 @@ FTS5_TRIGRAM_SINCE: Final = (3, 34, 0)
 """The first SQLite with FTS5's trigram tokenizer, which migration 3 needs."""
 
 
-_NO_FTS5 = (
-    "MiaoDa Chat needs SQLite 3.34 or newer with full-text search (FTS5) to keep conversations; "
-    "this Python has SQLite {version}. Use a Python whose SQLite has it, or the packaged app."
-)
-
-
 def migration_3(conn: sqlite3.Connection) -> None:
     """Add conversations, their message trees and the two full-text indexes of search.
 
@@ -112,7 +107,7 @@ def migration_3(conn: sqlite3.Connection) -> None:
     transaction.
     """
     if sqlite3.sqlite_version_info < FTS5_TRIGRAM_SINCE:
-        raise StorageError(_NO_FTS5.format(version=sqlite3.sqlite_version))
+        raise StorageError(tr("storage.noFts5", version=sqlite3.sqlite_version))
     statements = (
         """CREATE TABLE conversations (
             seq INTEGER PRIMARY KEY,
@@ -173,7 +168,7 @@ def migration_3(conn: sqlite3.Connection) -> None:
             conn.execute(statement)
         except sqlite3.OperationalError as exc:
             if "no such module" in str(exc):  # a build without FTS5
-                raise StorageError(_NO_FTS5.format(version=sqlite3.sqlite_version)) from exc
+                raise StorageError(tr("storage.noFts5", version=sqlite3.sqlite_version)) from exc
             raise
 
 
@@ -269,7 +264,7 @@ def migration_5(conn: sqlite3.Connection) -> None:
 def migration_6(conn: sqlite3.Connection) -> None:
     """Add what failover and honest health record (CONTRACT §10).
 
-    `providers.check_kind`: how the health schedule probes a provider, `models` (its model
+    `check_kind` of `providers`: how the health schedule probes a provider, `models` (its model
     list) or `chat` (a one-token request); NULL means the default, `models`. A reply gains
     `route_id`, the route it was asked through (its `provider_id` and `model` say who
     answered), and `attempts`, the JSON list of the members considered before it (the

@@ -33,18 +33,18 @@ class UsageStore:
     ) -> dict[GroupKey, Tally]:
         """Each group's totals of the quarter-hours before `bucket` (or, summed over routes and
         keys, those of one provider's models in one currency)."""
-        with self._storage._reading("read the usage totals") as conn:
+        with self._storage._reading("storage.action.readUsageTotals") as conn:
             return rollups.totals_before(conn, bucket, provider_id, currency)
 
     def all_before(self, bucket: int) -> Tally:
         """The totals of every request in the quarter-hours before `bucket`."""
-        with self._storage._reading("read the usage totals") as conn:
+        with self._storage._reading("storage.action.readUsageTotals") as conn:
             return rollups.all_before(conn, bucket)
 
     def parts_before(self, bucket: int) -> list[rollups.Part]:
         """Per provider, model and currency: requests, cost, estimated tokens and estimated
         cost of the quarter-hours before `bucket`."""
-        with self._storage._reading("read the usage totals") as conn:
+        with self._storage._reading("storage.action.readUsageTotals") as conn:
             return rollups.parts_before(conn, bucket)
 
     def records_between(
@@ -52,7 +52,7 @@ class UsageStore:
     ) -> list[tuple[GroupKey, Tally]]:
         """The group and tally of each request recorded in [start, end) (ISO 8601 UTC), or
         of one provider's requests."""
-        with self._storage._reading("read the usage records") as conn:
+        with self._storage._reading("storage.action.readUsageRecords") as conn:
             if provider_id is None:
                 rows = conn.execute(_BETWEEN, (start, end)).fetchall()
             else:
@@ -61,12 +61,12 @@ class UsageStore:
 
     def count(self) -> int:
         """How many requests are recorded."""
-        with self._storage._reading("read the usage records") as conn:
+        with self._storage._reading("storage.action.readUsageRecords") as conn:
             return int(conn.execute("SELECT count(*) FROM chat_requests").fetchone()[0])
 
     def clear(self) -> int:
         """Forget every request record, total and budget alert; how many records went."""
-        with self._storage._writing("clear the usage records") as conn:
+        with self._storage._writing("storage.action.clearUsageRecords") as conn:
             removed = conn.execute("DELETE FROM chat_requests").rowcount
             rollups.clear(conn)
             conn.execute("DELETE FROM budget_alerts")
@@ -74,5 +74,5 @@ class UsageStore:
 
     def rebuild(self) -> None:
         """Compute the running totals afresh from the records (after a bulk insert)."""
-        with self._storage._writing("rebuild the usage totals") as conn:
+        with self._storage._writing("storage.action.rebuildUsageTotals") as conn:
             rollups.rebuild(conn)

@@ -15,6 +15,8 @@ from decimal import Decimal
 from typing import Any, Final, Literal
 
 from backend.errors import InvalidConfig
+from backend.i18n import tr
+from backend.schemas import invalid, not_an_object
 from backend.usage import zones
 from backend.usage.pricing import CURRENCIES
 
@@ -39,37 +41,35 @@ class Period:
 
 
 def _invalid(what: str, field: str, problem: str) -> InvalidConfig:
-    return InvalidConfig(f"The {what} is not valid: {field} - {problem}", fields={field: [problem]})
+    return invalid(what, {field: [problem]})
 
 
 def _object(value: Any, what: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise InvalidConfig(
-            f"The {what} must be an object.", fields={"_schema": ["Must be an object."]}
-        )
+        raise not_an_object(what)
     for key in value:
         if key not in allowed:
-            raise _invalid(what, str(key)[:64], "Unknown field.")
+            raise _invalid(what, str(key)[:64], tr("fields.unknown"))
     return value
 
 
 def _text(value: Any, what: str, field: str, longest: int) -> str:
     if not isinstance(value, str) or not 1 <= len(value) <= longest:
-        raise _invalid(what, field, f"Must be text of 1 to {longest:,} characters.")
+        raise _invalid(what, field, tr("usage.textLength", max=f"{longest:,}"))
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise _invalid(what, field, "Must not contain control characters.")
+        raise _invalid(what, field, tr("fields.noControlCharacters"))
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise _invalid(what, field, "Contains a broken character; retype it.") from None
+        raise _invalid(what, field, tr("usage.brokenCharacter")) from None
     return value
 
 
 def _amount(value: Any, what: str, field: str, high: Decimal, *, positive: bool) -> Decimal:
-    low = "more than 0" if positive else "0"
-    rule = f"Must be a number from {low} to {high:,}, with at most {_PLACES} decimals."
+    key = "usage.amountPositive" if positive else "usage.amount"
+    rule = tr(key, high=f"{high:,}", places=_PLACES)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _invalid(what, field, rule)
     if isinstance(value, float) and not math.isfinite(value):
@@ -88,7 +88,7 @@ def _price_amount(value: Any, field: str) -> Decimal:
 
 def _currency(value: Any, what: str) -> str:
     if value not in CURRENCIES:
-        raise _invalid(what, "currency", "Must be USD or CNY.")
+        raise _invalid(what, "currency", tr("usage.currency"))
     return str(value)
 
 
@@ -98,7 +98,7 @@ def provider_ref(value: Any, field: str = "providerId") -> str | None:
         return None
     if not isinstance(value, str) or not value or len(value) > 200:
         raise InvalidConfig(
-            f"{field} must be a provider's id or null.", fields={field: ["Must be an id or null."]}
+            tr("usage.providerRef", field=field), fields={field: [tr("usage.providerRefField")]}
         )
     return value
 
@@ -126,10 +126,10 @@ def load_price(value: Any) -> PriceInput:
                "cachedInputPerMillion", "currency")  # fmt: skip
     raw = _object(value, "price", allowed)
     if value is None:
-        raise InvalidConfig("Give the price to set.", fields={"_schema": ["Must be an object."]})
+        raise InvalidConfig(tr("usage.priceNeeded"), fields={"_schema": [tr("fields.notObject")]})
     for name in ("model", "inputPerMillion", "outputPerMillion", "currency"):
         if name not in raw:
-            raise _invalid("price", name, "Missing data for required field.")
+            raise _invalid("price", name, tr("fields.required"))
     cached = raw.get("cachedInputPerMillion")
     return PriceInput(
         provider_id=provider_ref(raw.get("providerId")),
@@ -154,7 +154,7 @@ def load_budget(value: Any) -> tuple[Decimal, str] | None:
     raw = _object(value, "budget", ("amount", "currency"))
     for name in ("amount", "currency"):
         if name not in raw:
-            raise _invalid("budget", name, "Missing data for required field.")
+            raise _invalid("budget", name, tr("fields.required"))
     amount = _amount(raw["amount"], "budget", "amount", MAX_BUDGET, positive=True)
     return amount, _currency(raw["currency"], "budget")
 
@@ -164,7 +164,7 @@ def load_period(value: Any, now: datetime, default_zone: zones.Zone) -> Period:
     raw = _object(value, "options", ("since", "until", "groupBy", "timezone"))
     group_by = raw.get("groupBy")
     if group_by not in GROUP_BYS:
-        raise _invalid("options", "groupBy", "Must be day, provider, model, route or key.")
+        raise _invalid("options", "groupBy", tr("usage.groupBy"))
     zone = default_zone
     if raw.get("timezone") is not None:
         zone = zones.named(_text(raw["timezone"], "options", "timezone", 64))
@@ -175,17 +175,15 @@ def load_period(value: Any, now: datetime, default_zone: zones.Zone) -> Period:
         else _instant(raw["since"], "since", zone)
     )
     if since >= until:
-        raise _invalid("options", "until", "Must be later than since.")
+        raise _invalid("options", "until", tr("usage.untilBeforeSince"))
     if group_by == "day" and until - since > timedelta(days=MAX_DAYS):
-        raise _invalid(
-            "options", "since", f"A day-by-day summary covers at most {MAX_DAYS:,} days."
-        )
+        raise _invalid("options", "since", tr("usage.tooManyDays", days=f"{MAX_DAYS:,}"))
     return Period(since, until, group_by, zone)
 
 
 def _instant(value: Any, field: str, zone: zones.Zone) -> datetime:
     """An ISO 8601 time (a date alone is local midnight; no offset means local time)."""
-    problem = "Must be an ISO 8601 date or time, such as 2026-12-01 or 2026-12-01T08:00:00Z."
+    problem = tr("usage.badInstant")
     if not isinstance(value, str) or not 10 <= len(value) <= 40:
         raise _invalid("options", field, problem)
     try:

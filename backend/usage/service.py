@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from backend.errors import InvalidConfig, NotFound
+from backend.i18n import tr
 from backend.storage import (
     BudgetStore,
     KeyStore,
@@ -220,11 +221,8 @@ class UsageService:
         """`removePrice`: remove a user price; the bundled one (if any) applies again."""
         pid, name = provider_ref(provider_id), model_name(model)
         if not self._prices.remove(pid, name):
-            raise NotFound(
-                "You have not set a price for this model"
-                + ("" if pid is None else " at this provider")
-                + ". Bundled prices cannot be removed; set your own to replace one."
-            )
+            key = "usage.noPriceSet" if pid is None else "usage.noPriceSetAtProvider"
+            raise NotFound(tr(key))
 
     # --- budgets ------------------------------------------------------------------------
 
@@ -233,8 +231,7 @@ class UsageService:
         pid = provider_ref(provider_id)
         if pid is None:
             raise InvalidConfig(
-                "Choose the provider the budget is for.",
-                fields={"providerId": ["Must be a provider's id."]},
+                tr("usage.budgetProvider"), fields={"providerId": [tr("usage.budgetProviderField")]}
             )
         name = self._provider_name(pid)
         loaded = load_budget(value)
@@ -310,8 +307,5 @@ class UsageService:
     def _provider_name(self, provider_id: str) -> str:
         provider = self._storage.get_provider(provider_id)
         if provider is None:
-            raise NotFound(
-                "That provider does not exist; it may have been removed.",
-                fields={"providerId": ["No provider has this id."]},
-            )
+            raise NotFound(fields={"providerId": [tr("usage.noSuchProviderField")]})
         return provider.display_name

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from backend.i18n import tr
 from backend.storage import GroupKey, Tally, UsageStore
 from backend.storage.rollups import (
     BUCKET_SECONDS,
@@ -49,16 +50,20 @@ class Directory:
             if key in self.providers:
                 return self.providers[key]
             if key in self.routes:  # a route request that no member was asked to answer
-                return f"{self.routes[key]} (no provider answered)"
-            return "(removed provider)"
+                return tr("usage.label.routeUnanswered", route=self.routes[key])
+            return tr("usage.label.removedProvider")
         if group_by == "route":
-            return "Direct (no route)" if not key else self.routes.get(key, "(removed route)")
+            if not key:
+                return tr("usage.label.direct")
+            return self.routes.get(key) or tr("usage.label.removedRoute")
         if group_by == "key":
             if not key:
-                return "No key"
+                return tr("usage.label.noKey")
             hint = self.keys.get(key, (None, ""))[0]
-            return hint or ("(removed key)" if key not in self.keys else "(key)")
-        return key or "(no model)"
+            if hint:
+                return hint
+            return tr("usage.label.removedKey" if key not in self.keys else "usage.label.key")
+        return key or tr("usage.label.noModel")
 
 
 def _column_sums(vectors: list[list[int]], width: int) -> list[int]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from backend.errors import InvalidConfig
+from backend.i18n import tr
 
 
 class Zone:
@@ -70,9 +71,8 @@ def named(name: str) -> Zone:
         return Zone(ZoneInfo(name), name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise InvalidConfig(
-            f'There is no time zone called "{name[:64]}". Use an IANA name such as '
-            "Asia/Shanghai or Europe/London.",
-            fields={"timezone": ["Unknown time zone; use an IANA name such as Asia/Shanghai."]},
+            tr("usage.unknownZone", name=name[:64]),
+            fields={"timezone": [tr("usage.unknownZoneField")]},
         ) from None
 
 

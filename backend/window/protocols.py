@@ -8,6 +8,7 @@ called. Like `navigation` and `geometry`, this module imports neither Qt nor pyw
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from backend.bridge import Dialogs
@@ -51,7 +52,11 @@ class AppLike(Protocol):
         ...
 
     def bridge(self, *, dialogs: Dialogs | None) -> object:
-        """The object pywebview exposes to the page as `window.pywebview.api`."""
+        """The object pywebview exposes to the page as window.pywebview.api."""
+        ...
+
+    def on_language_change(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(language)` whenever the language in effect changes."""
         ...
 
     def close(self) -> None:

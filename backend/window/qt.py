@@ -1,7 +1,7 @@
 """The desktop window itself: pywebview's Qt backend showing the app's own local server.
 
 `run_window` starts the server, opens one window on `http://127.0.0.1:<port>/` with the bridge as
-`window.pywebview.api`, and shuts the app down when the window closes. This is the only module
+window.pywebview.api, and shuts the app down when the window closes. This is the only module
 that imports pywebview or Qt. It wires the Qt-free rules into Qt's signals: where navigations
 and popups may go (`navigation`), and the remembered size and place (`geometry`).
 docs/WINDOW.md tells the whole story.
@@ -37,6 +37,7 @@ from PySide6.QtWidgets import QMainWindow
 
 from backend import APP_NAME
 from backend.bridge import Dialogs
+from backend.i18n import tr
 from backend.paths import frontend_dir
 from backend.window.geometry import MIN_SIZE, SAVE_DELAY_MS, SETTING_KEY, WindowGeometry
 from backend.window.navigation import NavigationPolicy, Verdict, describe_url
@@ -46,8 +47,12 @@ log = logging.getLogger("miaoda.window")
 
 # The name of the menu entry (miaoda-chat.desktop): Wayland matches windows to it by this id.
 DESKTOP_FILE = "miaoda-chat"
-JSON_FILE_TYPES = ("JSON files (*.json)", "All files (*)")
-MARKDOWN_FILE_TYPES = ("Markdown files (*.md)", "All files (*)")
+# The dialogs' file filters by the suffix of the file offered: (its kind's name, the pattern).
+FILE_FILTERS = {
+    ".md": ("window.dialog.markdownFiles", "*.md"),
+    ".csv": ("window.dialog.csvFiles", "*.csv"),
+    ".json": ("window.dialog.jsonFiles", "*.json"),
+}
 # The ways to let an outside program drive the window's web engine; a release build refuses them.
 DEBUG_ENV = "QTWEBENGINE_REMOTE_DEBUGGING"
 DEBUG_FLAGS = ("--remote-debugging-port", "--remote-debugging-pipe", "--remote-allow-origins")
@@ -130,7 +135,7 @@ def run_window(
         native_dialogs = NativeDialogs() if dialogs is None else None
         geometry = WindowGeometry.from_setting(app.storage.get_setting(SETTING_KEY))
         window = webview.create_window(
-            APP_NAME,
+            tr("window.title"),
             f"{server.url}/",
             js_api=app.bridge(dialogs=dialogs or native_dialogs),
             width=geometry.width,
@@ -140,11 +145,14 @@ def run_window(
             # pywebview would otherwise block text selection (with an inline style the CSP
             # refuses anyway); people copy model output and error messages.
             text_select=True,
+            localization=dialog_titles(),
         )
         if window is None:
             raise RuntimeError("pywebview refused to create the window")
         if native_dialogs is not None:
             native_dialogs.bind(window)
+        # The title follows the language (pywebview hands the change to the GUI thread).
+        app.on_language_change(lambda _language: window.set_title(tr("window.title")))
         controller = _WindowController(
             window,
             policy=NavigationPolicy(server.url),
@@ -192,6 +200,9 @@ class NativeDialogs(Dialogs):
             return None
         with self._lock:
             directory = self._directory or Path.home()
+            # The dialog's title in the language of the moment: pywebview's Qt window reads it
+            # from this dict (the same object) each time it shows a dialog.
+            window.localization.update(dialog_titles())
             answer = window.create_file_dialog(
                 kind,
                 directory=str(directory),
@@ -204,10 +215,21 @@ class NativeDialogs(Dialogs):
         return chosen
 
 
+def dialog_titles() -> dict[str, str]:
+    """pywebview's texts for its file dialogs' titles, in the app's language."""
+    return {
+        "global.saveFile": tr("window.dialog.save"),
+        "linux.openFile": tr("window.dialog.open"),
+        "linux.openFiles": tr("window.dialog.open"),
+    }
+
+
 def _file_types(save_filename: str) -> tuple[str, ...]:
     # The filter the dialog opens with follows the file offered: a conversation exported as
-    # Markdown must not be saved under a JSON filter (Qt would add ".json").
-    return MARKDOWN_FILE_TYPES if save_filename.endswith(".md") else JSON_FILE_TYPES
+    # Markdown must not be saved under a JSON filter (Qt would add ".json"), nor usage as CSV.
+    suffix = Path(save_filename).suffix.lower()
+    name, pattern = FILE_FILTERS.get(suffix, FILE_FILTERS[".json"])
+    return (f"{tr(name)} ({pattern})", f"{tr('window.dialog.allFiles')} (*)")
 
 
 def _first_path(answer: str | Sequence[str] | None) -> str | None:
@@ -394,7 +416,7 @@ class _WindowController:
         self._close_on_signals(native)
 
     def on_loaded(self) -> None:
-        """pywebview's `loaded`: the page is loaded and `window.pywebview.api` is in place."""
+        """pywebview's `loaded`: the page is loaded and window.pywebview.api is in place."""
         # pywebview fires this after every load event, refused navigations included.
         if not self._ready:
             self._ready = True

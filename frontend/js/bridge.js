@@ -7,15 +7,16 @@
 //   calls are POST /api/rpc/<method> with the token in the X-MiaoDa-Token header.
 //
 // Every call resolves to the contract's envelope ({success: true, ...} or {success: false, error});
-// it never rejects. Failures to reach the app at all become a CONNECTION_FAILED envelope.
+// it never rejects. Failures to reach the app at all become a CONNECTION_FAILED envelope, its
+// message in the language in use (the catalogues may not be loaded yet when the very first call
+// fails: then the message is the key, which nothing shows).
+import { t } from "./lib/i18n.js";
 
 const TOKEN_KEY = "miaoda.token";
 const TOKEN_HEADER = "X-MiaoDa-Token";
 // How long a page without a token waits for pywebview before trying HTTP anyway.
 const PYWEBVIEW_WAIT_MS = 4000;
-const NOT_ANSWERING =
-  "MiaoDa Chat is not answering. Check that it is still running (the window is open, or `miaoda serve` " +
-  "is still running in its terminal), then try again.";
+const notAnswering = () => t("shell.bridge.notAnswering");
 
 /** Fires "unauthorized" when the server refuses the token (the page needs a fresh link). */
 export const bridgeEvents = new EventTarget();
@@ -88,7 +89,7 @@ function failure(code, message) {
 
 function asEnvelope(result) {
   if (result && typeof result === "object" && typeof result.success === "boolean") return result;
-  return failure("INTERNAL", "MiaoDa Chat sent an answer the window could not read. Reload the page and try again.");
+  return failure("INTERNAL", t("shell.bridge.unreadable"));
 }
 
 async function viaHttp(method, args) {
@@ -103,10 +104,7 @@ async function viaHttp(method, args) {
   try {
     body = await response.json();
   } catch {
-    return failure(
-      "INTERNAL",
-      `MiaoDa Chat answered with something unexpected (HTTP ${response.status}). Reload the page and try again.`,
-    );
+    return failure("INTERNAL", t("shell.bridge.unexpected", { status: String(response.status) }));
   }
   return asEnvelope(body);
 }
@@ -123,7 +121,7 @@ export async function call(method, ...args) {
     result =
       kind === "pywebview" ? asEnvelope(await window.pywebview.api[method](...args)) : await viaHttp(method, args);
   } catch {
-    return failure("CONNECTION_FAILED", NOT_ANSWERING);
+    return failure("CONNECTION_FAILED", notAnswering());
   }
   if (!result.success && result.error && result.error.code === "UNAUTHORIZED") {
     bridgeEvents.dispatchEvent(new CustomEvent("unauthorized", { detail: result.error }));
@@ -159,8 +157,15 @@ export async function streamRequest(path, body, { signal } = {}) {
     });
   } catch (err) {
     if (err && err.name === "AbortError") throw err;
-    const wrapped = new Error(NOT_ANSWERING);
-    wrapped.envelope = failure("CONNECTION_FAILED", NOT_ANSWERING);
+    const wrapped = new Error(notAnswering());
+    wrapped.envelope = failure("CONNECTION_FAILED", wrapped.message);
     throw wrapped;
   }
+}
+
+/** One of the app's own JSON files (a translation catalogue), from wherever the page came from. */
+export async function readAppJson(url) {
+  const response = await fetch(url, { cache: "no-cache" });
+  if (!response.ok) throw new Error(`${new URL(url).pathname}: HTTP ${response.status}`);
+  return response.json();
 }

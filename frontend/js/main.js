@@ -1,13 +1,10 @@
 // Entry point. bridge.js is imported first so the token leaves the address bar before anything
-// reads the hash; then the language is loaded (the settings' choice, or the system's) and the
-// shell takes over <md-app>.
-import { call } from "./bridge.js";
+// reads the hash; then the settings and the language they choose are loaded, and the shell
+// takes over <md-app>.
+import "./bridge.js";
 import { startI18n } from "./lib/i18n.js";
+import { settingsService } from "./services/settings-service.js";
 
-async function languagePreference() {
-  const settings = await call("getSettings");
-  return settings.success ? settings.settings.language : "system";
-}
-
-await startI18n(await languagePreference());
+const loaded = await settingsService.load();
+await startI18n(loaded.success ? loaded.language || loaded.settings.language : "system");
 await import("./components/app-shell.js");

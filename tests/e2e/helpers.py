@@ -144,6 +144,13 @@ def serve(data_dir: Path, errors: Path, upstream: FakeUpstream) -> RunningApp:
         "MIAODA_SECRET_BACKEND": "file",
         "MIAODA_TOKEN": TOKEN,
         "PYTHONUNBUFFERED": "1",
+        # English whatever the machine's locale: the language setting "system" follows it.
+        "LANGUAGE": "",
+        "LC_ALL": "",
+        "LC_MESSAGES": "",
+        "LANG": "C.UTF-8",
+        # "Open data folder" / "Open log" must not start a desktop program during the tests.
+        "MIAODA_OPEN_WITH": "true",
     }
     with errors.open("w") as stderr:
         process = subprocess.Popen(
@@ -191,6 +198,13 @@ SCREEN_SIZES = ((1280, 800), (800, 600))
 COLOR_SCHEMES = ("light", "dark")
 
 
+def emulate_scheme(page: Any, scheme: str) -> None:
+    """The OS colour scheme set to `scheme`, once the page shows it: with the theme setting
+    "system" the page follows the OS on its next frame (`data-theme` on <html>)."""
+    page.emulate_media(color_scheme=scheme)
+    expect(page.locator("html")).to_have_attribute("data-theme", scheme)
+
+
 def screenshot_matrix(page: Any, name: str, settle: Any = None) -> list[Path]:
     """Screenshots of the page as it is now at 1280x800 and 800x600, light and dark
     (`<name>-<width>x<height>-<scheme>.png`), each checked like `screenshot`; the viewport and
@@ -202,7 +216,7 @@ def screenshot_matrix(page: Any, name: str, settle: Any = None) -> list[Path]:
         for width, height in SCREEN_SIZES:
             page.set_viewport_size({"width": width, "height": height})
             for scheme in COLOR_SCHEMES:
-                page.emulate_media(color_scheme=scheme)
+                emulate_scheme(page, scheme)
                 if settle is not None:
                     settle(page)
                 paths.append(screenshot(page, f"{name}-{width}x{height}-{scheme}"))

@@ -12,6 +12,7 @@ from tests.e2e.helpers import (
     CHAT_PATH,
     RunningApp,
     chat_reply,
+    emulate_scheme,
     last_reply,
     open_chat,
     reload_chat,
@@ -194,9 +195,9 @@ def test_screenshots_of_a_finished_conversation(page: Any, app: RunningApp) -> N
     expect(first.locator(".stat-tokens dd")).to_have_text("31 in · 86 out")
     page.get_by_role("textbox", name="Message").focus()
     screenshot(page, "chat-1280")
-    page.emulate_media(color_scheme="dark")
+    emulate_scheme(page, "dark")
     screenshot(page, "chat-1280-dark")
-    page.emulate_media(color_scheme="light")
+    emulate_scheme(page, "light")
     page.set_viewport_size({"width": 800, "height": 600})
     expect(page.get_by_role("button", name="Jump to latest")).to_be_hidden()
     screenshot(page, "chat-800x600")

@@ -280,7 +280,7 @@ def test_the_health_check_kind_is_saved_and_read_back(page: Any, app: RunningApp
 
     gateway = card(page, "Gateway")
     expect(gateway.locator(".card-when")).to_have_text(
-        re.compile(r"^Checked with a one-token chat (just now|\d+ min ago)$")
+        re.compile(r"^Checked with a one-token chat (just now|\d+ minutes? ago)$")
     )
     dialog = edit_form(page, "Gateway")
     expect(dialog.get_by_label("Health check")).to_have_value("chat")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import XSS, RunningApp, reload_list, screenshot
+from tests.e2e.english import element_english
+from tests.e2e.helpers import MODEL, XSS, RunningApp, reload_list, screenshot
 from tests.fakes.upstream import Reply
 
 pytestmark = pytest.mark.browser
@@ -18,6 +20,14 @@ def card(page: Any, display_name: str) -> Any:
     return page.locator("provider-card").filter(
         has=page.locator(".card-title", has_text=display_name)
     )
+
+
+@pytest.fixture
+def chinese(app: RunningApp) -> Iterator[RunningApp]:
+    """The app with its language set to Simplified Chinese, put back to the system's after."""
+    assert app.rpc("updateSettings", {"language": "zh-CN"})["success"]
+    yield app
+    assert app.rpc("updateSettings", {"language": "system"})["success"]
 
 
 def test_an_empty_app_invites_adding_the_first_provider(page: Any) -> None:
@@ -228,3 +238,73 @@ def test_a_page_without_the_token_says_how_to_open_the_app(context: Any, app: Ru
     expect(tab.get_by_role("alert")).to_contain_text(
         "Open MiaoDa Chat from its link", timeout=10_000
     )
+
+
+# What stays as it is in any language: what the test seeded (names, the model), the words of
+# the fake upstream's refusal ("Incorrect API key provided.") that the card's error quotes, the
+# "sk" of a key's hint (sk-…a1b2), the sampling parameter "Top P" and the example id groq-work.
+NAMES = (
+    "Steady",
+    "Rejected",
+    "steady",
+    "rejected",
+    MODEL,
+    "Incorrect",
+    "provided",
+    "sk",
+    "Top",
+    "groq-work",
+)
+
+
+def test_the_list_the_form_and_the_dialogs_speak_chinese(page: Any, chinese: RunningApp) -> None:
+    chinese.add_provider(name="steady", displayName="Steady")
+    chinese.add_provider(
+        name="rejected", displayName="Rejected", baseURL=f"{chinese.upstream.url}/bad/v1"
+    )
+    chinese.rpc("checkAllCustomProvidersHealth")
+    reload_list(page)
+    view = page.locator("providers-view")
+    expect(view.locator(".view-title")).to_have_text("服务商")
+    expect(view.locator(".view-subtitle")).to_have_text("2 个服务商 · 1 个正常 · 1 个异常")
+    steady_card = card(page, "Steady")
+    expect(steady_card.locator("health-badge")).to_have_text("正常")
+    expect(steady_card.locator(".card-when")).to_have_text("刚刚检查过模型列表")
+    expect(card(page, "Rejected").locator("health-badge")).to_have_text("异常")
+    steady_card.get_by_role("button", name="查看 Steady 的详情").click()
+    expect(steady_card.locator("health-chart .stat", has_text="可用率")).to_contain_text("100%")
+    left = element_english(view.locator(".view-header, .view-body"), NAMES)
+    assert left == [], left
+    screenshot(page, "providers-zh-1280")
+
+    page.get_by_role("button", name="编辑 Steady").click()
+    form = page.locator("dialog.provider-dialog")
+    expect(form.locator(".dialog-title")).to_have_text("编辑 Steady")
+    for section in form.locator("details.section").all():
+        section.locator("summary").click()
+    form.get_by_label("显示名称").fill("")
+    form.get_by_role("button", name="保存修改").click()
+    expect(form.locator(".form-error")).to_have_text("有 1 个字段需要修改：显示名称。")
+    expect(form.get_by_label("显示名称")).to_have_attribute("aria-invalid", "true")
+    left = element_english(form, NAMES)
+    assert left == [], left
+    screenshot(page, "provider-form-zh-1280")
+    page.keyboard.press("Escape")
+
+    view.get_by_role("button", name="添加服务商").click()
+    expect(form.get_by_role("searchbox")).to_be_focused()
+    templates = chinese.rpc("getProviderTemplates")["templates"]
+    expect(form.locator(".template-tile")).to_have_count(len(templates) + 1)
+    # The tiles name providers, and provider names stay as they are.
+    brands = [word for t in templates for word in re.findall(r"[\w.]+", t["displayName"])]
+    left = element_english(form, (*NAMES, *brands))
+    assert left == [], left
+    page.keyboard.press("Escape")
+
+    for button, title in (("导出", "导出服务商"), ("导入", "导入服务商")):
+        view.get_by_role("button", name=button, exact=True).click()
+        dialog = page.get_by_role("dialog", name=title)
+        expect(dialog).to_be_visible()
+        left = element_english(dialog, NAMES)
+        assert left == [], left
+        page.keyboard.press("Escape")

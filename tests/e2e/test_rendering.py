@@ -16,6 +16,7 @@ from tests.e2e.helpers import (
     CHAT_PATH,
     RunningApp,
     chat_reply,
+    emulate_scheme,
     last_reply,
     open_chat,
     screenshot_matrix,
@@ -167,7 +168,7 @@ CODE = (
 def test_python_and_javascript_blocks_are_highlighted_in_both_themes(
     page: Any, scheme: str
 ) -> None:
-    page.emulate_media(color_scheme=scheme)
+    emulate_scheme(page, scheme)
     out = render(page, CODE, attach=True)
 
     assert "hljs-keyword" in out["hljs"] and "hljs-comment" in out["hljs"]

@@ -1,9 +1,9 @@
 """Routes in the window (CONTRACT §10): the routes screen — creating a route by picking
 providers and ordering them with the arrows and by dragging, the server's field errors next to
 the fields, editing its strategy, each member's circuit breaker refreshed live, a route whose
-providers were removed, removing one — routes in the chat's provider picker (no model picker
-then), and a reply through a failover route saying who answered and who failed before, live and
-after a reload."""
+providers were removed, removing one, the screen and the form in Chinese — routes in the chat's
+provider picker (no model picker then), and a reply through a failover route saying who
+answered and who failed before, live and after a reload."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.english import element_english
 from tests.e2e.helpers import (
     MODEL,
     RunningApp,
@@ -22,6 +23,7 @@ from tests.e2e.helpers import (
     last_reply,
     open_chat,
     reload_chat,
+    reload_list,
     screenshot_matrix,
     send_message,
 )
@@ -41,6 +43,14 @@ def routed(app: RunningApp) -> Iterator[RunningApp]:
     assert app.rpc("setHealthSettings", {"enabled": False})["success"]
     yield app
     assert app.rpc("setHealthSettings", {"enabled": True})["success"]
+
+
+@pytest.fixture
+def chinese(routed: RunningApp) -> Iterator[RunningApp]:
+    """The app with its language set to Simplified Chinese, put back to the system's after."""
+    assert routed.rpc("updateSettings", {"language": "zh-CN"})["success"]
+    yield routed
+    assert routed.rpc("updateSettings", {"language": "system"})["success"]
 
 
 def add_route(app: RunningApp, members: list[str], **fields: Any) -> dict[str, Any]:
@@ -259,6 +269,42 @@ def test_removing_a_route_asks_first_and_keeps_its_providers(page: Any, routed: 
     expect(page.locator(".routes-empty")).to_be_visible()
     assert routed.rpc("getAllRoutes")["routes"] == []
     assert [p["name"] for p in routed.providers()] == ["groq"]
+
+
+# What the test seeded, which stays as it is in any language, and the words of the fake
+# upstream's refusal ("Incorrect API key provided."), which the circuit's reason quotes.
+NAMES = ("Steady", "Rejected", "main", MODEL, "Incorrect", "provided")
+
+
+def test_the_screen_and_the_form_speak_chinese(page: Any, chinese: RunningApp) -> None:
+    steady = chinese.add_provider(name="steady", displayName="Steady")
+    rejected = chinese.add_provider(
+        name="rejected", displayName="Rejected", baseURL=f"{chinese.upstream.url}/bad/v1"
+    )
+    assert chinese.rpc("checkCustomProviderHealth", rejected["id"])["success"]
+    add_route(chinese, [steady["id"], rejected["id"]], displayName="主线路")
+    reload_list(page)
+    view = open_routes(page)
+    expect(view.locator(".view-title")).to_have_text("路由")
+    expect(view.locator(".view-subtitle")).to_have_text("1 条路由 · 1 个服务商已熔断")
+    card = route_card(page, "主线路")
+    expect(card.locator(".route-strategy")).to_have_text("故障转移")
+    expect(card.locator(".route-count")).to_have_text("2 个服务商")
+    expect(member(card, "Steady").locator(".circuit-chip")).to_have_text("可用")
+    expect(member(card, "Rejected").locator(".circuit-chip")).to_have_text(
+        re.compile(r"^已熔断，([12]?\d|30) 秒后恢复$")
+    )
+    left = element_english(view, NAMES)
+    assert left == [], left
+
+    card.get_by_role("button", name="编辑 主线路").click()
+    dialog = page.locator("dialog.route-dialog")
+    expect(dialog.locator(".dialog-title")).to_have_text("编辑 主线路")
+    expect(dialog.locator(".strategy-name")).to_have_text(["故障转移", "轮询", "最快优先"])
+    dialog.get_by_role("button", name="下移 Steady").click()
+    expect(dialog.get_by_role("status")).to_have_text("Steady 已移到第 2 位（共 2 个）。")
+    left = element_english(dialog, NAMES)
+    assert left == [], left
 
 
 # --- routes in the chat ---------------------------------------------------------------------

@@ -2,14 +2,16 @@
 `POST /api/chat` to the fake upstream with usage reported, left out (so the app estimates) and a
 refused key, and one through `POST /api/chat/stream` and a route whose first member fails — with
 its totals and costs per currency, the estimated and unknown-cost flags, an exchange rate, the
-period switch, the group tabs, the CSV download, "Clear usage", the prices panel, and a
-provider's monthly budget: its bar on the card and the toasts at 80 % and 100 %, each once."""
+period switch, the group tabs, the CSV download, "Clear usage", the prices panel, a
+provider's monthly budget: its bar on the card and the toasts at 80 % and 100 %, each once, and
+the screen in Chinese (its money, numbers and dates written the Chinese way)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.english import element_english
 from tests.e2e.helpers import (
     MODEL,
     RunningApp,
@@ -50,6 +53,14 @@ def usage(app: RunningApp) -> Iterator[RunningApp]:
     assert app.rpc("setHealthSettings", {"enabled": False})["success"]
     yield app
     assert app.rpc("setHealthSettings", {"enabled": True})["success"]
+
+
+@pytest.fixture
+def chinese(usage: RunningApp) -> Iterator[RunningApp]:
+    """The app with its language set to Simplified Chinese, put back to the system's after."""
+    assert usage.rpc("updateSettings", {"language": "zh-CN"})["success"]
+    yield usage
+    assert usage.rpc("updateSettings", {"language": "system"})["success"]
 
 
 def completion(usage: tuple[int, int] | None) -> Reply:
@@ -531,3 +542,71 @@ def test_a_budget_set_on_the_card_shows_its_bar_and_warns_once_per_threshold(
     expect(toasts(page, "Budget removed for DeepSeek")).to_be_visible()
     expect(bar).to_be_hidden()
     assert usage.rpc("getBudgets")["budgets"] == []
+
+
+# --- in Chinese ---------------------------------------------------------------------------------
+
+# What the seed named, which stays as it is in any language.
+SEEDED = ("Groq", "DeepSeek", "Mystery", "Broken", "mystery-model", "deepseek-chat", MODEL)
+
+
+def test_the_usage_screen_in_chinese_writes_money_numbers_and_dates_the_chinese_way(
+    page: Any, chinese: RunningApp
+) -> None:
+    providers = seed(chinese)
+    reload_list(page)
+    view = open_usage(page)
+    expect(view.locator(".view-title")).to_have_text("用量")
+    expect(view.locator(".view-subtitle")).to_contain_text("7 个请求")
+    tiles = view.locator("usage-totals")
+    expect(tiles.locator('[data-tile="errors"] .tile-sub')).to_have_text("占请求的 14.3%")
+    # Each currency in the Chinese way: the yuan is plain ¥, the dollar US$.
+    expect(tiles.locator('.cost-line[data-currency="USD"] .cost-amount')).to_have_text("~US$1.00")
+    expect(tiles.locator('.cost-line[data-currency="CNY"] .cost-amount')).to_have_text("¥1.20")
+    expect(tiles.locator(".usage-note-unpriced")).to_contain_text("1 个请求没有价格")
+    deepseek = table_row(view, providers["deepseek"]["id"])
+    assert cells(deepseek)[:7] == ["DeepSeek", "2", "0", "0%", "200,000", "100,000", "¥1.20"]
+    expect(view.locator("usage-table thead th").first).to_have_text("服务商")
+
+    chart = view.locator("usage-chart")
+    chart.get_by_label("指标").select_option(label="费用（CNY）")
+    expect(chart.locator(".chart-plot")).to_have_attribute(
+        "aria-label", "近 7 天每日的费用（CNY），按服务商堆叠：合计 ¥1.20。"
+    )
+    # Today's bar, the last of the seven: the day in the readout is written as Chinese dates are.
+    plot = chart.locator(".chart-plot .u-over")
+    box = plot.bounding_box()
+    plot.hover(position={"x": box["width"] * 13 / 14, "y": box["height"] / 2})
+    expect(chart.locator(".chart-readout strong")).to_have_text(
+        re.compile(r"^\d{4}年\d{1,2}月\d{1,2}日：¥1\.20$")
+    )
+    # The prices' rows hold the bundled table's data (its services' names, its notes) as it is.
+    parts = "usage-view > .view-header, usage-period, usage-totals, usage-chart, usage-table"
+    parts += ", usage-prices .panel-head, usage-prices thead"
+    left = element_english(view.locator(parts), SEEDED)
+    assert left == [], left
+
+    period = view.get_by_role("radiogroup", name="时间范围")
+    period.get_by_role("radio", name="自定义").click()
+    view.get_by_label("开始", exact=True).fill("2020-01-01")
+    view.get_by_label("结束", exact=True).fill("2020-01-31")
+    view.get_by_role("button", name="查看", exact=True).click()
+    expect(view.locator(".view-subtitle")).to_have_text("2020年1月1日至1月31日 · 0 个请求")
+    expect(view.locator("usage-table .table-message")).to_have_text("此期间没有请求。")
+
+
+def test_a_budget_alert_reads_in_chinese(page: Any, chinese: RunningApp) -> None:
+    page.reload()
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    toast = page.evaluate(
+        """async () => {
+          const { alertToast } = await import("/js/components/usage-budget.js");
+          const alert = { providerName: "DeepSeek", threshold: 80, currency: "CNY" };
+          return alertToast({ ...alert, spent: 1.2, amount: 1.4 });
+        }"""
+    )
+    assert toast == {
+        "kind": "warn",
+        "title": "DeepSeek 已用掉本月预算的 80%",
+        "message": "本月已花费 ¥1.20，预算为 ¥1.40。",
+    }

@@ -36,7 +36,11 @@ def refuse(request: httpx.Request) -> httpx.Response:
 def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MiaodaApp]:
     folder = tmp_path_factory.mktemp("fuzz")
     instance = MiaodaApp(
-        folder / "data", secret_backend="file", token="t", transport=httpx.MockTransport(refuse)
+        folder / "data",
+        secret_backend="file",
+        token="t",
+        transport=httpx.MockTransport(refuse),
+        opener=lambda path: None,  # openDataFolder and openLogFile launch nothing here
     )
     bridge = instance.bridge()
     for name in ("alpha", "beta"):

@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from backend.errors import UpstreamFailure
+from backend.i18n import tr
 from backend.models import ChatEvent, ChatMessage, ChatRequest, ProviderConfig, ToolCall
 from backend.providers.wire.base import (
     ChatResult,
@@ -88,7 +89,7 @@ class AnthropicAdapter:
         """Read a `message` body."""
         blocks = payload.get("content") if isinstance(payload, dict) else None
         if not isinstance(blocks, list):
-            raise invalid_response("a message without content blocks", origin)
+            raise invalid_response(tr("upstream.received.noContentBlocks"), origin)
         text, reasoning, calls = [], [], []
         for block in blocks:
             kind = block.get("type") if isinstance(block, dict) else None
@@ -140,9 +141,8 @@ class AnthropicStreamDecoder:
         """Events for one Anthropic stream event."""
         payload = parse_json_data(event.data, self._origin)
         if not isinstance(payload, dict):
-            raise invalid_response(
-                f"an event that is not an object: {event.data[:60]}", self._origin
-            )
+            detail = tr("upstream.received.eventNotObject", data=event.data[:60])
+            raise invalid_response(detail, self._origin)
         kind = payload.get("type") or event.event
         if kind == "error" or event.event == "error":
             raise from_payload(payload, self._origin)

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from backend import __version__
 from backend.errors import InvalidConfig, UpstreamFailure
+from backend.i18n import tr
 from backend.models import ChatEvent, ChatRequest, ProviderConfig, ToolCall
 from backend.providers.wire.errors import Origin, invalid_response
 from backend.providers.wire.sse import SSEEvent
@@ -154,20 +155,17 @@ def check_under_base(config: ProviderConfig, url: str) -> None:
         for kind, resolved in (("chat", config.chat_url), ("models", config.models_url))
         if config.endpoints.get(kind) and urlsplit(resolved)[:3] == target[:3]
     ]
-    advice = (
-        "Edit the provider: use a path under the base URL, without .. segments, //, "
-        "backslashes or encoded dots and slashes."
-    )
-    fields = {f"endpoints.{k}": [f"Leads outside the base URL. {advice}"] for k in kinds}
+    advice = tr("providers.endpoint.advice")
+    problem = tr("providers.endpoint.leadsOutside", advice=advice)
+    fields = {f"endpoints.{k}": [problem] for k in kinds}
     # Both when the two overrides are the same path (the URL cannot tell which one it is).
-    what = {
-        1: f"The {kinds[0]} endpoint leads",
-        2: "The chat and models endpoints lead",
-    }.get(len(kinds), "The request URL leads")
-    raise InvalidConfig(
-        f"{what} outside the base URL. {advice}",
-        fields=fields or {"_schema": [f"Leads outside the base URL. {advice}"]},
-    )
+    if len(kinds) == 1:
+        message = tr("providers.endpoint.oneLeadsOutside", endpoint=kinds[0], advice=advice)
+    elif len(kinds) == 2:
+        message = tr("providers.endpoint.bothLeadOutside", advice=advice)
+    else:
+        message = tr("providers.endpoint.urlLeadsOutside", advice=advice)
+    raise InvalidConfig(message, fields=fields or {"_schema": [problem]})
 
 
 def _effective_path(path: str) -> str:
@@ -238,7 +236,7 @@ def parse_json_data(data: str, origin: Origin) -> Any:
     try:
         return _decode_json(data)
     except (ValueError, RecursionError):  # RecursionError: nested too deeply to decode
-        raise invalid_response(f"not JSON: {data[:80]}", origin) from None
+        raise invalid_response(tr("upstream.received.notJson", data=data[:80]), origin) from None
 
 
 @dataclass

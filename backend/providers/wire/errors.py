@@ -3,10 +3,11 @@
 Two sources feed it: an HTTP status with headers and body (`from_response`) and an error object
 found inside a 200 body or in the middle of a stream (`from_payload`); a failure to connect is
 mapped next to the transport, in `backend.providers.errors`. Each result is an
-`UpstreamFailure` subclass whose message says what happened and what to do, quotes the
-provider's own words (redacted, shortened) where they help, and carries `upstream_status` and
-`retry_after`. The advice fits what the request was for (`Origin.purpose`): the connection test
-sends one short message, so "start a new conversation" would point the wrong way there.
+`UpstreamFailure` subclass whose message says what happened and what to do, in the app's
+language (`upstream.*` in the catalogue), quotes the provider's own words as it sent them
+(redacted, shortened) where they help, and carries `upstream_status` and `retry_after`. The
+advice fits what the request was for (`Origin.purpose`): the connection test sends one short
+message, so "start a new conversation" would point the wrong way there.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from backend.errors import (
     UpstreamFailure,
     UpstreamTimeout,
 )
+from backend.i18n import tr
 from backend.redact import Redactor, safe_url
 
 
@@ -133,8 +135,6 @@ _KEY_WORDS = (
 # LiteLLM without its database: it cannot look up virtual keys, and answers every key but its
 # master key with 400 "No connected db." (type "no_db_connection").
 _NO_KEY_DB_WORDS = ("no connected db", "no_db_connection")
-# The advice of a rate limit that named no wait (`with_known_wait` replaces it).
-_WAIT_A_MOMENT = "Wait a moment and try again."
 _QUOTED = re.compile(r"“(.*)”")
 _MISSING_WORDS = ("not found", "does not exist", "not exist", "no such", "not available")
 
@@ -168,11 +168,8 @@ def error_object(payload: Any) -> bool:
 
 def invalid_response(detail: str, origin: Origin) -> InvalidResponse:
     """The provider sent something that is not the protocol we expect."""
-    return InvalidResponse(
-        f"The provider at {origin.url} answered with data MiaoDa Chat cannot read "
-        f"({origin.redactor.quote(detail, 120)}). Check that the base URL and the provider type "
-        "match the provider's documentation."
-    )
+    said = origin.redactor.quote(detail, 120)
+    return InvalidResponse(tr("upstream.invalidResponse", url=origin.url, detail=said))
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:
@@ -200,10 +197,10 @@ def with_known_wait(error: UpstreamFailure, wait: float | None) -> UpstreamFailu
     """
     if not wait or error.retry_after is not None or not isinstance(error, RateLimited):
         return error
-    said = error.message.removesuffix(_WAIT_A_MOMENT).rstrip()
+    # The advice of a rate limit that named no wait, which this one replaces.
+    said = error.message.removesuffix(tr("upstream.advice.waitAMoment")).rstrip()
     return RateLimited(
-        f"{said} Earlier it asked for a wait of {_seconds(wait)}; wait about that long and "
-        "try again.",
+        tr("upstream.rateLimited.earlierWait", said=said, wait=_seconds(wait)),
         retry_after=wait,
         upstream_status=error.upstream_status,
     )
@@ -257,84 +254,47 @@ def _classify(
     text = f"{kind} {message}".lower()
     key_problem = status is not None and 400 <= status < 500 and status != 429
     if key_problem and any(word in text for word in _NO_KEY_DB_WORDS):
-        return AuthFailed(
-            f"The gateway could not check the API key{detail}: the key is not the gateway's "
-            "master key, and the gateway has no key database to look other keys up in. Use "
-            "the gateway's master key, or ask its administrator to connect its database.",
-            upstream_status=status,
-        )
+        return AuthFailed(tr("upstream.auth.noKeyDatabase", detail=detail), upstream_status=status)
     if status in (401, 403) or (key_problem and any(word in text for word in _KEY_WORDS)):
-        lead = (
-            "The provider refused access" if status == 403 else "The provider rejected the API key"
-        )
-        return AuthFailed(
-            f"{lead}{detail}. Edit the provider and check its key, and that the key may use "
-            f"the model {origin.model}.",
-            upstream_status=status,
-        )
+        key = "upstream.auth.refused" if status == 403 else "upstream.auth.rejected"
+        return AuthFailed(tr(key, detail=detail, model=origin.model), upstream_status=status)
     if status == 402 or any(word in text for word in _QUOTA_WORDS):
-        return QuotaExceeded(
-            f"The provider says this account has no quota or credit left{detail}. "
-            "Check your plan and billing with the provider, then try again.",
-            upstream_status=status,
-        )
-    if any(word in text for word in _CONTEXT_WORDS) and origin.purpose == "test":
-        return ContextLengthExceeded(
-            f"The model {origin.model} refused even the connection test's one short message as "
-            f"too long{detail}. Check the model's context window where it is served (its "
-            "context length setting) and the max tokens parameter in this provider's settings.",
-            upstream_status=status,
-        )
+        return QuotaExceeded(tr("upstream.quota", detail=detail), upstream_status=status)
     if any(word in text for word in _CONTEXT_WORDS):
+        key = "upstream.context.test" if origin.purpose == "test" else "upstream.context.chat"
         return ContextLengthExceeded(
-            f"The conversation is longer than the model {origin.model} accepts{detail}. "
-            "Start a new conversation, remove earlier messages, or lower the max tokens setting.",
-            upstream_status=status,
+            tr(key, detail=detail, model=origin.model), upstream_status=status
         )
     if status == 429:
-        advice = f"Wait {_seconds(wait)} and try again." if wait else _WAIT_A_MOMENT
+        advice = (
+            tr("upstream.advice.wait", wait=_seconds(wait))
+            if wait
+            else tr("upstream.advice.waitAMoment")
+        )
         return RateLimited(
-            f"The provider is rate limiting requests{detail}. {advice}",
+            tr("upstream.rateLimited.message", detail=detail, advice=advice),
             retry_after=wait,
             upstream_status=status,
         )
     if status is not None and 400 <= status < 500 and _about_model(text, status):
         return ModelNotFound(
-            f"The provider does not offer the model {origin.model}{detail}. Pick one it lists "
-            "(the model picker in the chat, or Fetch models in the provider form).",
+            tr("upstream.modelNotFound", detail=detail, model=origin.model),
             upstream_status=status,
         )
     if status == 404:
         return BadRequest(
-            f"The provider has no endpoint at {origin.url}{detail}. Check the base URL "
-            "(including its version path, such as /v1) and the provider type.",
-            upstream_status=status,
+            tr("upstream.noEndpoint", detail=detail, url=origin.url), upstream_status=status
         )
     if status == 408:
-        return UpstreamTimeout(
-            f"The provider gave up waiting for the request{detail}. Try again.",
-            upstream_status=status,
-        )
+        return UpstreamTimeout(tr("upstream.requestTimeout", detail=detail), upstream_status=status)
     if status is not None and 400 <= status < 500:
-        return BadRequest(
-            f"The provider rejected the request{detail}. Check the model name and the "
-            "parameters (temperature, max tokens, …) for this provider.",
-            upstream_status=status,
-        )
+        return BadRequest(tr("upstream.badRequest", detail=detail), upstream_status=status)
     if status == 529 or "overloaded" in text:
-        return UpstreamError(
-            f"The provider is overloaded{detail}. Try again in a moment.", upstream_status=status
-        )
+        return UpstreamError(tr("upstream.overloaded", detail=detail), upstream_status=status)
     if status is not None and 300 <= status < 400:
-        return BadRequest(
-            f"The provider redirected the request elsewhere{detail}. Check the base URL "
-            "(for example https instead of http, or a missing path).",
-            upstream_status=status,
-        )
+        return BadRequest(tr("upstream.redirected", detail=detail), upstream_status=status)
     return UpstreamError(
-        f"The provider reported a server error{detail}. Try again in a moment.",
-        retry_after=wait,
-        upstream_status=status,
+        tr("upstream.serverError", detail=detail), retry_after=wait, upstream_status=status
     )
 
 
@@ -353,16 +313,17 @@ def provider_said(error: UpstreamFailure) -> str:
 
 
 def _detail(status: int | None, said: str) -> str:
+    """What the provider answered, to follow a sentence's first clause: its HTTP status and
+    words, the words in “” (which `provider_said` finds again in every language)."""
     if status and said:
-        return f" (HTTP {status}: “{said}”)"
+        return tr("upstream.detail.statusSaid", status=status, said=said)
     if status:
-        return f" (HTTP {status})"
-    return f" (“{said}”)" if said else ""
+        return tr("upstream.detail.status", status=status)
+    return tr("upstream.detail.said", said=said) if said else ""
 
 
 def _seconds(wait: float) -> str:
-    whole = max(1, round(wait))
-    return "1 second" if whole == 1 else f"{whole} seconds"
+    return tr("upstream.seconds", count=max(1, round(wait)))
 
 
 def _describe(payload: Any) -> tuple[str, str]:

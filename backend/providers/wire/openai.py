@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from backend.errors import BadRequest, UpstreamFailure
+from backend.i18n import tr
 from backend.models import ChatEvent, ChatMessage, ChatRequest, ProviderConfig, ToolCall
 from backend.providers.wire.base import (
     ChatResult,
@@ -96,7 +97,7 @@ class OpenAIAdapter:
         """Read a `chat.completion` body."""
         choices = payload.get("choices") if isinstance(payload, dict) else None
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            raise invalid_response("a chat completion without choices", origin)
+            raise invalid_response(tr("upstream.received.noChoices"), origin)
         # A field of the wrong type counts as absent, as in the stream decoder.
         message = _object(choices[0].get("message"))
         splitter = ThinkSplitter()
@@ -171,7 +172,8 @@ class OpenAIStreamDecoder:
             if event.event == "error" or error_object(payload):
                 raise from_payload(payload, self._origin)
             if type(payload) is not dict:
-                raise invalid_response(f"a chunk that is not an object: {data[:60]}", self._origin)
+                detail = tr("upstream.received.chunkNotObject", data=data[:60])
+                raise invalid_response(detail, self._origin)
         if "usage" in payload or "x_groq" in payload:
             groq = payload.get("x_groq")
             usage = payload.get("usage") or (groq.get("usage") if type(groq) is dict else None)

@@ -33,6 +33,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from backend.i18n import tr
+
 DEFAULT_MAX_EVENT_BYTES = 8 * 1024 * 1024
 
 _BOM = b"\xef\xbb\xbf"
@@ -56,7 +58,7 @@ class SSEEventTooLarge(ValueError):
         self.limit = limit
 
     def __str__(self) -> str:
-        return f"an event larger than {_size(self.limit)}"
+        return tr("upstream.received.eventTooLarge", size=_size(self.limit))
 
 
 class SSEParser:
@@ -240,4 +242,4 @@ def _size(count: int) -> str:
         return f"{count // (1024 * 1024)} MB"
     if count % 1024 == 0:
         return f"{count // 1024} KB"
-    return f"{count} bytes"
+    return tr("upstream.size.bytes", count=count)

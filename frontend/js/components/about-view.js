@@ -1,6 +1,7 @@
 // <about-view>: version, where keys and data are kept, and how this page reaches the app.
 import { h, replaceChildren } from "../lib/dom.js";
 import { icon } from "../lib/icons.js";
+import { t } from "../lib/i18n.js";
 import { providerService } from "../services/custom-provider-service.js";
 import { transport } from "../bridge.js";
 import { toast } from "./toast-region.js";
@@ -14,7 +15,7 @@ export class AboutView extends HTMLElement {
   connectedCallback() {
     if (this._body) return;
     this.classList.add("view", "about-view");
-    this._body = h("div", { class: "view-body about-body" }, h("p", { class: "muted" }, "Loading…"));
+    this._body = h("div", { class: "view-body about-body" }, h("p", { class: "muted" }, t("common.loading")));
     this.append(
       h(
         "header",
@@ -22,8 +23,8 @@ export class AboutView extends HTMLElement {
         h(
           "div",
           { class: "view-heading" },
-          h("h1", { class: "view-title", tabIndex: -1, dataset: { focusFallback: "" } }, "About"),
-          h("p", { class: "view-subtitle" }, "Version, storage and connection"),
+          h("h1", { class: "view-title", tabIndex: -1, dataset: { focusFallback: "" } }, t("shell.about.heading")),
+          h("p", { class: "view-subtitle" }, t("shell.about.subtitle")),
         ),
       ),
       this._body,
@@ -45,9 +46,8 @@ export class AboutView extends HTMLElement {
     }
     const secret = info.secretStorage || {};
     const where =
-      kind === "pywebview"
-        ? "Desktop window (direct bridge)"
-        : `Browser, through the local server at ${window.location.origin}`;
+      kind === "pywebview" ? t("shell.about.desktop") : t("shell.about.browser", { origin: window.location.origin });
+    const dash = t("common.dash");
     replaceChildren(
       this._body,
       h(
@@ -57,9 +57,9 @@ export class AboutView extends HTMLElement {
         h(
           "div",
           {},
-          h("h2", {}, "MiaoDa Chat"),
-          h("p", { class: "muted" }, "A desktop chat app for any LLM provider."),
-          h("p", { class: "version" }, `Version ${info.version}`),
+          h("h2", {}, t("common.appName")),
+          h("p", { class: "muted" }, t("shell.about.tagline")),
+          h("p", { class: "version" }, t("shell.about.version", { version: info.version })),
         ),
       ),
       h(
@@ -67,33 +67,45 @@ export class AboutView extends HTMLElement {
         { class: "about-list" },
         row(
           "shield",
-          "API keys are kept in",
-          h("span", {}, secret.description || "—", secret.backend ? h("span", { class: "tag" }, secret.backend) : null),
-          null,
+          t("shell.about.keysIn"),
+          h(
+            "span",
+            {},
+            secret.description || dash,
+            secret.backend ? h("span", { class: "tag" }, secret.backend) : null,
+          ),
         ),
-        row("folder", "Data folder", h("span", { class: "mono wrap" }, info.dataDir), info.dataDir),
-        row("file", "Log file", h("span", { class: "mono wrap" }, info.logFile || "—"), info.logFile),
-        row("link", "Connected through", where, null),
+        row("folder", t("shell.about.dataFolder"), h("span", { class: "mono wrap" }, info.dataDir), {
+          text: info.dataDir,
+          label: t("shell.about.copyDataFolder"),
+          done: t("shell.about.dataFolderCopied"),
+        }),
+        row(
+          "file",
+          t("shell.about.logFile"),
+          h("span", { class: "mono wrap" }, info.logFile || dash),
+          info.logFile
+            ? { text: info.logFile, label: t("shell.about.copyLogFile"), done: t("shell.about.logFileCopied") }
+            : null,
+        ),
+        row("link", t("shell.about.connectedThrough"), where),
       ),
-      h(
-        "p",
-        { class: "muted about-note" },
-        "Keys are never shown again after you save them, never written to the data folder's database, and only exported encrypted with a passphrase.",
-      ),
+      h("p", { class: "muted about-note" }, t("shell.about.note")),
     );
   }
 }
 
-function row(iconName, label, value, copyText) {
-  const copy = copyText
+// `copy`: {text, label (the button's name), done (the toast)} for a value worth copying.
+function row(iconName, label, value, copy = null) {
+  const button = copy
     ? h(
         "button",
         {
           type: "button",
           class: "icon-btn",
-          "aria-label": `Copy ${label.toLowerCase()}`,
-          title: "Copy",
-          on: { click: () => copyToClipboard(copyText, label) },
+          "aria-label": copy.label,
+          title: t("common.copy"),
+          on: { click: () => copyToClipboard(copy.text, copy.done) },
         },
         icon("copy", { size: 16 }),
       )
@@ -103,16 +115,16 @@ function row(iconName, label, value, copyText) {
     { class: "about-row" },
     h("span", { class: "about-icon" }, icon(iconName)),
     h("dt", {}, label),
-    h("dd", {}, value, copy),
+    h("dd", {}, value, button),
   );
 }
 
-async function copyToClipboard(text, label) {
+async function copyToClipboard(text, done) {
   try {
     await navigator.clipboard.writeText(text);
-    toast({ kind: "success", title: `${label} copied` });
+    toast({ kind: "success", title: done });
   } catch {
-    toast({ kind: "error", title: "Couldn't copy", message: "Select the text and copy it by hand." });
+    toast({ kind: "error", title: t("shell.about.copyFailed"), message: t("shell.about.copyByHand") });
   }
 }
 

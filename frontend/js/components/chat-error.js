@@ -8,41 +8,34 @@
 // another window or tab, and a NOT_FOUND the view found to be the conversation (`gone`) is a
 // conversation deleted meanwhile, where NOT_FOUND alone is a provider removed.
 import { h } from "../lib/dom.js";
+import { t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
 import { adviceFor } from "../lib/advice.js";
 
-// kind → [what happened, what to do] for the headline, and which actions help (first = main).
-// Retry is offered on the last reply wherever it can help: after editing the key, or picking
-// another model, the same turn can go again.
+// kind → the keys of [what happened, what to do] for the headline, and which actions help
+// (first = main). Retry is offered on the last reply wherever it can help: after editing the
+// key, or picking another model, the same turn can go again.
 const HEADLINES = {
-  AUTH_FAILED: ["Key rejected", "edit provider", ["edit", "retry"]],
-  RATE_LIMITED: ["Rate limited", "wait a moment, then retry", ["retry"]],
-  QUOTA_EXCEEDED: ["Out of credit", "add credit in the provider's console", ["retry"]],
-  MODEL_NOT_FOUND: ["Unknown model", "pick another in the model picker above", ["retry", "edit"]],
-  CONTEXT_LENGTH_EXCEEDED: ["Conversation too long", "start a new conversation", ["new", "retry"]],
-  BAD_REQUEST: ["Request refused", "check the model and parameters", ["edit", "retry"]],
-  BUSY: ["Still answering in another window or tab", "retry once that reply is done", ["retry"]],
-  CONNECTION_FAILED: ["Can't connect", "check the address and retry", ["retry", "edit"]],
-  TIMEOUT: ["Timed out", "retry", ["retry"]],
-  UPSTREAM_ERROR: ["Provider error", "retry in a moment", ["retry"]],
-  INVALID_RESPONSE: ["Unreadable answer", "check the provider's type and base URL", ["edit", "retry"]],
-  NOT_FOUND: ["Provider removed", "pick another provider", ["retry"]],
-  CONVERSATION_GONE: ["This conversation was deleted", "start a new one", ["new"]],
-  INVALID_CONFIG: ["Request refused", "check the conversation and retry", ["retry"]],
-  INTERNAL: ["Something went wrong", "retry", ["retry"]],
+  AUTH_FAILED: ["chat.error.authFailed.what", "chat.error.authFailed.todo", ["edit", "retry"]],
+  RATE_LIMITED: ["chat.error.rateLimited.what", "chat.error.rateLimited.todo", ["retry"]],
+  QUOTA_EXCEEDED: ["chat.error.quotaExceeded.what", "chat.error.quotaExceeded.todo", ["retry"]],
+  MODEL_NOT_FOUND: ["chat.error.modelNotFound.what", "chat.error.modelNotFound.todo", ["retry", "edit"]],
+  CONTEXT_LENGTH_EXCEEDED: ["chat.error.contextTooLong.what", "chat.error.contextTooLong.todo", ["new", "retry"]],
+  BAD_REQUEST: ["chat.error.badRequest.what", "chat.error.badRequest.todo", ["edit", "retry"]],
+  BUSY: ["chat.error.busy.what", "chat.error.busy.todo", ["retry"]],
+  CONNECTION_FAILED: ["chat.error.connectionFailed.what", "chat.error.connectionFailed.todo", ["retry", "edit"]],
+  TIMEOUT: ["chat.error.timeout.what", "chat.error.timeout.todo", ["retry"]],
+  UPSTREAM_ERROR: ["chat.error.upstreamError.what", "chat.error.upstreamError.todo", ["retry"]],
+  INVALID_RESPONSE: ["chat.error.invalidResponse.what", "chat.error.invalidResponse.todo", ["edit", "retry"]],
+  NOT_FOUND: ["chat.error.providerGone.what", "chat.error.providerGone.todo", ["retry"]],
+  CONVERSATION_GONE: ["chat.error.conversationGone.what", "chat.error.conversationGone.todo", ["new"]],
+  INVALID_CONFIG: ["chat.error.invalidConfig.what", "chat.error.invalidConfig.todo", ["retry"]],
+  INTERNAL: ["chat.error.internal.what", "chat.error.internal.todo", ["retry"]],
 };
-// The usual fix for the kinds that are not codes (advice.js knows the codes).
+// The usual fix for the kinds that are not codes (advice.js knows the codes); "" for none.
 const KIND_ADVICE = {
   BUSY: "",
-  CONVERSATION_GONE: "It was probably deleted in another window or tab. Your other conversations are not affected.",
-};
-const TEXT = {
-  retry: "Retry",
-  editProvider: "Edit provider",
-  newConversation: "New conversation",
-  retryIn: (what, wait) => `${what} — retry in ${wait}`,
-  retryNow: (what) => `${what} — you can retry now`,
-  headline: (what, todo) => `${what} — ${todo}`,
+  CONVERSATION_GONE: "chat.error.conversationGoneAdvice",
 };
 
 export class ChatError extends HTMLElement {
@@ -60,24 +53,29 @@ export class ChatError extends HTMLElement {
     this._stopCountdown();
     const code = error.code || "INTERNAL";
     const kind = kindOf(error);
-    const [what, todo, actions] = HEADLINES[kind] || [adviceFor(error).title, "retry", ["retry"]];
+    const [what, todo, actions] = headline(kind, error);
     // The countdown already says what a rate limit's advice would.
-    const advice = code === "RATE_LIMITED" ? "" : kind in KIND_ADVICE ? KIND_ADVICE[kind] : adviceFor({ code }).advice;
+    const advice =
+      code === "RATE_LIMITED"
+        ? ""
+        : kind in KIND_ADVICE
+          ? KIND_ADVICE[kind] && t(KIND_ADVICE[kind])
+          : adviceFor({ code }).advice;
     this._what = what;
     this._headline = h("strong", { class: "chat-error-title" });
     const buttons = [];
     for (const action of actions) {
-      if (action === "retry" && canRetry) buttons.push(button("retry", TEXT.retry, "retry"));
+      if (action === "retry" && canRetry) buttons.push(button("retry", t("chat.error.retry"), "retry"));
       if (action === "edit" && providerId)
         buttons.push(
           h(
             "a",
             { class: "btn btn-sm chat-error-edit", href: `#/providers?edit=${encodeURIComponent(providerId)}` },
             icon("edit", { size: 14 }),
-            TEXT.editProvider,
+            t("chat.error.editProvider"),
           ),
         );
-      if (action === "new") buttons.push(button("new-conversation", TEXT.newConversation, "new-chat"));
+      if (action === "new") buttons.push(button("new-conversation", t("chat.view.newTitle"), "new-chat"));
     }
     this.replaceChildren(
       h(
@@ -97,7 +95,7 @@ export class ChatError extends HTMLElement {
     const wait = Number(error.retryAfter);
     // `at` is when the error arrived, so a redraw (or a reload) keeps counting from there.
     if (code === "RATE_LIMITED" && wait > 0) this._countdown((error.at ?? Date.now()) + Math.ceil(wait) * 1000);
-    else this._headline.textContent = TEXT.headline(what, todo);
+    else this._headline.textContent = t("chat.error.headline", { what, todo });
   }
 
   // "Rate limited — retry in 20 s", once a second, then "you can retry now".
@@ -105,11 +103,11 @@ export class ChatError extends HTMLElement {
     const tick = () => {
       const left = Math.ceil((until - Date.now()) / 1000);
       if (left <= 0) {
-        this._headline.textContent = TEXT.retryNow(this._what);
+        this._headline.textContent = t("chat.error.retryNow", { what: this._what });
         this._stopCountdown();
         return;
       }
-      this._headline.textContent = TEXT.retryIn(this._what, duration(left));
+      this._headline.textContent = t("chat.error.retryIn", { what: this._what, wait: duration(left) });
     };
     tick();
     this._timer = setInterval(tick, 1000);
@@ -119,6 +117,15 @@ export class ChatError extends HTMLElement {
     clearInterval(this._timer);
     this._timer = null;
   }
+}
+
+// [what happened, what to do, actions] for `kind`, in words; a code this card does not know
+// takes advice.js's title.
+function headline(kind, error) {
+  const known = HEADLINES[kind];
+  if (!known) return [adviceFor(error).title, t("chat.error.fallbackTodo"), ["retry"]];
+  const [what, todo, actions] = known;
+  return [t(what), t(todo), actions];
 }
 
 // Which card: the error's code, or for the two ambiguous ones what came with it (see the header).
@@ -142,12 +149,12 @@ function button(action, label, iconName) {
   return el;
 }
 
-/** "20 s", "1 min 30 s", "2 min". */
+/** "20 s", "1 min 30 s", "2 min" (in the language in use). */
 export function duration(seconds) {
-  if (seconds < 60) return `${seconds} s`;
+  if (seconds < 60) return t("chat.error.seconds", { seconds });
   const minutes = Math.floor(seconds / 60);
   const rest = seconds % 60;
-  return rest ? `${minutes} min ${rest} s` : `${minutes} min`;
+  return rest ? t("chat.error.minutesSeconds", { minutes, seconds: rest }) : t("chat.error.minutes", { minutes });
 }
 
 customElements.define("chat-error", ChatError);

@@ -4,14 +4,8 @@
 //
 // Event (bubbling): `export-conversation` {format: "markdown" | "json"}.
 import { h, uid } from "../lib/dom.js";
+import { t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
-
-const TEXT = {
-  button: "Export",
-  help: "Save this conversation as a file",
-  markdown: "Markdown (.md)",
-  json: "JSON, with every branch (.json)",
-};
 
 export class ChatExportMenu extends HTMLElement {
   connectedCallback() {
@@ -23,19 +17,19 @@ export class ChatExportMenu extends HTMLElement {
       {
         type: "button",
         class: "btn export-btn",
-        title: TEXT.help,
+        title: t("chat.export.help"),
         "aria-haspopup": "menu",
         "aria-expanded": "false",
         "aria-controls": menuId,
       },
       icon("export", { size: 16 }),
-      h("span", { class: "label-collapsible" }, TEXT.button),
+      h("span", { class: "label-collapsible" }, t("chat.export.button")),
     );
     this._menu = h(
       "div",
       { id: menuId, class: "menu", role: "menu", hidden: true },
-      item("markdown", TEXT.markdown),
-      item("json", TEXT.json),
+      item("markdown", t("chat.export.asMarkdown")),
+      item("json", t("chat.export.asJson")),
     );
     this._button.addEventListener("click", () => (this._menu.hidden ? this._open(0) : this._close(true)));
     this._button.addEventListener("keydown", (event) => {

@@ -11,6 +11,7 @@
 // latest" button that appears meanwhile — resumes it. Messages are appended and updated in
 // place, never rebuilt, so what the reader is looking at does not move.
 import { h } from "../lib/dom.js";
+import { t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
 import "./chat-message.js";
 
@@ -23,7 +24,6 @@ const TAIL = 40;
 const PAGE = 40;
 // Closer than this to the top: add the earlier messages.
 const NEAR_TOP_PX = 600;
-const TEXT = { thread: "Conversation", messages: "Messages", jump: "Jump to latest", earlier: "Show earlier messages" };
 
 export class ChatMessageList extends HTMLElement {
   constructor() {
@@ -39,15 +39,15 @@ export class ChatMessageList extends HTMLElement {
     this.classList.add("chat-list");
     this._intro = h("div", { class: "chat-intro" });
     this._top = h("div", { class: "chat-top" });
-    this._thread = h("div", { class: "chat-thread", role: "list", "aria-label": TEXT.thread });
+    this._thread = h("div", { class: "chat-thread", role: "list", "aria-label": t("chat.list.thread") });
     this._earlier = h(
       "button",
       { type: "button", class: "btn btn-sm chat-earlier", hidden: true, on: { click: () => this._revealEarlier() } },
-      TEXT.earlier,
+      t("chat.list.earlier"),
     );
     this._scroller = h(
       "div",
-      { class: "chat-scroll", tabIndex: 0, "aria-label": TEXT.messages },
+      { class: "chat-scroll", tabIndex: 0, "aria-label": t("chat.list.messages") },
       h("div", { class: "chat-column" }, this._top, this._intro, this._earlier, this._thread),
     );
     this._jump = h(
@@ -59,7 +59,7 @@ export class ChatMessageList extends HTMLElement {
         on: { click: () => this.scrollToEnd({ smooth: true }) },
       },
       icon("arrow-down", { size: 15 }),
-      TEXT.jump,
+      t("chat.list.jump"),
     );
     this._scroller.addEventListener("scroll", () => this._onScroll(), { passive: true });
     // When the view is resized (window, composer growing), keep the end in view if we follow it.

@@ -17,6 +17,7 @@
 // turn from the event's target (`closest("chat-message").turn`).
 import { adviceFor } from "../lib/advice.js";
 import { h } from "../lib/dom.js";
+import { t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
 import { MarkdownStream, copyFeedback } from "../lib/markdown.js";
 import { routeLine } from "../lib/route-attempts.js";
@@ -25,29 +26,7 @@ import "./chat-tool-call.js";
 import "./chat-error.js";
 import "./chat-reply-stats.js";
 import "./chat-sibling-nav.js";
-
-const TEXT = {
-  stopped: "Stopped",
-  interrupted: "Interrupted",
-  interruptedHelp: "MiaoDa Chat closed before this reply was complete. What arrived is kept.",
-  pending: "Still being written…",
-  length: "Cut off at the token limit",
-  generating: "Generating…",
-  empty: "The model sent an empty reply.",
-  assistant: "Assistant",
-  copyMessage: "Copy message",
-  copyReply: "Copy reply",
-  copy: "Copy",
-  edit: "Edit",
-  editHelp: "Edit this message: sending it starts a new branch, the old one stays",
-  regenerate: "Regenerate",
-  regenerateHelp: "Ask again: the new reply is kept beside this one",
-  delete: "Delete",
-  deleteHelp: "Delete this failed turn",
-  editLabel: "Edit your message",
-  cancel: "Cancel",
-  send: "Send",
-};
+import { isSendKeystroke } from "./chat-composer.js";
 
 export class ChatMessage extends HTMLElement {
   constructor() {
@@ -94,12 +73,12 @@ export class ChatMessage extends HTMLElement {
     this._siblings = h("chat-sibling-nav");
     if (turn.role === "user") {
       this._bubble = h("div", { class: "msg-bubble" });
-      this._edit = actionButton("edit", TEXT.edit, TEXT.editHelp, () => this.startEdit());
+      this._edit = actionButton("edit", t("common.edit"), t("chat.message.editHelp"), () => this.startEdit());
       this._actions = h(
         "div",
         { class: "msg-actions" },
         this._edit,
-        copyButton(() => this._turn.content, TEXT.copyMessage),
+        copyButton(() => this._turn.content, t("chat.message.copyMessage")),
       );
       this._main = h(
         "div",
@@ -116,18 +95,20 @@ export class ChatMessage extends HTMLElement {
     this._content = h("div", { class: "msg-content markdown" });
     this._markdown = new MarkdownStream(this._content);
     this._waiting = h("div", { class: "msg-waiting", "aria-hidden": "true" }, h("span"), h("span"), h("span"));
-    this._empty = h("p", { class: "msg-empty muted", hidden: true }, TEXT.empty);
+    this._empty = h("p", { class: "msg-empty muted", hidden: true }, t("chat.message.empty"));
     this._notice = h("p", { class: "msg-notice muted", role: "status", hidden: true });
     this._tick = 0;
     this._error = h("chat-error", { hidden: true });
     this._route = h("p", { class: "msg-route", hidden: true });
     this._flag = h("span", { class: "msg-flag", hidden: true });
-    this._progress = h("span", { class: "msg-progress" }, TEXT.generating);
+    this._progress = h("span", { class: "msg-progress" }, t("chat.message.generating"));
     this._stats = h("chat-reply-stats");
-    this._copy = copyButton(() => this._turn.content, TEXT.copyReply);
-    this._retry = actionButton("retry", TEXT.regenerate, TEXT.regenerateHelp, () => this._emit("regenerate"));
+    this._copy = copyButton(() => this._turn.content, t("chat.message.copyReply"));
+    this._retry = actionButton("retry", t("chat.message.regenerate"), t("chat.message.regenerateHelp"), () =>
+      this._emit("regenerate"),
+    );
     this._retry.classList.add("msg-retry");
-    this._delete = actionButton("trash", TEXT.delete, TEXT.deleteHelp, () => this._emit("delete"));
+    this._delete = actionButton("trash", t("common.delete"), t("chat.message.deleteHelp"), () => this._emit("delete"));
     this._delete.classList.add("msg-delete");
     this._actions = h("div", { class: "msg-actions" }, this._copy, this._retry, this._delete);
     this._main = h(
@@ -177,7 +158,7 @@ export class ChatMessage extends HTMLElement {
       Boolean(turn.routeId) && Array.isArray(turn.attempts) && !turn.attempts.some((a) => a.outcome === "answering");
     const model = unanswered ? "" : turn.model || "";
     this._author.textContent =
-      (unanswered ? turn.routeName : "") || turn.providerName || turn.routeName || TEXT.assistant;
+      (unanswered ? turn.routeName : "") || turn.providerName || turn.routeName || t("chat.message.assistant");
     this._model.textContent = model;
     this._model.title = model;
 
@@ -211,13 +192,13 @@ export class ChatMessage extends HTMLElement {
     this._refreshRoute(turn);
 
     const flag =
-      { stopped: TEXT.stopped, interrupted: TEXT.interrupted }[turn.status] ||
-      (turn.finishReason === "length" ? TEXT.length : "");
+      { stopped: t("chat.message.stopped"), interrupted: t("chat.message.interrupted") }[turn.status] ||
+      (turn.finishReason === "length" ? t("chat.message.length") : "");
     this._flag.hidden = !flag;
     this._flag.textContent = flag;
-    this._flag.title = turn.status === "interrupted" ? TEXT.interruptedHelp : "";
+    this._flag.title = turn.status === "interrupted" ? t("chat.message.interruptedHelp") : "";
     this._progress.hidden = !busy;
-    this._progress.textContent = streaming ? TEXT.generating : TEXT.pending;
+    this._progress.textContent = streaming ? t("chat.message.generating") : t("chat.message.pending");
     if (this._shown.status !== turn.status || !streaming) this._stats.turn = turn;
     this._shown.status = turn.status;
     this._copy.hidden = busy || !turn.content;
@@ -231,10 +212,10 @@ export class ChatMessage extends HTMLElement {
   /** Open the inline editor on a user message. */
   startEdit() {
     if (this._turn.role !== "user" || this._editor || this._locked) return;
-    const input = h("textarea", { class: "input msg-edit-input", rows: 3, "aria-label": TEXT.editLabel });
+    const input = h("textarea", { class: "input msg-edit-input", rows: 3, "aria-label": t("chat.message.editLabel") });
     input.value = this._turn.content;
-    const cancel = h("button", { type: "button", class: "btn btn-sm" }, TEXT.cancel);
-    const send = h("button", { type: "submit", class: "btn btn-sm btn-primary" }, TEXT.send);
+    const cancel = h("button", { type: "button", class: "btn btn-sm" }, t("common.cancel"));
+    const send = h("button", { type: "submit", class: "btn btn-sm btn-primary" }, t("chat.composer.send"));
     const form = h("form", { class: "msg-editor" }, input, h("div", { class: "msg-editor-actions" }, cancel, send));
     const finish = () => {
       form.remove();
@@ -258,7 +239,7 @@ export class ChatMessage extends HTMLElement {
         event.preventDefault();
         event.stopPropagation();
         finish();
-      } else if (event.key === "Enter" && !event.shiftKey && !event.altKey && !event.ctrlKey && !event.metaKey) {
+      } else if (isSendKeystroke(event)) {
         event.preventDefault();
         form.requestSubmit();
       }
@@ -283,8 +264,13 @@ export class ChatMessage extends HTMLElement {
       return;
     }
     const left = Math.max(0, Math.ceil((retrying.at - Date.now()) / 1000));
-    const when = left > 0 ? `trying again in ${left} s` : "trying again now";
-    const text = `${adviceFor({ code: retrying.code }).title} — ${when} (retry ${retrying.attempt} of ${retrying.attempts})`;
+    const when = left > 0 ? t("chat.message.retryingIn", { seconds: left }) : t("chat.message.retryingNow");
+    const text = t("chat.message.retrying", {
+      what: adviceFor({ code: retrying.code }).title,
+      when,
+      attempt: retrying.attempt,
+      attempts: retrying.attempts,
+    });
     if (this._notice.textContent !== text) this._notice.textContent = text;
     this._notice.hidden = false;
     this._tick ||= setInterval(
@@ -328,7 +314,7 @@ function copyButton(text, label) {
     "button",
     { type: "button", class: "btn btn-ghost btn-sm msg-copy", title: label, "aria-label": label },
     icon("copy", { size: 14 }),
-    h("span", { class: "copy-label" }, TEXT.copy),
+    h("span", { class: "copy-label" }, t("common.copy")),
   );
   button.addEventListener("click", () => copyFeedback(button, text()));
   return button;

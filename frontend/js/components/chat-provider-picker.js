@@ -4,6 +4,10 @@
 // so in their name and stay selectable. The chosen provider's health badge sits beside it, then
 // the model (<model-picker>: the provider's model list, or any id typed).
 //
+// The providers and their cached statuses come from the provider store (services/provider-store.js),
+// shared with the providers view: the picker follows it while it is on the page. The routes are
+// set by its owner (`routes`).
+//
 // Routes (docs/API.md, Routes) follow the providers in a group of their own, each named with its
 // strategy and members. A route has no health of its own and no model to choose (each member
 // uses its own; the server refuses a model with a route), so with one chosen the badge and the
@@ -16,24 +20,32 @@
 // Events (bubbling): `provider-change` {id}, `model-change` {model}.
 import { h, uid } from "../lib/dom.js";
 import { cacheModels, cachedModels } from "../lib/chat-store.js";
+import { joinParts } from "../lib/format.js";
+import { t } from "../lib/i18n.js";
 import { providerService } from "../services/custom-provider-service.js";
+import { providerStore } from "../services/provider-store.js";
 import "./health-badge.js";
 import "./model-picker.js";
 
 const MODELS_FRESH_MS = 10 * 60 * 1000;
-const TEXT = {
-  provider: "Provider",
-  routes: "Routes",
-  route: (route, names) => `${route.displayName} · ${route.strategy}: ${names.join(", ")}`,
-  emptyRoute: (route) => `${route.displayName} · no providers left`,
-};
 
+// The option groups, healthiest first, and how a provider's option says a state that matters.
 const GROUPS = [
-  ["healthy", "Healthy"],
-  ["degraded", "Degraded"],
-  ["unknown", "Not checked yet"],
-  ["unhealthy", "Unhealthy"],
+  ["healthy", "providers.picker.group.healthy"],
+  ["degraded", "providers.picker.group.degraded"],
+  ["unknown", "providers.picker.group.unknown"],
+  ["unhealthy", "providers.picker.group.unhealthy"],
 ];
+const OPTION_STATES = {
+  degraded: "providers.picker.option.degraded",
+  unhealthy: "providers.picker.option.unhealthy",
+};
+// A route's strategy, as its option names it (in English the strategy's own value).
+const STRATEGIES = {
+  failover: "providers.picker.strategy.failover",
+  "round-robin": "providers.picker.strategy.roundRobin",
+  fastest: "providers.picker.strategy.fastest",
+};
 
 /** Providers in the order the picker shows them: healthy first, then by display name. */
 export function orderByHealth(providers, statuses) {
@@ -53,12 +65,18 @@ export class ChatProviderPicker extends HTMLElement {
     this._value = "";
     this._model = "";
     this.service = providerService;
+    this.store = providerStore;
     this._lists = new Map(); // providerId → {models, at} fetched or read from the cache
     this._fetching = new Set();
   }
 
   connectedCallback() {
-    if (this._select) return;
+    this._unsubscribe = this.store.subscribe(() => this._takeStore());
+    if (!this._select) this._build();
+    this._takeStore();
+  }
+
+  _build() {
     this.classList.add("provider-picker");
     const id = uid("chat-provider");
     this._select = h("select", { id, class: "input select picker-select" });
@@ -77,13 +95,12 @@ export class ChatProviderPicker extends HTMLElement {
       h(
         "div",
         { class: "provider-field" },
-        h("label", { class: "picker-label", for: id }, TEXT.provider),
+        h("label", { class: "picker-label", for: id }, t("providers.picker.label")),
         this._select,
         this._badge,
       ),
       this._models,
     );
-    this._render();
   }
 
   /** The chosen model ("" until a provider is chosen). */
@@ -96,11 +113,20 @@ export class ChatProviderPicker extends HTMLElement {
     if (this._models) this._models.value = this._model;
   }
 
-  /** Set providers, their cached statuses (a Map by id) and the routes together, keeping the choice. */
-  setProviders(providers, statuses, routes = []) {
-    this._providers = providers;
-    this._statuses = statuses;
-    this._routes = routes;
+  disconnectedCallback() {
+    this._unsubscribe?.();
+  }
+
+  /** The routes offered after the providers, keeping the choice. */
+  set routes(routes) {
+    this._routes = routes || [];
+    this._render();
+  }
+
+  // The store's providers and statuses, keeping the choice.
+  _takeStore() {
+    this._providers = this.store.providers;
+    this._statuses = this.store.statuses;
     this._render();
   }
 
@@ -121,23 +147,24 @@ export class ChatProviderPicker extends HTMLElement {
 
   _render() {
     if (!this._select) return;
-    const groups = new Map(GROUPS.map(([state, label]) => [state, h("optgroup", { label })]));
+    const groups = new Map(GROUPS.map(([state, label]) => [state, h("optgroup", { label: t(label) })]));
     for (const provider of orderByHealth(this._providers, this._statuses)) {
       const state = this._state(provider.id);
-      const suffix = state === "unhealthy" || state === "degraded" ? ` — ${state}` : "";
-      const option = h("option", { value: provider.id }, `${provider.displayName} · ${provider.model}${suffix}`);
+      const name = `${provider.displayName} · ${provider.model}`;
+      const text = OPTION_STATES[state] ? t(OPTION_STATES[state], { name }) : name;
+      const option = h("option", { value: provider.id }, text);
       option.dataset.health = state;
       groups.get(state).append(option);
     }
     const names = new Map(this._providers.map((p) => [p.id, p.displayName]));
-    const routes = h("optgroup", { label: TEXT.routes });
+    const routes = h("optgroup", { label: t("providers.picker.routes") });
     for (const route of this._routes) {
       const members = route.members.map((id) => names.get(id)).filter(Boolean);
-      const option = h(
-        "option",
-        { value: route.id },
-        members.length ? TEXT.route(route, members) : TEXT.emptyRoute(route),
-      );
+      const strategy = STRATEGIES[route.strategy] ? t(STRATEGIES[route.strategy]) : route.strategy;
+      const text = members.length
+        ? t("providers.picker.route", { name: route.displayName, strategy, members: joinParts(members) })
+        : t("providers.picker.emptyRoute", { name: route.displayName });
+      const option = h("option", { value: route.id }, text);
       option.dataset.route = "";
       routes.append(option);
     }

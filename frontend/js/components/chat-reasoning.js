@@ -6,6 +6,7 @@
 import { h } from "../lib/dom.js";
 import { icon } from "../lib/icons.js";
 import { formatMs } from "../lib/format.js";
+import { t } from "../lib/i18n.js";
 
 // Reasoning and answer that arrive together (one network read) give no real duration.
 const MEASURABLE_MS = 100;
@@ -18,7 +19,7 @@ export class ChatReasoning extends HTMLElement {
 
   connectedCallback() {
     if (this._details) return;
-    this._label = h("span", { class: "reasoning-label" }, "Thinking…");
+    this._label = h("span", { class: "reasoning-label" }, t("chat.reasoning.thinking"));
     this._text = h("div", { class: "reasoning-text" });
     this._details = h(
       "details",
@@ -49,10 +50,10 @@ export class ChatReasoning extends HTMLElement {
     }
     this.classList.toggle("is-thinking", thinking);
     this._label.textContent = thinking
-      ? "Thinking…"
+      ? t("chat.reasoning.thinking")
       : ms >= MEASURABLE_MS
-        ? `Thought for ${formatMs(ms)}`
-        : "Reasoning";
+        ? t("chat.reasoning.thoughtFor", { duration: formatMs(ms) })
+        : t("chat.reasoning.done");
     if (!thinking && this._details.open && !this._userToggled) {
       this._details.open = false;
     }

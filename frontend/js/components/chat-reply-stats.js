@@ -2,29 +2,25 @@
 // when the provider did not report them and they were estimated), and the total time.
 import { h } from "../lib/dom.js";
 import { formatMs } from "../lib/format.js";
+import { formatNumber, t } from "../lib/i18n.js";
 
 export class ChatReplyStats extends HTMLElement {
   /** An assistant turn (see chat-store.js); shows only what it knows. */
   set turn(turn) {
     const items = [];
     if (turn.ttftMs != null)
-      items.push(stat("ttft", "First token", formatMs(turn.ttftMs), "Time from sending to the first token"));
+      items.push(stat("ttft", t("chat.stats.ttft"), formatMs(turn.ttftMs), t("chat.stats.ttftHelp")));
     if (turn.usage) {
       const approx = turn.usage.source === "estimated" ? "≈" : "";
-      const help = approx
-        ? "Estimated by MiaoDa Chat: the provider did not report token counts"
-        : "Token counts reported by the provider";
-      items.push(
-        stat(
-          "tokens",
-          "Tokens",
-          `${approx}${count(turn.usage.inputTokens)} in · ${approx}${count(turn.usage.outputTokens)} out`,
-          help,
-        ),
-      );
+      const help = approx ? t("chat.stats.estimatedHelp") : t("chat.stats.reportedHelp");
+      const value = t("chat.stats.tokensValue", {
+        input: `${approx}${count(turn.usage.inputTokens)}`,
+        output: `${approx}${count(turn.usage.outputTokens)}`,
+      });
+      items.push(stat("tokens", t("chat.stats.tokens"), value, help));
     }
     if (turn.elapsedMs != null)
-      items.push(stat("elapsed", "Total", formatMs(turn.elapsedMs), "Time from sending to the end of the reply"));
+      items.push(stat("elapsed", t("chat.stats.total"), formatMs(turn.elapsedMs), t("chat.stats.totalHelp")));
     this.replaceChildren(...(items.length ? [h("dl", { class: "reply-stats" }, items)] : []));
   }
 }
@@ -34,7 +30,7 @@ function stat(kind, label, value, help) {
 }
 
 function count(value) {
-  return value == null ? "?" : Number(value).toLocaleString("en");
+  return value == null ? "?" : formatNumber(Number(value));
 }
 
 customElements.define("chat-reply-stats", ChatReplyStats);

@@ -3,12 +3,7 @@
 //
 // Event (bubbling): `sibling-switch` {id} with the sibling to show.
 import { h } from "../lib/dom.js";
-
-const TEXT = {
-  previous: "Previous version",
-  next: "Next version",
-  position: (at, of) => `Version ${at} of ${of}`,
-};
+import { t } from "../lib/i18n.js";
 
 export class ChatSiblingNav extends HTMLElement {
   connectedCallback() {
@@ -16,12 +11,22 @@ export class ChatSiblingNav extends HTMLElement {
     this.classList.add("sibling-nav");
     this._prev = h(
       "button",
-      { type: "button", class: "sibling-btn sibling-prev", "aria-label": TEXT.previous, title: TEXT.previous },
+      {
+        type: "button",
+        class: "sibling-btn sibling-prev",
+        "aria-label": t("chat.siblings.previous"),
+        title: t("chat.siblings.previous"),
+      },
       "‹",
     );
     this._next = h(
       "button",
-      { type: "button", class: "sibling-btn sibling-next", "aria-label": TEXT.next, title: TEXT.next },
+      {
+        type: "button",
+        class: "sibling-btn sibling-next",
+        "aria-label": t("chat.siblings.next"),
+        title: t("chat.siblings.next"),
+      },
       "›",
     );
     this._count = h("span", { class: "sibling-count" });
@@ -45,8 +50,9 @@ export class ChatSiblingNav extends HTMLElement {
     const at = ids.indexOf(this._current);
     this.hidden = ids.length < 2 || at < 0;
     if (this.hidden) return;
-    this._count.textContent = `${at + 1}/${ids.length}`;
-    this._count.setAttribute("aria-label", TEXT.position(at + 1, ids.length));
+    const place = { current: at + 1, total: ids.length };
+    this._count.textContent = t("chat.siblings.count", place);
+    this._count.setAttribute("aria-label", t("chat.siblings.position", place));
     this._prev.disabled = this._disabled || at === 0;
     this._next.disabled = this._disabled || at === ids.length - 1;
   }

@@ -4,15 +4,8 @@
 //
 // Event (bubbling): `system-prompt-change` {value}, only when the text really changed.
 import { h, uid } from "../lib/dom.js";
+import { t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
-
-const TEXT = {
-  title: "System prompt",
-  none: "None — the model gets only the conversation",
-  placeholder: "How the model should answer in this conversation, e.g. “Answer in plain English, briefly.”",
-  hint: "Sent first, before the conversation. Enter saves; Shift+Enter starts a new line.",
-  saved: "Saved",
-};
 
 export class ChatSystemPrompt extends HTMLElement {
   constructor() {
@@ -28,8 +21,8 @@ export class ChatSystemPrompt extends HTMLElement {
     this._input = h("textarea", {
       class: "input system-input",
       rows: 3,
-      placeholder: TEXT.placeholder,
-      "aria-label": TEXT.title,
+      placeholder: t("chat.system.placeholder"),
+      "aria-label": t("chat.system.title"),
       "aria-describedby": hintId,
     });
     this._input.addEventListener("keydown", (event) => this._onKey(event));
@@ -44,7 +37,7 @@ export class ChatSystemPrompt extends HTMLElement {
         "summary",
         { class: "system-summary" },
         icon("sparkle", { size: 15 }),
-        h("span", { class: "system-title" }, TEXT.title),
+        h("span", { class: "system-title" }, t("chat.system.title")),
         this._summary,
         icon("chevron", { size: 14, className: "system-chevron" }),
       ),
@@ -52,7 +45,7 @@ export class ChatSystemPrompt extends HTMLElement {
         "div",
         { class: "system-body" },
         this._input,
-        h("p", { class: "system-hint", id: hintId }, TEXT.hint, " ", this._state),
+        h("p", { class: "system-hint", id: hintId }, t("chat.system.hint"), " ", this._state),
       ),
     );
     this._details.addEventListener("toggle", () => {
@@ -85,7 +78,7 @@ export class ChatSystemPrompt extends HTMLElement {
     if (!this._details) return;
     if (document.activeElement !== this._input) this._input.value = this._value;
     const line = this._value.replace(/\s+/g, " ").trim();
-    this._summary.textContent = line || TEXT.none;
+    this._summary.textContent = line || t("chat.system.none");
     this._summary.title = line;
     this.toggleAttribute("data-set", Boolean(line));
   }
@@ -107,7 +100,7 @@ export class ChatSystemPrompt extends HTMLElement {
     if (text === this._value) return;
     this._value = text;
     this._sync();
-    this._state.textContent = TEXT.saved;
+    this._state.textContent = t("chat.system.saved");
     this.dispatchEvent(new CustomEvent("system-prompt-change", { bubbles: true, detail: { value: text } }));
   }
 }

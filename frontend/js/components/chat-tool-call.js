@@ -1,6 +1,7 @@
 // <chat-tool-call>: one tool call the model asked for — its name and its arguments, pretty
 // printed when they are JSON. Shown as text only; MiaoDa Chat does not run tools.
 import { h } from "../lib/dom.js";
+import { t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
 
 export class ChatToolCall extends HTMLElement {
@@ -15,12 +16,16 @@ export class ChatToolCall extends HTMLElement {
           "div",
           { class: "tool-head" },
           icon("tool", { size: 15 }),
-          h("span", { class: "tool-kind" }, "Tool call"),
-          h("code", { class: "tool-name" }, value.name || "(unnamed)"),
+          h("span", { class: "tool-kind" }, t("chat.tool.kind")),
+          h("code", { class: "tool-name" }, value.name || t("chat.tool.unnamed")),
         ),
         h(
           "pre",
-          { class: "tool-args", tabIndex: 0, "aria-label": `Arguments of ${value.name || "the tool call"}` },
+          {
+            class: "tool-args",
+            tabIndex: 0,
+            "aria-label": value.name ? t("chat.tool.arguments", { name: value.name }) : t("chat.tool.argumentsUnnamed"),
+          },
           prettyArguments(value.arguments),
         ),
       ),

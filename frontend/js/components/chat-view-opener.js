@@ -6,9 +6,9 @@
 // it has been deleted meanwhile. Another view changing the open conversation (a rename, a
 // delete) is picked up here too.
 import { lastConversation, rememberConversation } from "../lib/chat-store.js";
+import { t } from "../lib/i18n.js";
 import { conversationFromHash, conversationHash } from "../services/conversation-service.js";
 
-const TEXT = { newAnnounced: "New conversation" };
 /** A hash that routes to the chat view. */
 export const CHAT_HASH = /^#\/?chat(?:[/?]|$)/;
 
@@ -51,7 +51,7 @@ export class ConversationOpener {
       view.state = "new";
       view.providers.apply(null);
       view.renderState();
-      view.announce(TEXT.newAnnounced);
+      view.announce(t("chat.view.newTitle"));
       if (view.active) view.composer.focus(); // a new conversation is for writing
       return;
     }

@@ -9,19 +9,18 @@
 // as a choice of its own — {id, displayName, isRoute: true, route, memberNames, model: ""} —
 // and `model` is null: a route is asked without a model.
 import { rememberProvider, rememberedProvider } from "../lib/chat-store.js";
-import { providerService } from "../services/custom-provider-service.js";
+import { t } from "../lib/i18n.js";
+import { providerStore } from "../services/provider-store.js";
 import { routeService } from "../services/route-service.js";
 import { orderByHealth } from "./chat-provider-picker.js";
 import { toast } from "./toast-region.js";
 
-const TEXT = { saveFailed: "Could not save the conversation" };
-
 export class ProviderChoice {
   /** `view` is the <chat-view> (see its header for what is used of it), `picker` its <chat-provider-picker>. */
-  constructor(view, picker, service = providerService, routes = routeService) {
+  constructor(view, picker, store = providerStore, routes = routeService) {
     this._view = view;
     this._picker = picker;
-    this._service = service;
+    this._store = store;
     this._routeService = routes;
     this._statuses = new Map();
     this._seq = 0;
@@ -35,14 +34,13 @@ export class ProviderChoice {
     picker.addEventListener("model-change", (event) => this._chooseModel(event.detail.model));
   }
 
-  /** Read the providers and their cached health; false when a newer load started meanwhile. */
+  /**
+   * Read the providers and their cached health (into the provider store, which the picker
+   * follows) and the routes; false when a newer load started meanwhile.
+   */
   async load() {
     const seq = ++this._seq;
-    const [list, health, routes] = await Promise.all([
-      this._service.getProviders(),
-      this._service.getHealthStatuses(),
-      this._routeService.getRoutes(),
-    ]);
+    const [list, routes] = await Promise.all([this._store.load(), this._routeService.getRoutes()]);
     if (seq !== this._seq) return false;
     if (!list.success) {
       this.failure = list.error;
@@ -50,11 +48,11 @@ export class ProviderChoice {
     }
     this.failure = null;
     this.loaded = true;
-    this.list = list.providers;
-    this._statuses = new Map(health.success ? health.statuses.map((s) => [s.providerId, s]) : []);
+    this.list = this._store.providers;
+    this._statuses = this._store.statuses;
     // Without the routes (an older app, a failed read) the providers still work.
     this.routes = routes.success ? routes.routes : [];
-    this._picker.setProviders(this.list, this._statuses, this.routes);
+    this._picker.routes = this.routes;
     return true;
   }
 
@@ -123,7 +121,8 @@ export class ProviderChoice {
     const id = view.conversationId;
     if (!id || view.state !== "ready") return;
     const result = await view.conversations.update(id, { providerId: this.id, model: this.model });
-    if (!result.success) return toast({ kind: "error", title: TEXT.saveFailed, message: result.error.message });
+    if (!result.success)
+      return toast({ kind: "error", title: t("chat.view.saveFailed"), message: result.error.message });
     if (id === view.conversationId) view.conversation = result.conversation;
     view.changed(id);
   }

@@ -17,16 +17,9 @@
 // (`attempts`); the one `answering` names the member whose reply this is.
 import { adviceFor } from "../lib/advice.js";
 import { streamChat } from "../lib/chat-client.js";
+import { t } from "../lib/i18n.js";
 import { assistantTurn, saveDraft, toolCall, turnFromMessage, userTurn } from "../lib/chat-store.js";
 import { attemptOf } from "../lib/route-attempts.js";
-
-const TEXT = {
-  replying: (name) => `${name} is replying…`,
-  failed: (title, message) => `Reply failed: ${title}. ${message}`,
-  stopped: "Stopped. The partial reply is kept.",
-  complete: "Reply complete.",
-  failedWithoutReason: "The reply failed without saying why. Try again.",
-};
 
 export class ReplyController {
   /** `view` is the <chat-view> whose thread the replies go into (see its header). */
@@ -50,9 +43,9 @@ export class ReplyController {
     const run = [...this._runs].find((r) => r.conversationId === view.conversationId);
     if (!run) return null;
     run.thread = view.thread;
-    const at = turns.findIndex((t) => t.id === run.turn.id);
+    const at = turns.findIndex((turn) => turn.id === run.turn.id);
     if (at >= 0) turns[at] = run.turn;
-    else if (!run.user || turns.some((t) => t.id === run.user.id)) turns.push(run.turn);
+    else if (!run.user || turns.some((turn) => turn.id === run.user.id)) turns.push(run.turn);
     return run;
   }
 
@@ -69,10 +62,12 @@ export class ReplyController {
     this._reply(provider, { ...answering, message: { role: "user", content } }, user);
   }
 
-  /** Stop the streaming reply, keeping what arrived. */
+  /** Stop the streaming reply, keeping what arrived; whether there was one. */
   stop() {
     const run = this.current();
-    if (run) run.controller.abort();
+    if (!run || run.controller.signal.aborted) return false;
+    run.controller.abort();
+    return true;
   }
 
   /** An edited user message is sent as a new sibling: same parent, new text. */
@@ -153,7 +148,7 @@ export class ReplyController {
     };
     this._runs.add(run);
     view.renderState();
-    view.announce(TEXT.replying(provider.displayName));
+    view.announce(t("chat.replies.replying", { name: provider.displayName }));
 
     await run.thread.leafSaving; // the branch just chosen is stored first (see the header)
     run.sentAt = performance.now();
@@ -208,7 +203,7 @@ export class ReplyController {
         turn.ttftMs = data.ttftMs ?? (run.firstAt != null ? Math.round(run.firstAt - run.sentAt) : null);
         turn.elapsedMs = data.elapsedMs ?? Math.round(performance.now() - run.sentAt);
         if (reason === "error" && !turn.error)
-          turn.error = { code: "INTERNAL", message: TEXT.failedWithoutReason, at: Date.now() };
+          turn.error = { code: "INTERNAL", message: t("chat.replies.failedWithoutReason"), at: Date.now() };
         if (data.providerId) turn.providerId = String(data.providerId);
         turn.status = turn.error ? "error" : reason === "cancelled" ? "stopped" : "done";
       }
@@ -280,10 +275,10 @@ export class ReplyController {
     view.renderState();
     const turn = run.turn;
     if (turn.status === "error") {
-      view.announce(TEXT.failed(adviceFor(turn.error).title, turn.error.message));
+      view.announce(t("chat.replies.failed", { title: adviceFor(turn.error).title, message: turn.error.message }));
       if (turn.error.code === "NOT_FOUND") this._notFound(run);
-    } else if (turn.status === "stopped") view.announce(TEXT.stopped);
-    else view.announce(TEXT.complete);
+    } else if (turn.status === "stopped") view.announce(t("chat.replies.stopped"));
+    else view.announce(t("chat.replies.complete"));
     if (run.conversationId) this._syncTree(run.thread);
   }
 
@@ -310,7 +305,7 @@ export class ReplyController {
     if (thread !== view.thread || !result.success || this.current()) return;
     view.conversation = result.conversation;
     for (const message of result.messages) {
-      const turn = view.turns.find((t) => t.id === message.id);
+      const turn = view.turns.find((one) => one.id === message.id);
       if (!turn) continue;
       const siblings = turnFromMessage(message).siblingIds;
       if (siblings.join() === turn.siblingIds.join()) continue;
@@ -326,7 +321,7 @@ export class ReplyController {
 // conversation is shown; else nothing, and the server decides (a new conversation has no parent).
 function parentFields(view) {
   if (!view.conversationId || view.state !== "ready") return {};
-  const parent = view.turns.findLast((t) => t.stored);
+  const parent = view.turns.findLast((turn) => turn.stored);
   return { parentId: parent ? parent.id : null };
 }
 

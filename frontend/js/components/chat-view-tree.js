@@ -4,16 +4,8 @@
 // conversation is exported. Edits, regenerates and retries make replies: chat-view-replies.js.
 import { h } from "../lib/dom.js";
 import { saveDraft } from "../lib/chat-store.js";
+import { t } from "../lib/i18n.js";
 import { toast } from "./toast-region.js";
-
-const TEXT = {
-  deleted: "Deleted the failed turn.",
-  deleteFailed: "Could not delete the turn",
-  saveFailed: "Could not save the conversation",
-  exported: "Conversation exported",
-  exportedTo: (path) => `Saved to ${path}`,
-  exportFailed: "Export failed",
-};
 
 export class TreeActions {
   /** `view` is the <chat-view> whose conversation this changes (see its header). */
@@ -69,13 +61,14 @@ export class TreeActions {
     const thread = view.thread;
     const result = await view.conversations.removeMessage(whole ? user.id : turn.id);
     if (thread !== view.thread) return;
-    if (!result.success) return toast({ kind: "error", title: TEXT.deleteFailed, message: result.error.message });
+    if (!result.success)
+      return toast({ kind: "error", title: t("chat.tree.deleteFailed"), message: result.error.message });
     if (whole && !view.composer.value.trim()) {
       view.composer.value = user.content;
       saveDraft(view.draftKey(), user.content);
     }
     view.changed(id);
-    view.announce(TEXT.deleted);
+    view.announce(t("chat.tree.deleted"));
     const again = await view.conversations.get(id);
     if (thread !== view.thread) return;
     if (again.success) view.show(again);
@@ -89,14 +82,16 @@ export class TreeActions {
     if (view.conversationId) {
       const id = view.conversationId;
       const result = await view.conversations.update(id, { systemPrompt: value });
-      if (!result.success) return toast({ kind: "error", title: TEXT.saveFailed, message: result.error.message });
+      if (!result.success)
+        return toast({ kind: "error", title: t("chat.view.saveFailed"), message: result.error.message });
       if (thread === view.thread) view.conversation = result.conversation;
       return view.changed(id);
     }
     const fields = { systemPrompt: value };
     if (view.providers.id) Object.assign(fields, { providerId: view.providers.id, model: view.providers.model });
     const result = await view.conversations.create(fields);
-    if (!result.success) return toast({ kind: "error", title: TEXT.saveFailed, message: result.error.message });
+    if (!result.success)
+      return toast({ kind: "error", title: t("chat.view.saveFailed"), message: result.error.message });
     if (thread !== view.thread) return view.changed(result.conversation.id);
     const draft = view.composer.value;
     view.adoptConversation(result.conversation.id, result.conversation);
@@ -111,11 +106,16 @@ export class TreeActions {
     const result = await this._view.conversations.export(id, { format });
     if (!result.success) {
       if (result.error.code !== "CANCELLED")
-        toast({ kind: "error", title: TEXT.exportFailed, message: result.error.message });
+        toast({ kind: "error", title: t("chat.tree.exportFailed"), message: result.error.message });
       return;
     }
     // The window saved it through a native dialog; a browser gets the file to download.
-    if (result.path) return toast({ kind: "success", title: TEXT.exported, message: TEXT.exportedTo(result.path) });
+    if (result.path)
+      return toast({
+        kind: "success",
+        title: t("chat.tree.exported"),
+        message: t("chat.tree.exportedTo", { path: result.path }),
+      });
     download(result.filename || `conversation.${format === "json" ? "json" : "md"}`, result.content || "", format);
   }
 }

@@ -12,8 +12,13 @@
 // `thread` is a new object per opened thread, so async answers for an old one are dropped.
 // Anything that changes a stored conversation ends in `changed(id)` (conversationsChanged) so
 // the sidebar refreshes.
+//
+// The app's shortcuts (the shell wires the keys) call `newConversation()`, `copyLastReply()`
+// and `stop()`; Esc stops a streaming reply here too, outside dialogs.
 import { h } from "../lib/dom.js";
+import { t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
+import { copyText } from "../lib/clipboard.js";
 import { strategyLabel } from "../lib/route-rules.js";
 import { NEW_DRAFT, loadDraft, rememberConversation, saveDraft, turnsFromMessages } from "../lib/chat-store.js";
 import {
@@ -34,22 +39,7 @@ import "./chat-composer.js";
 import "./chat-system-prompt.js";
 import "./chat-export-menu.js";
 import "./conversation-sidebar.js";
-
-const TEXT = {
-  heading: "Chat",
-  newTitle: "New conversation",
-  newHelp: "Start a new conversation (this one stays in the list)",
-  subtitle: "Talk to any of your providers",
-  subtitleFor: (model, host) => `${model} at ${host}`,
-  routeSubtitle: (choice) =>
-    `${strategyLabel(choice.route.strategy)} route: ${choice.memberNames.join(" → ") || "no providers left"}`,
-  requestsGo: (url) => `Requests go to ${url}`,
-  messageTo: (name) => `Message ${name}`,
-  addFirst: "Add a provider to start chatting",
-  message: "Message",
-  loadFailed: "The providers could not be loaded",
-  openFailed: "The conversation could not be opened",
-};
+import { toast } from "./toast-region.js";
 
 export class ChatView extends HTMLElement {
   constructor() {
@@ -65,18 +55,34 @@ export class ChatView extends HTMLElement {
   }
 
   connectedCallback() {
+    // The page-wide listeners live as long as the view is in the page: the shell builds the
+    // views again when the language changes, and the old view must stop answering then.
+    this._connection = new AbortController();
+    const signal = this._connection.signal;
+    document.addEventListener("keydown", (event) => this._onDocumentKey(event), { signal });
+    window.addEventListener(
+      "hashchange",
+      () => {
+        if (CHAT_HASH.test(window.location.hash)) this._opener.fromHash();
+      },
+      { signal },
+    );
+    conversationEvents.addEventListener(
+      "changed",
+      (event) => {
+        if (!this._selfChange) this._opener.changedElsewhere(event.detail.id);
+      },
+      { signal },
+    );
     if (this._built) return;
     this._built = true;
     this._build();
-    document.addEventListener("keydown", (event) => this._onDocumentKey(event));
-    window.addEventListener("hashchange", () => {
-      if (CHAT_HASH.test(window.location.hash)) this._opener.fromHash();
-    });
-    conversationEvents.addEventListener("changed", (event) => {
-      if (!this._selfChange) this._opener.changedElsewhere(event.detail.id);
-    });
     this.load();
     this._opener.fromHash(true);
+  }
+
+  disconnectedCallback() {
+    this._connection.abort();
   }
 
   /** Whether the view is on screen. */
@@ -93,7 +99,11 @@ export class ChatView extends HTMLElement {
       this.load();
       const draft = this.composer.value;
       this.composer.value = draft; // a draft restored while hidden: size it now
+      // newConversation() from another view: write at once. After the shell is done showing
+      // the view (it focuses the view's heading).
+      if (this._focusComposer) queueMicrotask(() => this.composer.focus());
     }
+    this._focusComposer = false;
   }
 
   // --- layout ---------------------------------------------------------------------------
@@ -110,17 +120,21 @@ export class ChatView extends HTMLElement {
     this._exportMenu.addEventListener("export-conversation", (event) => this._tree.export(event.detail.format));
     this._newBtn = h(
       "a",
-      { class: "btn new-chat-btn", href: "#/chat/new", title: TEXT.newHelp },
+      { class: "btn new-chat-btn", href: "#/chat/new", title: t("chat.view.newHelp") },
       icon("new-chat", { size: 16 }),
-      h("span", { class: "label-collapsible" }, TEXT.newTitle),
+      h("span", { class: "label-collapsible" }, t("chat.view.newTitle")),
     );
     this._newBtn.addEventListener("click", (event) => {
       if (this.conversationId || this.state !== "new") return;
       event.preventDefault(); // already a new conversation: just write
       this.composer.focus();
     });
-    this._title = h("h1", { class: "view-title", tabIndex: -1, dataset: { focusFallback: "" } }, TEXT.heading);
-    this._subtitle = h("p", { class: "view-subtitle" }, TEXT.subtitle);
+    this._title = h(
+      "h1",
+      { class: "view-title", tabIndex: -1, dataset: { focusFallback: "" } },
+      t("chat.view.heading"),
+    );
+    this._subtitle = h("p", { class: "view-subtitle" }, t("chat.view.subtitle"));
     const header = h(
       "header",
       { class: "view-header chat-header" },
@@ -150,23 +164,33 @@ export class ChatView extends HTMLElement {
     const empty = this.turns.length === 0;
     this.composer.disabled = !provider || this.state === "missing" || this.state === "loading";
     this.composer.streaming = Boolean(run);
-    this.composer.placeholder = provider ? TEXT.messageTo(provider.displayName) : none ? TEXT.addFirst : TEXT.message;
+    this.composer.placeholder = provider
+      ? t("chat.view.messageTo", { name: provider.displayName })
+      : none
+        ? t("chat.intro.addFirst")
+        : t("chat.composer.label");
     this.list.locked = Boolean(run);
     this._exportMenu.hidden = !this.conversationId || this.state !== "ready";
     this._system.hidden = this.state === "missing" || this.state === "failed" || (none && !this.conversationId);
     this._title.textContent = this.conversation
-      ? this.conversation.title || TEXT.newTitle
+      ? this.conversation.title || t("chat.view.newTitle")
       : this.conversationId
-        ? TEXT.heading
-        : TEXT.newTitle;
+        ? t("chat.view.heading")
+        : t("chat.view.newTitle");
     if (provider && provider.isRoute) {
-      this._subtitle.textContent = TEXT.routeSubtitle(provider);
+      this._subtitle.textContent = t("chat.view.routeSubtitle", {
+        strategy: strategyLabel(provider.route.strategy),
+        members: provider.memberNames.join(" → ") || t("chat.view.noMembersLeft"),
+      });
       this._subtitle.title = "";
     } else {
       this._subtitle.textContent = provider
-        ? TEXT.subtitleFor(this.providers.model || provider.model, hostOf(provider.requestURL))
-        : TEXT.subtitle;
-      this._subtitle.title = provider ? TEXT.requestsGo(provider.requestURL) : "";
+        ? t("chat.view.subtitleFor", {
+            model: this.providers.model || provider.model,
+            host: hostOf(provider.requestURL),
+          })
+        : t("chat.view.subtitle");
+      this._subtitle.title = provider ? t("chat.view.requestsGo", { url: provider.requestURL }) : "";
     }
     this.dataset.thread = this.state;
     if (this.conversationId) this.dataset.conversationId = this.conversationId;
@@ -177,9 +201,9 @@ export class ChatView extends HTMLElement {
   _intro(provider, none, empty) {
     if (this.state === "missing") return missingIntro();
     if (this.state === "failed")
-      return failureIntro(TEXT.openFailed, this._opener.failure, () => this._opener.fromHash(true));
+      return failureIntro(t("chat.view.openFailed"), this._opener.failure, () => this._opener.fromHash(true));
     if (this.providers.failure && !this.providers.loaded)
-      return failureIntro(TEXT.loadFailed, this.providers.failure, () => this.load());
+      return failureIntro(t("chat.view.loadFailed"), this.providers.failure, () => this.load());
     if (none && empty && this.state !== "loading") return noProvidersIntro();
     if (empty && provider && (this.state === "new" || this.state === "ready"))
       return welcomeIntro(provider, (text) => this._useStarter(text));
@@ -310,16 +334,41 @@ export class ChatView extends HTMLElement {
     this._announcer.textContent = text;
   }
 
-  // --- sending and the keyboard ---------------------------------------------------------
+  // --- sending, the app's shortcuts and the keyboard -------------------------------------
 
   /** Send `text` as the user's next turn and stream the reply. */
   send(text) {
     this.replies.send(text);
   }
 
-  /** Stop the streaming reply, keeping what arrived. */
+  /** Stop the reply streaming in the conversation shown, keeping what arrived; whether one was. */
   stop() {
-    this.replies.stop();
+    return this.replies.stop();
+  }
+
+  /** What "New conversation" does: a new conversation on screen, the composer focused. */
+  newConversation() {
+    if (CHAT_HASH.test(window.location.hash) && !this.conversationId && this.state === "new") {
+      if (this.active) this.composer.focus();
+      else this._focusComposer = true; // the shell shows the view next
+      return;
+    }
+    this._focusComposer = !this.active;
+    window.location.hash = "#/chat/new";
+  }
+
+  /** Copy the text of the last finished reply in the thread and say so; whether it was copied. */
+  async copyLastReply() {
+    const busy = ["streaming", "pending"];
+    const turn = this.turns.findLast((one) => one.role === "assistant" && one.content && !busy.includes(one.status));
+    if (!turn) {
+      toast({ kind: "info", title: t("chat.view.nothingToCopy") });
+      return false;
+    }
+    const copied = await copyText(turn.content);
+    if (copied) toast({ kind: "success", title: t("common.copied") });
+    else toast({ kind: "error", title: t("chat.markdown.copyFailed") });
+    return copied;
   }
 
   _onAction(event) {

@@ -3,6 +3,7 @@
 // request through a route tests it). `circuitNow()` and `circuitSentence()` give the words the
 // card's notice uses, with the countdown to the half-open state.
 import { replaceChildren } from "../lib/dom.js";
+import { t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
 import { formatDuration, fullTime, secondsUntil } from "../lib/format.js";
 
@@ -23,14 +24,14 @@ export function circuitNow(circuit, now = Date.now()) {
 
 /** The notice's headline: "Paused — reopens in 23 s", "Probing". */
 export function circuitSentence(view) {
-  if (view.state === "open") return `Paused — reopens in ${formatDuration(view.secondsLeft)}`;
-  if (view.state === "half-open") return "Probing";
-  return "Circuit closed";
+  if (view.state === "open") return t("providers.circuit.reopensIn", { wait: formatDuration(view.secondsLeft) });
+  if (view.state === "half-open") return t("providers.circuit.probing");
+  return t("providers.circuit.closed");
 }
 
 const LOOK = {
-  open: { label: "Paused", icon: "clock" },
-  "half-open": { label: "Probing", icon: "pulse" },
+  open: { label: "providers.circuit.paused", icon: "clock" },
+  "half-open": { label: "providers.circuit.probing", icon: "pulse" },
 };
 
 export class CircuitBadge extends HTMLElement {
@@ -46,11 +47,11 @@ export class CircuitBadge extends HTMLElement {
     this.className = `badge circuit-badge circuit-${value.state}`;
     this.title =
       value.state === "open"
-        ? `Circuit open since ${fullTime(value.since)}: routes skip this provider for now.`
-        : "Circuit half-open: the next request through a route tests whether the provider recovered.";
+        ? t("providers.circuit.openTitle", { since: fullTime(value.since) })
+        : t("providers.circuit.halfOpenTitle");
     if (this.dataset.shown !== value.state) {
       this.dataset.shown = value.state;
-      replaceChildren(this, icon(look.icon, { size: 14 }), look.label);
+      replaceChildren(this, icon(look.icon, { size: 14 }), t(look.label));
     }
   }
 }

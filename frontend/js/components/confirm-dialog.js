@@ -1,15 +1,16 @@
 // confirmDialog(): a modal yes/no question; resolves true only when the user confirms.
 // The safe answer (Cancel) has the focus, so Enter or Esc never destroys anything by accident.
 import { h, uid } from "../lib/dom.js";
+import { t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
 import { openModal } from "../lib/modal.js";
 
 /** Ask; `title` and `message` may be strings or nodes (untrusted text is set as text). */
-export function confirmDialog({ title, message, confirmLabel = "OK", danger = false }) {
+export function confirmDialog({ title, message, confirmLabel = t("common.ok"), danger = false }) {
   return new Promise((resolve) => {
     const titleId = uid("confirm-title");
     const messageId = uid("confirm-msg");
-    const cancel = h("button", { type: "button", class: "btn", value: "cancel", autofocus: true }, "Cancel");
+    const cancel = h("button", { type: "button", class: "btn", value: "cancel", autofocus: true }, t("common.cancel"));
     const confirm = h(
       "button",
       { type: "button", class: ["btn", danger ? "btn-danger" : "btn-primary"], value: "confirm" },

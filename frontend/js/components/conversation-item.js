@@ -3,22 +3,9 @@
 // the work. Emits "conversation-rename" ({detail: {id, title}}), "conversation-pin"
 // ({detail: {id, pinned}}) and "conversation-delete" ({detail: {id}}), all bubbling.
 import { h, replaceChildren } from "../lib/dom.js";
+import { formatDate, t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
-import { fullTime } from "../lib/format.js";
 import { conversationHash } from "../services/conversation-service.js";
-
-const TEXT = {
-  untitled: "New conversation",
-  rename: (title) => `Rename “${title}”`,
-  pin: (title) => `Pin “${title}”`,
-  unpin: (title) => `Unpin “${title}”`,
-  remove: (title) => `Delete “${title}”`,
-  renameLabel: "Conversation title",
-  renameHelp: "Enter saves · Esc cancels",
-  emptyTitle: "A title can't be empty.",
-  pinned: "Pinned",
-  updated: (when) => `Updated ${when}`,
-};
 
 export class ConversationItem extends HTMLElement {
   #conversation = null;
@@ -39,7 +26,7 @@ export class ConversationItem extends HTMLElement {
       "span",
       { class: "conv-pin-mark", hidden: true },
       icon("pin", { size: 13 }),
-      h("span", { class: "sr-only" }, TEXT.pinned),
+      h("span", { class: "sr-only" }, t("chat.item.pinned")),
     );
     this.#link = h("a", { class: "conv-link" }, this.#pinMark, this.#title);
     this.#renameBtn = this.#button("edit", () => this.startRename());
@@ -90,10 +77,10 @@ export class ConversationItem extends HTMLElement {
       class: "input conv-rename-input",
       value: this.#conversation.title || "",
       maxLength: 200,
-      "aria-label": TEXT.renameLabel,
+      "aria-label": t("chat.item.renameLabel"),
       spellcheck: false,
     });
-    const note = h("span", { class: "conv-rename-note", "aria-live": "polite" }, TEXT.renameHelp);
+    const note = h("span", { class: "conv-rename-note", "aria-live": "polite" }, t("chat.item.renameHelp"));
     const box = h("div", { class: "conv-rename" }, input, note);
     this.#editor = { input, note, box };
     this.classList.add("is-renaming");
@@ -121,7 +108,7 @@ export class ConversationItem extends HTMLElement {
     if (!title) {
       if (quiet) return this.#endRename(false);
       this.#editor.input.setAttribute("aria-invalid", "true");
-      this.#editor.note.textContent = TEXT.emptyTitle;
+      this.#editor.note.textContent = t("chat.item.emptyTitle");
       this.#editor.note.classList.add("is-error");
       return;
     }
@@ -144,18 +131,19 @@ export class ConversationItem extends HTMLElement {
 
   #render() {
     const c = this.#conversation;
-    const title = c.title || TEXT.untitled;
+    const title = c.title || t("chat.view.newTitle");
+    const updated = formatDate(c.updatedAt, { dateStyle: "medium", timeStyle: "short" });
     this.dataset.id = c.id;
     this.#link.href = conversationHash(c.id);
-    this.#link.title = `${title}\n${TEXT.updated(fullTime(c.updatedAt))}`;
+    this.#link.title = `${title}\n${t("chat.item.updated", { when: updated })}`;
     if (this.#title.textContent !== title) this.#title.textContent = title;
     this.#pinMark.hidden = !c.pinned;
     this.classList.toggle("is-pinned", Boolean(c.pinned));
-    this.#label(this.#renameBtn, TEXT.rename(title));
-    this.#label(this.#pinBtn, c.pinned ? TEXT.unpin(title) : TEXT.pin(title));
+    this.#label(this.#renameBtn, t("chat.item.rename", { title }));
+    this.#label(this.#pinBtn, c.pinned ? t("chat.item.unpin", { title }) : t("chat.item.pin", { title }));
     this.#pinBtn.setAttribute("aria-pressed", String(Boolean(c.pinned)));
     replaceChildren(this.#pinBtn, icon(c.pinned ? "pin-off" : "pin", { size: 15 }));
-    this.#label(this.#deleteBtn, TEXT.remove(title));
+    this.#label(this.#deleteBtn, t("chat.item.remove", { title }));
   }
 
   #button(name, onClick) {

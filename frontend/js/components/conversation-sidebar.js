@@ -7,6 +7,7 @@
 // the focus. Collapsing is remembered in localStorage. Below NARROW_QUERY the panel is an
 // overlay drawer that starts closed: Esc, a click outside or opening a conversation closes it.
 import { h, replaceChildren, uid } from "../lib/dom.js";
+import { t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
 import {
   conversationEvents,
@@ -24,25 +25,15 @@ const MAX_PAGE = 200;
 const COLLAPSED_KEY = "miaoda.sidebarCollapsed";
 export const NARROW_QUERY = "(max-width: 899px)";
 
-const TEXT = {
-  heading: "Conversations",
-  newConversation: "New conversation",
-  search: "Search",
-  searchLabel: `Search conversations (${SHORTCUT_LABEL})`,
-  hide: "Hide conversations",
-  show: "Show conversations",
-  empty: "No conversations yet",
-  emptyHint: "Send a message to start one; it is kept here.",
-  more: "Show more",
-  loading: "Loading…",
-  loadFailed: "Conversations could not be loaded",
-  retry: "Try again",
-  renameFailed: "The conversation could not be renamed",
-  pinFailed: "The conversation could not be pinned",
-  groups: { pinned: "Pinned", today: "Today", yesterday: "Yesterday", week: "Previous 7 days", older: "Older" },
+// The groups in the order they are listed, each with the key of its heading.
+const GROUPS = {
+  pinned: "chat.sidebar.groups.pinned",
+  today: "chat.sidebar.groups.today",
+  yesterday: "chat.sidebar.groups.yesterday",
+  week: "chat.sidebar.groups.week",
+  older: "chat.sidebar.groups.older",
 };
-
-const GROUP_ORDER = ["pinned", "today", "yesterday", "week", "older"];
+const GROUP_ORDER = Object.keys(GROUPS);
 
 /** The group key of `conversation` on the local calendar of `now`. */
 export function groupOf(conversation, now = new Date()) {
@@ -76,25 +67,41 @@ export class ConversationSidebar extends HTMLElement {
   #state;
   #moreBtn;
   #toggles = [];
+  #connection = null;
 
   connectedCallback() {
-    if (this.#panel) return;
-    this.#build();
-    this.#narrow.addEventListener("change", () => this.#setOpen(false));
-    conversationEvents.addEventListener("changed", () => this.refresh());
-    pendingDeletes.addEventListener("change", () => this.#render());
-    pendingDeletes.addEventListener("restored", (event) => this.#focusRestored(event.detail.id));
-    window.addEventListener("hashchange", () => this.#onHash());
-    document.addEventListener("visibilitychange", () => {
-      if (document.visibilityState === "visible") this.refresh();
-    });
-    document.addEventListener("pointerdown", (event) => {
-      if (this.#isDrawer() && this.#open && !this.contains(event.target)) this.#setOpen(false);
-    });
+    // Listeners outside the element last while it is in the page (the shell builds the views
+    // again when the language changes: the old sidebar must stop answering).
+    this.#connection = new AbortController();
+    const signal = this.#connection.signal;
+    this.#narrow.addEventListener("change", () => this.#setOpen(false), { signal });
+    conversationEvents.addEventListener("changed", () => this.refresh(), { signal });
+    pendingDeletes.addEventListener("change", () => this.#render(), { signal });
+    pendingDeletes.addEventListener("restored", (event) => this.#focusRestored(event.detail.id), { signal });
+    window.addEventListener("hashchange", () => this.#onHash(), { signal });
+    document.addEventListener(
+      "visibilitychange",
+      () => {
+        if (document.visibilityState === "visible") this.refresh();
+      },
+      { signal },
+    );
+    document.addEventListener(
+      "pointerdown",
+      (event) => {
+        if (this.#isDrawer() && this.#open && !this.contains(event.target)) this.#setOpen(false);
+      },
+      { signal },
+    );
+    if (!this.#panel) this.#build();
     this.#onChat = isChatHash();
     this.#layout();
     pendingDeletes.resume();
     this.refresh();
+  }
+
+  disconnectedCallback() {
+    this.#connection.abort();
   }
 
   /** Reload the list (as many as are shown), keeping the items, the scroll and the focus. */
@@ -132,20 +139,21 @@ export class ConversationSidebar extends HTMLElement {
         {
           type: "button",
           class: [withLabel ? "btn conv-new" : "icon-btn conv-new-icon", cls],
-          title: TEXT.newConversation,
-          "aria-label": withLabel ? null : TEXT.newConversation,
+          title: t("chat.view.newTitle"),
+          "aria-label": withLabel ? null : t("chat.view.newTitle"),
           on: { click: () => this.#newConversation() },
         },
         icon("new-chat", { size: 16 }),
-        withLabel ? h("span", {}, TEXT.newConversation) : null,
+        withLabel ? h("span", {}, t("chat.view.newTitle")) : null,
       );
+    const searchLabel = t("chat.sidebar.searchLabel", { shortcut: SHORTCUT_LABEL });
     const searchIcon = h(
       "button",
       {
         type: "button",
         class: "icon-btn conv-search-icon",
-        "aria-label": TEXT.searchLabel,
-        title: TEXT.searchLabel,
+        "aria-label": searchLabel,
+        title: searchLabel,
         on: { click: () => openConversationSearch() },
       },
       icon("search", { size: 17 }),
@@ -163,12 +171,12 @@ export class ConversationSidebar extends HTMLElement {
       {
         type: "button",
         class: "conv-search",
-        "aria-label": TEXT.searchLabel,
-        title: TEXT.searchLabel,
+        "aria-label": searchLabel,
+        title: searchLabel,
         on: { click: () => openConversationSearch() },
       },
       icon("search", { size: 15 }),
-      h("span", { class: "conv-search-text" }, TEXT.search),
+      h("span", { class: "conv-search-text" }, t("chat.sidebar.search")),
       h("kbd", { class: "conv-kbd" }, SHORTCUT_LABEL),
     );
     const head = h(
@@ -177,7 +185,7 @@ export class ConversationSidebar extends HTMLElement {
       h(
         "div",
         { class: "conv-head-row" },
-        h("h2", { class: "conv-heading" }, TEXT.heading),
+        h("h2", { class: "conv-heading" }, t("chat.sidebar.heading")),
         toggle("conv-panel-toggle"),
       ),
       newBtn("conv-head-new", true),
@@ -188,11 +196,11 @@ export class ConversationSidebar extends HTMLElement {
     this.#moreBtn = h(
       "button",
       { type: "button", class: "btn btn-sm btn-ghost conv-more", hidden: true, on: { click: () => this.#loadMore() } },
-      TEXT.more,
+      t("chat.sidebar.more"),
     );
     this.#scroll = h(
       "nav",
-      { class: "conv-scroll", "aria-label": TEXT.heading },
+      { class: "conv-scroll", "aria-label": t("chat.sidebar.heading") },
       this.#state,
       this.#groupsEl,
       this.#moreBtn,
@@ -294,17 +302,20 @@ export class ConversationSidebar extends HTMLElement {
     if (this.#failure && !this.#loaded) {
       content = [
         icon("alert", { size: 18 }),
-        h("p", {}, TEXT.loadFailed),
+        h("p", {}, t("chat.sidebar.loadFailed")),
         h("p", { class: "muted" }, this.#failure.message),
-        h("button", { type: "button", class: "btn btn-sm", on: { click: () => this.refresh() } }, TEXT.retry),
+        h("button", { type: "button", class: "btn btn-sm", on: { click: () => this.refresh() } }, t("common.retry")),
       ];
     } else if (!this.#loaded) {
-      content = [h("span", { class: "spinner", "aria-hidden": "true" }), h("span", { class: "muted" }, TEXT.loading)];
+      content = [
+        h("span", { class: "spinner", "aria-hidden": "true" }),
+        h("span", { class: "muted" }, t("common.loading")),
+      ];
     } else if (count === 0) {
       content = [
         icon("chat", { size: 22 }),
-        h("p", { class: "conv-empty-title" }, TEXT.empty),
-        h("p", { class: "muted" }, TEXT.emptyHint),
+        h("p", { class: "conv-empty-title" }, t("chat.sidebar.empty")),
+        h("p", { class: "muted" }, t("chat.sidebar.emptyHint")),
       ];
     }
     this.#state.hidden = !content;
@@ -320,7 +331,7 @@ export class ConversationSidebar extends HTMLElement {
       const section = h(
         "section",
         { class: ["conv-group", `conv-group-${key}`], dataset: { group: key } },
-        h("h3", { class: "conv-group-title", id: headingId }, TEXT.groups[key]),
+        h("h3", { class: "conv-group-title", id: headingId }, t(GROUPS[key])),
         list,
       );
       group = { section, list };
@@ -365,13 +376,13 @@ export class ConversationSidebar extends HTMLElement {
 
   async #rename(id, title) {
     const result = await conversationService.update(id, { title });
-    if (!result.success) toast({ kind: "error", title: TEXT.renameFailed, message: result.error.message });
+    if (!result.success) toast({ kind: "error", title: t("chat.sidebar.renameFailed"), message: result.error.message });
     conversationsChanged(id);
   }
 
   async #pin(id, pinned) {
     const result = await conversationService.update(id, { pinned });
-    if (!result.success) toast({ kind: "error", title: TEXT.pinFailed, message: result.error.message });
+    if (!result.success) toast({ kind: "error", title: t("chat.sidebar.pinFailed"), message: result.error.message });
     else this.#replace(result.conversation);
     conversationsChanged(id);
     const item = this.#items.get(id);
@@ -458,8 +469,9 @@ export class ConversationSidebar extends HTMLElement {
     this.#panel.inert = !expanded;
     for (const btn of this.#toggles) {
       btn.setAttribute("aria-expanded", String(expanded));
-      btn.setAttribute("aria-label", expanded ? TEXT.hide : TEXT.show);
-      btn.title = expanded ? TEXT.hide : TEXT.show;
+      const label = expanded ? t("chat.sidebar.hide") : t("chat.sidebar.show");
+      btn.setAttribute("aria-label", label);
+      btn.title = label;
     }
   }
 }

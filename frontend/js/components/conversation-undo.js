@@ -19,6 +19,7 @@
 // `pendingDeletes` fires "change" when the set of hidden conversations changes, and "restored"
 // ({detail: {id}}) after an undo.
 import { h } from "../lib/dom.js";
+import { t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
 import { saveDraft } from "../lib/chat-store.js";
 import { conversationService, conversationsChanged } from "../services/conversation-service.js";
@@ -30,13 +31,6 @@ const GRACE_MS = 10000;
 const STORE_KEY = "miaoda.pendingConversationDeletes";
 /** This page, as the owner of the deletes it started (a reload is another page). */
 const TAB = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
-
-const TEXT = {
-  deleted: "Conversation deleted",
-  undo: "Undo",
-  dismiss: "Delete now",
-  failed: "The conversation could not be deleted",
-};
 
 class PendingDeletes extends EventTarget {
   #entries = new Map(); // id -> {title, toast}: this page's own pending deletes
@@ -97,7 +91,7 @@ class PendingDeletes extends EventTarget {
     this.#forget(id); // done, or failed and shown again with the reason
     if (result.success || result.error.code === "NOT_FOUND")
       saveDraft(id, ""); // unsent text goes with it
-    else toast({ kind: "error", title: TEXT.failed, message: result.error.message });
+    else toast({ kind: "error", title: t("chat.undo.failed"), message: result.error.message });
     this.#changed();
     conversationsChanged(id);
   }
@@ -239,15 +233,15 @@ export class UndoToasts extends HTMLElement {
       "button",
       { type: "button", class: "btn btn-sm undo-btn", on: { click: () => onUndo() } },
       icon("undo", { size: 15 }),
-      TEXT.undo,
+      t("common.undo"),
     );
     const close = h(
       "button",
       {
         type: "button",
         class: "icon-btn undo-close",
-        "aria-label": TEXT.dismiss,
-        title: TEXT.dismiss,
+        "aria-label": t("chat.undo.dismiss"),
+        title: t("chat.undo.dismiss"),
         on: { click: () => expire() },
       },
       icon("x", { size: 15 }),
@@ -259,7 +253,7 @@ export class UndoToasts extends HTMLElement {
       h(
         "span",
         { class: "undo-text" },
-        h("strong", {}, TEXT.deleted),
+        h("strong", {}, t("chat.undo.deleted")),
         title ? h("span", { class: "undo-title" }, title) : null,
       ),
       undo,

@@ -2,9 +2,9 @@
 // under a passphrase. In the desktop window the backend opens a native save dialog; in a browser
 // the file comes back as text and is downloaded. Emits "providers-exported" ({detail: {count, path|filename}}).
 import { h, replaceChildren, uid } from "../lib/dom.js";
+import { t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
 import { openModal } from "../lib/modal.js";
-import { plural } from "../lib/format.js";
 import { providerService } from "../services/custom-provider-service.js";
 
 const MIN_PASSPHRASE = 8;
@@ -42,26 +42,28 @@ export class ExportDialog extends HTMLElement {
     this._keysBox = h(
       "div",
       { class: "keys-box", hidden: true },
-      h("div", { class: "field" }, h("label", { for: phraseId }, "Passphrase"), this._phrase, this._phraseMsg),
       h(
         "div",
         { class: "field" },
-        h("label", { for: confirmId }, "Repeat the passphrase"),
+        h("label", { for: phraseId }, t("providers.transfer.passphrase")),
+        this._phrase,
+        this._phraseMsg,
+      ),
+      h(
+        "div",
+        { class: "field" },
+        h("label", { for: confirmId }, t("providers.export.repeat")),
         this._confirm,
         this._confirmMsg,
       ),
-      h(
-        "p",
-        { class: "field-help" },
-        `At least ${MIN_PASSPHRASE} characters. Keys are encrypted with it (scrypt + AES-256-GCM); without it they cannot be read — keep it somewhere safe.`,
-      ),
+      h("p", { class: "field-help" }, t("providers.export.phraseHelp", { count: MIN_PASSPHRASE })),
     );
     this._error = h("div", { class: "form-error", role: "alert", hidden: true });
     this._submit = h(
       "button",
       { type: "submit", class: "btn btn-primary" },
       icon("export", { size: 16 }),
-      h("span", {}, "Export"),
+      h("span", {}, t("providers.export.submit")),
     );
     const form = h(
       "form",
@@ -72,16 +74,16 @@ export class ExportDialog extends HTMLElement {
         h(
           "div",
           {},
-          h("h2", { class: "dialog-title", id: titleId }, "Export providers"),
-          h("p", { class: "dialog-subtitle" }, "A JSON file you can import on another computer."),
+          h("h2", { class: "dialog-title", id: titleId }, t("providers.export.title")),
+          h("p", { class: "dialog-subtitle" }, t("providers.export.subtitle")),
         ),
         h(
           "button",
           {
             type: "button",
             class: "icon-btn",
-            "aria-label": "Close",
-            title: "Close (Esc)",
+            "aria-label": t("common.close"),
+            title: t("providers.dialog.closeTitle"),
             on: { click: () => this._dialog.close() },
           },
           icon("x"),
@@ -99,12 +101,8 @@ export class ExportDialog extends HTMLElement {
           h(
             "span",
             {},
-            h("strong", {}, "Include API keys"),
-            h(
-              "span",
-              { class: "muted block" },
-              "Encrypted with a passphrase. Without this, the file holds no secrets.",
-            ),
+            h("strong", {}, t("providers.export.includeKeys")),
+            h("span", { class: "muted block" }, t("providers.export.includeKeysHelp")),
           ),
         ),
         this._keysBox,
@@ -113,7 +111,7 @@ export class ExportDialog extends HTMLElement {
         "footer",
         { class: "dialog-footer" },
         h("span", { class: "spacer" }),
-        h("button", { type: "button", class: "btn", on: { click: () => this._dialog.close() } }, "Cancel"),
+        h("button", { type: "button", class: "btn", on: { click: () => this._dialog.close() } }, t("common.cancel")),
         this._submit,
       ),
     );
@@ -146,8 +144,11 @@ export class ExportDialog extends HTMLElement {
     this._busy(false);
     this._messages(false);
     this._showError("");
-    this._count.textContent = `${plural(count, "provider")} — names, URLs, models, headers and parameters.`;
-    replaceChildren(this._submit.lastElementChild, desktop ? "Export…" : "Export");
+    this._count.textContent = t("providers.export.count", { count });
+    replaceChildren(
+      this._submit.lastElementChild,
+      t(desktop ? "providers.export.submitDesktop" : "providers.export.submit"),
+    );
     openModal(this._dialog, { focus: this._include });
   }
 
@@ -158,10 +159,11 @@ export class ExportDialog extends HTMLElement {
     let confirmMsg = "";
     if (this._include.checked) {
       const phrase = this._phrase.value;
-      if (phrase.length < MIN_PASSPHRASE && (show || phrase)) phraseMsg = `Use at least ${MIN_PASSPHRASE} characters.`;
+      if (phrase.length < MIN_PASSPHRASE && (show || phrase))
+        phraseMsg = t("providers.export.tooShort", { count: MIN_PASSPHRASE });
       if (phrase.length < MIN_PASSPHRASE) first = this._phrase;
       if (this._confirm.value !== phrase && (show || this._confirm.value.length >= phrase.length))
-        confirmMsg = "The passphrases don't match.";
+        confirmMsg = t("providers.export.mismatch");
       if (!first && this._confirm.value !== phrase) first = this._confirm;
     }
     this._phraseMsg.textContent = phraseMsg;

@@ -4,6 +4,7 @@
 // `null` with its hint in `secretHeaders` (set before `value`), shows an empty password field
 // with the hint as placeholder, and is read back as `null` (keep) unless a value was typed.
 import { h, replaceChildren, uid } from "../lib/dom.js";
+import { t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
 import { hints, isSecretHeader } from "../lib/provider-rules.js";
 
@@ -12,13 +13,13 @@ export class HeadersEditor extends HTMLElement {
     if (this._rows) return;
     this.classList.add("kv-editor");
     this._rows = h("div", { class: "kv-rows" });
-    this._empty = h("p", { class: "muted kv-empty" }, "No extra headers. Most providers need none.");
+    this._empty = h("p", { class: "muted kv-empty" }, t("providers.headers.empty"));
     this._message = h("p", { class: "field-msg", id: uid("headers-msg"), "aria-live": "polite" });
     const add = h(
       "button",
       { type: "button", class: "btn btn-sm btn-ghost", on: { click: () => this.addRow("", "", true) } },
       icon("plus", { size: 16 }),
-      "Add header",
+      t("providers.headers.add"),
     );
     this.append(this._empty, this._rows, h("div", { class: "kv-footer" }, add), this._message);
     if (this._pending) this.value = this._pending;
@@ -92,21 +93,26 @@ export class HeadersEditor extends HTMLElement {
       placeholder: "Header-Name",
       spellcheck: false,
       autocomplete: "off",
-      "aria-label": `Header ${index} name`,
+      "aria-label": t("providers.headers.name", { index }),
       "aria-describedby": this._message.id,
     });
     const valueInput = h("input", {
       type: "text",
       class: "input mono",
       value,
-      placeholder: "value",
+      placeholder: t("providers.headers.valuePlaceholder"),
       spellcheck: false,
       autocomplete: "off",
-      "aria-label": `Header ${index} value`,
+      "aria-label": t("providers.headers.value", { index }),
     });
     const remove = h(
       "button",
-      { type: "button", class: "icon-btn", "aria-label": `Remove header ${index}`, title: "Remove header" },
+      {
+        type: "button",
+        class: "icon-btn",
+        "aria-label": t("providers.headers.remove", { index }),
+        title: t("providers.headers.removeTitle"),
+      },
       icon("x", { size: 16 }),
     );
     const row = h("div", { class: "kv-row" }, nameInput, valueInput, remove);
@@ -137,8 +143,8 @@ export class HeadersEditor extends HTMLElement {
     row.saved = name;
     row.valueInput.type = "password";
     row.valueInput.placeholder = info.hasValue
-      ? `Saved (${info.hint || "hidden"}) — leave empty to keep it`
-      : "No value saved — enter it";
+      ? t("providers.headers.saved", { hint: info.hint || t("providers.keys.hidden") })
+      : t("providers.headers.notSaved");
   }
 
   _rowsList() {
@@ -148,9 +154,9 @@ export class HeadersEditor extends HTMLElement {
   _sync() {
     this._empty.hidden = this._rows.childElementCount > 0;
     this._rowsList().forEach((row, i) => {
-      row.nameInput.setAttribute("aria-label", `Header ${i + 1} name`);
-      row.valueInput.setAttribute("aria-label", `Header ${i + 1} value`);
-      row.querySelector("button").setAttribute("aria-label", `Remove header ${i + 1}`);
+      row.nameInput.setAttribute("aria-label", t("providers.headers.name", { index: i + 1 }));
+      row.valueInput.setAttribute("aria-label", t("providers.headers.value", { index: i + 1 }));
+      row.querySelector("button").setAttribute("aria-label", t("providers.headers.remove", { index: i + 1 }));
     });
   }
 }

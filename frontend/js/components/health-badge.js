@@ -1,19 +1,17 @@
 // <health-badge>: a provider's health as an icon, a word and a colour (never colour alone).
 // `shownState()` and `probeText()` turn a health status into what the list says about it.
 import { replaceChildren } from "../lib/dom.js";
+import { t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
 import { relativeTime } from "../lib/format.js";
 
+/** Each state's icon, word and tooltip (keys for t()). */
 export const HEALTH = {
-  healthy: { label: "Healthy", icon: "check", help: "The last check succeeded." },
-  degraded: {
-    label: "Degraded",
-    icon: "alert",
-    help: "Reachable, but slow, rate limited, or the model is not listed.",
-  },
-  unhealthy: { label: "Unhealthy", icon: "x", help: "The last check failed." },
-  unknown: { label: "Unknown", icon: "question", help: "Not checked yet." },
-  checking: { label: "Checking…", icon: "pulse", help: "A check is running." },
+  healthy: { label: "providers.health.healthy.label", icon: "check", help: "providers.health.healthy.help" },
+  degraded: { label: "providers.health.degraded.label", icon: "alert", help: "providers.health.degraded.help" },
+  unhealthy: { label: "providers.health.unhealthy.label", icon: "x", help: "providers.health.unhealthy.help" },
+  unknown: { label: "providers.health.unknown.label", icon: "question", help: "providers.health.unknown.help" },
+  checking: { label: "providers.health.checking.label", icon: "pulse", help: "providers.health.checking.help" },
 };
 
 /**
@@ -33,18 +31,18 @@ export function chatsFailing(status) {
   return Number.isFinite(failures) ? failures : 1;
 }
 
-/** What was probed and when: "Checked model list 2 min ago", "Checked with a one-token chat …". */
+/** What was probed and when: "Checked model list 2 minutes ago", "Checked with a one-token chat …". */
 export function probeText(status, now = Date.now()) {
-  if (!status || !status.lastChecked) return "Not checked yet";
+  if (!status || !status.lastChecked) return t("providers.health.probe.never");
   const when = relativeTime(status.lastChecked, now);
-  if (status.checkKind === "chat") return `Checked with a one-token chat ${when}`;
-  if (status.checkKind === "models") return `Checked model list ${when}`;
-  return `Checked ${when}`;
+  if (status.checkKind === "chat") return t("providers.health.probe.chat", { when });
+  if (status.checkKind === "models") return t("providers.health.probe.models", { when });
+  return t("providers.health.probe.other", { when });
 }
 
 /** "The last chat failed" / "Last 3 chats failed". */
 export function chatsFailedText(count) {
-  return count === 1 ? "The last chat failed" : `Last ${count} chats failed`;
+  return t("providers.health.chatsFailed", { count });
 }
 
 export class HealthBadge extends HTMLElement {
@@ -62,14 +60,14 @@ export class HealthBadge extends HTMLElement {
     const info = HEALTH[state];
     this.setAttribute("state", state);
     this.className = `badge badge-${state}`;
-    this.title = this._note || info.help;
-    replaceChildren(this, icon(info.icon, { size: 14 }), info.label);
+    this.title = this._note || t(info.help);
+    replaceChildren(this, icon(info.icon, { size: 14 }), t(info.label));
   }
 
   /** A tooltip that says more than the state's usual help (null: the usual help). */
   set note(value) {
     this._note = value || null;
-    this.title = this._note || HEALTH[this.state].help;
+    this.title = this._note || t(HEALTH[this.state].help);
   }
 }
 

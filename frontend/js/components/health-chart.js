@@ -1,6 +1,7 @@
 // <health-chart>: latency over time for one provider (inline SVG), failed checks marked,
 // with uptime and p50/p95 above it. Set `.history` to getHealthHistory's `history` object.
 import { h, s, replaceChildren } from "../lib/dom.js";
+import { formatDate, formatNumber, t } from "../lib/i18n.js";
 import { formatMs, formatPercent, fullTime, relativeTime } from "../lib/format.js";
 
 const W = 640;
@@ -19,7 +20,8 @@ export class HealthChart extends HTMLElement {
 
   set loading(value) {
     this.toggleAttribute("aria-busy", Boolean(value));
-    if (value && !this._history) replaceChildren(this, h("p", { class: "muted chart-note" }, "Loading history…"));
+    if (value && !this._history)
+      replaceChildren(this, h("p", { class: "muted chart-note" }, t("providers.chart.loading")));
   }
 
   set error(message) {
@@ -34,23 +36,19 @@ export class HealthChart extends HTMLElement {
     const stats = h(
       "dl",
       { class: "stats" },
-      stat("Uptime", formatPercent(history.uptime)),
+      stat(t("providers.chart.uptime"), formatPercent(history.uptime)),
       stat("p50", formatMs(history.latency && history.latency.p50)),
       stat("p95", formatMs(history.latency && history.latency.p95)),
-      stat("Max", formatMs(history.latency && history.latency.max)),
-      stat("Checks", String(history.count ?? points.length)),
+      stat(t("providers.chart.max"), formatMs(history.latency && history.latency.max)),
+      stat(t("providers.chart.checks"), formatNumber(history.count ?? points.length)),
     );
     const since = h(
       "p",
       { class: "muted chart-caption" },
-      `Since ${fullTime(history.since)} (${relativeTime(history.since)})`,
+      t("providers.chart.since", { time: fullTime(history.since), ago: relativeTime(history.since) }),
     );
     if (points.length === 0) {
-      return replaceChildren(
-        this,
-        stats,
-        h("p", { class: "muted chart-note" }, "No checks in this period yet. Use “Check now” to start the history."),
-      );
+      return replaceChildren(this, stats, h("p", { class: "muted chart-note" }, t("providers.chart.empty")));
     }
     replaceChildren(this, stats, chartSvg(points), since);
   }
@@ -80,7 +78,10 @@ function chartSvg(points) {
   });
   svg.setAttribute(
     "aria-label",
-    `Latency of ${points.length} checks; ${points.filter((p) => p.status === "unhealthy").length} failed`,
+    t("providers.chart.label", {
+      count: points.length,
+      failed: points.filter((p) => p.status === "unhealthy").length,
+    }),
   );
   for (const fraction of [0, 0.5, 1]) {
     const gy = y(top * fraction);
@@ -132,19 +133,26 @@ function chartSvg(points) {
   return svg;
 }
 
+// A point's tooltip: "Dec 7, 2026, 2:05:33 PM: 182 ms, healthy" or "…: failed (AUTH_FAILED) — …".
 function describe(point) {
   const when = fullTime(point.lastChecked);
-  if (point.status === "unhealthy")
-    return `${when}: failed${point.errorCode ? ` (${point.errorCode})` : ""}${point.error ? ` — ${point.error}` : ""}`;
-  return `${when}: ${formatMs(point.responseTime)}, ${point.status}`;
+  if (point.status !== "unhealthy")
+    return t("providers.chart.point", { when, time: formatMs(point.responseTime), state: stateWord(point.status) });
+  const code = point.errorCode ? ` (${point.errorCode})` : "";
+  const message = point.error ? ` — ${point.error}` : "";
+  return `${t("providers.chart.failed", { when })}${code}${message}`;
 }
 
-function clock(t, span) {
-  const date = new Date(t);
+function stateWord(status) {
+  const words = { healthy: "providers.chart.state.healthy", degraded: "providers.chart.state.degraded" };
+  return words[status] ? t(words[status]) : status;
+}
+
+function clock(time, span) {
   let opts = { hour: "2-digit", minute: "2-digit" };
   if (span > 36 * 3600 * 1000) opts = { month: "short", day: "numeric", ...opts };
   else if (span < 10 * 60 * 1000) opts = { ...opts, second: "2-digit" };
-  return date.toLocaleString([], opts);
+  return formatDate(time, opts);
 }
 
 function niceCeiling(value) {

@@ -4,17 +4,18 @@
 // and the user is asked for the file once. The file's routes come with its providers and are
 // previewed beside them. Emits "providers-imported" ({detail: report}).
 import { h, replaceChildren, uid } from "../lib/dom.js";
+import { t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
 import { openModal } from "../lib/modal.js";
 import { adviceFor } from "../lib/advice.js";
-import { formatBytes, plural } from "../lib/format.js";
+import { formatBytes } from "../lib/format.js";
 import { providerService } from "../services/custom-provider-service.js";
 
 const MAX_BYTES = 5 * 1024 * 1024;
 const POLICIES = [
-  { value: "skip", label: "Keep mine", help: "Skip providers and routes whose name already exists." },
-  { value: "replace", label: "Replace", help: "Overwrite them with the file's settings." },
-  { value: "rename", label: "Import as copies", help: "Add them under a new name (name-2…)." },
+  { value: "skip", label: "providers.import.policy.skip.label", help: "providers.import.policy.skip.help" },
+  { value: "replace", label: "providers.import.policy.replace.label", help: "providers.import.policy.replace.help" },
+  { value: "rename", label: "providers.import.policy.rename.label", help: "providers.import.policy.rename.help" },
 ];
 const NO_ROUTES = { added: [], updated: [], skipped: [], errors: [], renamed: [] };
 
@@ -30,8 +31,8 @@ export class ImportDialog extends HTMLElement {
     const fileId = uid("import-file");
     const phraseId = uid("import-phrase");
     this._file = h("input", { type: "file", id: fileId, class: "file-input", accept: ".json,application/json" });
-    this._fileLabel = h("span", { class: "file-name" }, "Choose an export file…");
-    this._fileInfo = h("span", { class: "muted file-info" }, "MiaoDa Chat .json export, up to 5 MB");
+    this._fileLabel = h("span", { class: "file-name" }, t("providers.import.choose"));
+    this._fileInfo = h("span", { class: "muted file-info" }, t("providers.import.fileHint"));
     const picker = h(
       "label",
       { class: "file-drop", for: fileId },
@@ -45,15 +46,15 @@ export class ImportDialog extends HTMLElement {
     const policy = h(
       "fieldset",
       { class: "policy" },
-      h("legend", {}, "When a provider or route with the same name exists"),
+      h("legend", {}, t("providers.import.policy.legend")),
       h(
         "div",
         { class: "segmented" },
         POLICIES.map((p, i) =>
-          h("label", { class: "segment", title: p.help }, this._policies[i], h("span", {}, p.label)),
+          h("label", { class: "segment", title: t(p.help) }, this._policies[i], h("span", {}, t(p.label))),
         ),
       ),
-      (this._policyHelp = h("p", { class: "field-help" }, POLICIES[0].help)),
+      (this._policyHelp = h("p", { class: "field-help" }, t(POLICIES[0].help))),
     );
     this._phrase = h("input", {
       type: "password",
@@ -63,17 +64,17 @@ export class ImportDialog extends HTMLElement {
       "aria-describedby": `${phraseId}-msg`,
     });
     this._phraseMsg = h("p", { class: "field-msg", id: `${phraseId}-msg`, "aria-live": "polite" });
-    this._phraseBtn = h("button", { type: "button", class: "btn", on: { click: () => this._preview() } }, "Unlock");
+    this._phraseBtn = h(
+      "button",
+      { type: "button", class: "btn", on: { click: () => this._preview() } },
+      t("providers.import.unlock"),
+    );
     this._phraseBox = h(
       "div",
       { class: "field phrase-box", hidden: true },
-      h("label", { for: phraseId }, "Passphrase"),
+      h("label", { for: phraseId }, t("providers.transfer.passphrase")),
       h("div", { class: "control-row" }, this._phrase, this._phraseBtn),
-      h(
-        "p",
-        { class: "field-help" },
-        "This file carries API keys encrypted with the passphrase chosen when it was exported.",
-      ),
+      h("p", { class: "field-help" }, t("providers.import.phraseHelp")),
       this._phraseMsg,
     );
     this._error = h("div", { class: "form-error", role: "alert", hidden: true });
@@ -82,7 +83,7 @@ export class ImportDialog extends HTMLElement {
       "button",
       { type: "submit", class: "btn btn-primary", disabled: true },
       icon("import", { size: 16 }),
-      h("span", {}, "Import"),
+      h("span", {}, t("providers.import.submit")),
     );
     const form = h(
       "form",
@@ -93,16 +94,16 @@ export class ImportDialog extends HTMLElement {
         h(
           "div",
           {},
-          h("h2", { class: "dialog-title", id: titleId }, "Import providers"),
-          h("p", { class: "dialog-subtitle" }, "Nothing changes until you confirm the preview."),
+          h("h2", { class: "dialog-title", id: titleId }, t("providers.import.title")),
+          h("p", { class: "dialog-subtitle" }, t("providers.import.subtitle")),
         ),
         h(
           "button",
           {
             type: "button",
             class: "icon-btn",
-            "aria-label": "Close",
-            title: "Close (Esc)",
+            "aria-label": t("common.close"),
+            title: t("providers.dialog.closeTitle"),
             on: { click: () => this._dialog.close() },
           },
           icon("x"),
@@ -113,14 +114,14 @@ export class ImportDialog extends HTMLElement {
         "footer",
         { class: "dialog-footer" },
         h("span", { class: "spacer" }),
-        h("button", { type: "button", class: "btn", on: { click: () => this._dialog.close() } }, "Cancel"),
+        h("button", { type: "button", class: "btn", on: { click: () => this._dialog.close() } }, t("common.cancel")),
         this._submit,
       ),
     );
     this._file.addEventListener("change", () => this._readFile());
     for (const radio of this._policies) {
       radio.addEventListener("change", () => {
-        this._policyHelp.textContent = POLICIES.find((p) => p.value === radio.value).help;
+        this._policyHelp.textContent = t(POLICIES.find((p) => p.value === radio.value).help);
         if (this._content !== null) this._preview();
       });
     }
@@ -164,10 +165,10 @@ export class ImportDialog extends HTMLElement {
     this._content = null;
     this._report = null;
     this._file.value = "";
-    this._fileLabel.textContent = "Choose an export file…";
-    this._fileInfo.textContent = "MiaoDa Chat .json export, up to 5 MB";
+    this._fileLabel.textContent = t("providers.import.choose");
+    this._fileInfo.textContent = t("providers.import.fileHint");
     this._policies.forEach((r) => (r.checked = r.value === "skip"));
-    this._policyHelp.textContent = POLICIES[0].help;
+    this._policyHelp.textContent = t(POLICIES[0].help);
     this._phrase.value = "";
     this._phraseBox.hidden = true;
     this._phraseMsg.textContent = "";
@@ -185,14 +186,14 @@ export class ImportDialog extends HTMLElement {
     const file = dropped || (this._file.files && this._file.files[0]);
     if (!file) return;
     this._fileLabel.textContent = file.name;
-    this._fileInfo.textContent = `${formatBytes(file.size)} · choose another file`;
+    this._fileInfo.textContent = t("providers.import.fileChosen", { size: formatBytes(file.size) });
     this._report = null;
     this._setSubmit(null);
     if (file.size > MAX_BYTES) {
       this._content = null;
       return this._showError({
         code: "IMPORT_INVALID",
-        message: "The file is larger than 5 MB, so it is not a provider export.",
+        message: t("providers.import.tooLarge"),
       });
     }
     this._content = await file.text();
@@ -209,7 +210,7 @@ export class ImportDialog extends HTMLElement {
     if (hasSecrets) {
       this._phrase.focus();
       this._showError(null);
-      replaceChildren(this._previewBox, h("p", { class: "muted" }, "Enter the passphrase to preview the import."));
+      replaceChildren(this._previewBox, h("p", { class: "muted" }, t("providers.import.phraseFirst")));
       return;
     }
     this._preview();
@@ -232,7 +233,7 @@ export class ImportDialog extends HTMLElement {
         "p",
         { class: "muted preview-loading" },
         h("span", { class: "spinner", "aria-hidden": "true" }),
-        "Reading the file…",
+        t("providers.import.reading"),
       ),
     );
     const result = await this.service.importProviders(this._options(true));
@@ -268,7 +269,7 @@ export class ImportDialog extends HTMLElement {
       this._phraseBox.hidden = false;
       const asked = error.fields && error.fields.passphrase;
       this._phraseMsg.textContent =
-        asked && !this._phrase.value ? asked.join(" ") : `Wrong passphrase. ${error.message}`;
+        asked && !this._phrase.value ? asked.join(" ") : t("providers.import.wrongPhrase", { message: error.message });
       this._phrase.setAttribute("aria-invalid", "true");
       this._phrase.focus();
       this._phrase.select();
@@ -294,39 +295,24 @@ export class ImportDialog extends HTMLElement {
     const routes = report ? report.routes || NO_ROUTES : NO_ROUTES;
     const providers = report ? report.added.length + report.updated.length : 0;
     const routeCount = routes.added.length + routes.updated.length;
-    const what = [providers ? plural(providers, "provider") : "", routeCount ? plural(routeCount, "route") : ""]
-      .filter(Boolean)
-      .join(" and ");
-    this._submit.disabled = !report || !what;
-    this._submit.lastElementChild.textContent = report ? (what ? `Import ${what}` : "Nothing to import") : "Import";
+    this._submit.disabled = !report || !(providers || routeCount);
+    this._submit.lastElementChild.textContent = report
+      ? submitText(providers, routeCount)
+      : t("providers.import.submit");
   }
 
   _renderPreview(report) {
     const routes = report.routes || NO_ROUTES;
-    const groups = [
-      ...outcomeGroups(report, "", {
-        added: "Will add",
-        updated: "Will replace",
-        skipped: "Will skip (already there)",
-        errors: "Can't import",
-      }),
-      ...outcomeGroups(routes, "route", {
-        added: "Routes to add",
-        updated: "Routes to replace",
-        skipped: "Routes to skip (already there)",
-        errors: "Routes that can't be imported",
-      }),
-    ];
+    const groups = [...outcomeGroups(report, "", PROVIDER_GROUPS), ...outcomeGroups(routes, "route", ROUTE_GROUPS)];
     const summary = h(
       "p",
       { class: "preview-summary" },
       groups.filter((g) => g.items.length).map((g) => h("span", { class: ["pill", `pill-${g.key}`] }, pillText(g))),
     );
-    if (!groups.some((g) => g.items.length))
-      summary.append(h("span", { class: "muted" }, "The file lists no providers or routes."));
+    if (!groups.some((g) => g.items.length)) summary.append(h("span", { class: "muted" }, t("providers.import.empty")));
     replaceChildren(
       this._previewBox,
-      h("h3", { class: "preview-title" }, "Preview"),
+      h("h3", { class: "preview-title" }, t("providers.import.preview")),
       summary,
       groups
         .filter((g) => g.items.length)
@@ -334,7 +320,7 @@ export class ImportDialog extends HTMLElement {
           h(
             "section",
             { class: ["preview-group", `preview-${g.key}`], dataset: { group: g.group } },
-            h("h4", {}, icon(g.icon, { size: 14 }), g.title),
+            h("h4", {}, icon(g.icon, { size: 14 }), t(g.title)),
             h(
               "ul",
               {},
@@ -347,13 +333,27 @@ export class ImportDialog extends HTMLElement {
 }
 
 const ICONS = { added: "plus", updated: "edit", skipped: "check", errors: "alert" };
-const VERBS = { added: "to add", updated: "to replace", skipped: "to skip" };
+// Each group's heading, and its pill in the summary ("2 to add", "1 route error"), by outcome.
+const PROVIDER_GROUPS = {
+  added: { title: "providers.import.group.added", pill: "providers.import.pill.added" },
+  updated: { title: "providers.import.group.updated", pill: "providers.import.pill.updated" },
+  skipped: { title: "providers.import.group.skipped", pill: "providers.import.pill.skipped" },
+  errors: { title: "providers.import.group.errors", pill: "providers.import.pill.errors" },
+};
+const ROUTE_GROUPS = {
+  added: { title: "providers.import.group.routesAdded", pill: "providers.import.pill.routesAdded" },
+  updated: { title: "providers.import.group.routesUpdated", pill: "providers.import.pill.routesUpdated" },
+  skipped: { title: "providers.import.group.routesSkipped", pill: "providers.import.pill.routesSkipped" },
+  errors: { title: "providers.import.group.routesErrors", pill: "providers.import.pill.routesErrors" },
+};
 
 /** The preview's groups for one kind of entry (`kind` "" for providers, "route" for routes). */
-function outcomeGroups(outcome, kind, titles) {
+function outcomeGroups(outcome, kind, texts) {
   const renamedFrom = new Map((outcome.renamed || []).map((r) => [r.to, r.from]));
   const items = {
-    added: outcome.added.map((name) => (renamedFrom.has(name) ? `${name} (copy of ${renamedFrom.get(name)})` : name)),
+    added: outcome.added.map((name) =>
+      renamedFrom.has(name) ? t("providers.import.copyOf", { name, from: renamedFrom.get(name) }) : name,
+    ),
     updated: outcome.updated,
     skipped: outcome.skipped,
     errors: outcome.errors.map((e) => h("span", {}, h("strong", {}, e.name), " — ", errorText(e.error))),
@@ -362,20 +362,30 @@ function outcomeGroups(outcome, kind, titles) {
     key,
     kind,
     group: kind ? `${kind}s-${key}` : key,
-    title: titles[key],
+    title: texts[key].title,
+    pill: texts[key].pill,
     icon: ICONS[key],
     items: items[key],
   }));
 }
 
-function pillText({ key, kind, items }) {
-  const n = items.length;
-  if (key === "errors") return kind ? plural(n, `${kind} error`) : plural(n, "error");
-  return kind ? `${plural(n, kind)} ${VERBS[key]}` : `${n} ${VERBS[key]}`;
+/** "Import 2 providers and 1 route", "Import 1 route", "Nothing to import". */
+function submitText(providers, routes) {
+  const what = {
+    providers: t("providers.import.providers", { count: providers }),
+    routes: t("providers.import.routes", { count: routes }),
+  };
+  if (providers && routes) return t("providers.import.submitBoth", what);
+  if (providers || routes) return t("providers.import.submitWhat", { what: providers ? what.providers : what.routes });
+  return t("providers.import.nothing");
+}
+
+function pillText({ pill, items }) {
+  return t(pill, { count: items.length });
 }
 
 function errorText(error) {
-  if (!error) return "Not valid.";
+  if (!error) return t("providers.import.notValid");
   const fields = error.fields ? Object.entries(error.fields).map(([k, v]) => `${k}: ${v.join(" ")}`) : [];
   return fields.length ? fields.join("; ") : error.message;
 }

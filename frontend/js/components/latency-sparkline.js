@@ -1,5 +1,6 @@
 // A tiny inline-SVG trend of recent check latencies; failed checks are red marks on the baseline.
 import { s } from "../lib/dom.js";
+import { t } from "../lib/i18n.js";
 import { formatMs, formatPercent } from "../lib/format.js";
 
 const W = 120;
@@ -11,7 +12,7 @@ export function latencySparkline(history) {
   const points = (history && history.points) || [];
   const svg = s("svg", { class: "sparkline", viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img" });
   if (points.length === 0) {
-    svg.setAttribute("aria-label", "No checks yet");
+    svg.setAttribute("aria-label", t("providers.spark.empty"));
     svg.append(s("line", { class: "spark-empty", x1: PAD, x2: W - PAD, y1: H - PAD, y2: H - PAD }));
     return svg;
   }
@@ -58,7 +59,7 @@ export function latencySparkline(history) {
   const p50 = history.latency ? history.latency.p50 : null;
   svg.setAttribute(
     "aria-label",
-    `Last ${points.length} checks: median ${formatMs(p50)}, uptime ${formatPercent(history.uptime)}`,
+    t("providers.spark.label", { count: points.length, median: formatMs(p50), uptime: formatPercent(history.uptime) }),
   );
   return svg;
 }

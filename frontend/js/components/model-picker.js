@@ -9,15 +9,8 @@
 //
 // Event (bubbling): `model-change` {model}, only when the value really changed.
 import { h, uid } from "../lib/dom.js";
+import { t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
-
-const TEXT = {
-  label: "Model",
-  toggle: "Show the provider's models",
-  default: "default",
-  loading: "Loading the model list…",
-  none: "No model in the list matches: Enter uses what you typed.",
-};
 
 export class ModelPicker extends HTMLElement {
   constructor() {
@@ -48,10 +41,22 @@ export class ModelPicker extends HTMLElement {
     });
     this._toggle = h(
       "button",
-      { type: "button", class: "model-toggle", tabIndex: -1, "aria-label": TEXT.toggle, title: TEXT.toggle },
+      {
+        type: "button",
+        class: "model-toggle",
+        tabIndex: -1,
+        "aria-label": t("providers.models.toggle"),
+        title: t("providers.models.toggle"),
+      },
       icon("chevron", { size: 14 }),
     );
-    this._list = h("ul", { id: listId, class: "model-list", role: "listbox", "aria-label": TEXT.label, hidden: true });
+    this._list = h("ul", {
+      id: listId,
+      class: "model-list",
+      role: "listbox",
+      "aria-label": t("providers.models.label"),
+      hidden: true,
+    });
     this._input.addEventListener("input", () => this._open(this._input.value));
     this._input.addEventListener("keydown", (event) => this._onKey(event));
     this._input.addEventListener("blur", () => this._onBlur());
@@ -64,7 +69,7 @@ export class ModelPicker extends HTMLElement {
       if (option) this._commit(option.dataset.model);
     });
     this.append(
-      h("label", { class: "picker-label", for: inputId }, TEXT.label),
+      h("label", { class: "picker-label", for: inputId }, t("providers.models.label")),
       h("div", { class: "model-field" }, this._input, this._toggle, this._list),
     );
     this._sync();
@@ -153,10 +158,10 @@ export class ModelPicker extends HTMLElement {
           "aria-selected": String(model === this._value),
         },
         h("span", { class: "model-option-name" }, model),
-        model === this._default ? h("span", { class: "model-option-default" }, TEXT.default) : null,
+        model === this._default ? h("span", { class: "model-option-default" }, t("providers.models.default")) : null,
       ),
     );
-    const note = this._loading ? TEXT.loading : items.length ? "" : TEXT.none;
+    const note = this._loading ? t("providers.models.loading") : items.length ? "" : t("providers.models.none");
     this._list.replaceChildren(
       ...items,
       ...(note ? [h("li", { class: "model-note", role: "presentation" }, note)] : []),

@@ -2,7 +2,8 @@
 // `read()` gives {value, blocking} (blocking: fields that are not numbers at all);
 // `setError(key, message)` shows the server's message next to one field.
 import { h, uid } from "../lib/dom.js";
-import { PARAMETERS, parseParameter } from "../lib/provider-rules.js";
+import { t } from "../lib/i18n.js";
+import { PARAMETERS, parameterRange, parseParameter } from "../lib/provider-rules.js";
 
 export class ParametersEditor extends HTMLElement {
   connectedCallback() {
@@ -18,7 +19,7 @@ export class ParametersEditor extends HTMLElement {
         id,
         class: "input",
         inputMode: spec.integer ? "numeric" : "decimal",
-        placeholder: "default",
+        placeholder: t("providers.params.placeholder"),
         autocomplete: "off",
         spellcheck: false,
         "aria-describedby": msgId,
@@ -32,7 +33,7 @@ export class ParametersEditor extends HTMLElement {
         h(
           "div",
           { class: "field field-compact" },
-          h("label", { for: id }, spec.label, h("span", { class: "label-hint" }, spec.hint)),
+          h("label", { for: id }, t(spec.label), h("span", { class: "label-hint" }, parameterRange(spec))),
           input,
           message,
         ),

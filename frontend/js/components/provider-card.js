@@ -6,6 +6,7 @@
 // bubbling events: edit-provider, delete-provider, check-provider, expand-provider ({detail: {id}}).
 // `tick()` re-renders times; `counting` says whether a circuit countdown wants it every second.
 import { h, replaceChildren, uid } from "../lib/dom.js";
+import { t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
 import { formatMs, fullTime, relativeTime } from "../lib/format.js";
 import { adviceFor } from "../lib/advice.js";
@@ -78,7 +79,7 @@ export class ProviderCard extends HTMLElement {
     this._ensureBuilt();
     this._checkBtn.disabled = this._busy;
     this._checkBtn.classList.toggle("is-busy", this._busy);
-    this._checkLabel.textContent = this._busy ? "Checking…" : "Check now";
+    this._checkLabel.textContent = t(this._busy ? "providers.card.checking" : "providers.card.checkNow");
     this.toggleAttribute("aria-busy", this._busy);
     this._renderStatus();
   }
@@ -121,7 +122,7 @@ export class ProviderCard extends HTMLElement {
     this._spark = h("div", { class: "card-spark" });
     this._latency = h("span", { class: "card-latency" });
     this._when = h("span", { class: "card-when muted" });
-    this._checkLabel = h("span", {}, "Check now");
+    this._checkLabel = h("span", {}, t("providers.card.checkNow"));
     this._checkBtn = h(
       "button",
       { type: "button", class: "btn btn-sm check-btn", on: { click: () => this._emit("check-provider") } },
@@ -163,12 +164,12 @@ export class ProviderCard extends HTMLElement {
       h(
         "section",
         { class: "detail-facts" },
-        h("h4", {}, "Configuration"),
+        h("h4", {}, t("providers.card.configuration")),
         this._facts,
-        h("h4", { class: "detail-budget-title" }, "Monthly budget"),
+        h("h4", { class: "detail-budget-title" }, t("providers.card.budget")),
         this._budgetControl,
       ),
-      h("section", { class: "detail-health" }, h("h4", {}, "Health, last 24 hours"), this._chart),
+      h("section", { class: "detail-health" }, h("h4", {}, t("providers.card.health24h")), this._chart),
     );
 
     this.append(
@@ -210,46 +211,55 @@ export class ProviderCard extends HTMLElement {
     this._typeText.textContent = typeLabel(p.type);
     this._modelText.textContent = p.model;
     this._url.textContent = p.requestURL;
-    this._url.title = `Chat requests go to ${p.requestURL}`;
+    this._url.title = t("providers.card.urlTitle", { url: p.requestURL });
     this._budgetBar.provider = p;
     this._budgetControl.provider = p;
-    for (const [btn, verb] of [
-      [this._checkBtn, "Check the health of"],
-      [this._editBtn, "Edit"],
-      [this._deleteBtn, "Delete"],
-      [this._expandBtn, "Show details of"],
+    for (const [btn, key] of [
+      [this._checkBtn, "providers.card.action.check"],
+      [this._editBtn, "providers.card.action.edit"],
+      [this._deleteBtn, "providers.card.action.delete"],
+      [this._expandBtn, "providers.card.action.details"],
     ]) {
-      btn.setAttribute("aria-label", `${verb} ${p.displayName}`);
-      if (btn !== this._checkBtn) btn.title = `${verb} ${p.displayName}`;
+      const label = t(key, { name: p.displayName });
+      btn.setAttribute("aria-label", label);
+      if (btn !== this._checkBtn) btn.title = label;
     }
     const keys = p.keys || [];
     this._keysFact = h("dd");
     replaceChildren(
       this._facts,
-      fact("Request URL", h("span", { class: "mono wrap" }, p.requestURL)),
-      fact("Model", p.model),
+      fact(t("providers.card.fact.url"), h("span", { class: "mono wrap" }, p.requestURL)),
+      fact(t("providers.card.fact.model"), p.model),
       keys.length > 1
-        ? h("div", { class: "fact" }, h("dt", {}, "API keys"), this._keysFact)
-        : fact("API key", p.hasApiKey ? `Saved (${p.apiKeyHint || "hidden"})` : "None"),
-      h("div", { class: "fact" }, h("dt", {}, "Health check"), this._checkFact),
-      h("div", { class: "fact" }, h("dt", {}, "Circuit"), this._circuitFact),
-      fact("Auth", describeAuth(p.auth)),
-      fact("Headers", Object.keys(p.headers || {}).length ? Object.keys(p.headers).join(", ") : "None"),
+        ? h("div", { class: "fact" }, h("dt", {}, t("providers.card.fact.keys")), this._keysFact)
+        : fact(
+            t("providers.card.fact.key"),
+            p.hasApiKey
+              ? t("providers.card.fact.keySaved", { hint: p.apiKeyHint || t("providers.keys.hidden") })
+              : t("common.none"),
+          ),
+      h("div", { class: "fact" }, h("dt", {}, t("providers.card.fact.check")), this._checkFact),
+      h("div", { class: "fact" }, h("dt", {}, t("providers.card.fact.circuit")), this._circuitFact),
+      fact(t("providers.card.fact.auth"), describeAuth(p.auth)),
       fact(
-        "Parameters",
+        t("providers.card.fact.headers"),
+        Object.keys(p.headers || {}).length ? Object.keys(p.headers).join(", ") : t("common.none"),
+      ),
+      fact(
+        t("providers.card.fact.parameters"),
         Object.entries(p.parameters || {})
           .map(([k, v]) => `${k} ${v}`)
-          .join(" · ") || "Provider defaults",
+          .join(" · ") || t("providers.card.fact.parametersDefault"),
       ),
       Object.keys(p.endpoints || {}).length
         ? fact(
-            "Endpoints",
+            t("providers.card.fact.endpoints"),
             Object.entries(p.endpoints)
               .map(([k, v]) => `${k}: ${v}`)
               .join(" · "),
           )
         : null,
-      fact("Updated", fullTime(p.updatedAt)),
+      fact(t("providers.card.fact.updated"), fullTime(p.updatedAt)),
     );
     this._renderKeys();
     if (this._status !== null) this._renderStatus();
@@ -271,7 +281,12 @@ export class ProviderCard extends HTMLElement {
     );
     if (keys.length > 1)
       this._keysFact.textContent = keys
-        .map((k) => `${k.hint || "hidden"} ${(KEY_STATES[k.state] || KEY_STATES.active).label.toLowerCase()}`)
+        .map((k) =>
+          t("providers.card.fact.keyState", {
+            hint: k.hint || t("providers.keys.hidden"),
+            state: t((KEY_STATES[k.state] || KEY_STATES.active).label).toLocaleLowerCase(),
+          }),
+        )
         .join(" · ");
   }
 
@@ -281,18 +296,20 @@ export class ProviderCard extends HTMLElement {
     const shown = shownState(st);
     const failingChats = chatsFailing(st);
     this._badge.state = this._busy ? "checking" : shown;
-    this._badge.note = failingChats
-      ? `${chatsFailedText(failingChats)}; the status follows real chats while they fail.`
-      : null;
+    this._badge.note = failingChats ? t("providers.card.chatsDecide", { failed: chatsFailedText(failingChats) }) : null;
     this.dataset.health = shown;
     // "failed" when the probe failed; when failing chats overrule a probe that passed, the
     // probe's own time stays (the notice says what failed).
     const failed = shown === "unhealthy" && !failingChats;
-    this._latency.textContent = failed ? "failed" : st && st.responseTime != null ? formatMs(st.responseTime) : "—";
+    this._latency.textContent = failed
+      ? t("providers.card.failed")
+      : st && st.responseTime != null
+        ? formatMs(st.responseTime)
+        : "—";
     this._latency.classList.toggle("is-failed", Boolean(failed));
     this._latency.title =
       st && st.checkKind
-        ? `Response time of the last ${st.checkKind === "chat" ? "one-token chat check" : "model list check"}`
+        ? t(st.checkKind === "chat" ? "providers.card.latencyTitle.chat" : "providers.card.latencyTitle.models")
         : "";
     this._renderWhen(st, failingChats, now);
     this._renderError(st, shown, failingChats, now);
@@ -306,7 +323,7 @@ export class ProviderCard extends HTMLElement {
     const probe = probeText(st, now);
     this._when.textContent = probe;
     const title = st && st.lastChecked ? `${probe} (${fullTime(st.lastChecked)})` : probe;
-    this._when.title = failingChats ? `${title}. Real chats decide the status while they fail.` : title;
+    this._when.title = failingChats ? t("providers.card.whenChatsDecide", { probe: title }) : title;
   }
 
   _renderError(st, shown, failingChats, now) {
@@ -324,7 +341,9 @@ export class ProviderCard extends HTMLElement {
     const message = chatError ? chatError.message : st.error;
     this._shownError = { code, message };
     // The server's message already says what to do; the title names the kind of failure.
-    const title = chatError ? `${chatsFailedText(failingChats)}:` : adviceFor({ code }).title;
+    const title = chatError
+      ? t("providers.card.chatsFailedTitle", { failed: chatsFailedText(failingChats) })
+      : adviceFor({ code }).title;
     const lastAt = chatError && st.recentChats && st.recentChats.lastAt;
     replaceChildren(
       this._error,
@@ -340,7 +359,7 @@ export class ProviderCard extends HTMLElement {
           ? h(
               "span",
               { class: "muted card-error-when", title: fullTime(lastAt) },
-              ` Latest: ${relativeTime(lastAt, now)}.`,
+              ` ${t("providers.card.latest", { when: relativeTime(lastAt, now) })}`,
             )
           : null,
       ),
@@ -355,14 +374,13 @@ export class ProviderCard extends HTMLElement {
     this.dataset.circuit = view.state;
     this._circuitFact.textContent =
       view.state === "closed"
-        ? "Closed — requests go through"
-        : `${circuitSentence(view)}${view.since ? ` (since ${fullTime(view.since)})` : ""}`;
+        ? t("providers.card.circuitClosed")
+        : view.since
+          ? t("providers.card.circuitSince", { state: circuitSentence(view), since: fullTime(view.since) })
+          : circuitSentence(view);
     this._circuit.hidden = view.state === "closed";
     if (view.state === "closed") return;
-    const what =
-      view.state === "open"
-        ? "Routes skip this provider until then; a chat sent to it directly still goes."
-        : "The next request through a route tests whether it recovered; other requests skip it meanwhile.";
+    const what = t(view.state === "open" ? "providers.card.circuitOpen" : "providers.card.circuitHalfOpen");
     // The reason is left out when the error above already says the same.
     const same =
       this._shownError &&
@@ -372,7 +390,7 @@ export class ProviderCard extends HTMLElement {
     const reason =
       view.reason && !same
         ? [
-            " Opened by ",
+            ` ${t("providers.card.openedBy")} `,
             h("code", { class: "error-code" }, view.reason.code),
             " ",
             h("span", { class: "card-error-msg" }, view.reason.message),
@@ -404,7 +422,7 @@ export class ProviderCard extends HTMLElement {
 }
 
 function checkKindText(kind) {
-  return kind === "chat" ? "A one-token chat" : "The model list (free)";
+  return t(kind === "chat" ? "providers.card.checkKind.chat" : "providers.card.checkKind.models");
 }
 
 function fact(label, value) {

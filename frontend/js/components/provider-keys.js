@@ -5,6 +5,7 @@
 // there are several) and Add key, each applied at once through the bridge; then it emits
 // "provider-keys-changed" ({detail: {provider}}). A key's text never comes back: only its hint.
 import { h, replaceChildren, uid } from "../lib/dom.js";
+import { t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
 import { clockTime, formatDuration, fullTime, relativeTime } from "../lib/format.js";
 import { KEY_STATES, currentKey, hasCountdown } from "../lib/key-pool.js";
@@ -75,18 +76,14 @@ export class ProviderKeys extends HTMLElement {
       "button",
       { type: "button", class: "btn btn-sm btn-ghost more-keys-btn", on: { click: () => this._addTypedRow() } },
       icon("plus", { size: 14 }),
-      h("span", {}, "Add another key"),
+      h("span", {}, t("providers.keys.addAnother")),
     );
     this._typedPart = h(
       "div",
       { class: "keys-typed" },
       this._typedRows,
       h("div", { class: "keys-more" }, this._moreBtn),
-      h(
-        "p",
-        { class: "field-help keys-typed-help" },
-        "Keys are used in turn; one that is rate limited rests while the others answer.",
-      ),
+      h("p", { class: "field-help keys-typed-help" }, t("providers.keys.typedHelp")),
     );
 
     const listId = uid("keys-title");
@@ -96,8 +93,8 @@ export class ProviderKeys extends HTMLElement {
       class: "input",
       autocomplete: "new-password",
       spellcheck: false,
-      placeholder: "Paste another key",
-      "aria-label": "New key",
+      placeholder: t("providers.keys.pasteAnother"),
+      "aria-label": t("providers.keys.newKey"),
       id: uid("new-key"),
     });
     this._addInput.addEventListener("keydown", (event) => {
@@ -112,11 +109,11 @@ export class ProviderKeys extends HTMLElement {
       "button",
       { type: "button", class: "btn btn-sm add-key-btn", on: { click: () => this._addKey() } },
       icon("plus", { size: 14 }),
-      h("span", {}, "Add key"),
+      h("span", {}, t("providers.keys.add")),
     );
     this._msg = h("p", { class: "field-msg", "aria-live": "polite", id: uid("new-key-msg") });
     this._addInput.setAttribute("aria-describedby", this._msg.id);
-    this._title = h("span", { class: "field-label", id: listId }, "Saved keys");
+    this._title = h("span", { class: "field-label", id: listId });
     this._help = h("span", { class: "field-help" });
     this._savedPart = h(
       "div",
@@ -138,13 +135,14 @@ export class ProviderKeys extends HTMLElement {
       class: "input",
       autocomplete: "new-password",
       spellcheck: false,
-      placeholder: "Paste another key",
-      "aria-label": `Key ${number}`,
+      placeholder: t("providers.keys.pasteAnother"),
+      "aria-label": t("providers.keys.numbered", { number }),
       "aria-describedby": msg.id,
     });
+    const removeLabel = t("providers.keys.removeNumbered", { number });
     const remove = h(
       "button",
-      { type: "button", class: "icon-btn", "aria-label": `Remove key ${number}`, title: `Remove key ${number}` },
+      { type: "button", class: "icon-btn", "aria-label": removeLabel, title: removeLabel },
       icon("x", { size: 16 }),
     );
     const row = h("div", { class: "typed-key" }, h("div", { class: "control-row" }, input, remove), msg);
@@ -162,10 +160,10 @@ export class ProviderKeys extends HTMLElement {
   _renumber() {
     this.typedInputs.forEach((input, index) => {
       const number = index + 2;
-      input.setAttribute("aria-label", `Key ${number}`);
+      input.setAttribute("aria-label", t("providers.keys.numbered", { number }));
       const remove = input.nextElementSibling;
-      remove.setAttribute("aria-label", `Remove key ${number}`);
-      remove.title = `Remove key ${number}`;
+      remove.setAttribute("aria-label", t("providers.keys.removeNumbered", { number }));
+      remove.title = t("providers.keys.removeNumbered", { number });
     });
     this._moreBtn.disabled = this.typedInputs.length + 1 >= MAX_KEYS;
   }
@@ -178,11 +176,8 @@ export class ProviderKeys extends HTMLElement {
     this._savedPart.hidden = !saved;
     if (!saved) return this._stopTimer();
     const keys = this._provider.keys;
-    this._title.textContent = keys.length === 1 ? "Saved key" : `Saved keys (${keys.length})`;
-    this._help.textContent =
-      keys.length === 1
-        ? "Add more to use them in turn. Changes here are saved at once."
-        : "Used in turn. Changes here are saved at once.";
+    this._title.textContent = t("providers.keys.saved", { count: keys.length });
+    this._help.textContent = t(keys.length === 1 ? "providers.keys.savedHelp.one" : "providers.keys.savedHelp.several");
     this._addInput.disabled = this._busy || keys.length >= MAX_KEYS;
     this._addBtn.disabled = this._addInput.disabled;
     // Rows are rebuilt, so a focused button is found again by its key and its job.
@@ -215,9 +210,9 @@ export class ProviderKeys extends HTMLElement {
 
   _row(k, now) {
     const info = KEY_STATES[k.state] || KEY_STATES.active;
-    const badge = h("span", { class: `badge key-state key-state-${k.state}`, title: info.help }, stateLabel(k));
+    const badge = h("span", { class: `badge key-state key-state-${k.state}`, title: t(info.help) }, stateLabel(k));
     const when = h("span", { class: "key-when muted" }, whenText(k, now));
-    if (k.lastUsedAt) when.title = `Last used ${fullTime(k.lastUsedAt)}`;
+    if (k.lastUsedAt) when.title = t("providers.keys.lastUsed", { when: fullTime(k.lastUsedAt) });
     const actions = [];
     if (k.state !== "active") {
       actions.push(
@@ -226,11 +221,11 @@ export class ProviderKeys extends HTMLElement {
           {
             type: "button",
             class: "btn btn-sm btn-ghost reset-key-btn",
-            "aria-label": `Re-enable key ${k.hint}`,
+            "aria-label": t("providers.keys.reenableLabel", { hint: k.hint }),
             disabled: this._busy,
             on: { click: () => this._reset(k) },
           },
-          "Re-enable",
+          t("providers.keys.reenable"),
         ),
       );
     }
@@ -242,11 +237,11 @@ export class ProviderKeys extends HTMLElement {
           {
             type: "button",
             class: "btn btn-sm btn-ghost danger remove-saved-key-btn",
-            "aria-label": `Remove key ${k.hint}`,
+            "aria-label": t("providers.keys.removeLabel", { hint: k.hint }),
             disabled: this._busy,
             on: { click: () => this._remove(k) },
           },
-          "Remove",
+          t("common.remove"),
         ),
       );
     }
@@ -267,7 +262,7 @@ export class ProviderKeys extends HTMLElement {
       h(
         "div",
         { class: "key-line" },
-        h("code", { class: "key-hint" }, k.hint || "hidden"),
+        h("code", { class: "key-hint" }, k.hint || t("providers.keys.hidden")),
         badge,
         when,
         h("span", { class: "key-actions" }, actions),
@@ -292,7 +287,7 @@ export class ProviderKeys extends HTMLElement {
   async _addKey() {
     const key = this._addInput.value;
     if (!key) {
-      this._setMessage("Paste the key to add.");
+      this._setMessage(t("providers.keys.pasteFirst"));
       return this._addInput.focus();
     }
     const result = await this._apply(() => this.service.addKey(this._provider.id, key));
@@ -313,9 +308,9 @@ export class ProviderKeys extends HTMLElement {
 
   async _remove(key) {
     const ok = await confirmDialog({
-      title: `Remove the key ${key.hint}?`,
-      message: "It is deleted from the secret store. The other keys stay.",
-      confirmLabel: "Remove key",
+      title: t("providers.keys.confirm.title", { hint: key.hint }),
+      message: t("providers.keys.confirm.message"),
+      confirmLabel: t("providers.keys.confirm.button"),
       danger: true,
     });
     if (!ok) return;
@@ -359,14 +354,18 @@ export class ProviderKeys extends HTMLElement {
 
 /** "Cooling — 42 s" while a key waits; otherwise the state's word. */
 function stateLabel(k) {
-  const { label } = KEY_STATES[k.state] || KEY_STATES.active;
-  return k.state === "cooling" && k.secondsLeft ? `${label} — ${formatDuration(k.secondsLeft)}` : label;
+  const label = t((KEY_STATES[k.state] || KEY_STATES.active).label);
+  return k.state === "cooling" && k.secondsLeft
+    ? t("providers.keys.coolingFor", { state: label, wait: formatDuration(k.secondsLeft) })
+    : label;
 }
 
 function whenText(k, now) {
   if (k.state === "exhausted" && k.until)
-    return `Tried again at ${clockTime(k.until)} (in ${formatDuration(k.secondsLeft || 0)})`;
-  return k.lastUsedAt ? `Last used ${relativeTime(k.lastUsedAt, now)}` : "Not used yet";
+    return t("providers.keys.triedAgain", { time: clockTime(k.until), wait: formatDuration(k.secondsLeft || 0) });
+  return k.lastUsedAt
+    ? t("providers.keys.lastUsed", { when: relativeTime(k.lastUsedAt, now) })
+    : t("providers.keys.notUsed");
 }
 
 customElements.define("provider-keys", ProviderKeys);

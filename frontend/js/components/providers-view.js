@@ -1,14 +1,17 @@
 // <providers-view>: the provider list with health, and the home of the add/edit, delete,
-// import and export flows. Owns the data: providers, cached statuses, recent histories.
-// Cached statuses and the providers' reads (their keys' states) are refreshed every 30 s while
-// the view is visible (they cost no request to any provider); an open circuit's countdown ticks
-// each second without asking anything; histories load as cards scroll into view.
+// import and export flows. The providers and their cached statuses live in the provider store
+// (services/provider-store.js), which the chat's picker reads too: this view renders what the
+// store holds, and puts there what it learns (a save, a check, a delete). It reads the store
+// again every 30 s while it is visible (no request to any provider); an open circuit's
+// countdown ticks each second without asking anything; histories load as cards scroll into view.
 import { h, replaceChildren } from "../lib/dom.js";
+import { t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
 import { adviceFor } from "../lib/advice.js";
-import { formatMs, plural } from "../lib/format.js";
+import { formatMs, joinParts } from "../lib/format.js";
 import { HistoryLoader } from "../lib/history-loader.js";
 import { providerService } from "../services/custom-provider-service.js";
+import { providerStore } from "../services/provider-store.js";
 import { confirmDialog } from "./confirm-dialog.js";
 import { toast } from "./toast-region.js";
 import { shownState } from "./health-badge.js";
@@ -22,39 +25,61 @@ const COUNTDOWN_MS = 1000;
 const PROGRESS_POLL_MS = 400;
 const SPARK_POINTS = 40;
 const HISTORY_CONCURRENCY = 4;
+const STATES = ["healthy", "degraded", "unhealthy", "unknown"];
+// "2 healthy" in the summary and the check result, by the state shown.
+const STATE_COUNTS = {
+  healthy: "providers.view.count.healthy",
+  degraded: "providers.view.count.degraded",
+  unhealthy: "providers.view.count.unhealthy",
+  unknown: "providers.view.count.unknown",
+};
 
 export class ProvidersView extends HTMLElement {
   constructor() {
     super();
     this.service = providerService;
-    this._providers = [];
-    this._statuses = new Map();
+    this.store = providerStore;
     this._cards = new Map();
-    this._loaded = false;
+    this._checked = new Map(); // provider id → the lastChecked its card shows
     this._active = false;
     this._checking = false;
     this._histories = new HistoryLoader((id) => this.service.getHealthHistory(id, { limit: SPARK_POINTS }), {
       concurrency: HISTORY_CONCURRENCY,
     });
     this._desktop = false;
+    this._onVisibility = () => this._schedule();
   }
 
   connectedCallback() {
-    if (this._built) return;
-    this._built = true;
-    this._build();
-    this._observer = new IntersectionObserver((entries) => {
-      for (const entry of entries) if (entry.isIntersecting) this._histories.want(entry.target);
-    });
-    document.addEventListener("visibilitychange", () => this._schedule());
+    if (!this._built) {
+      this._built = true;
+      this._build();
+      this._observer = new IntersectionObserver((entries) => {
+        for (const entry of entries) if (entry.isIntersecting) this._histories.want(entry.target);
+      });
+    }
+    this._unsubscribe = this.store.subscribe(() => this._render());
+    document.addEventListener("visibilitychange", this._onVisibility);
+    if (this.store.loaded) this._render();
     this.load();
+  }
+
+  disconnectedCallback() {
+    this._unsubscribe?.();
+    document.removeEventListener("visibilitychange", this._onVisibility);
+    this._active = false;
+    this._schedule();
+  }
+
+  get _providers() {
+    return this.store.providers;
   }
 
   /** The shell says whether this view is on screen; refreshing runs only then. */
   set active(value) {
     this._active = Boolean(value);
     this._schedule();
-    if (this._active && this._loaded) this._refresh();
+    if (this._active && this.store.loaded) this.load();
     if (this._active) this._openFromRoute();
   }
 
@@ -62,11 +87,11 @@ export class ProvidersView extends HTMLElement {
   // "Edit provider"). The query is dropped once used, so Back and reloads don't reopen it.
   async _openFromRoute() {
     const query = /^#\/providers\?(.*)$/.exec(window.location.hash);
-    if (!query || !this._loaded) return;
+    if (!query || !this.store.loaded) return;
     window.history.replaceState(window.history.state, "", "#/providers");
     const params = new URLSearchParams(query[1]);
     const id = params.get("edit");
-    if (id && !this._providers.some((p) => p.id === id)) await this.load(); // added elsewhere since
+    if (id && !this.store.find(id)) await this.load(); // added elsewhere since
     if (id) this._edit(id);
     else if (params.has("add")) this.openAdd();
   }
@@ -80,47 +105,68 @@ export class ProvidersView extends HTMLElement {
 
   _build() {
     this.classList.add("view", "providers-view");
-    this._heading = h("h1", { class: "view-title", tabIndex: -1, dataset: { focusFallback: "" } }, "Providers");
-    this._summary = h("p", { class: "view-subtitle", "aria-live": "polite" }, "Loading…");
+    this._heading = h(
+      "h1",
+      { class: "view-title", tabIndex: -1, dataset: { focusFallback: "" } },
+      t("providers.view.title"),
+    );
+    this._summary = h("p", { class: "view-subtitle", "aria-live": "polite" }, t("common.loading"));
     this._filter = h("input", {
       type: "search",
       class: "input search-input",
-      placeholder: "Filter",
-      "aria-label": "Filter providers",
+      placeholder: t("providers.view.filter"),
+      "aria-label": t("providers.view.filterLabel"),
       autocomplete: "off",
       spellcheck: false,
+      dataset: { focusKey: "providers-filter" },
     });
     this._filter.addEventListener("input", () => this._applyFilter());
-    this._checkAllLabel = h("span", {}, "Check all");
+    this._checkAllLabel = h("span", {}, t("providers.view.checkAll"));
     this._checkAllBtn = h(
       "button",
-      { type: "button", class: "btn check-all-btn", on: { click: () => this.checkAll() } },
+      {
+        type: "button",
+        class: "btn check-all-btn",
+        dataset: { focusKey: "providers-check-all" },
+        on: { click: () => this.checkAll() },
+      },
       h("span", { class: "btn-icon" }, icon("pulse", { size: 16 })),
       this._checkAllLabel,
     );
     const importBtn = h(
       "button",
-      { type: "button", class: "btn import-btn", on: { click: () => this._importDialog.open() } },
+      {
+        type: "button",
+        class: "btn import-btn",
+        title: t("providers.view.importTitle"),
+        dataset: { focusKey: "providers-import" },
+        on: { click: () => this._importDialog.open() },
+      },
       icon("import", { size: 16 }),
-      h("span", { class: "label-collapsible" }, "Import"),
+      h("span", { class: "label-collapsible" }, t("providers.view.import")),
     );
-    importBtn.title = "Import providers from a file";
     this._exportBtn = h(
       "button",
       {
         type: "button",
         class: "btn export-btn",
+        title: t("providers.view.exportTitle"),
+        dataset: { focusKey: "providers-export" },
         on: { click: () => this._exportDialog.open({ count: this._providers.length, desktop: this._desktop }) },
       },
       icon("export", { size: 16 }),
-      h("span", { class: "label-collapsible" }, "Export"),
+      h("span", { class: "label-collapsible" }, t("providers.view.export")),
     );
-    this._exportBtn.title = "Export providers to a file";
     this._addBtn = h(
       "button",
-      { type: "button", class: "btn btn-primary add-btn", on: { click: () => this.openAdd() } },
+      {
+        type: "button",
+        class: "btn btn-primary add-btn",
+        dataset: { focusKey: "providers-add" },
+        on: { click: () => this.openAdd() },
+      },
       icon("plus", { size: 16 }),
-      h("span", {}, "Add provider"),
+      h("span", {}, t("providers.view.add")),
     );
     this._progress = h(
       "div",
@@ -128,7 +174,7 @@ export class ProvidersView extends HTMLElement {
         class: "progress",
         hidden: true,
         role: "progressbar",
-        "aria-label": "Checking providers",
+        "aria-label": t("providers.view.progress"),
         "aria-valuemin": "0",
       },
       h("div", { class: "progress-bar" }),
@@ -149,7 +195,7 @@ export class ProvidersView extends HTMLElement {
         this._addBtn,
       ),
     );
-    this._list = h("div", { class: "provider-list", role: "list", "aria-label": "Providers" });
+    this._list = h("div", { class: "provider-list", role: "list", "aria-label": t("providers.view.title") });
     this._noMatch = h("p", { class: "muted no-match", hidden: true });
     this._empty = this._buildEmpty();
     this._failure = h("div", { class: "load-failure", hidden: true });
@@ -162,7 +208,7 @@ export class ProvidersView extends HTMLElement {
     this._form = h("provider-form");
     this._form.addEventListener("provider-saved", (e) => this._onSaved(e.detail));
     this._form.addEventListener("provider-missing", () => this.load());
-    this._form.addEventListener("provider-keys-changed", (e) => this._providerChanged(e.detail.provider));
+    this._form.addEventListener("provider-keys-changed", (e) => this.store.putProvider(e.detail.provider));
     this._exportDialog = h("export-dialog");
     this._exportDialog.addEventListener("providers-exported", (e) => this._onExported(e.detail));
     this._importDialog = h("import-dialog");
@@ -189,12 +235,8 @@ export class ProvidersView extends HTMLElement {
       "div",
       { class: "empty-state", hidden: true },
       h("img", { src: "img/logo.svg", alt: "", class: "empty-art", width: 72, height: 72 }),
-      h("h2", {}, "Add your first provider"),
-      h(
-        "p",
-        { class: "muted" },
-        "Connect OpenAI, Anthropic, Groq, a local Ollama or any compatible endpoint. Pick a template, paste a key, and MiaoDa Chat tests the connection before saving.",
-      ),
+      h("h2", {}, t("providers.empty.title")),
+      h("p", { class: "muted" }, t("providers.empty.text")),
       h(
         "div",
         { class: "empty-actions" },
@@ -202,13 +244,13 @@ export class ProvidersView extends HTMLElement {
           "button",
           { type: "button", class: "btn btn-primary btn-lg empty-add", on: { click: () => this.openAdd() } },
           icon("plus", { size: 18 }),
-          "Add a provider",
+          t("providers.empty.add"),
         ),
         h(
           "button",
           { type: "button", class: "btn btn-lg", on: { click: () => this._importDialog.open() } },
           icon("import", { size: 18 }),
-          "Import from a file",
+          t("providers.empty.import"),
         ),
       ),
     );
@@ -216,86 +258,35 @@ export class ProvidersView extends HTMLElement {
 
   // --- data -----------------------------------------------------------------------------
 
-  /** Load providers and their cached statuses, and render. */
+  /** Read the providers and their cached statuses into the store (which renders them). */
   async load() {
-    const result = await this.service.getProviders();
+    const result = await this.store.load();
     this._skeleton.hidden = true;
-    if (!result.success) {
-      this._showFailure(result.error);
-      return;
-    }
+    if (!result.success) return this._showFailure(result.error);
     this._failure.hidden = true;
-    this._providers = result.providers;
-    this._loaded = true;
-    this._render();
     if (this._active) this._openFromRoute();
-    await this._refreshStatuses();
   }
 
   _showFailure(error) {
-    if (this._loaded) {
-      toast({ kind: "error", title: "Couldn't refresh the providers", message: error.message });
+    if (this.store.loaded) {
+      toast({ kind: "error", title: t("providers.view.refreshFailed"), message: error.message });
       return;
     }
     this._failure.hidden = false;
     this._empty.hidden = true;
-    this._summary.textContent = "Not loaded";
+    this._summary.textContent = t("providers.view.notLoaded");
     replaceChildren(
       this._failure,
       icon("alert", { size: 28 }),
-      h("h2", {}, "The providers could not be loaded"),
+      h("h2", {}, t("providers.view.loadFailed")),
       h("p", { class: "muted" }, error.message),
-      h("button", { type: "button", class: "btn", on: { click: () => this.load() } }, "Try again"),
+      h("button", { type: "button", class: "btn", on: { click: () => this.load() } }, t("common.retry")),
     );
-  }
-
-  async _refreshStatuses() {
-    const result = await this.service.getHealthStatuses();
-    if (!result.success) return;
-    let unknownProvider = false;
-    for (const status of result.statuses) {
-      const before = this._statuses.get(status.providerId);
-      this._statuses.set(status.providerId, status);
-      const card = this._cards.get(status.providerId);
-      if (!card) {
-        unknownProvider = true;
-        continue;
-      }
-      if (!card.busy) card.status = status;
-      if (before && before.lastChecked !== status.lastChecked) this._reloadHistory(card);
-    }
-    if (unknownProvider || result.statuses.length !== this._providers.length) {
-      // Something changed elsewhere (another window, an import from a script): reload the list.
-      const fresh = await this.service.getProviders();
-      if (fresh.success) {
-        this._providers = fresh.providers;
-        this._render();
-      }
-    }
-    for (const card of this._cards.values()) card.tick();
-    this._renderSummary();
-    this._scheduleCountdown();
-  }
-
-  /** The timed refresh: statuses, and the providers' reads, whose keys change state with use. */
-  async _refresh() {
-    const fresh = await this.service.getProviders();
-    if (fresh.success) {
-      const known = new Map(this._providers.map((p) => [p.id, JSON.stringify(p)]));
-      const changed =
-        fresh.providers.length !== this._providers.length ||
-        fresh.providers.some((p) => known.get(p.id) !== JSON.stringify(p));
-      if (changed) {
-        this._providers = fresh.providers;
-        this._render();
-      }
-    }
-    await this._refreshStatuses();
   }
 
   _schedule() {
     const want = this._active && document.visibilityState === "visible";
-    if (want && !this._timer) this._timer = setInterval(() => this._refresh(), REFRESH_MS);
+    if (want && !this._timer) this._timer = setInterval(() => this.load(), REFRESH_MS);
     if (!want && this._timer) {
       clearInterval(this._timer);
       this._timer = null;
@@ -322,28 +313,23 @@ export class ProvidersView extends HTMLElement {
       card.tick();
       if (!card.counting) ended = true;
     }
-    if (ended) this._refreshStatuses();
+    if (ended) this.store.refreshStatuses();
     else this._scheduleCountdown();
-  }
-
-  /** A provider read that changed outside a save (its keys, from the form's key list). */
-  _providerChanged(provider) {
-    const index = this._providers.findIndex((p) => p.id === provider.id);
-    if (index < 0) return;
-    this._providers[index] = provider;
-    const card = this._cards.get(provider.id);
-    if (card) card.provider = provider;
   }
 
   // --- rendering ------------------------------------------------------------------------
 
+  /** Show what the store holds: cards added, moved, updated or removed; statuses; summary. */
   _render() {
+    if (!this._built || !this.store.loaded) return;
+    this._skeleton.hidden = true;
     const ids = new Set(this._providers.map((p) => p.id));
     for (const [id, card] of this._cards) {
       if (!ids.has(id)) {
         this._observer.unobserve(card);
         card.remove();
         this._cards.delete(id);
+        this._checked.delete(id);
       }
     }
     let previous = null;
@@ -353,8 +339,8 @@ export class ProvidersView extends HTMLElement {
         card = h("provider-card");
         this._cards.set(provider.id, card);
       }
-      card.provider = provider;
-      card.status = this._statuses.get(provider.id) || null;
+      if (card.provider !== provider) card.provider = provider;
+      this._showStatus(card);
       // Move only what is out of place, so focus inside a card survives a refresh.
       const expected = previous ? previous.nextElementSibling : this._list.firstElementChild;
       if (expected !== card) {
@@ -375,22 +361,32 @@ export class ProvidersView extends HTMLElement {
     this._scheduleCountdown();
   }
 
+  // A card busy with a check keeps "Checking…" until its result; a status whose check is newer
+  // than the one the card showed reloads the card's sparkline (and its chart, when open).
+  _showStatus(card) {
+    if (card.busy) return;
+    const id = card.providerId;
+    const status = this.store.status(id);
+    card.status = status;
+    card.tick();
+    const checked = status ? status.lastChecked || null : null;
+    if (this._checked.has(id) && this._checked.get(id) !== checked && checked) this._reloadHistory(card);
+    this._checked.set(id, checked);
+  }
+
   _renderSummary() {
-    if (!this._loaded) return;
+    if (!this.store.loaded) return;
     const n = this._providers.length;
     if (n === 0) {
-      this._summary.textContent = "No providers yet";
+      this._summary.textContent = t("providers.view.none");
       return;
     }
-    const counts = { healthy: 0, degraded: 0, unhealthy: 0, unknown: 0 };
-    for (const p of this._providers) {
-      const state = shownState(this._statuses.get(p.id));
-      counts[state] = (counts[state] || 0) + 1;
-    }
-    const parts = [plural(n, "provider")];
+    const counts = countStates(this._providers.map((p) => this.store.status(p.id)));
+    const parts = [t("providers.view.count.providers", { count: n })];
     for (const state of ["healthy", "degraded", "unhealthy"])
-      if (counts[state]) parts.push(`${counts[state]} ${state}`);
-    if (counts.unknown && counts.unknown !== n) parts.push(`${counts.unknown} not checked`);
+      if (counts[state]) parts.push(t(STATE_COUNTS[state], { count: counts[state] }));
+    if (counts.unknown && counts.unknown !== n)
+      parts.push(t("providers.view.count.notChecked", { count: counts.unknown }));
     this._summary.textContent = parts.join(" · ");
   }
 
@@ -405,7 +401,8 @@ export class ProvidersView extends HTMLElement {
       if (match) shown += 1;
     }
     this._noMatch.hidden = !query || shown > 0;
-    if (query && shown === 0) this._noMatch.textContent = `No provider matches “${this._filter.value.trim()}”.`;
+    if (query && shown === 0)
+      this._noMatch.textContent = t("providers.view.noMatch", { query: this._filter.value.trim() });
   }
 
   // --- history ---------------------------------------------------------------------------
@@ -421,7 +418,7 @@ export class ProvidersView extends HTMLElement {
     const result = await this.service.getHealthHistory(id);
     if (!card.isConnected) return;
     if (result.success) card.fullHistory = result.history;
-    else card.historyError = `The history could not be loaded: ${result.error.message}`;
+    else card.historyError = t("providers.view.historyFailed", { message: result.error.message });
   }
 
   // --- actions --------------------------------------------------------------------------
@@ -431,19 +428,19 @@ export class ProvidersView extends HTMLElement {
   }
 
   _edit(id) {
-    const provider = this._providers.find((p) => p.id === id);
+    const provider = this.store.find(id);
     if (provider) this._form.openEdit(provider, { existingNames: this._providers.map((p) => p.name) });
   }
 
   async _onSaved({ provider, check, created }) {
-    const idx = this._providers.findIndex((p) => p.id === provider.id);
-    if (idx >= 0) this._providers[idx] = provider;
-    const when =
-      check && check.responseTime != null ? ` Connected, first token in ${formatMs(check.responseTime)}.` : "";
+    this.store.putProvider(provider);
+    const time = check && check.responseTime != null ? formatMs(check.responseTime) : null;
     toast({
       kind: "success",
-      title: created ? `Added ${provider.displayName}` : `Saved ${provider.displayName}`,
-      message: `Requests go to ${provider.requestURL}.${when}`,
+      title: t(created ? "providers.view.added" : "providers.view.saved", { name: provider.displayName }),
+      message: time
+        ? t("providers.view.savedConnected", { url: provider.requestURL, time })
+        : t("providers.view.savedMessage", { url: provider.requestURL }),
     });
     await this.load();
     const card = this._cards.get(provider.id);
@@ -453,24 +450,26 @@ export class ProvidersView extends HTMLElement {
   }
 
   async _delete(id) {
-    const provider = this._providers.find((p) => p.id === id);
+    const provider = this.store.find(id);
     if (!provider) return;
     const ok = await confirmDialog({
-      title: `Delete “${provider.displayName}”?`,
-      message: "Its settings, stored API key and health history are removed. This cannot be undone.",
-      confirmLabel: "Delete provider",
+      title: t("providers.delete.title", { name: provider.displayName }),
+      message: t("providers.delete.message"),
+      confirmLabel: t("providers.delete.button"),
       danger: true,
     });
     if (!ok) return;
     const result = await this.service.removeProvider(id);
     if (!result.success && result.error.code !== "NOT_FOUND") {
-      toast({ kind: "error", title: `Couldn't delete ${provider.displayName}`, message: result.error.message });
+      toast({
+        kind: "error",
+        title: t("providers.delete.failed", { name: provider.displayName }),
+        message: result.error.message,
+      });
       return;
     }
-    toast({ kind: "success", title: `Deleted ${provider.displayName}` });
-    this._providers = this._providers.filter((p) => p.id !== id);
-    this._statuses.delete(id);
-    this._render();
+    toast({ kind: "success", title: t("providers.delete.done", { name: provider.displayName }) });
+    this.store.removeProvider(id);
     this._heading.focus();
   }
 
@@ -482,27 +481,29 @@ export class ProvidersView extends HTMLElement {
     const result = await this.service.checkHealth(id);
     card.busy = false;
     if (!result.success) {
-      if (!quiet) toast({ kind: "error", title: "The check could not run", message: result.error.message });
+      if (!quiet) toast({ kind: "error", title: t("providers.check.failed"), message: result.error.message });
       if (result.error.code === "NOT_FOUND") this.load();
       return;
     }
     const status = result.status;
-    this._statuses.set(id, status);
-    card.status = status;
-    this._reloadHistory(card);
-    this._renderSummary();
-    this._scheduleCountdown();
+    this.store.setStatuses([status]);
     if (quiet) return;
     const name = card.provider.displayName;
     const state = shownState(status);
     if (state === "healthy")
-      toast({ kind: "success", title: `${name} is healthy`, message: `Answered in ${formatMs(status.responseTime)}.` });
-    else if (state === "degraded") toast({ kind: "info", title: `${name} is degraded`, message: status.error || "" });
+      toast({
+        kind: "success",
+        title: t("providers.check.healthy", { name }),
+        message: t("providers.check.answered", { time: formatMs(status.responseTime) }),
+      });
+    else if (state === "degraded")
+      toast({ kind: "info", title: t("providers.check.degraded", { name }), message: status.error || "" });
     else
       toast({
         kind: "error",
-        title: `${name} is unhealthy`,
-        message: `${status.error || "The check failed."} ${adviceFor({ code: status.errorCode }).advice}`.trim(),
+        title: t("providers.check.unhealthy", { name }),
+        message:
+          `${status.error || t("providers.check.checkFailed")} ${adviceFor({ code: status.errorCode }).advice}`.trim(),
       });
   }
 
@@ -533,15 +534,13 @@ export class ProvidersView extends HTMLElement {
         const changed = await this.service.getHealthUpdates(cursor);
         if (!polling || !changed.success) continue;
         cursor = changed.cursor;
-        for (const status of changed.reset ? [] : changed.statuses) {
-          if (!ids.has(status.providerId)) continue;
+        const finished = (changed.reset ? [] : changed.statuses).filter((s) => ids.has(s.providerId));
+        for (const status of finished) {
           done.add(status.providerId);
           const card = this._cards.get(status.providerId);
-          if (card && card.busy) {
-            card.busy = false;
-            card.status = status;
-          }
+          if (card) card.busy = false;
         }
+        this.store.setStatuses(finished);
         this._setProgress(done.size, total);
       }
     };
@@ -553,64 +552,66 @@ export class ProvidersView extends HTMLElement {
     this._progress.hidden = true;
     for (const card of this._cards.values()) card.busy = false;
     this._checkAllBtn.disabled = this._providers.length === 0;
-    this._checkAllLabel.textContent = "Check all";
+    this._checkAllLabel.textContent = t("providers.view.checkAll");
     if (!result.success) {
-      toast({ kind: "error", title: "Check all failed", message: result.error.message });
+      toast({ kind: "error", title: t("providers.check.allFailed"), message: result.error.message });
       return;
     }
-    for (const status of result.statuses) {
-      this._statuses.set(status.providerId, status);
-      const card = this._cards.get(status.providerId);
-      if (card) {
-        card.status = status;
-        this._reloadHistory(card);
-      }
-    }
-    this._renderSummary();
-    this._scheduleCountdown();
-    const counts = {};
-    for (const s of result.statuses) counts[shownState(s)] = (counts[shownState(s)] || 0) + 1;
-    const parts = ["healthy", "degraded", "unhealthy", "unknown"]
-      .filter((k) => counts[k])
-      .map((k) => `${counts[k]} ${k}`);
-    const summary = `Checked ${plural(result.statuses.length, "provider")}: ${parts.join(", ") || "none"}.`;
+    this.store.setStatuses(result.statuses);
+    const counts = countStates(result.statuses);
+    const parts = STATES.filter((k) => counts[k]).map((k) => t(STATE_COUNTS[k], { count: counts[k] }));
+    const summary = t("providers.check.result", {
+      count: result.statuses.length,
+      states: parts.length ? joinParts(parts) : t("providers.check.none"),
+    });
     this._checkResult.textContent = summary;
     toast({
       kind: counts.unhealthy ? "error" : counts.degraded ? "info" : "success",
-      title: "Check complete",
+      title: t("providers.check.complete"),
       message: summary,
     });
   }
 
   _setProgress(done, total) {
-    this._checkAllLabel.textContent = `Checking ${done}/${total}…`;
+    this._checkAllLabel.textContent = t("providers.view.checking", { done, total });
     this._progress.setAttribute("aria-valuenow", String(done));
-    this._progress.setAttribute("aria-valuetext", `${done} of ${total} checked`);
+    this._progress.setAttribute("aria-valuetext", t("providers.view.progressValue", { done, total }));
     this._progress.firstElementChild.style.setProperty("--progress", String(total ? done / total : 0));
   }
 
   _onExported({ count, path, filename, withKeys }) {
-    const where = path || filename;
     toast({
       kind: "success",
-      title: `Exported ${plural(count, "provider")}`,
-      message: `${withKeys ? "With encrypted keys" : "Without keys"} → ${where}`,
+      title: t("providers.export.done", { count }),
+      message: t(withKeys ? "providers.export.doneWithKeys" : "providers.export.doneWithoutKeys", {
+        where: path || filename,
+      }),
     });
   }
 
   async _onImported(report) {
     const parts = [];
-    if (report.added.length) parts.push(`${report.added.length} added`);
-    if (report.updated.length) parts.push(`${report.updated.length} replaced`);
-    if (report.skipped.length) parts.push(`${report.skipped.length} skipped`);
-    if (report.errors.length) parts.push(`${report.errors.length} with errors`);
+    if (report.added.length) parts.push(t("providers.import.done.added", { count: report.added.length }));
+    if (report.updated.length) parts.push(t("providers.import.done.replaced", { count: report.updated.length }));
+    if (report.skipped.length) parts.push(t("providers.import.done.skipped", { count: report.skipped.length }));
+    if (report.errors.length) parts.push(t("providers.import.done.errors", { count: report.errors.length }));
     toast({
       kind: report.errors.length ? "info" : "success",
-      title: "Import complete",
-      message: parts.join(", ") || "Nothing changed.",
+      title: t("providers.import.done.title"),
+      message: parts.length ? joinParts(parts) : t("providers.import.done.nothing"),
     });
     await this.load();
   }
+}
+
+/** How many statuses are shown as each state. */
+function countStates(statuses) {
+  const counts = {};
+  for (const status of statuses) {
+    const state = shownState(status);
+    counts[state] = (counts[state] || 0) + 1;
+  }
+  return counts;
 }
 
 function sleep(ms) {

@@ -5,17 +5,9 @@
 // the countdowns. User intent goes up as bubbling events: edit-route, delete-route ({detail: {id}}).
 import { h, replaceChildren } from "../lib/dom.js";
 import { icon } from "../lib/icons.js";
-import { plural } from "../lib/format.js";
-import { STRATEGIES, describeCircuit, strategyLabel } from "../lib/route-rules.js";
+import { t } from "../lib/i18n.js";
+import { describeCircuit, strategyHelp, strategyLabel } from "../lib/route-rules.js";
 
-const TEXT = {
-  edit: (name) => `Edit ${name}`,
-  remove: (name) => `Remove ${name}`,
-  empty: "No providers left: the ones it used were removed. Edit the route to choose some, or remove it.",
-  gone: "A removed provider",
-  members: (n) => plural(n, "provider"),
-  why: "Why",
-};
 const CIRCUIT_ICONS = { closed: "check", open: "clock", "half-open": "pulse" };
 
 export class RouteCard extends HTMLElement {
@@ -71,7 +63,7 @@ export class RouteCard extends HTMLElement {
       "p",
       { class: "route-warning", role: "note", hidden: true },
       icon("alert", { size: 16 }),
-      h("span", {}, TEXT.empty),
+      h("span", {}, t("routes.card.empty")),
     );
     this._members = h("ol", { class: "route-members" });
     this.append(
@@ -99,15 +91,14 @@ export class RouteCard extends HTMLElement {
     this._title.textContent = route.displayName;
     this._name.textContent = route.name;
     this._strategy.textContent = strategyLabel(route.strategy);
-    const strategy = STRATEGIES.find((s) => s.value === route.strategy);
-    this._strategy.title = strategy ? strategy.help : "";
-    this._count.textContent = TEXT.members(route.members.length);
+    this._strategy.title = strategyHelp(route.strategy);
+    this._count.textContent = t("routes.card.members", { count: route.members.length });
     for (const [button, label] of [
-      [this._editBtn, TEXT.edit],
-      [this._deleteBtn, TEXT.remove],
+      [this._editBtn, t("routes.card.edit", { name: route.displayName })],
+      [this._deleteBtn, t("routes.card.remove", { name: route.displayName })],
     ]) {
-      button.title = label(route.displayName);
-      button.setAttribute("aria-label", label(route.displayName));
+      button.title = label;
+      button.setAttribute("aria-label", label);
     }
     this._warning.hidden = route.members.length > 0;
     this.classList.toggle("is-empty", route.members.length === 0);
@@ -133,7 +124,7 @@ export class RouteCard extends HTMLElement {
       h(
         "div",
         { class: "member-ident" },
-        h("span", { class: "member-name" }, provider ? provider.displayName : TEXT.gone),
+        h("span", { class: "member-name" }, provider ? provider.displayName : t("routes.card.gone")),
         provider ? h("span", { class: "member-model mono" }, provider.model) : null,
       ),
       chip,
@@ -160,7 +151,7 @@ export class RouteCard extends HTMLElement {
       row.why.dataset.key = `${reason.code}|${reason.message}`;
       replaceChildren(
         row.why,
-        h("span", { class: "sr-only" }, `${TEXT.why}: `),
+        h("span", { class: "sr-only" }, t("routes.card.why"), " "),
         h("span", { class: "error-code" }, reason.code),
         " ",
         reason.message,

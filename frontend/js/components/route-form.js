@@ -9,41 +9,17 @@ import { icon } from "../lib/icons.js";
 import { openModal } from "../lib/modal.js";
 import { adviceFor } from "../lib/advice.js";
 import { hints, suggestName } from "../lib/provider-rules.js";
+import { t } from "../lib/i18n.js";
 import { STRATEGIES } from "../lib/route-rules.js";
 import { routeService } from "../services/route-service.js";
 
 const HINT_DELAY_MS = 900;
-const TEXT = {
-  addTitle: "Create a route",
-  addSubtitle: "Use several providers as one: if one fails before answering, the next answers.",
-  editTitle: (name) => `Edit ${name}`,
-  editSubtitle: "Changes apply to the next request sent through the route.",
-  displayName: "Display name",
-  name: "Name",
-  nameHelp: "Unique among routes and providers: letters, digits, - _ .",
-  strategy: "Strategy",
-  members: "Providers, in the order tried",
-  membersHelp:
-    "Drag a row, or use its arrows, to change the order. A provider that fails before answering hands the request to the next.",
-  noMembers: "No provider chosen yet: add at least one.",
-  add: "Add",
-  addHelp: (name) => `Add ${name} to the route`,
-  allAdded: "Every saved provider is in the route.",
-  noProviders: "No providers saved yet. Add providers first, then come back.",
-  up: (name) => `Move ${name} up`,
-  down: (name) => `Move ${name} down`,
-  remove: (name) => `Remove ${name} from the route`,
-  drag: "Drag to reorder",
-  moved: (name, at, of) => `${name} moved to position ${at} of ${of}.`,
-  added: (name, at) => `${name} added at position ${at}.`,
-  removed: (name) => `${name} removed from the route.`,
-  gone: "A removed provider",
-  save: "Create route",
-  saveChanges: "Save changes",
-  saving: "Saving…",
-  cancel: "Cancel",
-  close: "Close",
-  fieldsNeed: (count, names) => `${count === 1 ? "One field needs" : `${count} fields need`} attention${names}`,
+// The fields' labels, also named in the summary of the server's errors.
+const LABELS = {
+  displayName: "routes.form.displayName",
+  name: "routes.form.name",
+  strategy: "routes.form.strategy",
+  members: "routes.form.members",
 };
 // Which field a server key belongs to: `members.3` is about the members list.
 const FIELD_OF = (key) => (key.startsWith("members") ? "members" : key);
@@ -71,8 +47,8 @@ export class RouteForm extends HTMLElement {
     this._taken = new Set(takenNames);
     this._reset();
     this._nameAuto = true;
-    this._titleEl.textContent = TEXT.addTitle;
-    this._subtitle.textContent = TEXT.addSubtitle;
+    this._titleEl.textContent = t("routes.form.addTitle");
+    this._subtitle.textContent = t("routes.form.addSubtitle");
     this._setStrategy("failover");
     this._renderMembers();
     openModal(this._dialog, { focus: this._f.displayName.input });
@@ -86,8 +62,8 @@ export class RouteForm extends HTMLElement {
     this._taken = new Set(takenNames.filter((n) => n.toLowerCase() !== route.name.toLowerCase()));
     this._reset();
     this._nameAuto = false;
-    this._titleEl.textContent = TEXT.editTitle(route.displayName);
-    this._subtitle.textContent = TEXT.editSubtitle;
+    this._titleEl.textContent = t("routes.form.editTitle", { name: route.displayName });
+    this._subtitle.textContent = t("routes.form.editSubtitle");
     this._f.displayName.input.value = route.displayName;
     this._f.name.input.value = route.name;
     this._setStrategy(route.strategy);
@@ -111,8 +87,8 @@ export class RouteForm extends HTMLElement {
       {
         type: "button",
         class: "icon-btn",
-        "aria-label": TEXT.close,
-        title: `${TEXT.close} (Esc)`,
+        "aria-label": t("common.close"),
+        title: t("routes.form.closeHint"),
         on: { click: () => this._dialog.close() },
       },
       icon("x"),
@@ -120,7 +96,11 @@ export class RouteForm extends HTMLElement {
     this._formError = h("div", { class: "form-error", role: "alert", hidden: true });
     const input = (props) =>
       h("input", { type: "text", class: "input", autocomplete: "off", spellcheck: false, ...props });
-    this._saveBtn = h("button", { type: "submit", class: "btn btn-primary save-btn" }, h("span", {}, TEXT.save));
+    this._saveBtn = h(
+      "button",
+      { type: "submit", class: "btn btn-primary save-btn" },
+      h("span", {}, t("routes.form.save")),
+    );
     this._announcer = h("p", { class: "sr-only", role: "status", "aria-live": "polite" });
 
     this._form = h(
@@ -134,8 +114,8 @@ export class RouteForm extends HTMLElement {
         h(
           "div",
           { class: "form-grid" },
-          this._field("displayName", TEXT.displayName, input({ placeholder: "e.g. Main" })),
-          this._field("name", TEXT.name, input({ placeholder: "e.g. main" }), TEXT.nameHelp),
+          this._field("displayName", input({ placeholder: t("routes.form.displayNamePlaceholder") })),
+          this._field("name", input({ placeholder: t("routes.form.namePlaceholder") }), t("routes.form.nameHelp")),
         ),
         this._buildStrategy(),
         this._buildMembers(),
@@ -145,7 +125,7 @@ export class RouteForm extends HTMLElement {
         "footer",
         { class: "dialog-footer" },
         h("span", { class: "spacer" }),
-        h("button", { type: "button", class: "btn", on: { click: () => this._dialog.close() } }, TEXT.cancel),
+        h("button", { type: "button", class: "btn", on: { click: () => this._dialog.close() } }, t("common.cancel")),
         this._saveBtn,
       ),
     );
@@ -161,7 +141,7 @@ export class RouteForm extends HTMLElement {
     this.append(this._dialog);
   }
 
-  _field(key, label, control, help) {
+  _field(key, control, help) {
     const id = uid(`route-${key}`);
     control.id = id;
     control.dataset.field = key;
@@ -171,7 +151,7 @@ export class RouteForm extends HTMLElement {
     const wrap = h(
       "div",
       { class: "field", dataset: { field: key } },
-      h("label", { for: id }, label),
+      h("label", { for: id }, t(LABELS[key])),
       control,
       helpEl,
       msg,
@@ -200,8 +180,8 @@ export class RouteForm extends HTMLElement {
         h(
           "span",
           { class: "strategy-text" },
-          h("span", { class: "strategy-name" }, s.label),
-          h("span", { class: "strategy-help", id: helpId }, s.help),
+          h("span", { class: "strategy-name" }, t(s.label)),
+          h("span", { class: "strategy-help", id: helpId }, t(s.help)),
         ),
       );
       return { radio, label };
@@ -210,7 +190,7 @@ export class RouteForm extends HTMLElement {
     const wrap = h(
       "fieldset",
       { class: "field strategy-field", dataset: { field: "strategy" } },
-      h("legend", { class: "field-label" }, TEXT.strategy),
+      h("legend", { class: "field-label" }, t(LABELS.strategy)),
       h(
         "div",
         { class: "strategy-options" },
@@ -233,16 +213,16 @@ export class RouteForm extends HTMLElement {
     });
     this._memberList.addEventListener("dragover", (event) => this._onDragOver(event));
     this._memberList.addEventListener("drop", (event) => this._onDrop(event));
-    this._memberEmpty = h("p", { class: "member-empty muted" }, TEXT.noMembers);
+    this._memberEmpty = h("p", { class: "member-empty muted" }, t("routes.form.noMembers"));
     this._addRow = h("div", { class: "member-add" });
     const wrap = h(
       "div",
       { class: "field members-field", dataset: { field: "members" } },
-      h("span", { class: "field-label", id: labelId }, TEXT.members),
+      h("span", { class: "field-label", id: labelId }, t(LABELS.members)),
       this._memberList,
       this._memberEmpty,
       this._addRow,
-      h("p", { class: "field-help", id: helpId }, TEXT.membersHelp),
+      h("p", { class: "field-help", id: helpId }, t("routes.form.membersHelp")),
       msg,
     );
     this._f.members = { input: this._memberList, msg, wrap };
@@ -308,7 +288,7 @@ export class RouteForm extends HTMLElement {
 
   _nameOf(id) {
     const provider = this._provider(id);
-    return provider ? provider.displayName : TEXT.gone;
+    return provider ? provider.displayName : t("routes.card.gone");
   }
 
   /** Draw the chosen members and the providers that can still be added; `focus` puts the focus back. */
@@ -321,21 +301,26 @@ export class RouteForm extends HTMLElement {
     this._memberList.hidden = count === 0;
     this._memberEmpty.hidden = count > 0;
     const rest = this._providers.filter((p) => !this._members.includes(p.id));
-    const note = this._providers.length === 0 ? TEXT.noProviders : rest.length === 0 ? TEXT.allAdded : null;
+    const note =
+      this._providers.length === 0
+        ? t("routes.form.noProviders")
+        : rest.length === 0
+          ? t("routes.form.allAdded")
+          : null;
     replaceChildren(
       this._addRow,
       note
         ? h("p", { class: "muted member-add-note" }, note)
         : [
-            h("span", { class: "member-add-label" }, `${TEXT.add}:`),
+            h("span", { class: "member-add-label" }, t("routes.form.addLabel")),
             rest.map((p) =>
               h(
                 "button",
                 {
                   type: "button",
                   class: "btn btn-sm member-add-btn",
-                  title: TEXT.addHelp(p.displayName),
-                  "aria-label": TEXT.addHelp(p.displayName),
+                  title: t("routes.form.addHelp", { name: p.displayName }),
+                  "aria-label": t("routes.form.addHelp", { name: p.displayName }),
                   dataset: { providerId: p.id },
                   on: { click: () => this._addMember(p.id) },
                 },
@@ -376,7 +361,11 @@ export class RouteForm extends HTMLElement {
     const row = h(
       "li",
       { class: "member-row", draggable: true, dataset: { providerId: id } },
-      h("span", { class: "drag-handle", title: TEXT.drag, "aria-hidden": "true" }, icon("grip", { size: 18 })),
+      h(
+        "span",
+        { class: "drag-handle", title: t("routes.form.drag"), "aria-hidden": "true" },
+        icon("grip", { size: 18 }),
+      ),
       h("span", { class: "member-pos", "aria-hidden": "true" }, String(index + 1)),
       h(
         "span",
@@ -387,15 +376,15 @@ export class RouteForm extends HTMLElement {
       h(
         "span",
         { class: "member-tools" },
-        move("up", "arrow-up", TEXT.up(name), index === 0, index - 1),
-        move("down", "arrow-down", TEXT.down(name), index === count - 1, index + 1),
+        move("up", "arrow-up", t("routes.form.up", { name }), index === 0, index - 1),
+        move("down", "arrow-down", t("routes.form.down", { name }), index === count - 1, index + 1),
         h(
           "button",
           {
             type: "button",
             class: "icon-btn danger",
-            title: TEXT.remove(name),
-            "aria-label": TEXT.remove(name),
+            title: t("routes.form.remove", { name }),
+            "aria-label": t("routes.form.remove", { name }),
             dataset: { move: "remove" },
             on: { click: () => this._removeMember(id) },
           },
@@ -424,7 +413,11 @@ export class RouteForm extends HTMLElement {
     this._members.splice(to, 0, id);
     this._membersChanged();
     this._renderMembers(control ? { id, control } : null);
-    this._announcer.textContent = TEXT.moved(this._nameOf(id), to + 1, this._members.length);
+    this._announcer.textContent = t("routes.form.moved", {
+      name: this._nameOf(id),
+      position: to + 1,
+      total: this._members.length,
+    });
   }
 
   _addMember(id) {
@@ -432,7 +425,7 @@ export class RouteForm extends HTMLElement {
     this._members.push(id);
     this._membersChanged();
     this._renderMembers({ id: null, control: "add" });
-    this._announcer.textContent = TEXT.added(this._nameOf(id), this._members.length);
+    this._announcer.textContent = t("routes.form.added", { name: this._nameOf(id), position: this._members.length });
   }
 
   _removeMember(id) {
@@ -442,7 +435,7 @@ export class RouteForm extends HTMLElement {
     this._membersChanged();
     const next = this._members[Math.min(at, this._members.length - 1)];
     this._renderMembers(next ? { id: next, control: "remove" } : { id: null, control: "add" });
-    this._announcer.textContent = TEXT.removed(this._nameOf(id));
+    this._announcer.textContent = t("routes.form.removed", { name: this._nameOf(id) });
   }
 
   _membersChanged() {
@@ -563,16 +556,11 @@ export class RouteForm extends HTMLElement {
     }
     const order = ["displayName", "name", "strategy", "members"].filter((k) => byField.has(k));
     for (const key of order) this._setMessage(key, byField.get(key).join(" "), "server");
-    const labels = order.map(
-      (key) =>
-        ({ displayName: TEXT.displayName, name: TEXT.name, strategy: TEXT.strategy, members: TEXT.members })[key],
-    );
+    const names = order.map((key) => t(LABELS[key])).join(t("routes.listSeparator"));
     this._unplaced = unplaced.length;
     const count = order.length + unplaced.length;
-    this._setFormError(
-      count ? TEXT.fieldsNeed(count, labels.length ? `: ${labels.join(", ")}.` : ".") : error.message,
-      unplaced,
-    );
+    const summary = names ? t("routes.form.fieldsNeedNamed", { count, names }) : t("routes.form.fieldsNeed", { count });
+    this._setFormError(count ? summary : error.message, unplaced);
     this._formError.scrollIntoView({ block: "nearest" });
     const first = order[0];
     if (!first) return;
@@ -626,10 +614,10 @@ export class RouteForm extends HTMLElement {
     this._saveBtn.disabled = busy;
     this._saveBtn.classList.toggle("is-busy", busy);
     this._saveBtn.firstElementChild.textContent = busy
-      ? TEXT.saving
+      ? t("routes.form.saving")
       : this._mode === "edit"
-        ? TEXT.saveChanges
-        : TEXT.save;
+        ? t("routes.form.saveChanges")
+        : t("routes.form.save");
   }
 }
 

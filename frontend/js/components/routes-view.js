@@ -8,7 +8,7 @@
 // "reopens in N s" countdowns move every second between reads.
 import { h, replaceChildren } from "../lib/dom.js";
 import { icon } from "../lib/icons.js";
-import { plural } from "../lib/format.js";
+import { t } from "../lib/i18n.js";
 import { providerService } from "../services/custom-provider-service.js";
 import { routeService } from "../services/route-service.js";
 import { confirmDialog } from "./confirm-dialog.js";
@@ -18,30 +18,6 @@ import "./route-form.js";
 
 const REFRESH_MS = 3000;
 const TICK_MS = 1000;
-const TEXT = {
-  heading: "Routes",
-  loading: "Loading…",
-  add: "Create route",
-  addFirst: "Create a route",
-  emptyTitle: "Use several providers as one",
-  emptyText:
-    "Use several providers as one: if one fails before answering, the next answers. A route lists providers in the order they are tried, and it can be chosen in the chat like a provider.",
-  emptyNoProviders: "A route needs providers to use: add a few first.",
-  addProviders: "Add a provider",
-  none: "No routes yet",
-  summary: (routes, paused) =>
-    [plural(routes, "route"), paused ? `${plural(paused, "provider")} paused` : null].filter(Boolean).join(" · "),
-  loadFailed: "The routes could not be loaded",
-  refreshFailed: "Couldn't refresh the routes",
-  tryAgain: "Try again",
-  saved: (created, name) => (created ? `Created ${name}` : `Saved ${name}`),
-  savedText: (names) => `Tried in this order: ${names.join(", ") || "no providers"}.`,
-  removeTitle: (name) => `Remove “${name}”?`,
-  removeText: "Its providers stay as they are. Conversations that use the route will need another provider or route.",
-  removeLabel: "Remove route",
-  removeFailed: (name) => `Couldn't remove ${name}`,
-  removed: (name) => `Removed ${name}`,
-};
 
 export class RoutesView extends HTMLElement {
   constructor() {
@@ -54,13 +30,22 @@ export class RoutesView extends HTMLElement {
     this._shown = new Map(); // route id → the JSON last drawn, so a read that changed nothing draws nothing
     this._loaded = false;
     this._active = false;
+    this._onVisibility = () => this._schedule();
   }
 
   connectedCallback() {
-    if (this._built) return;
-    this._built = true;
-    this._build();
-    document.addEventListener("visibilitychange", () => this._schedule());
+    if (!this._built) {
+      this._built = true;
+      this._build();
+    }
+    document.addEventListener("visibilitychange", this._onVisibility);
+    this._schedule();
+  }
+
+  // Out of the page (the shell makes new views when the language changes): no timers left behind.
+  disconnectedCallback() {
+    document.removeEventListener("visibilitychange", this._onVisibility);
+    this._schedule();
   }
 
   /** The shell says whether this view is on screen; it reads everything again on showing. */
@@ -79,13 +64,17 @@ export class RoutesView extends HTMLElement {
 
   _build() {
     this.classList.add("view", "routes-view");
-    this._heading = h("h1", { class: "view-title", tabIndex: -1, dataset: { focusFallback: "" } }, TEXT.heading);
-    this._summary = h("p", { class: "view-subtitle", "aria-live": "polite" }, TEXT.loading);
+    this._heading = h(
+      "h1",
+      { class: "view-title", tabIndex: -1, dataset: { focusFallback: "" } },
+      t("routes.view.heading"),
+    );
+    this._summary = h("p", { class: "view-subtitle", "aria-live": "polite" }, t("common.loading"));
     this._addBtn = h(
       "button",
       { type: "button", class: "btn btn-primary add-route-btn", on: { click: () => this.openAdd() } },
       icon("plus", { size: 16 }),
-      h("span", {}, TEXT.add),
+      h("span", {}, t("routes.view.add")),
     );
     const header = h(
       "header",
@@ -93,7 +82,7 @@ export class RoutesView extends HTMLElement {
       h("div", { class: "view-heading" }, this._heading, this._summary),
       h("div", { class: "toolbar" }, this._addBtn),
     );
-    this._list = h("div", { class: "route-list", role: "list", "aria-label": TEXT.heading, hidden: true });
+    this._list = h("div", { class: "route-list", role: "list", "aria-label": t("routes.view.heading"), hidden: true });
     this._empty = h("div", { class: "empty-state routes-empty", hidden: true });
     this._failure = h("div", { class: "load-failure", hidden: true });
     this._form = h("route-form");
@@ -109,9 +98,9 @@ export class RoutesView extends HTMLElement {
     replaceChildren(
       this._empty,
       h("span", { class: "placeholder-icon" }, icon("route", { size: 36 })),
-      h("h2", {}, TEXT.emptyTitle),
-      h("p", { class: "muted" }, TEXT.emptyText),
-      haveProviders ? null : h("p", { class: "muted" }, TEXT.emptyNoProviders),
+      h("h2", {}, t("routes.view.emptyTitle")),
+      h("p", { class: "muted" }, t("routes.view.emptyText")),
+      haveProviders ? null : h("p", { class: "muted" }, t("routes.view.emptyNoProviders")),
       h(
         "div",
         { class: "empty-actions" },
@@ -120,13 +109,13 @@ export class RoutesView extends HTMLElement {
               "button",
               { type: "button", class: "btn btn-primary btn-lg empty-add-route", on: { click: () => this.openAdd() } },
               icon("plus", { size: 18 }),
-              TEXT.addFirst,
+              t("routes.view.addFirst"),
             )
           : h(
               "a",
               { class: "btn btn-primary btn-lg", href: "#/providers?add" },
               icon("plus", { size: 18 }),
-              TEXT.addProviders,
+              t("routes.view.addProviders"),
             ),
       ),
     );
@@ -172,22 +161,22 @@ export class RoutesView extends HTMLElement {
 
   _showFailure(error) {
     if (this._loaded) {
-      toast({ kind: "error", title: TEXT.refreshFailed, message: error.message });
+      toast({ kind: "error", title: t("routes.view.refreshFailed"), message: error.message });
       return;
     }
-    this._summary.textContent = TEXT.loadFailed;
+    this._summary.textContent = t("routes.view.loadFailed");
     this._failure.hidden = false;
     replaceChildren(
       this._failure,
       icon("alert", { size: 28 }),
-      h("h2", {}, TEXT.loadFailed),
+      h("h2", {}, t("routes.view.loadFailed")),
       h("p", { class: "muted" }, error.message),
-      h("button", { type: "button", class: "btn", on: { click: () => this.load() } }, TEXT.tryAgain),
+      h("button", { type: "button", class: "btn", on: { click: () => this.load() } }, t("common.retry")),
     );
   }
 
   _schedule() {
-    const want = this._active && document.visibilityState === "visible";
+    const want = this._active && this.isConnected && document.visibilityState === "visible";
     if (want && !this._timer) {
       this._timer = setInterval(() => this._refresh(), REFRESH_MS);
       this._ticker = setInterval(() => this._tick(), TICK_MS);
@@ -247,7 +236,7 @@ export class RoutesView extends HTMLElement {
 
   _renderSummary() {
     if (this._routes.length === 0) {
-      this._summary.textContent = TEXT.none;
+      this._summary.textContent = t("routes.view.none");
       return;
     }
     const paused = new Set();
@@ -255,7 +244,9 @@ export class RoutesView extends HTMLElement {
       for (const [id, circuit] of Object.entries(route.circuits || {}))
         if (circuit && circuit.state === "open") paused.add(id);
     }
-    this._summary.textContent = TEXT.summary(this._routes.length, paused.size);
+    const parts = [t("routes.view.summaryRoutes", { count: this._routes.length })];
+    if (paused.size) parts.push(t("routes.view.summaryPaused", { count: paused.size }));
+    this._summary.textContent = parts.join(" · ");
   }
 
   // --- actions --------------------------------------------------------------------------
@@ -278,7 +269,14 @@ export class RoutesView extends HTMLElement {
     const names = route.members
       .map((id) => (this._providers.find((p) => p.id === id) || {}).displayName)
       .filter(Boolean);
-    toast({ kind: "success", title: TEXT.saved(created, route.displayName), message: TEXT.savedText(names) });
+    const name = route.displayName;
+    toast({
+      kind: "success",
+      title: created ? t("routes.view.created", { name }) : t("routes.view.saved", { name }),
+      message: names.length
+        ? t("routes.view.order", { names: names.join(t("routes.listSeparator")) })
+        : t("routes.view.orderNone"),
+    });
     await this.load();
     const card = this._cards.get(route.id);
     if (card && created) card.scrollIntoView({ block: "nearest" });
@@ -288,18 +286,22 @@ export class RoutesView extends HTMLElement {
     const route = this._routes.find((r) => r.id === id);
     if (!route) return;
     const ok = await confirmDialog({
-      title: TEXT.removeTitle(route.displayName),
-      message: TEXT.removeText,
-      confirmLabel: TEXT.removeLabel,
+      title: t("routes.view.removeTitle", { name: route.displayName }),
+      message: t("routes.view.removeText"),
+      confirmLabel: t("routes.view.removeLabel"),
       danger: true,
     });
     if (!ok) return;
     const result = await this.routes.removeRoute(id);
     if (!result.success && result.error.code !== "NOT_FOUND") {
-      toast({ kind: "error", title: TEXT.removeFailed(route.displayName), message: result.error.message });
+      toast({
+        kind: "error",
+        title: t("routes.view.removeFailed", { name: route.displayName }),
+        message: result.error.message,
+      });
       return;
     }
-    toast({ kind: "success", title: TEXT.removed(route.displayName) });
+    toast({ kind: "success", title: t("routes.view.removed", { name: route.displayName }) });
     this._routes = this._routes.filter((r) => r.id !== id);
     this._render();
     this._heading.focus();

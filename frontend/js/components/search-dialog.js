@@ -3,33 +3,19 @@
 // <mark>ed (segments are set as text: a snippet is never HTML). ↑/↓ move, Enter opens the
 // conversation at the hit (`#/chat/<id>?m=<messageId>`; a title hit opens the conversation),
 // Esc closes. The query goes to the backend as typed: FTS syntax is the backend's to neutralise.
+// The dialog lives in <body>, outside the views: when the language changes it is dropped, and
+// the next search builds it again in the new language.
 import { h, replaceChildren, uid } from "../lib/dom.js";
+import { formatDate, formatRelative, onLanguageChange, t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
 import { openModal } from "../lib/modal.js";
-import { relativeTime, fullTime } from "../lib/format.js";
+import { formatCombo } from "../lib/shortcuts.js";
 import { conversationHash, conversationService } from "../services/conversation-service.js";
 
 const DEBOUNCE_MS = 150;
 const LIMIT = 50;
-const IS_MAC = /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent);
-
-/** How the shortcut is written on this machine. */
-export const SHORTCUT_LABEL = IS_MAC ? "⌘K" : "Ctrl K";
-
-const TEXT = {
-  title: "Search conversations",
-  placeholder: "Search titles and messages",
-  hint: "Type a word or a few characters, in any language.",
-  searching: "Searching…",
-  none: "No matches",
-  noneHint: "Try fewer or other words.",
-  failed: "Search failed",
-  count: (n) => `${n} result${n === 1 ? "" : "s"}`,
-  titleHit: "Title",
-  untitled: "New conversation",
-  keys: "↑↓ move · Enter opens · Esc closes",
-  close: "Close",
-};
+/** How the shortcut is written on this machine ("Ctrl+K", "⌘K"). */
+export const SHORTCUT_LABEL = formatCombo({ mod: true, key: "k" });
 
 export class SearchDialog extends HTMLElement {
   #dialog;
@@ -48,8 +34,8 @@ export class SearchDialog extends HTMLElement {
     this.#input = h("input", {
       type: "search",
       class: "input search-input search-dialog-input",
-      placeholder: TEXT.placeholder,
-      "aria-label": TEXT.title,
+      placeholder: t("chat.search.placeholder"),
+      "aria-label": t("chat.search.title"),
       autocomplete: "off",
       spellcheck: false,
       role: "combobox",
@@ -60,7 +46,7 @@ export class SearchDialog extends HTMLElement {
       class: "search-results",
       role: "listbox",
       id: uid("search-results"),
-      "aria-label": TEXT.title,
+      "aria-label": t("chat.search.title"),
     });
     this.#input.setAttribute("aria-controls", this.#results.id);
     this.#status = h("p", { class: "search-status", role: "status", "aria-live": "polite" });
@@ -69,8 +55,8 @@ export class SearchDialog extends HTMLElement {
       {
         type: "button",
         class: "icon-btn",
-        "aria-label": TEXT.close,
-        title: `${TEXT.close} (Esc)`,
+        "aria-label": t("common.close"),
+        title: t("chat.search.closeHelp"),
         on: { click: () => this.close() },
       },
       icon("x"),
@@ -78,7 +64,7 @@ export class SearchDialog extends HTMLElement {
     this.#dialog = h(
       "dialog",
       { class: "dialog search-dialog", "aria-labelledby": titleId },
-      h("h2", { class: "sr-only", id: titleId }, TEXT.title),
+      h("h2", { class: "sr-only", id: titleId }, t("chat.search.title")),
       h(
         "div",
         { class: "search-head" },
@@ -86,7 +72,7 @@ export class SearchDialog extends HTMLElement {
         close,
       ),
       h("div", { class: "search-body" }, this.#status, this.#results),
-      h("footer", { class: "search-foot muted" }, TEXT.keys),
+      h("footer", { class: "search-foot muted" }, t("chat.search.keys")),
     );
     this.#input.addEventListener("input", () => this.#schedule());
     this.#input.addEventListener("keydown", (event) => this.#onKey(event));
@@ -144,11 +130,11 @@ export class SearchDialog extends HTMLElement {
     this.#shownQuery = query;
     this.#dialog.dataset.state = state;
     const status = {
-      hint: TEXT.hint,
-      none: TEXT.none,
-      failed: `${TEXT.failed}: ${message}`,
-      results: TEXT.count(hits.length),
-    }[state];
+      hint: () => t("chat.search.hint"),
+      none: () => t("chat.search.none"),
+      failed: () => t("chat.search.failed", { message }),
+      results: () => t("chat.search.count", { count: hits.length }),
+    }[state]();
     this.#status.textContent = status;
     this.#status.classList.toggle("is-empty", state === "none");
     replaceChildren(
@@ -156,7 +142,7 @@ export class SearchDialog extends HTMLElement {
       hits.map((hit, index) => this.#row(hit, index)),
     );
     if (state === "none")
-      this.#results.append(h("li", { class: "search-none muted", role: "presentation" }, TEXT.noneHint));
+      this.#results.append(h("li", { class: "search-none muted", role: "presentation" }, t("chat.search.noneHint")));
     this.#input.setAttribute("aria-expanded", String(hits.length > 0));
     this.#move(hits.length ? 0 : -1);
   }
@@ -178,12 +164,16 @@ export class SearchDialog extends HTMLElement {
       h(
         "div",
         { class: "search-hit-head" },
-        h("span", { class: "search-hit-title" }, hit.title || TEXT.untitled),
-        hit.messageId ? null : h("span", { class: "tag search-hit-kind" }, TEXT.titleHit),
+        h("span", { class: "search-hit-title" }, hit.title || t("chat.view.newTitle")),
+        hit.messageId ? null : h("span", { class: "tag search-hit-kind" }, t("chat.search.titleHit")),
         h(
           "time",
-          { class: "search-hit-date muted", dateTime: hit.createdAt || "", title: fullTime(hit.createdAt) },
-          relativeTime(hit.createdAt),
+          {
+            class: "search-hit-date muted",
+            dateTime: hit.createdAt || "",
+            title: formatDate(hit.createdAt, { dateStyle: "medium", timeStyle: "short" }),
+          },
+          formatRelative(hit.createdAt),
         ),
       ),
       snippet.length ? h("p", { class: "search-snippet" }, snippet) : null,
@@ -232,6 +222,13 @@ export class SearchDialog extends HTMLElement {
 }
 
 customElements.define("search-dialog", SearchDialog);
+
+onLanguageChange(() => {
+  const dialog = document.querySelector("search-dialog");
+  if (!dialog) return;
+  dialog.close();
+  dialog.remove();
+});
 
 /** Open the app's search dialog (created on first use). */
 export function openConversationSearch() {

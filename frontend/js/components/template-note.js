@@ -1,19 +1,20 @@
 // <template-note>: what the chosen template says (notes, a docs link that opens outside the app)
 // above the add form. Set `.template` (null: a blank, custom provider); emits "change-template".
 import { h, link, replaceChildren } from "../lib/dom.js";
+import { t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
 
 export class TemplateNote extends HTMLElement {
-  set template(t) {
+  set template(template) {
     this.classList.add("template-note");
-    const text = t
+    const text = template
       ? h(
           "div",
           { class: "note-text" },
-          h("strong", {}, t.displayName),
-          t.notes ? h("p", { class: "muted" }, t.notes) : null,
-          t.docsURL
-            ? link(t.docsURL, h("span", {}, "Provider docs", icon("external", { size: 14 })), {
+          h("strong", {}, template.displayName),
+          template.notes ? h("p", { class: "muted" }, template.notes) : null,
+          template.docsURL
+            ? link(template.docsURL, h("span", {}, t("providers.templates.docs"), icon("external", { size: 14 })), {
                 external: true,
                 className: "docs-link",
               })
@@ -22,8 +23,8 @@ export class TemplateNote extends HTMLElement {
       : h(
           "div",
           { class: "note-text" },
-          h("strong", {}, "Custom provider"),
-          h("p", { class: "muted" }, "Any OpenAI- or Anthropic-compatible endpoint."),
+          h("strong", {}, t("providers.templates.custom")),
+          h("p", { class: "muted" }, t("providers.templates.customNote")),
         );
     const change = h(
       "button",
@@ -32,7 +33,7 @@ export class TemplateNote extends HTMLElement {
         class: "btn btn-sm btn-ghost",
         on: { click: () => this.dispatchEvent(new CustomEvent("change-template", { bubbles: true })) },
       },
-      "Change template",
+      t("providers.templates.change"),
     );
     replaceChildren(this, text, change);
   }

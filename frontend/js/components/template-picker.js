@@ -2,6 +2,7 @@
 // Set `.templates`; emits "template-chosen" with {detail: {template}} (null for blank).
 // Type to filter, Enter takes the first match, arrow keys move between tiles.
 import { h, replaceChildren, uid } from "../lib/dom.js";
+import { t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
 import { typeLabel } from "../lib/provider-rules.js";
 
@@ -19,7 +20,7 @@ export class TemplatePicker extends HTMLElement {
       type: "search",
       id: searchId,
       class: "input search-input",
-      placeholder: "Search templates — OpenAI, Groq, Ollama…",
+      placeholder: t("providers.templates.searchPlaceholder"),
       autocomplete: "off",
       spellcheck: false,
     });
@@ -40,7 +41,7 @@ export class TemplatePicker extends HTMLElement {
     });
     this._grid.addEventListener("keydown", (event) => this._arrows(event));
     this.append(
-      h("label", { class: "sr-only", for: searchId }, "Search templates"),
+      h("label", { class: "sr-only", for: searchId }, t("providers.templates.search")),
       h("div", { class: "search-wrap" }, icon("search", { size: 16 }), this._search),
       this._count,
       this._grid,
@@ -70,7 +71,7 @@ export class TemplatePicker extends HTMLElement {
     replaceChildren(
       this._grid,
       blank,
-      this._templates.map((t) => this._tile(t)),
+      this._templates.map((template) => this._tile(template)),
     );
     this._filter();
     if (active !== null) {
@@ -80,10 +81,12 @@ export class TemplatePicker extends HTMLElement {
   }
 
   _tile(template) {
-    const name = template ? template.displayName : "Start blank";
-    const sub = template
-      ? `${typeLabel(template.type)}${template.needsApiKey === false ? " · no key" : ""}`
-      : "Any compatible endpoint";
+    const name = template ? template.displayName : t("providers.templates.blank");
+    const sub = !template
+      ? t("providers.templates.blankSub")
+      : template.needsApiKey === false
+        ? t("providers.templates.noKey", { type: typeLabel(template.type) })
+        : typeLabel(template.type);
     const button = h(
       "button",
       {
@@ -100,7 +103,7 @@ export class TemplatePicker extends HTMLElement {
     );
     button.searchText = template
       ? `${template.displayName} ${template.id} ${template.baseURL} ${template.type}`.toLowerCase()
-      : "blank custom start";
+      : `${t("providers.templates.blank")} blank custom start`.toLowerCase();
     button.addEventListener("click", () =>
       this.dispatchEvent(new CustomEvent("template-chosen", { bubbles: true, detail: { template } })),
     );
@@ -121,8 +124,8 @@ export class TemplatePicker extends HTMLElement {
       if (match) shown += 1;
     }
     this._count.textContent = query
-      ? `${shown} match${shown === 1 ? "" : "es"}`
-      : `${this._templates.length} templates`;
+      ? t("providers.templates.matches", { count: shown })
+      : t("providers.templates.count", { count: this._templates.length });
   }
 
   _arrows(event) {

@@ -2,6 +2,7 @@
 // (time to first token), or the classified failure with advice and, after a refused save,
 // a "Save anyway" button (emits "save-anyway").
 import { h, replaceChildren } from "../lib/dom.js";
+import { t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
 import { adviceFor } from "../lib/advice.js";
 import { formatMs } from "../lib/format.js";
@@ -22,7 +23,7 @@ export class TestResult extends HTMLElement {
     this._show(
       "is-running",
       h("span", { class: "spinner", "aria-hidden": "true" }),
-      h("span", {}, `Testing the connection to ${host}…`),
+      h("span", {}, t("providers.test.running", { host })),
     );
   }
 
@@ -33,8 +34,8 @@ export class TestResult extends HTMLElement {
       h(
         "div",
         { class: "test-text" },
-        h("strong", {}, `Connected — first token in ${formatMs(status.responseTime)}`),
-        h("span", { class: "muted" }, " The provider answered a short test message."),
+        h("strong", {}, t("providers.test.connected", { time: formatMs(status.responseTime) })),
+        h("span", { class: "muted" }, ` ${t("providers.test.answered")}`),
       ),
     );
   }
@@ -50,7 +51,7 @@ export class TestResult extends HTMLElement {
             class: "btn btn-sm save-anyway",
             on: { click: () => this.dispatchEvent(new CustomEvent("save-anyway", { bubbles: true })) },
           },
-          "Save anyway",
+          t("providers.test.saveAnyway"),
         )
       : null;
     this._show(
@@ -62,19 +63,13 @@ export class TestResult extends HTMLElement {
         h(
           "strong",
           {},
-          refusedSave ? `Not saved: ${title}` : title,
+          refusedSave ? t("providers.test.notSaved", { title }) : title,
           " ",
           h("code", { class: "error-code" }, error.code),
         ),
         h("p", { class: "test-message" }, error.message),
         advice ? h("p", { class: "muted" }, advice) : null,
-        refusedSave
-          ? h(
-              "p",
-              { class: "muted" },
-              "The connection test failed, so nothing was saved. Fix the settings, or save without the test.",
-            )
-          : null,
+        refusedSave ? h("p", { class: "muted" }, t("providers.test.refusedHelp")) : null,
       ),
       anyway,
     );

@@ -2,6 +2,7 @@
 // Lives in the top layer (popover) so toasts stay visible above open dialogs.
 import { h, replaceChildren } from "../lib/dom.js";
 import { icon } from "../lib/icons.js";
+import { t } from "../lib/i18n.js";
 
 const ICONS = { success: "check", error: "alert", info: "info", warn: "alert" };
 const LIFETIME = { success: 4500, info: 4500, error: 9000, warn: 12000 };
@@ -25,7 +26,12 @@ export class ToastRegion extends HTMLElement {
     );
     const close = h(
       "button",
-      { type: "button", class: "icon-btn toast-close", "aria-label": "Dismiss", title: "Dismiss" },
+      {
+        type: "button",
+        class: "icon-btn toast-close",
+        "aria-label": t("shell.toast.dismiss"),
+        title: t("shell.toast.dismiss"),
+      },
       icon("x", { size: 16 }),
     );
     const toast = h(

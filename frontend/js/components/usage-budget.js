@@ -11,7 +11,8 @@
 // sent from the page, when the page is shown again and every minute while it is visible — and
 // toasts each alert at 80 % and 100 % the first time the page sees it.
 import { h, uid } from "../lib/dom.js";
-import { formatMoney } from "../lib/usage-format.js";
+import { t } from "../lib/i18n.js";
+import { formatMoney, percent } from "../lib/usage-format.js";
 import { conversationEvents } from "../services/conversation-service.js";
 import { budgetStore, usageService } from "../services/usage-service.js";
 import { toast } from "./toast-region.js";
@@ -19,39 +20,19 @@ import { toast } from "./toast-region.js";
 const REFRESH_MS = 60_000;
 
 const CURRENCIES = ["USD", "CNY"];
-const TEXT = {
-  barTitle: "Budget",
-  bar: (spent, amount) => `${spent} of ${amount} this month`,
-  barLabel: (name) => `Budget of ${name} this month`,
-  over: "Over budget",
-  near: "Near the budget",
-  none: "None. Set one to be warned at 80 % and 100 % of it.",
-  current: (amount, currency) => `${amount} a month (only costs in ${currency} count)`,
-  set: "Set monthly budget",
-  change: "Change",
-  remove: "Remove budget",
-  amount: "Amount per month",
-  currency: "Currency",
-  save: "Save budget",
-  cancel: "Cancel",
-  badAmount: "Enter an amount above 0.",
-  saved: (name) => `Budget set for ${name}`,
-  savedText: "You'll be told at 80 % and 100 % of it.",
-  removed: (name) => `Budget removed for ${name}`,
-  failed: "The budget was not saved",
-  alertNear: (name) => `${name} has used 80 % of its monthly budget`,
-  alertOver: (name) => `${name} has reached its monthly budget`,
-  alertText: (spent, amount) => `${spent} of ${amount} spent this month.`,
-};
 
 /** The toast for a budget alert from getBudgets(). */
 export function alertToast(alert) {
   const over = alert.threshold >= 100;
-  const name = alert.providerName || "A provider";
+  const name = alert.providerName || t("usage.budget.someProvider");
+  const figures = {
+    spent: formatMoney(alert.spent, alert.currency),
+    amount: formatMoney(alert.amount, alert.currency),
+  };
   return {
     kind: over ? "error" : "warn",
-    title: over ? TEXT.alertOver(name) : TEXT.alertNear(name),
-    message: TEXT.alertText(formatMoney(alert.spent, alert.currency), formatMoney(alert.amount, alert.currency)),
+    title: over ? t("usage.budget.alertOver", { name }) : t("usage.budget.alertNear", { name }),
+    message: t("usage.budget.alertText", figures),
   };
 }
 
@@ -123,7 +104,12 @@ export class UsageBudgetBar extends BudgetFollower {
       { class: "budget-meter", role: "meter", "aria-valuemin": "0", "aria-valuemax": "100" },
       this._fill,
     );
-    this.append(h("span", { class: "budget-label" }, TEXT.barTitle), this._meter, this._label, this._state);
+    this.append(
+      h("span", { class: "budget-label" }, t("usage.budget.barTitle")),
+      this._meter,
+      this._label,
+      this._state,
+    );
   }
 
   _render() {
@@ -134,15 +120,19 @@ export class UsageBudgetBar extends BudgetFollower {
     // From spent and amount, so the bar never depends on how `share` is scaled.
     const share = b.amount > 0 ? (Number(b.spent) || 0) / b.amount : 0;
     const state = budgetState(share);
-    const spent = formatMoney(b.spent || 0, b.currency);
-    const amount = formatMoney(b.amount, b.currency);
+    const bar = t("usage.budget.bar", {
+      spent: formatMoney(b.spent || 0, b.currency),
+      amount: formatMoney(b.amount, b.currency),
+    });
+    const pct = percent(Math.round(share * 100) / 100);
     this.dataset.state = state;
     this._fill.style.setProperty("--share", String(Math.min(1, Math.max(0, share))));
     this._meter.setAttribute("aria-valuenow", String(Math.round(share * 100)));
-    this._meter.setAttribute("aria-valuetext", `${Math.round(share * 100)}%: ${TEXT.bar(spent, amount)}`);
-    this._meter.setAttribute("aria-label", TEXT.barLabel(this._provider.displayName));
-    this._label.textContent = `${TEXT.bar(spent, amount)} · ${Math.round(share * 100)}%`;
-    this._state.textContent = state === "over" ? TEXT.over : state === "near" ? TEXT.near : "";
+    this._meter.setAttribute("aria-valuetext", `${pct}: ${bar}`);
+    this._meter.setAttribute("aria-label", t("usage.budget.barLabel", { name: this._provider.displayName }));
+    this._label.textContent = `${bar} · ${pct}`;
+    this._state.textContent =
+      state === "over" ? t("usage.budget.over") : state === "near" ? t("usage.budget.near") : "";
     this._state.hidden = state === "ok";
   }
 }
@@ -184,26 +174,35 @@ export class UsageBudgetControl extends BudgetFollower {
     this._removeBtn = h(
       "button",
       { type: "button", class: "btn btn-sm budget-remove", on: { click: () => this._save(null) } },
-      TEXT.remove,
+      t("usage.budget.remove"),
     );
     this._form = h(
       "form",
       { class: "budget-form", hidden: true, noValidate: true },
-      h("div", { class: "field field-compact" }, h("label", { for: amountId }, TEXT.amount), this._amount),
-      h("div", { class: "field field-compact" }, h("label", { for: currencyId }, TEXT.currency), this._currency),
+      h("div", { class: "field field-compact" }, h("label", { for: amountId }, t("usage.budget.amount")), this._amount),
+      h(
+        "div",
+        { class: "field field-compact" },
+        h("label", { for: currencyId }, t("usage.budget.currency")),
+        this._currency,
+      ),
       h(
         "div",
         { class: "budget-actions" },
-        h("button", { type: "submit", class: "btn btn-sm btn-primary" }, TEXT.save),
+        h("button", { type: "submit", class: "btn btn-sm btn-primary" }, t("usage.budget.save")),
         this._removeBtn,
-        h("button", { type: "button", class: "btn btn-sm btn-ghost", on: { click: () => this._close() } }, TEXT.cancel),
+        h(
+          "button",
+          { type: "button", class: "btn btn-sm btn-ghost", on: { click: () => this._close() } },
+          t("common.cancel"),
+        ),
       ),
       this._msg,
     );
     this._form.addEventListener("submit", (event) => {
       event.preventDefault();
       const amount = Number(this._amount.value);
-      if (!(amount > 0) || !Number.isFinite(amount)) return this._problem(TEXT.badAmount);
+      if (!(amount > 0) || !Number.isFinite(amount)) return this._problem(t("usage.budget.badAmount"));
       this._save({ amount, currency: this._currency.value });
     });
     this._form.addEventListener("keydown", (event) => {
@@ -218,15 +217,17 @@ export class UsageBudgetControl extends BudgetFollower {
   _render() {
     if (!this._line) return;
     const b = this.budget;
-    this._text.textContent = b ? TEXT.current(formatMoney(b.amount, b.currency), b.currency) : TEXT.none;
-    this._openBtn.textContent = b ? TEXT.change : TEXT.set;
-    if (this._provider)
+    this._text.textContent = b
+      ? t("usage.budget.current", { amount: formatMoney(b.amount, b.currency), currency: b.currency })
+      : t("usage.budget.none");
+    this._openBtn.textContent = b ? t("usage.budget.change") : t("usage.budget.set");
+    if (this._provider) {
+      const name = this._provider.displayName;
       this._openBtn.setAttribute(
         "aria-label",
-        b
-          ? `${TEXT.change} the monthly budget of ${this._provider.displayName}`
-          : `${TEXT.set} for ${this._provider.displayName}`,
+        b ? t("usage.budget.changeLabel", { name }) : t("usage.budget.setLabel", { name }),
       );
+    }
   }
 
   _open() {
@@ -269,14 +270,16 @@ export class UsageBudgetControl extends BudgetFollower {
       const fields = result.error.fields || {};
       this._problem([].concat(fields.amount || fields.currency || result.error.message).join(" "));
       if (!fields.amount && !fields.currency)
-        toast({ kind: "error", title: TEXT.failed, message: result.error.message });
+        toast({ kind: "error", title: t("usage.budget.failed"), message: result.error.message });
       return;
     }
     budgetStore.put(provider.id, budget ? result.budget || budget : null);
     toast({
       kind: "success",
-      title: budget ? TEXT.saved(provider.displayName) : TEXT.removed(provider.displayName),
-      message: budget ? TEXT.savedText : "",
+      title: budget
+        ? t("usage.budget.saved", { name: provider.displayName })
+        : t("usage.budget.removed", { name: provider.displayName }),
+      message: budget ? t("usage.budget.savedText") : "",
     });
     this._close();
     budgetStore.refresh(); // spent and share as the backend counts them

@@ -8,29 +8,15 @@
 // In: `data` = {days: ["YYYY-MM-DD"…], rows (the day summary's rows), labels: Map providerId →
 // name, currencies: ["USD", …]}. Out: nothing (the stack and measure are chosen here).
 // `data-scheme` says which scheme the drawing is in (what tests wait for).
+import { isDark, onThemeChange } from "../lib/theme.js";
 import uPlot from "../../vendor/uplot-1.6.32/uPlot.esm.js";
 import { h, replaceChildren, uid } from "../lib/dom.js";
+import { t } from "../lib/i18n.js";
 import { dayLabel, exactCount, formatMoney } from "../lib/usage-format.js";
 
 const HEIGHT = 240;
 const OTHER = "(other)";
 const OWN_COLOURS = 7;
-const DARK = "(prefers-color-scheme: dark)";
-const TEXT = {
-  stackBy: "Stack by",
-  byProvider: "By provider",
-  byModel: "By model",
-  provider: "Provider",
-  model: "Model",
-  measure: "Measure",
-  requests: "Requests",
-  costIn: (cur) => `Cost in ${cur}`,
-  other: "Other",
-  empty: "No requests in this period.",
-  hint: "Point at a day to see its figures.",
-  alt: (what, by, days, total) => `${what} per day over ${days} days, stacked by ${by.toLowerCase()}: ${total} in all.`,
-  day: (label, total) => `${label}: ${total}`,
-};
 
 export class UsageChart extends HTMLElement {
   connectedCallback() {
@@ -49,12 +35,12 @@ export class UsageChart extends HTMLElement {
           dataset: { stack: value },
           on: { click: () => this._setStack(value, false) },
         },
-        value === "provider" ? TEXT.byProvider : TEXT.byModel,
+        value === "provider" ? t("usage.chart.byProvider") : t("usage.chart.byModel"),
       ),
     );
     const stackGroup = h(
       "div",
-      { class: "seg seg-sm", role: "radiogroup", "aria-label": TEXT.stackBy },
+      { class: "seg seg-sm", role: "radiogroup", "aria-label": t("usage.chart.stackBy") },
       this._stackButtons,
     );
     stackGroup.addEventListener("keydown", (event) => {
@@ -68,36 +54,36 @@ export class UsageChart extends HTMLElement {
       this._draw();
     });
     this._plotBox = h("div", { class: "chart-plot", role: "img" });
-    this._empty = h("p", { class: "chart-empty muted", hidden: true }, TEXT.empty);
-    this._legend = h("ul", { class: "chart-legend", "aria-label": "Legend" });
-    this._readout = h("p", { class: "chart-readout muted" }, TEXT.hint);
+    this._empty = h("p", { class: "chart-empty muted", hidden: true }, t("usage.empty"));
+    this._legend = h("ul", { class: "chart-legend", "aria-label": t("usage.chart.legend") });
+    this._readout = h("p", { class: "chart-readout muted" }, t("usage.chart.hint"));
     this.append(
       h(
         "div",
         { class: "chart-controls" },
         stackGroup,
         h("span", { class: "spacer" }),
-        h("label", { for: measureId }, TEXT.measure),
+        h("label", { for: measureId }, t("usage.chart.measure")),
         this._measureSelect,
       ),
       h("div", { class: "chart-frame" }, this._plotBox, this._empty),
       this._legend,
       this._readout,
     );
-    this._scheme = window.matchMedia(DARK);
-    this._onScheme = () => this._draw();
     this._resize = new ResizeObserver(() => this._fit());
     this._resize.observe(this._plotBox);
     this._follow();
     if (this._data) this._draw();
   }
 
+  // The theme setting or the OS may change the scheme: redraw in its colours.
   _follow() {
-    this._scheme.addEventListener("change", this._onScheme);
+    this._stopFollowing = onThemeChange(() => this._draw());
   }
 
   disconnectedCallback() {
-    if (this._scheme) this._scheme.removeEventListener("change", this._onScheme);
+    if (this._stopFollowing) this._stopFollowing();
+    this._stopFollowing = null;
   }
 
   _setStack(value, focus) {
@@ -123,7 +109,7 @@ export class UsageChart extends HTMLElement {
     if (!measures.includes(this._measure)) this._measure = "requests";
     replaceChildren(
       this._measureSelect,
-      measures.map((m) => h("option", { value: m }, m === "requests" ? TEXT.requests : TEXT.costIn(m.slice(5)))),
+      measures.map((m) => h("option", { value: m }, measureName(m))),
     );
     this._measureSelect.value = this._measure;
     const model = buildSeries(data, this._stack, this._measure);
@@ -139,17 +125,12 @@ export class UsageChart extends HTMLElement {
     replaceChildren(this._plotBox);
     this._empty.hidden = model.total > 0;
     this._renderLegend(shown);
-    const measureName = this._measure === "requests" ? TEXT.requests : TEXT.costIn(this._measure.slice(5));
+    const alt = { what: measureName(this._measure), count: data.days.length, total: this._format(model.total) };
     this._plotBox.setAttribute(
       "aria-label",
-      TEXT.alt(
-        measureName,
-        this._stack === "provider" ? TEXT.provider : TEXT.model,
-        data.days.length,
-        this._format(model.total),
-      ),
+      this._stack === "provider" ? t("usage.chart.altByProvider", alt) : t("usage.chart.altByModel", alt),
     );
-    this._readout.textContent = TEXT.hint;
+    this._readout.textContent = t("usage.chart.hint");
     const width = this._plotBox.clientWidth;
     if (width > 0)
       this._plot = new uPlot(this._options(shown, colours, width), stacked(model, data.days.length), this._plotBox);
@@ -158,7 +139,7 @@ export class UsageChart extends HTMLElement {
       button.setAttribute("aria-checked", String(on));
       button.tabIndex = on ? 0 : -1;
     }
-    this.dataset.scheme = this._scheme.matches ? "dark" : "light";
+    this.dataset.scheme = isDark() ? "dark" : "light";
     this.dataset.stack = this._stack;
   }
 
@@ -268,14 +249,14 @@ export class UsageChart extends HTMLElement {
   _onCursor(idx) {
     const model = this._model;
     if (idx === null || idx === undefined || !model || idx < 0 || idx >= this._data.days.length) {
-      this._readout.textContent = TEXT.hint;
+      this._readout.textContent = t("usage.chart.hint");
       return;
     }
     const parts = this._shown.map((k) => ({ k, value: model.values[k.key][idx] })).filter((p) => p.value > 0);
     const total = parts.reduce((sum, p) => sum + p.value, 0);
     replaceChildren(
       this._readout,
-      h("strong", {}, TEXT.day(dayLabel(this._data.days[idx], true), this._format(total))),
+      h("strong", {}, t("usage.chart.day", { day: dayLabel(this._data.days[idx], true), total: this._format(total) })),
       parts.map((p) => {
         const swatch = h("span", { class: "legend-swatch", "aria-hidden": "true" });
         swatch.style.setProperty("--swatch", p.k.colour);
@@ -309,16 +290,22 @@ export function buildSeries(data, stack, measure) {
   totals.sort((a, b) => b.total - a.total || a.key.localeCompare(b.key));
   const own = totals.length > OWN_COLOURS + 1 ? totals.slice(0, OWN_COLOURS) : totals;
   const rest = totals.slice(own.length);
-  const label = (key) => (stack === "provider" ? (data.labels && data.labels.get(key)) || "(removed provider)" : key);
+  const label = (key) =>
+    stack === "provider" ? (data.labels && data.labels.get(key)) || t("usage.removedProvider") : key;
   const keys = own.map((k) => ({ key: k.key, label: label(k.key), total: k.total, other: false }));
   const out = Object.fromEntries(own.map((k) => [k.key, values.get(k.key)]));
   if (rest.length) {
     const sum = new Array(data.days.length).fill(0);
     for (const k of rest) values.get(k.key).forEach((v, i) => (sum[i] += v));
-    keys.push({ key: OTHER, label: TEXT.other, total: rest.reduce((a, k) => a + k.total, 0), other: true });
+    keys.push({ key: OTHER, label: t("usage.chart.other"), total: rest.reduce((a, k) => a + k.total, 0), other: true });
     out[OTHER] = sum;
   }
   return { keys, values: out, total: totals.reduce((a, k) => a + k.total, 0) };
+}
+
+/** "Requests", "Cost in CNY": a measure of the chart ("requests" or "cost:<currency>") in words. */
+function measureName(measure) {
+  return measure === "requests" ? t("usage.chart.requests") : t("usage.chart.costIn", { currency: measure.slice(5) });
 }
 
 // uPlot's data: x (the day's index), then each key's running sum, tallest first.

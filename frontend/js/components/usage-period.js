@@ -4,16 +4,10 @@
 //
 // Event (bubbling): `period-change` {range} with range from periodRange() (lib/usage-format.js).
 import { h, uid } from "../lib/dom.js";
+import { t } from "../lib/i18n.js";
 import { PRESETS, localDay, periodRange } from "../lib/usage-format.js";
 
 const STORE_KEY = "miaoda.usage.period";
-const TEXT = {
-  group: "Period",
-  from: "From",
-  to: "To",
-  apply: "Show",
-  invalid: "Choose the first and the last day.",
-};
 
 export class UsagePeriod extends HTMLElement {
   connectedCallback() {
@@ -43,19 +37,19 @@ export class UsagePeriod extends HTMLElement {
           dataset: { preset: p.id },
           on: { click: () => this._choose(p.id, p.id === "custom" ? this._from : null) },
         },
-        p.label,
+        t(p.label),
       ),
     );
-    const group = h("div", { class: "seg", role: "radiogroup", "aria-label": TEXT.group }, this._buttons);
+    const group = h("div", { class: "seg", role: "radiogroup", "aria-label": t("usage.period.group") }, this._buttons);
     group.addEventListener("keydown", (event) => this._onKey(event));
     this._custom = h(
       "form",
       { class: "usage-custom", hidden: true, noValidate: true },
-      h("label", { for: fromId }, TEXT.from),
+      h("label", { for: fromId }, t("usage.period.from")),
       this._from,
-      h("label", { for: toId }, TEXT.to),
+      h("label", { for: toId }, t("usage.period.to")),
       this._to,
-      h("button", { type: "submit", class: "btn btn-sm" }, TEXT.apply),
+      h("button", { type: "submit", class: "btn btn-sm" }, t("usage.period.apply")),
       this._msg,
     );
     this._custom.addEventListener("submit", (event) => {
@@ -105,7 +99,7 @@ export class UsagePeriod extends HTMLElement {
 
   _emit() {
     const range = this.range;
-    this._msg.textContent = range ? "" : TEXT.invalid;
+    this._msg.textContent = range ? "" : t("usage.period.invalid");
     if (!range) return;
     try {
       localStorage.setItem(

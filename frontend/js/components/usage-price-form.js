@@ -5,32 +5,12 @@
 //
 // `open({price?, model?, providerId?, providers, models})`. Event (bubbling): `price-saved` {price}.
 import { h, replaceChildren, uid } from "../lib/dom.js";
+import { t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
 import { openModal } from "../lib/modal.js";
 import { usageService } from "../services/usage-service.js";
 
 const CURRENCIES = ["USD", "CNY"];
-const TEXT = {
-  titleNew: "Set a price",
-  titleEdit: "Edit your price",
-  subtitle: "Per million tokens. Applies to requests from now on; costs already recorded stay as they were.",
-  provider: "Applies to",
-  anyProvider: "Any provider",
-  model: "Model",
-  currency: "Currency",
-  input: "Input",
-  output: "Output",
-  cached: "Cached input",
-  optional: "optional",
-  perMillion: "per 1M tokens",
-  cachedHelp: "For providers that report cached prompt tokens; without it they cost the input price.",
-  save: "Save price",
-  cancel: "Cancel",
-  close: "Close",
-  needed: "Enter a number, 0 or more.",
-  modelNeeded: "Enter the model's id, as the provider names it.",
-  failed: "The price was not saved",
-};
 const NUMBER_FIELDS = ["inputPerMillion", "outputPerMillion", "cachedInputPerMillion"];
 
 export class UsagePriceForm extends HTMLElement {
@@ -80,21 +60,21 @@ export class UsagePriceForm extends HTMLElement {
     );
     this._title = h("h2", { class: "dialog-title", id: titleId });
     this._error = h("div", { class: "form-error", role: "alert", hidden: true });
-    this._submit = h("button", { type: "submit", class: "btn btn-primary" }, TEXT.save);
+    this._submit = h("button", { type: "submit", class: "btn btn-primary" }, t("usage.priceForm.save"));
     const form = h(
       "form",
       { class: "dialog-form", noValidate: true },
       h(
         "header",
         { class: "dialog-header" },
-        h("div", {}, this._title, h("p", { class: "dialog-subtitle" }, TEXT.subtitle)),
+        h("div", {}, this._title, h("p", { class: "dialog-subtitle" }, t("usage.priceForm.subtitle"))),
         h(
           "button",
           {
             type: "button",
             class: "icon-btn",
-            "aria-label": TEXT.close,
-            title: `${TEXT.close} (Esc)`,
+            "aria-label": t("common.close"),
+            title: t("usage.priceForm.closeHint"),
             on: { click: () => this._dialog.close() },
           },
           icon("x"),
@@ -107,14 +87,14 @@ export class UsagePriceForm extends HTMLElement {
         h(
           "div",
           { class: "form-grid" },
-          field("model", TEXT.model, model, { wide: true }),
-          field("providerId", TEXT.provider, this._providerSelect),
-          field("currency", TEXT.currency, currency),
-          field("inputPerMillion", TEXT.input, money(), { hint: TEXT.perMillion }),
-          field("outputPerMillion", TEXT.output, money(), { hint: TEXT.perMillion }),
-          field("cachedInputPerMillion", TEXT.cached, money(), {
-            hint: TEXT.optional,
-            help: TEXT.cachedHelp,
+          field("model", t("usage.priceForm.model"), model, { wide: true }),
+          field("providerId", t("usage.priceForm.provider"), this._providerSelect),
+          field("currency", t("usage.priceForm.currency"), currency),
+          field("inputPerMillion", t("usage.priceForm.input"), money(), { hint: t("usage.priceForm.perMillion") }),
+          field("outputPerMillion", t("usage.priceForm.output"), money(), { hint: t("usage.priceForm.perMillion") }),
+          field("cachedInputPerMillion", t("usage.priceForm.cached"), money(), {
+            hint: t("usage.priceForm.optional"),
+            help: t("usage.priceForm.cachedHelp"),
             wide: true,
           }),
         ),
@@ -124,7 +104,7 @@ export class UsagePriceForm extends HTMLElement {
         "footer",
         { class: "dialog-footer" },
         h("span", { class: "spacer" }),
-        h("button", { type: "button", class: "btn", on: { click: () => this._dialog.close() } }, TEXT.cancel),
+        h("button", { type: "button", class: "btn", on: { click: () => this._dialog.close() } }, t("common.cancel")),
         this._submit,
       ),
     );
@@ -139,10 +119,10 @@ export class UsagePriceForm extends HTMLElement {
   /** Open on a user price to edit, or a new one (for `model` and `providerId` when given). */
   open({ price = null, model = "", providerId = null, providers = [], models = [] } = {}) {
     const editing = Boolean(price && price.source === "user");
-    this._title.textContent = editing ? TEXT.titleEdit : TEXT.titleNew;
+    this._title.textContent = editing ? t("usage.priceForm.titleEdit") : t("usage.priceForm.titleNew");
     replaceChildren(
       this._providerSelect,
-      h("option", { value: "" }, TEXT.anyProvider),
+      h("option", { value: "" }, t("usage.prices.anyProvider")),
       providers.map((p) => h("option", { value: p.id }, p.displayName)),
     );
     replaceChildren(
@@ -167,7 +147,7 @@ export class UsagePriceForm extends HTMLElement {
     const f = this._fields;
     const price = { providerId: f.providerId.value || null, model: f.model.value.trim(), currency: f.currency.value };
     const problems = [];
-    if (!price.model) problems.push(this._fieldError("model", TEXT.modelNeeded));
+    if (!price.model) problems.push(this._fieldError("model", t("usage.priceForm.modelNeeded")));
     for (const name of NUMBER_FIELDS) {
       const text = f[name].value.trim();
       if (name === "cachedInputPerMillion" && text === "") {
@@ -175,7 +155,7 @@ export class UsagePriceForm extends HTMLElement {
         continue;
       }
       const value = Number(text);
-      if (text === "" || !Number.isFinite(value)) problems.push(this._fieldError(name, TEXT.needed));
+      if (text === "" || !Number.isFinite(value)) problems.push(this._fieldError(name, t("usage.priceForm.needed")));
       else price[name] = value;
     }
     if (!problems.length) return price;
@@ -216,7 +196,9 @@ export class UsagePriceForm extends HTMLElement {
     this._error.hidden = !message;
     replaceChildren(
       this._error,
-      message ? [icon("alert", { size: 16 }), h("div", {}, h("strong", {}, TEXT.failed), h("p", {}, message))] : [],
+      message
+        ? [icon("alert", { size: 16 }), h("div", {}, h("strong", {}, t("usage.priceForm.failed")), h("p", {}, message))]
+        : [],
     );
   }
 

@@ -9,49 +9,13 @@
 // the form. Events (bubbling): `prices-changed` after a save or a removal.
 import { h, replaceChildren } from "../lib/dom.js";
 import { icon } from "../lib/icons.js";
-import { fullTime, plural } from "../lib/format.js";
-import { formatMoney } from "../lib/usage-format.js";
+import { formatDate, t } from "../lib/i18n.js";
+import { dayLabel, formatMoney } from "../lib/usage-format.js";
 import { usageService } from "../services/usage-service.js";
 import { toast } from "./toast-region.js";
 import "./usage-price-form.js";
 
 const PAGE = 40;
-const TEXT = {
-  heading: "Prices",
-  subtitle:
-    "Per million tokens, in the currency each model is priced in. Your prices win over the bundled ones and apply from the moment you save them.",
-  add: "Set a price",
-  filter: "Filter prices",
-  filterPlaceholder: "Filter by model or provider",
-  model: "Model",
-  provider: "Provider",
-  input: "Input",
-  output: "Output",
-  cached: "Cached input",
-  source: "Source",
-  actions: "Actions",
-  anyProvider: "Any provider",
-  everyModel: "Every model",
-  providerTemplates: "Matching providers",
-  tableHelp: "The bundled table of this service: it applies to providers at its address",
-  removed: "(removed provider)",
-  bundled: "Bundled",
-  bundledAsOf: (date) => `Bundled, ${date}`,
-  yours: "Yours",
-  edit: (model) => `Edit the price of ${model}`,
-  override: (model) => `Set your own price for ${model}`,
-  remove: (model) => `Remove your price for ${model}`,
-  none: "No prices yet.",
-  noMatch: "No price matches the filter.",
-  more: (n) => `Show ${plural(n, "more price")}`,
-  saved: (model) => `Price saved for ${model}`,
-  savedText: "It applies to requests from now on.",
-  removedTitle: (model) => `Removed your price for ${model}`,
-  fallsBack: "The bundled price applies again.",
-  noneLeft: "No price applies now: the cost of its new requests is unknown.",
-  removeFailed: "The price was not removed",
-  loading: "Loading…",
-};
 
 export class UsagePrices extends HTMLElement {
   constructor() {
@@ -69,8 +33,8 @@ export class UsagePrices extends HTMLElement {
     this._filter = h("input", {
       type: "search",
       class: "input search-input",
-      placeholder: TEXT.filterPlaceholder,
-      "aria-label": TEXT.filter,
+      placeholder: t("usage.prices.filterPlaceholder"),
+      "aria-label": t("usage.prices.filter"),
       autocomplete: "off",
       spellcheck: false,
     });
@@ -84,9 +48,9 @@ export class UsagePrices extends HTMLElement {
       "button",
       { type: "button", class: "btn add-price-btn", on: { click: () => this.editPrice({}) } },
       icon("plus", { size: 16 }),
-      TEXT.add,
+      t("usage.prices.add"),
     );
-    this._body = h("div", { class: "prices-body" }, h("p", { class: "table-message muted" }, TEXT.loading));
+    this._body = h("div", { class: "prices-body" }, h("p", { class: "table-message muted" }, t("common.loading")));
     this.append(
       h(
         "div",
@@ -94,8 +58,8 @@ export class UsagePrices extends HTMLElement {
         h(
           "div",
           {},
-          h("h2", { class: "panel-title" }, TEXT.heading),
-          h("p", { class: "panel-subtitle" }, TEXT.subtitle),
+          h("h2", { class: "panel-title" }, t("usage.prices.heading")),
+          h("p", { class: "panel-subtitle" }, t("usage.prices.subtitle")),
         ),
         h(
           "div",
@@ -141,10 +105,10 @@ export class UsagePrices extends HTMLElement {
   _providerName(price) {
     if (price.providerId == null)
       return price.source === "user"
-        ? TEXT.anyProvider
-        : this._tables.get(price.table) || price.table || TEXT.providerTemplates;
+        ? t("usage.prices.anyProvider")
+        : this._tables.get(price.table) || price.table || t("usage.prices.providerTemplates");
     const provider = this._providers.find((p) => p.id === price.providerId);
-    return provider ? provider.displayName : price.providerName || TEXT.removed;
+    return provider ? provider.displayName : price.providerName || t("usage.removedProvider");
   }
 
   _render() {
@@ -159,20 +123,24 @@ export class UsagePrices extends HTMLElement {
     if (!matching.length)
       return replaceChildren(
         this._body,
-        h("p", { class: "table-message muted" }, this._prices.length ? TEXT.noMatch : TEXT.none),
+        h(
+          "p",
+          { class: "table-message muted" },
+          this._prices.length ? t("usage.prices.noMatch") : t("usage.prices.none"),
+        ),
       );
     const shown = matching.slice(0, this._limit);
     const rest = matching.length - shown.length;
     const head = h(
       "tr",
       {},
-      h("th", { scope: "col" }, TEXT.model),
-      h("th", { scope: "col" }, TEXT.provider),
-      h("th", { scope: "col", class: "num" }, TEXT.input),
-      h("th", { scope: "col", class: "num" }, TEXT.output),
-      h("th", { scope: "col", class: "num" }, TEXT.cached),
-      h("th", { scope: "col" }, TEXT.source),
-      h("th", { scope: "col", class: "col-actions" }, h("span", { class: "sr-only" }, TEXT.actions)),
+      h("th", { scope: "col" }, t("usage.prices.model")),
+      h("th", { scope: "col" }, t("usage.prices.provider")),
+      h("th", { scope: "col", class: "num" }, t("usage.prices.input")),
+      h("th", { scope: "col", class: "num" }, t("usage.prices.output")),
+      h("th", { scope: "col", class: "num" }, t("usage.prices.cached")),
+      h("th", { scope: "col" }, t("usage.prices.source")),
+      h("th", { scope: "col", class: "col-actions" }, h("span", { class: "sr-only" }, t("usage.prices.actions"))),
     );
     replaceChildren(
       this._body,
@@ -194,7 +162,7 @@ export class UsagePrices extends HTMLElement {
         ? h(
             "button",
             { type: "button", class: "btn btn-ghost btn-sm more-prices", on: { click: () => this._more() } },
-            TEXT.more(rest),
+            t("usage.prices.more", { count: rest }),
           )
         : null,
     );
@@ -209,13 +177,20 @@ export class UsagePrices extends HTMLElement {
     const user = price.source === "user";
     const money = (value) => (value == null ? h("span", { class: "muted" }, "—") : formatMoney(value, price.currency));
     const source = user
-      ? h("span", { class: "pill pill-updated" }, TEXT.yours)
+      ? h("span", { class: "pill pill-updated" }, t("usage.prices.yours"))
       : h(
           "span",
           { class: "price-source", title: price.sourceNote || "" },
-          price.asOf ? TEXT.bundledAsOf(price.asOf.slice(0, 10)) : TEXT.bundled,
+          price.asOf
+            ? t("usage.prices.bundledAsOf", { date: dayLabel(price.asOf.slice(0, 10), true) })
+            : t("usage.prices.bundled"),
         );
-    if (user && price.updatedAt) source.title = fullTime(price.updatedAt);
+    if (user && price.updatedAt)
+      source.title = formatDate(price.updatedAt, { dateStyle: "medium", timeStyle: "short" });
+    const editLabel = user
+      ? t("usage.prices.edit", { model: price.model })
+      : t("usage.prices.override", { model: price.model });
+    const removeLabel = t("usage.prices.remove", { model: price.model });
     const actions =
       price.model === "*"
         ? []
@@ -225,8 +200,8 @@ export class UsagePrices extends HTMLElement {
               {
                 type: "button",
                 class: "icon-btn edit-price",
-                "aria-label": user ? TEXT.edit(price.model) : TEXT.override(price.model),
-                title: user ? TEXT.edit(price.model) : TEXT.override(price.model),
+                "aria-label": editLabel,
+                title: editLabel,
                 on: { click: () => this.editPrice({ model: price.model, providerId: price.providerId ?? null }) },
               },
               icon("edit", { size: 16 }),
@@ -237,8 +212,8 @@ export class UsagePrices extends HTMLElement {
                   {
                     type: "button",
                     class: "icon-btn danger remove-price",
-                    "aria-label": TEXT.remove(price.model),
-                    title: TEXT.remove(price.model),
+                    "aria-label": removeLabel,
+                    title: removeLabel,
                     on: { click: () => this._remove(price) },
                   },
                   icon("trash", { size: 16 }),
@@ -248,8 +223,12 @@ export class UsagePrices extends HTMLElement {
     return h(
       "tr",
       { dataset: { model: price.model, source: price.source, providerId: price.providerId ?? "" } },
-      h("th", { scope: "row", class: "mono price-model" }, price.model === "*" ? TEXT.everyModel : price.model),
-      h("td", { title: price.source === "bundled" ? TEXT.tableHelp : null }, this._providerName(price)),
+      h(
+        "th",
+        { scope: "row", class: "mono price-model" },
+        price.model === "*" ? t("usage.prices.everyModel") : price.model,
+      ),
+      h("td", { title: price.source === "bundled" ? t("usage.prices.tableHelp") : null }, this._providerName(price)),
       h("td", { class: "num" }, money(price.inputPerMillion)),
       h("td", { class: "num" }, money(price.outputPerMillion)),
       h("td", { class: "num" }, money(price.cachedInputPerMillion)),
@@ -259,21 +238,25 @@ export class UsagePrices extends HTMLElement {
   }
 
   _onSaved(price) {
-    toast({ kind: "success", title: TEXT.saved(price.model), message: TEXT.savedText });
+    toast({
+      kind: "success",
+      title: t("usage.prices.saved", { model: price.model }),
+      message: t("usage.prices.savedText"),
+    });
     this.dispatchEvent(new CustomEvent("prices-changed", { bubbles: true }));
   }
 
   async _remove(price) {
     const result = await this.service.removePrice(price.providerId ?? null, price.model);
     if (!result.success && result.error.code !== "NOT_FOUND") {
-      toast({ kind: "error", title: TEXT.removeFailed, message: result.error.message });
+      toast({ kind: "error", title: t("usage.prices.removeFailed"), message: result.error.message });
       return;
     }
     const bundled = (this._prices || []).some((p) => p.source === "bundled" && p.model === price.model);
     toast({
       kind: "success",
-      title: TEXT.removedTitle(price.model),
-      message: bundled ? TEXT.fallsBack : TEXT.noneLeft,
+      title: t("usage.prices.removedTitle", { model: price.model }),
+      message: bundled ? t("usage.prices.fallsBack") : t("usage.prices.noneLeft"),
     });
     this._addBtn.focus(); // the row (and its button) goes
     this.dispatchEvent(new CustomEvent("prices-changed", { bubbles: true }));

@@ -7,40 +7,19 @@
 // `group-change` {group}; `set-price` {model} (from a model row without a price);
 // `show-unpriced` (from another tab: go to the models).
 import { h, replaceChildren, uid } from "../lib/dom.js";
-import { formatMs, plural } from "../lib/format.js";
+import { formatMs } from "../lib/format.js";
+import { t } from "../lib/i18n.js";
 import { exactCount, formatCost, formatCount, share } from "../lib/usage-format.js";
 
+/** The groupings, each with the keys of its tab's name and of its panel's name. */
 export const GROUPS = [
-  { id: "provider", label: "Provider" },
-  { id: "model", label: "Model" },
-  { id: "route", label: "Route" },
-  { id: "key", label: "Key" },
+  { id: "provider", label: "usage.table.group.provider", panel: "usage.table.panel.provider" },
+  { id: "model", label: "usage.table.group.model", panel: "usage.table.panel.model" },
+  { id: "route", label: "usage.table.group.route", panel: "usage.table.panel.route" },
+  { id: "key", label: "usage.table.group.key", panel: "usage.table.panel.key" },
 ];
 // Tables have room for exact figures; only huge ones are shortened ("12.3M").
 const COMPACT_FROM = 10_000_000;
-const TEXT = {
-  tabs: "Group usage by",
-  panel: (group) => `Usage by ${group.toLowerCase()}`,
-  requests: "Requests",
-  errors: "Errors",
-  errorRate: "Error rate",
-  tokensIn: "Tokens in",
-  tokensOut: "Tokens out",
-  cost: "Cost",
-  p50: "First token p50",
-  p95: "First token p95",
-  p50Help: "Half of the answers began sooner than this",
-  p95Help: "95 of 100 answers began sooner than this",
-  all: "All",
-  empty: "No requests in this period.",
-  loading: "Loading…",
-  estimated: (pct) => `${pct} of these tokens were estimated by the app: the provider did not report them`,
-  noPriceModel: (model) => `cost unknown: no price for model ${model}`,
-  noPrice: (n) => `cost unknown for ${plural(n, "request")}`,
-  setPrice: "Set a price",
-  whichModels: "See models",
-  legend: "~ Includes tokens the app estimated because the provider did not report them (and the cost from them).",
-};
 
 export class UsageTable extends HTMLElement {
   connectedCallback() {
@@ -60,13 +39,13 @@ export class UsageTable extends HTMLElement {
           dataset: { group: g.id },
           on: { click: () => this._choose(g.id, false) },
         },
-        g.label,
+        t(g.label),
       ),
     );
-    const list = h("div", { class: "tabs", role: "tablist", "aria-label": TEXT.tabs }, this._tabs);
+    const list = h("div", { class: "tabs", role: "tablist", "aria-label": t("usage.table.tabs") }, this._tabs);
     list.addEventListener("keydown", (event) => this._onKey(event));
     this._panel = h("div", { class: "table-panel", id: this._panelId, role: "tabpanel" });
-    this._legend = h("p", { class: "table-legend muted", hidden: true }, TEXT.legend);
+    this._legend = h("p", { class: "table-legend muted", hidden: true }, t("usage.table.legend"));
     this.append(list, this._panel, this._legend);
     this._markTabs();
     this._render();
@@ -103,7 +82,11 @@ export class UsageTable extends HTMLElement {
     }
     // Named in words of its own: a panel named just "Provider" would answer for the chat's
     // provider picker wherever the page is searched by label.
-    this._panel.setAttribute("aria-label", TEXT.panel(GROUPS.find((g) => g.id === this._group).label));
+    this._panel.setAttribute("aria-label", t(this._groupInfo().panel));
+  }
+
+  _groupInfo() {
+    return GROUPS.find((g) => g.id === this._group) || GROUPS[0];
   }
 
   _onKey(event) {
@@ -127,27 +110,27 @@ export class UsageTable extends HTMLElement {
     }
     if (state.loading && !state.rows.length) {
       this._legend.hidden = true;
-      return replaceChildren(this._panel, h("p", { class: "table-message muted" }, TEXT.loading));
+      return replaceChildren(this._panel, h("p", { class: "table-message muted" }, t("common.loading")));
     }
     if (!state.rows.length) {
       this._legend.hidden = true;
-      return replaceChildren(this._panel, h("p", { class: "table-message muted" }, TEXT.empty));
+      return replaceChildren(this._panel, h("p", { class: "table-message muted" }, t("usage.empty")));
     }
     const head = h(
       "tr",
       {},
-      h("th", { scope: "col", class: "col-name" }, GROUPS.find((g) => g.id === this._group).label),
-      num("th", TEXT.requests),
-      num("th", TEXT.errors),
-      num("th", TEXT.errorRate),
-      num("th", TEXT.tokensIn),
-      num("th", TEXT.tokensOut),
-      h("th", { scope: "col", class: "col-cost" }, TEXT.cost),
-      num("th", TEXT.p50, TEXT.p50Help),
-      num("th", TEXT.p95, TEXT.p95Help),
+      h("th", { scope: "col", class: "col-name" }, t(this._groupInfo().label)),
+      num("th", t("usage.table.requests")),
+      num("th", t("usage.table.errors")),
+      num("th", t("usage.table.errorRate")),
+      num("th", t("usage.table.tokensIn")),
+      num("th", t("usage.table.tokensOut")),
+      h("th", { scope: "col", class: "col-cost" }, t("usage.table.cost")),
+      num("th", t("usage.table.p50"), t("usage.table.p50Help")),
+      num("th", t("usage.table.p95"), t("usage.table.p95Help")),
     );
     const rows = state.rows.map((row) => this._row(row));
-    const foot = state.totals ? this._row({ ...state.totals, key: null, label: TEXT.all }, true) : null;
+    const foot = state.totals ? this._row({ ...state.totals, key: null, label: t("usage.table.all") }, true) : null;
     this._legend.hidden = ![...state.rows, state.totals || {}].some((r) => r.estimatedTokens > 0);
     replaceChildren(
       this._panel,
@@ -167,7 +150,8 @@ export class UsageTable extends HTMLElement {
 
   _row(row, total = false) {
     const tokens = (row.inputTokens || 0) + (row.outputTokens || 0);
-    const approx = row.estimatedTokens > 0 ? TEXT.estimated(share(row.estimatedTokens, tokens)) : null;
+    const approx =
+      row.estimatedTokens > 0 ? t("usage.table.estimated", { share: share(row.estimatedTokens, tokens) }) : null;
     const nameCell = h(
       "th",
       { scope: "row", class: "col-name" },
@@ -204,20 +188,22 @@ export class UsageTable extends HTMLElement {
       action = h(
         "button",
         { type: "button", class: "link-btn", on: { click: () => this._emit("set-price", { model: row.key }) } },
-        TEXT.setPrice,
+        t("usage.prices.add"),
       );
     else if (!total)
       action = h(
         "button",
         { type: "button", class: "link-btn", on: { click: () => this._emit("show-unpriced", {}) } },
-        TEXT.whichModels,
+        t("usage.table.whichModels"),
       );
     return [
       known,
       h(
         "span",
         { class: "cost-unknown" },
-        forModel ? TEXT.noPriceModel(row.key) : TEXT.noPrice(row.unknownCostRequests),
+        forModel
+          ? t("usage.table.noPriceModel", { model: row.key })
+          : t("usage.table.noPrice", { count: row.unknownCostRequests }),
         " ",
         action,
       ),
@@ -240,7 +226,7 @@ function tokenCell(count, approx) {
     "td",
     { class: "num is-estimated", title: `${exactCount(count)} — ${approx}` },
     h("span", { class: "approx-mark", "aria-hidden": "true" }, "~"),
-    h("span", { class: "sr-only" }, "estimated "),
+    h("span", { class: "sr-only" }, t("usage.table.estimatedMark"), " "),
     text,
   );
 }

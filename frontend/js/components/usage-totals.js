@@ -7,36 +7,10 @@
 // which models have no price.
 import { h, replaceChildren, uid } from "../lib/dom.js";
 import { icon } from "../lib/icons.js";
-import { plural } from "../lib/format.js";
+import { t } from "../lib/i18n.js";
 import { currenciesOf, exactCount, formatCount, formatMoney, share } from "../lib/usage-format.js";
 
 const RATE_KEY = "miaoda.usage.exchangeRate";
-const TEXT = {
-  requests: "Requests",
-  errors: "Errors",
-  errorShare: (pct) => `${pct} of requests`,
-  tokensIn: "Tokens in",
-  tokensOut: "Tokens out",
-  cost: "Cost",
-  noCost: "No cost recorded",
-  estimatedPart: (money) => `~${money} of it estimated`,
-  combined: (money) => `≈ ${money} in all`,
-  convertedAt: (rate) => `Converted at your rate, 1 USD = ${rate} CNY`,
-  setRate: "Set exchange rate",
-  editRate: "Change rate",
-  rateLegend: "Exchange rate for a combined total",
-  rateLabel: "CNY for 1 USD",
-  rateHelp: "Only for the combined figure; each cost stays in the currency it was priced in.",
-  showIn: "Show the total in",
-  save: "Save rate",
-  remove: "Remove rate",
-  cancel: "Cancel",
-  badRate: "Enter a rate above 0, for example 7.2.",
-  estimated: (pct) =>
-    `~ ${pct} of these tokens were estimated by the app: the provider did not report them. Figures marked ~ include estimates.`,
-  unpriced: (n) => `${plural(n, "request")} without a price: their cost is unknown and not in the totals.`,
-  whichModels: "See which models",
-};
 
 /** The user's rate: {cnyPerUsd, showIn: "USD" | "CNY"} or null. */
 export function readRate() {
@@ -88,35 +62,45 @@ export class UsageTotals extends HTMLElement {
   }
 
   _render() {
-    const t = this._totals;
-    const tokens = (t.inputTokens || 0) + (t.outputTokens || 0);
-    const approx = t.estimatedTokens > 0 ? "~" : "";
+    const totals = this._totals;
+    const tokens = (totals.inputTokens || 0) + (totals.outputTokens || 0);
+    const approx = totals.estimatedTokens > 0 ? "~" : "";
     replaceChildren(
       this._tiles,
-      tile("requests", TEXT.requests, formatCount(t.requests), exactCount(t.requests)),
+      tile("requests", t("usage.totals.requests"), formatCount(totals.requests), exactCount(totals.requests)),
       tile(
         "errors",
-        TEXT.errors,
-        formatCount(t.errors),
-        exactCount(t.errors),
-        t.requests ? TEXT.errorShare(share(t.errors, t.requests)) : null,
-        t.errors > 0,
+        t("usage.totals.errors"),
+        formatCount(totals.errors),
+        exactCount(totals.errors),
+        totals.requests ? t("usage.totals.errorShare", { share: share(totals.errors, totals.requests) }) : null,
+        totals.errors > 0,
       ),
-      tile("tokens-in", TEXT.tokensIn, approx + formatCount(t.inputTokens), exactCount(t.inputTokens)),
-      tile("tokens-out", TEXT.tokensOut, approx + formatCount(t.outputTokens), exactCount(t.outputTokens)),
-      this._costTile(t),
+      tile(
+        "tokens-in",
+        t("usage.totals.tokensIn"),
+        approx + formatCount(totals.inputTokens),
+        exactCount(totals.inputTokens),
+      ),
+      tile(
+        "tokens-out",
+        t("usage.totals.tokensOut"),
+        approx + formatCount(totals.outputTokens),
+        exactCount(totals.outputTokens),
+      ),
+      this._costTile(totals),
     );
     const notes = [];
-    if (t.estimatedTokens > 0)
+    if (totals.estimatedTokens > 0)
       notes.push(
         h(
           "p",
           { class: "usage-note usage-note-estimated" },
           h("span", { class: "approx-mark", "aria-hidden": "true" }, "~"),
-          h("span", {}, TEXT.estimated(share(t.estimatedTokens, tokens))),
+          h("span", {}, t("usage.totals.estimated", { share: share(totals.estimatedTokens, tokens) })),
         ),
       );
-    if (t.unknownCostRequests > 0) {
+    if (totals.unknownCostRequests > 0) {
       notes.push(
         h(
           "p",
@@ -125,7 +109,7 @@ export class UsageTotals extends HTMLElement {
           h(
             "span",
             {},
-            TEXT.unpriced(t.unknownCostRequests),
+            t("usage.totals.unpriced", { count: totals.unknownCostRequests }),
             " ",
             h(
               "button",
@@ -134,7 +118,7 @@ export class UsageTotals extends HTMLElement {
                 class: "link-btn",
                 on: { click: () => this.dispatchEvent(new CustomEvent("show-unpriced", { bubbles: true })) },
               },
-              TEXT.whichModels,
+              t("usage.totals.whichModels"),
             ),
           ),
         ),
@@ -143,9 +127,9 @@ export class UsageTotals extends HTMLElement {
     replaceChildren(this._notes, notes);
   }
 
-  _costTile(t) {
-    const cost = t.cost || {};
-    const estimated = t.estimatedCost || {};
+  _costTile(totals) {
+    const cost = totals.cost || {};
+    const estimated = totals.estimatedCost || {};
     const currencies = currenciesOf(cost);
     const lines = currencies.map((cur) =>
       h(
@@ -153,7 +137,11 @@ export class UsageTotals extends HTMLElement {
         { class: "cost-line", dataset: { currency: cur } },
         h("span", { class: "cost-amount" }, (estimated[cur] > 0 ? "~" : "") + formatMoney(cost[cur], cur)),
         estimated[cur] > 0
-          ? h("span", { class: "cost-estimated" }, TEXT.estimatedPart(formatMoney(estimated[cur], cur)))
+          ? h(
+              "span",
+              { class: "cost-estimated" },
+              t("usage.totals.estimatedPart", { amount: formatMoney(estimated[cur], cur) }),
+            )
           : null,
       ),
     );
@@ -168,18 +156,18 @@ export class UsageTotals extends HTMLElement {
             "aria-expanded": String(!this._rateForm.hidden),
             on: { click: () => this._openRate() },
           },
-          this._rate ? TEXT.editRate : TEXT.setRate,
+          this._rate ? t("usage.totals.editRate") : t("usage.totals.setRate"),
         )
       : null;
     this._rateBtn = rateBtn;
     return h(
       "div",
       { class: "usage-tile tile-cost", dataset: { tile: "cost" } },
-      h("dt", {}, TEXT.cost),
+      h("dt", {}, t("usage.totals.cost")),
       h(
         "dd",
         {},
-        lines.length ? lines : h("span", { class: "muted" }, TEXT.noCost),
+        lines.length ? lines : h("span", { class: "muted" }, t("usage.totals.noCost")),
         combined
           ? h(
               "div",
@@ -187,9 +175,9 @@ export class UsageTotals extends HTMLElement {
               h(
                 "span",
                 { class: "cost-combined-amount" },
-                TEXT.combined(formatMoney(combined.amount, combined.currency)),
+                t("usage.totals.combined", { amount: formatMoney(combined.amount, combined.currency) }),
               ),
-              h("span", { class: "cost-converted" }, TEXT.convertedAt(this._rate.cnyPerUsd)),
+              h("span", { class: "cost-converted" }, t("usage.totals.convertedAt", { rate: this._rate.cnyPerUsd })),
             )
           : null,
         rateBtn,
@@ -219,37 +207,37 @@ export class UsageTotals extends HTMLElement {
     this._removeRate = h(
       "button",
       { type: "button", class: "btn btn-sm", on: { click: () => this._saveRate(null) } },
-      TEXT.remove,
+      t("usage.totals.removeRate"),
     );
     const form = h(
       "form",
-      { class: "rate-form", hidden: true, noValidate: true, "aria-label": TEXT.rateLegend },
+      { class: "rate-form", hidden: true, noValidate: true, "aria-label": t("usage.totals.rateLegend") },
       h(
         "div",
         { class: "field field-compact" },
-        h("label", { for: rateId }, TEXT.rateLabel),
+        h("label", { for: rateId }, t("usage.totals.rateLabel")),
         this._rateInput,
         this._rateMsg,
       ),
-      h("div", { class: "field field-compact" }, h("label", { for: showId }, TEXT.showIn), this._showIn),
+      h("div", { class: "field field-compact" }, h("label", { for: showId }, t("usage.totals.showIn")), this._showIn),
       h(
         "div",
         { class: "rate-actions" },
-        h("button", { type: "submit", class: "btn btn-sm btn-primary" }, TEXT.save),
+        h("button", { type: "submit", class: "btn btn-sm btn-primary" }, t("usage.totals.saveRate")),
         this._removeRate,
         h(
           "button",
           { type: "button", class: "btn btn-sm btn-ghost", on: { click: () => this._closeRate() } },
-          TEXT.cancel,
+          t("common.cancel"),
         ),
       ),
-      h("p", { class: "field-help", id: `${rateId}-help` }, TEXT.rateHelp),
+      h("p", { class: "field-help", id: `${rateId}-help` }, t("usage.totals.rateHelp")),
     );
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const value = Number(this._rateInput.value);
       if (!(value > 0) || !Number.isFinite(value)) {
-        this._rateMsg.textContent = TEXT.badRate;
+        this._rateMsg.textContent = t("usage.totals.badRate");
         this._rateInput.setAttribute("aria-invalid", "true");
         this._rateInput.focus();
         return;

@@ -5,7 +5,7 @@
 // Everything is read again each time the screen is shown.
 import { h, replaceChildren } from "../lib/dom.js";
 import { icon } from "../lib/icons.js";
-import { plural } from "../lib/format.js";
+import { t } from "../lib/i18n.js";
 import { currenciesOf, periodLabel, timeZone } from "../lib/usage-format.js";
 import { providerService } from "../services/custom-provider-service.js";
 import { budgetStore, usageService } from "../services/usage-service.js";
@@ -18,29 +18,6 @@ import "./usage-chart.js";
 import "./usage-prices.js";
 
 const GROUP_KEY = "miaoda.usage.group";
-const TEXT = {
-  heading: "Usage",
-  loading: "Loading…",
-  summary: (period, requests) => `${period} · ${plural(requests, "request")}`,
-  export: "Export CSV",
-  exportHelp: "Save this period, grouped as the table is, as a CSV file",
-  exported: "Usage exported",
-  exportedTo: (path) => `Saved to ${path}`,
-  exportFailed: "Export failed",
-  clear: "Clear usage",
-  clearHelp: "Remove every recorded request",
-  clearTitle: "Clear all usage?",
-  clearText:
-    "Every recorded request goes, in every period: totals, charts and this month's budget spending start again from zero. Prices and budgets stay.",
-  clearLabel: "Clear usage",
-  cleared: (n) => `Cleared ${plural(n, "record")}`,
-  clearFailed: "Usage was not cleared",
-  perDay: "Per day",
-  breakdown: "Breakdown",
-  loadFailed: "Usage could not be loaded",
-  tryAgain: "Try again",
-  pricesFailed: "Prices could not be loaded",
-};
 
 export class UsageView extends HTMLElement {
   constructor() {
@@ -72,24 +49,33 @@ export class UsageView extends HTMLElement {
 
   _build() {
     this.classList.add("view", "usage-view");
-    this._heading = h("h1", { class: "view-title", tabIndex: -1, dataset: { focusFallback: "" } }, TEXT.heading);
-    this._summary = h("p", { class: "view-subtitle", "aria-live": "polite" }, TEXT.loading);
+    this._heading = h(
+      "h1",
+      { class: "view-title", tabIndex: -1, dataset: { focusFallback: "" } },
+      t("usage.view.heading"),
+    );
+    this._summary = h("p", { class: "view-subtitle", "aria-live": "polite" }, t("common.loading"));
     this._exportBtn = h(
       "button",
       {
         type: "button",
         class: "btn export-btn usage-export",
-        title: TEXT.exportHelp,
+        title: t("usage.view.exportHelp"),
         on: { click: () => this._export() },
       },
       icon("export", { size: 16 }),
-      h("span", { class: "label-collapsible" }, TEXT.export),
+      h("span", { class: "label-collapsible" }, t("usage.view.export")),
     );
     this._clearBtn = h(
       "button",
-      { type: "button", class: "btn usage-clear", title: TEXT.clearHelp, on: { click: () => this._clear() } },
+      {
+        type: "button",
+        class: "btn usage-clear",
+        title: t("usage.view.clearHelp"),
+        on: { click: () => this._clear() },
+      },
       icon("trash", { size: 16 }),
-      h("span", { class: "label-collapsible" }, TEXT.clear),
+      h("span", { class: "label-collapsible" }, t("usage.view.clear")),
     );
     const header = h(
       "header",
@@ -110,13 +96,13 @@ export class UsageView extends HTMLElement {
       h(
         "section",
         { class: "usage-panel", "aria-labelledby": "usage-per-day" },
-        h("h2", { class: "panel-title", id: "usage-per-day" }, TEXT.perDay),
+        h("h2", { class: "panel-title", id: "usage-per-day" }, t("usage.view.perDay")),
         this._chart,
       ),
       h(
         "section",
         { class: "usage-panel usage-breakdown", "aria-labelledby": "usage-breakdown" },
-        h("h2", { class: "panel-title", id: "usage-breakdown" }, TEXT.breakdown),
+        h("h2", { class: "panel-title", id: "usage-breakdown" }, t("usage.view.breakdown")),
         this._table,
       ),
       h("section", { class: "usage-panel" }, this._prices),
@@ -188,29 +174,30 @@ export class UsageView extends HTMLElement {
 
   async _loadPrices() {
     const result = await this.service.getPrices();
-    if (!result.success) return toast({ kind: "error", title: TEXT.pricesFailed, message: result.error.message });
+    if (!result.success)
+      return toast({ kind: "error", title: t("usage.view.pricesFailed"), message: result.error.message });
     this._prices.tables = result.tables;
     this._prices.prices = result.prices;
   }
 
   _renderSummary() {
     const { rows, totals } = this._days;
-    this._summary.textContent = TEXT.summary(periodLabel(this._range), totals.requests);
+    this._summary.textContent = t("usage.view.summary", { period: periodLabel(this._range), count: totals.requests });
     this._totals.totals = totals;
     const labels = new Map(this._providers.map((p) => [p.id, p.displayName]));
     this._chart.data = { days: this._range.days, rows, labels, currencies: currenciesOf(totals.cost) };
   }
 
   _showFailure(error) {
-    this._summary.textContent = TEXT.loadFailed;
+    this._summary.textContent = t("usage.view.loadFailed");
     this._content.hidden = true;
     this._failure.hidden = false;
     replaceChildren(
       this._failure,
       icon("alert", { size: 28 }),
-      h("h2", {}, TEXT.loadFailed),
+      h("h2", {}, t("usage.view.loadFailed")),
       h("p", { class: "muted" }, error.message),
-      h("button", { type: "button", class: "btn", on: { click: () => this.load() } }, TEXT.tryAgain),
+      h("button", { type: "button", class: "btn", on: { click: () => this.load() } }, t("common.retry")),
     );
   }
 
@@ -234,29 +221,34 @@ export class UsageView extends HTMLElement {
     this._exportBtn.disabled = false;
     if (!result.success) {
       if (result.error.code !== "CANCELLED")
-        toast({ kind: "error", title: TEXT.exportFailed, message: result.error.message });
+        toast({ kind: "error", title: t("usage.view.exportFailed"), message: result.error.message });
       return;
     }
     // The window saved it through a native dialog; a browser gets the file to download.
-    if (result.path) return toast({ kind: "success", title: TEXT.exported, message: TEXT.exportedTo(result.path) });
+    if (result.path)
+      return toast({
+        kind: "success",
+        title: t("usage.view.exported"),
+        message: t("usage.view.exportedTo", { path: result.path }),
+      });
     const text = result.csv ?? result.content ?? "";
     download(result.filename || `miaoda-usage-by-${group}-${this._range.from}-to-${this._range.to}.csv`, text);
   }
 
   async _clear() {
     const ok = await confirmDialog({
-      title: TEXT.clearTitle,
-      message: TEXT.clearText,
-      confirmLabel: TEXT.clearLabel,
+      title: t("usage.view.clearTitle"),
+      message: t("usage.view.clearText"),
+      confirmLabel: t("usage.view.clear"),
       danger: true,
     });
     if (!ok) return;
     const result = await this.service.clearUsage();
     if (!result.success) {
-      toast({ kind: "error", title: TEXT.clearFailed, message: result.error.message });
+      toast({ kind: "error", title: t("usage.view.clearFailed"), message: result.error.message });
       return;
     }
-    toast({ kind: "success", title: TEXT.cleared(result.removed || 0) });
+    toast({ kind: "success", title: t("usage.view.cleared", { count: result.removed || 0 }) });
     budgetStore.refresh();
     await this.load();
   }

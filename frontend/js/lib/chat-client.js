@@ -17,6 +17,7 @@
 // every live stream is aborted on purpose (the server then stores the partial reply as
 // "cancelled") and no failure is reported.
 import { bridgeEvents, streamRequest } from "../bridge.js";
+import { t } from "./i18n.js";
 import { readEventBatches } from "./sse-reader.js";
 
 const KINDS = new Set(["start", "attempt", "delta", "reasoning", "tool_call", "usage", "error", "done"]);
@@ -33,8 +34,6 @@ window.addEventListener("pagehide", pageLeaving);
 window.addEventListener("pageshow", () => {
   leaving = false;
 });
-
-const CUT_SHORT = "The connection to MiaoDa Chat closed before the reply was complete. Try again.";
 
 /**
  * Stream `body`; `onEvents([{type, data}])` receives the events in order, in the batches they
@@ -63,7 +62,11 @@ async function run(body, signal, onEvents) {
     response = await streamRequest("/api/chat/stream", body, { signal });
   } catch (err) {
     if (aborted(err, signal)) return "aborted";
-    onEvents(failure(err && err.envelope ? err.envelope.error : { code: "CONNECTION_FAILED", message: CUT_SHORT }));
+    onEvents(
+      failure(
+        err && err.envelope ? err.envelope.error : { code: "CONNECTION_FAILED", message: t("chat.client.cutShort") },
+      ),
+    );
     return "done";
   }
   const type = response.headers.get("content-type") || "";
@@ -99,7 +102,7 @@ async function run(body, signal, onEvents) {
   }
   if (!finished) {
     if (leaving || (signal && signal.aborted)) return "aborted";
-    onEvents(failure({ code: "CONNECTION_FAILED", message: CUT_SHORT }));
+    onEvents(failure({ code: "CONNECTION_FAILED", message: t("chat.client.cutShort") }));
   }
   return "done";
 }
@@ -152,7 +155,7 @@ async function refusal(response) {
   }
   error ??= {
     code: "INTERNAL",
-    message: `MiaoDa Chat answered with something unexpected (HTTP ${response.status}). Reload the page and try again.`,
+    message: t("chat.client.unexpected", { status: String(response.status) }),
   };
   error.responseStatus = response.status;
   if (error.code === "UNAUTHORIZED") bridgeEvents.dispatchEvent(new CustomEvent("unauthorized", { detail: error }));

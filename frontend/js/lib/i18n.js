@@ -12,6 +12,8 @@
 // (`setLanguage`) loads the other catalogue and tells every listener (`onLanguageChange`), and
 // the shell renders itself again: no restart.
 
+import { readAppJson } from "../bridge.js";
+
 export const LANGUAGES = ["en", "zh-CN"];
 export const AREAS = ["common", "shell", "providers", "chat", "routes", "usage", "settings"];
 const PLURAL_FORMS = new Set(["zero", "one", "two", "few", "many", "other"]);
@@ -56,9 +58,7 @@ async function loadCatalogue(lang) {
   const files = await Promise.all(
     AREAS.map(async (area) => {
       const url = new URL(`../../locales/${lang}/${area}.json`, import.meta.url);
-      const response = await fetch(url, { cache: "no-cache" });
-      if (!response.ok) throw new Error(`${url.pathname}: HTTP ${response.status}`);
-      return [area, await response.json()];
+      return [area, await readAppJson(url.href)];
     }),
   );
   for (const [area, tree] of files) flatten(area, tree, into);

@@ -69,6 +69,11 @@ const PATHS = {
   "arrow-up": ["M12 19V5", "M6 11l6-6 6 6"],
   chart: ["M4 20h16", "M7 16v-5", "M12 16V6", "M17 16v-8"],
   grip: ["M9 6h.01", "M15 6h.01", "M9 12h.01", "M15 12h.01", "M9 18h.01", "M15 18h.01"],
+  settings: [
+    "M12 15a3 3 0 1 0 0-6 3 3 0 0 0 0 6z",
+    "M10.3 3h3.4l.5 2.4 1.8 1 2.3-.8 1.7 2.9-1.8 1.6v2l1.8 1.6-1.7 2.9-2.3-.8-1.8 1-.5 2.4h-3.4l-.5-2.4-1.8-1-2.3.8-1.7-2.9 1.8-1.6v-2L3.8 8.5l1.7-2.9 2.3.8 1.8-1z",
+  ],
+  keyboard: ["M3 6h18v12H3z", "M7 10h.01", "M11 10h.01", "M15 10h.01", "M17 10h.01", "M8 14h8"],
 };
 
 /** An inline SVG icon, hidden from assistive tech (the control around it carries the name). */

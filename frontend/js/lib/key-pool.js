@@ -1,18 +1,21 @@
 // A provider's key pool as the UI shows it (API.md, Key pools): each key's state as it stands
 // now, and the short summary the provider card carries ("3 keys · 1 cooling").
+import { t } from "./i18n.js";
 import { secondsUntil } from "./format.js";
 
+/** Each state's word and what it means (keys for t()). */
 export const KEY_STATES = {
-  active: { label: "Active", help: "Used in turn with the other active keys." },
-  cooling: {
-    label: "Cooling",
-    help: "Rate limited: rests until the provider's wait is over, while the other keys answer.",
-  },
-  invalid: {
-    label: "Invalid",
-    help: "The provider refused it (401/403). Skipped until it is re-enabled, edited, or a check passes with it.",
-  },
-  exhausted: { label: "Exhausted", help: "Its quota is used up. Tried again an hour after that was reported." },
+  active: { label: "providers.keys.state.active.label", help: "providers.keys.state.active.help" },
+  cooling: { label: "providers.keys.state.cooling.label", help: "providers.keys.state.cooling.help" },
+  invalid: { label: "providers.keys.state.invalid.label", help: "providers.keys.state.invalid.help" },
+  exhausted: { label: "providers.keys.state.exhausted.label", help: "providers.keys.state.exhausted.help" },
+};
+
+// The summary's count of keys out of turn, by state.
+const IDLE_COUNTS = {
+  cooling: "providers.keys.summary.cooling",
+  invalid: "providers.keys.summary.invalid",
+  exhausted: "providers.keys.summary.exhausted",
 };
 
 /**
@@ -34,8 +37,10 @@ export function keysSummary(keys, now = Date.now()) {
   if (list.length < 2 && idle.length === 0) return "";
   const counts = {};
   for (const key of idle) counts[key.state] = (counts[key.state] || 0) + 1;
-  const parts = ["cooling", "invalid", "exhausted"].filter((s) => counts[s]).map((s) => `${counts[s]} ${s}`);
-  return [`${list.length} key${list.length === 1 ? "" : "s"}`, ...parts].join(" · ");
+  const parts = Object.keys(IDLE_COUNTS)
+    .filter((state) => counts[state])
+    .map((state) => t(IDLE_COUNTS[state], { count: counts[state] }));
+  return [t("providers.keys.summary.keys", { count: list.length }), ...parts].join(" · ");
 }
 
 /** True while some key of the pool is waiting out a countdown (the form ticks then). */

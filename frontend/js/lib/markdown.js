@@ -19,20 +19,11 @@
 import { Lexer, Marked } from "../../vendor/marked-18.2.1/marked.esm.js";
 import createDOMPurify from "../../vendor/dompurify-3.4.18/purify.es.mjs";
 import { h } from "./dom.js";
+import { t } from "./i18n.js";
 import { icon } from "./icons.js";
 import { copyText } from "./clipboard.js";
 import { highlightCode, isHighlightClass } from "./highlight.js";
 import { MATH_ATTRS, MATH_CLASSES, MATH_TAGS, mathExtensions } from "./math.js";
-
-const TEXT = {
-  copy: "Copy",
-  copied: "Copied",
-  copyFailed: "Copy failed",
-  copyCode: "Copy code",
-  copyLanguage: (language) => `Copy ${language} code`,
-  plainLanguage: "text",
-  image: (label) => `Image: ${label}`,
-};
 
 const BARE_TAG = /^<\/?(?:br|b|i|u|s|em|strong|del|sub|sup|kbd|mark)\s*\/?>$/i;
 const LANGUAGE_CLASS = /^language-[\w#+.-]{1,40}$/;
@@ -51,7 +42,7 @@ marked.use({
     },
     image(token) {
       const label = token.text || token.href;
-      return `<a href="${escapeHtml(token.href)}">${escapeHtml(TEXT.image(label))}</a>`;
+      return `<a href="${escapeHtml(token.href)}">${escapeHtml(t("chat.markdown.image", { label }))}</a>`;
     },
     code(token) {
       const language = (token.lang || "").match(/^\S*/)[0];
@@ -370,7 +361,7 @@ function renderTokens(tokens) {
   try {
     html = marked.parser(tokens);
   } catch {
-    html = `<p>${escapeHtml(tokens.map((t) => t.raw).join(""))}</p>`;
+    html = `<p>${escapeHtml(tokens.map((token) => token.raw).join(""))}</p>`;
   }
   const fragment = purify.sanitize(html, SANITIZE);
   decorateCodeBlocks(fragment);
@@ -384,13 +375,13 @@ function decorateCodeBlocks(root) {
     if (!code) continue;
     const match = /(?:^|\s)language-([\w#+.-]+)/.exec(code.className);
     const language = match ? match[1] : "";
-    const label = h("span", { class: "code-lang" }, language || TEXT.plainLanguage);
-    const name = language ? TEXT.copyLanguage(language) : TEXT.copyCode;
+    const label = h("span", { class: "code-lang" }, language || t("chat.markdown.plainLanguage"));
+    const name = language ? t("chat.markdown.copyLanguage", { language }) : t("chat.markdown.copyCode");
     const button = h(
       "button",
-      { type: "button", class: "code-copy", title: TEXT.copyCode, "aria-label": name },
+      { type: "button", class: "code-copy", title: t("chat.markdown.copyCode"), "aria-label": name },
       icon("copy", { size: 14 }),
-      h("span", { class: "copy-label" }, TEXT.copy),
+      h("span", { class: "copy-label" }, t("common.copy")),
     );
     button.addEventListener("click", () => copyFeedback(button, code.textContent));
     const frame = h("div", { class: "code-block" }, h("div", { class: "code-head" }, label, button));
@@ -406,7 +397,7 @@ export async function copyFeedback(button, text) {
   const label = button.querySelector(".copy-label");
   if (label) {
     label.dataset.idle ??= label.textContent;
-    label.textContent = ok ? TEXT.copied : TEXT.copyFailed;
+    label.textContent = ok ? t("common.copied") : t("chat.markdown.copyFailed");
   }
   button.dataset.copied = ok ? "yes" : "no";
   clearTimeout(button._copyTimer);

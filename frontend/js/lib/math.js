@@ -15,6 +15,7 @@
 // bad TeX is shown as red source; maxSize/maxExpand keep a hostile formula
 // from growing huge or looping through macros.
 import katex from "../../vendor/katex-0.19.1/katex.mjs";
+import { onLanguageChange, t } from "./i18n.js";
 
 const KATEX = {
   output: "mathml",
@@ -29,6 +30,7 @@ const KATEX = {
 const MAX_TEX = 8_000;
 const CACHE_LIMIT = 400;
 const cache = new Map();
+onLanguageChange(() => cache.clear()); // a formula that failed says why in the language in use
 
 /** MathML markup for `tex` (to be sanitized by the caller). */
 export function mathMarkup(tex, display) {
@@ -46,8 +48,9 @@ function renderTex(tex, display) {
   try {
     return katex.renderToString(tex, { ...KATEX, displayMode: display });
   } catch (error) {
-    const reason = error instanceof katex.ParseError ? error.rawMessage : "";
-    return `<span class="katex-error" title="${escapeHtml(reason)}">${escapeHtml(tex)}</span>`;
+    // KaTeX's reason is English whatever the language: the tooltip only says the TeX is wrong.
+    const title = error instanceof katex.ParseError ? ` title="${escapeHtml(t("chat.markdown.mathError"))}"` : "";
+    return `<span class="katex-error"${title}>${escapeHtml(tex)}</span>`;
   }
 }
 

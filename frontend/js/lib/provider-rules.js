@@ -1,19 +1,22 @@
 // The provider rules (docs/API.md, Providers) the form needs while the user types: the request
 // URL a config resolves to, the default auth per type, and cheap hints. The server stays the
-// judge: its messages replace these hints when a save or test is refused.
+// judge: its messages replace these hints when a save or test is refused. Texts are looked up
+// when asked for (lib/i18n.js), so they follow the language.
+import { formatList, formatNumber, t } from "./i18n.js";
 
+// `label` names the type in the form's list, `short` on cards and template tiles.
 export const PROVIDER_TYPES = [
-  { value: "openai-compatible", label: "OpenAI-compatible" },
-  { value: "anthropic-compatible", label: "Anthropic-compatible" },
-  { value: "custom", label: "Custom (OpenAI wire, own paths)" },
+  { value: "openai-compatible", label: "providers.types.openai", short: "providers.types.openai" },
+  { value: "anthropic-compatible", label: "providers.types.anthropic", short: "providers.types.anthropic" },
+  { value: "custom", label: "providers.types.customLong", short: "providers.types.custom" },
 ];
 
 export const PARAMETERS = [
-  { key: "temperature", label: "Temperature", min: 0, max: 2, integer: false, hint: "0–2" },
-  { key: "maxTokens", label: "Max tokens", min: 1, max: 1_000_000, integer: true, hint: "1–1,000,000" },
-  { key: "topP", label: "Top P", min: 0, max: 1, integer: false, hint: "0–1" },
-  { key: "frequencyPenalty", label: "Frequency penalty", min: -2, max: 2, integer: false, hint: "−2–2" },
-  { key: "presencePenalty", label: "Presence penalty", min: -2, max: 2, integer: false, hint: "−2–2" },
+  { key: "temperature", label: "providers.params.temperature", min: 0, max: 2, integer: false },
+  { key: "maxTokens", label: "providers.params.maxTokens", min: 1, max: 1_000_000, integer: true },
+  { key: "topP", label: "providers.params.topP", min: 0, max: 1, integer: false },
+  { key: "frequencyPenalty", label: "providers.params.frequencyPenalty", min: -2, max: 2, integer: false },
+  { key: "presencePenalty", label: "providers.params.presencePenalty", min: -2, max: 2, integer: false },
 ];
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -33,9 +36,21 @@ export function isSecretHeader(name) {
   return /key|token|secret|auth/i.test(name || "");
 }
 
+/** The types as the form's list shows them: [{value, label}]. */
+export function typeOptions() {
+  return PROVIDER_TYPES.map((type) => ({ value: type.value, label: t(type.label) }));
+}
+
+/** A type's short name ("OpenAI-compatible"); an unknown type as it is. */
 export function typeLabel(type) {
-  const found = PROVIDER_TYPES.find((t) => t.value === type);
-  return found ? found.label.replace(/ \(.*\)$/, "") : type;
+  const found = PROVIDER_TYPES.find((known) => known.value === type);
+  return found ? t(found.short) : type;
+}
+
+/** A parameter's range as the form shows it: "0–2", "1–1,000,000", "−2–2". */
+export function parameterRange(spec) {
+  const number = (value) => formatNumber(value).replace(/^-/, "\u2212");
+  return `${number(spec.min)}–${number(spec.max)}`;
 }
 
 /** The auth a provider type gets when none is given. */
@@ -47,13 +62,13 @@ export function describeAuth(auth) {
   if (!auth) return "";
   switch (auth.scheme) {
     case "bearer":
-      return "Bearer token (Authorization header)";
+      return t("providers.auth.bearer");
     case "header":
-      return `Header ${auth.name || ""}`.trim();
+      return auth.name ? t("providers.auth.header", { name: auth.name }) : t("providers.auth.headerUnnamed");
     case "query":
-      return `Query parameter ${auth.name || ""}`.trim();
+      return auth.name ? t("providers.auth.query", { name: auth.name }) : t("providers.auth.queryUnnamed");
     case "none":
-      return "No key sent";
+      return t("providers.auth.none");
     default:
       return auth.scheme;
   }
@@ -112,70 +127,67 @@ export function uniqueName(name, taken) {
 
 // --- hints: a message when something is clearly wrong, else null -------------------------
 
+const placeholders = (holes) => t("providers.hints.placeholders", { holes: formatList(holes) });
+const tooLong = (count) => t("providers.hints.tooLong", { count });
+
 export const hints = {
   name(value) {
-    if (!value) return "Give a short name, e.g. groq-fast.";
-    return NAME_RE.test(value)
-      ? null
-      : "Use 1–64 ASCII letters, digits, '-', '_' or '.', starting with a letter or digit.";
+    if (!value) return t("providers.hints.name.empty");
+    return NAME_RE.test(value) ? null : t("providers.hints.name.invalid");
   },
   displayName(value) {
-    if (!value.trim()) return "Give a display name.";
-    if (value.length > 80) return "At most 80 characters.";
-    if (CONTROL_RE.test(value)) return "No control characters or line breaks.";
-    return BIDI_CONTROL_RE.test(value) ? "No text-direction controls (U+202A–U+202E, U+2066–U+2069)." : null;
+    if (!value.trim()) return t("providers.hints.displayName.empty");
+    if (value.length > 80) return tooLong(80);
+    if (CONTROL_RE.test(value)) return t("providers.hints.displayName.control");
+    return BIDI_CONTROL_RE.test(value) ? t("providers.hints.displayName.bidi") : null;
   },
   baseURL(value) {
     const text = value.trim();
-    if (!text) return "Give the provider's base URL, e.g. https://api.example.com/v1.";
+    if (!text) return t("providers.hints.baseURL.empty");
     const holes = text.match(/\{[^}]*\}/g);
-    if (holes) return `Replace ${[...new Set(holes)].join(" and ")} with your own value.`;
+    if (holes) return placeholders([...new Set(holes)]);
     let url;
     try {
       url = new URL(text);
     } catch {
-      return "Not a valid URL. Use the form https://api.example.com/v1.";
+      return t("providers.hints.baseURL.invalid");
     }
-    if (!["http:", "https:"].includes(url.protocol) || !url.hostname)
-      return "Must be an http:// or https:// URL with a host.";
-    if (url.username || url.password) return "No user name or password in the URL; put the key in the API key field.";
-    if (url.hash || text.endsWith("#")) return "Must not contain a # fragment.";
-    if (url.search || text.endsWith("?"))
-      return "No ?query here; put query parameters in the endpoint paths (Advanced).";
+    if (!["http:", "https:"].includes(url.protocol) || !url.hostname) return t("providers.hints.baseURL.scheme");
+    if (url.username || url.password) return t("providers.hints.baseURL.credentials");
+    if (url.hash || text.endsWith("#")) return t("providers.hints.baseURL.fragment");
+    if (url.search || text.endsWith("?")) return t("providers.hints.baseURL.query");
     return null;
   },
   model(value) {
-    if (!value.trim()) return "Give a model name.";
+    if (!value.trim()) return t("providers.hints.model.empty");
     const holes = value.match(/\{[^}]*\}/g);
-    if (holes) return `Replace ${holes.join(" and ")} with your own value.`;
-    return value.length > 200 ? "At most 200 characters." : null;
+    if (holes) return placeholders(holes);
+    return value.length > 200 ? tooLong(200) : null;
   },
   apiKey(value) {
     if (!value) return null;
-    if (value !== value.trim()) return "Remove the spaces before or after the key.";
-    return value.length > 4096 ? "At most 4,096 characters." : null;
+    if (value !== value.trim()) return t("providers.hints.apiKey.spaces");
+    return value.length > 4096 ? tooLong(4096) : null;
   },
   authName(scheme, value) {
-    if (scheme === "header" && !value) return "Give the header the key is sent in, e.g. x-api-key.";
-    if (scheme === "query" && !value) return "Give the query parameter the key is sent in, e.g. key.";
-    if (scheme === "header" && !TOKEN_RE.test(value)) return "Not a valid header name.";
+    if (scheme === "header" && !value) return t("providers.hints.authName.header");
+    if (scheme === "query" && !value) return t("providers.hints.authName.query");
+    if (scheme === "header" && !TOKEN_RE.test(value)) return t("providers.hints.authName.invalid");
     return null;
   },
   endpoint(value) {
     if (!value) return null;
-    if (!value.startsWith("/") || value.startsWith("//"))
-      return "Must be a path starting with one /, e.g. /chat/completions?api-version=2024-10-21.";
-    if (/[\s#]/.test(value)) return "No spaces or # in a path.";
-    if (ENDPOINT_ESCAPE_RE.test(value.split("?")[0]))
-      return "Must stay under the base URL: no .. segments, //, backslashes or encoded dots and slashes (%2E, %2F, %5C).";
+    if (!value.startsWith("/") || value.startsWith("//")) return t("providers.hints.endpoint.slash");
+    if (/[\s#]/.test(value)) return t("providers.hints.endpoint.chars");
+    if (ENDPOINT_ESCAPE_RE.test(value.split("?")[0])) return t("providers.hints.endpoint.escape");
     return null;
   },
   header(name, value, seen) {
-    if (!name) return value ? "Give the header a name." : null;
-    if (!TOKEN_RE.test(name)) return "Header names use letters, digits and - _ . only.";
-    if (FORBIDDEN_HEADERS.has(name.toLowerCase())) return `${name} is set by MiaoDa Chat and cannot be overridden.`;
-    if (seen.has(name.toLowerCase())) return `${name} is given twice.`;
-    return /[\r\n]/.test(value) ? "Values cannot contain line breaks." : null;
+    if (!name) return value ? t("providers.hints.header.noName") : null;
+    if (!TOKEN_RE.test(name)) return t("providers.hints.header.invalid");
+    if (FORBIDDEN_HEADERS.has(name.toLowerCase())) return t("providers.hints.header.reserved", { name });
+    if (seen.has(name.toLowerCase())) return t("providers.hints.header.twice", { name });
+    return /[\r\n]/.test(value) ? t("providers.hints.header.lineBreaks") : null;
   },
 };
 
@@ -185,9 +197,13 @@ export function parseParameter(spec, raw) {
     .trim()
     .replace(/\u2212/g, "-");
   if (text === "") return { value: undefined };
-  if (!/^-?(\d+\.?\d*|\.\d+)(e-?\d+)?$/i.test(text)) return { error: `Must be a number (${spec.hint}).` };
+  const range = parameterRange(spec);
+  if (!/^-?(\d+\.?\d*|\.\d+)(e-?\d+)?$/i.test(text)) return { error: t("providers.params.notNumber", { range }) };
   const value = Number(text);
-  if (spec.integer && !Number.isInteger(value)) return { error: `Must be a whole number (${spec.hint}).` };
-  if (value < spec.min || value > spec.max) return { value, hint: `Must be from ${spec.hint.replace("–", " to ")}.` };
+  if (spec.integer && !Number.isInteger(value)) return { error: t("providers.params.notWhole", { range }) };
+  if (value < spec.min || value > spec.max) {
+    const [min, max] = [spec.min, spec.max].map((n) => formatNumber(n).replace(/^-/, "\u2212"));
+    return { value, hint: t("providers.params.outOfRange", { min, max }) };
+  }
   return { value };
 }

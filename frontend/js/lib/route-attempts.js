@@ -1,27 +1,20 @@
 // The line under a reply that came through a route: who answered, and what happened to the
 // members tried before — "Answered by DeepSeek — Groq was rate limited (429), OpenRouter
 // skipped (circuit open)". Built from the stream's `attempt` events while the reply is written
-// and from the stored message's `attempts` afterwards (docs/API.md, Routes). Pure: the caller
-// puts the parts into the DOM as text.
+// and from the stored message's `attempts` afterwards (docs/API.md, Routes). No DOM: the
+// caller puts the parts into the page as text; the words come from the translation layer.
+import { t } from "./i18n.js";
 
-// What a member's error code says about it, after its name.
+// The key of what a member's error code says about it, after its name.
 const PHRASES = {
-  RATE_LIMITED: "was rate limited",
-  UPSTREAM_ERROR: "failed",
-  CONNECTION_FAILED: "could not be reached",
-  TIMEOUT: "timed out",
-  AUTH_FAILED: "refused the key",
-  QUOTA_EXCEEDED: "is out of quota",
-  MODEL_NOT_FOUND: "does not have the model",
-  INVALID_RESPONSE: "answered in a way the app could not read",
-};
-const SKIPPED = "skipped (circuit open)";
-const TEXT = {
-  answered: "Answered by",
-  none: "No provider answered",
-  stopped: "Stopped",
-  trying: "trying the next provider…",
-  someone: "A provider",
+  RATE_LIMITED: "chat.route.phrase.rateLimited",
+  UPSTREAM_ERROR: "chat.route.phrase.failed",
+  CONNECTION_FAILED: "chat.route.phrase.unreachable",
+  TIMEOUT: "chat.route.phrase.timedOut",
+  AUTH_FAILED: "chat.route.phrase.keyRefused",
+  QUOTA_EXCEEDED: "chat.route.phrase.outOfQuota",
+  MODEL_NOT_FOUND: "chat.route.phrase.noModel",
+  INVALID_RESPONSE: "chat.route.phrase.unreadable",
 };
 
 /** An `attempt` event or stored attempt as a turn keeps it. */
@@ -38,10 +31,10 @@ export function attemptOf(data) {
 
 /** "failed (500)", "was rate limited (429)", "could not be reached", "skipped (circuit open)". */
 export function attemptPhrase(attempt) {
-  if (attempt.outcome === "skipped") return SKIPPED;
-  const phrase = PHRASES[attempt.code] || "failed";
+  if (attempt.outcome === "skipped") return t("chat.route.phrase.skipped");
+  const phrase = t(PHRASES[attempt.code] || "chat.route.phrase.failed");
   const status = httpStatusOf(attempt);
-  return status ? `${phrase} (${status})` : phrase;
+  return status ? t("chat.route.withStatus", { phrase, status }) : phrase;
 }
 
 // The provider's HTTP status when the error's message quotes one ("… (HTTP 500: …)"); a rate
@@ -62,13 +55,15 @@ export function routeLine(turn) {
   const attempts = Array.isArray(turn.attempts) ? turn.attempts : [];
   if (!turn.routeId || attempts.length === 0) return null;
   const answering = attempts.find((a) => a.outcome === "answering");
+  const someone = t("chat.route.someone");
   const before = attempts
     .filter((a) => a.outcome !== "answering")
-    .map((a) => `${a.providerName || TEXT.someone} ${attemptPhrase(a)}`);
-  const rest = before.join(", ");
+    .map((a) => t("chat.route.attempt", { name: a.providerName || someone, phrase: attemptPhrase(a) }));
+  const rest = before.join(t("chat.route.separator"));
   if (answering)
-    return { outcome: "answered", lead: TEXT.answered, name: answering.providerName || TEXT.someone, rest };
-  if (turn.status === "streaming") return { outcome: "trying", lead: "", name: "", rest: `${rest} — ${TEXT.trying}` };
-  if (turn.status === "stopped") return { outcome: "stopped", lead: TEXT.stopped, name: "", rest };
-  return { outcome: "failed", lead: TEXT.none, name: "", rest };
+    return { outcome: "answered", lead: t("chat.route.answered"), name: answering.providerName || someone, rest };
+  if (turn.status === "streaming")
+    return { outcome: "trying", lead: "", name: "", rest: `${rest} — ${t("chat.route.trying")}` };
+  if (turn.status === "stopped") return { outcome: "stopped", lead: t("chat.route.stopped"), name: "", rest };
+  return { outcome: "failed", lead: t("chat.route.none"), name: "", rest };
 }

@@ -1,25 +1,25 @@
 // What the routes screen says about a route (docs/API.md, Routes): its strategies in a line
-// each, and a member's circuit breaker in words. Pure: no DOM, no backend.
+// each, and a member's circuit breaker in words. No DOM, no backend: text comes from the
+// translation layer (`routes.strategy.*`, `routes.circuit.*`).
+import { t } from "./i18n.js";
 
-/** The strategies, in the order the form offers them, each with what it does in one line. */
+/** The strategies, in the order the form offers them, with the keys of their name and line. */
 export const STRATEGIES = [
-  {
-    value: "failover",
-    label: "Failover",
-    help: "Tries the providers in order: the next one answers only when the one before fails.",
-  },
-  {
-    value: "round-robin",
-    label: "Round-robin",
-    help: "Spreads the load: each request starts one provider further down the list.",
-  },
-  { value: "fastest", label: "Fastest", help: "Starts with the provider that has been quickest to answer lately." },
+  { value: "failover", label: "routes.strategy.failover.label", help: "routes.strategy.failover.help" },
+  { value: "round-robin", label: "routes.strategy.roundRobin.label", help: "routes.strategy.roundRobin.help" },
+  { value: "fastest", label: "routes.strategy.fastest.label", help: "routes.strategy.fastest.help" },
 ];
 
 /** "Failover", "Round-robin", "Fastest" (or the value itself for one this page does not know). */
 export function strategyLabel(value) {
   const found = STRATEGIES.find((s) => s.value === value);
-  return found ? found.label : String(value || "");
+  return found ? t(found.label) : String(value || "");
+}
+
+/** What a strategy does, in one line ("" for one this page does not know). */
+export function strategyHelp(value) {
+  const found = STRATEGIES.find((s) => s.value === value);
+  return found ? t(found.help) : "";
 }
 
 /**
@@ -30,18 +30,20 @@ export function strategyLabel(value) {
 export function describeCircuit(circuit, now = Date.now()) {
   const state = circuit && ["open", "half-open"].includes(circuit.state) ? circuit.state : "closed";
   const reason = circuit && circuit.reason ? circuit.reason : null;
-  const why = reason ? `Paused after ${reason.code}: ${reason.message}` : "Paused after repeated failures.";
-  if (state === "closed") return { state, label: "Available", detail: "Requests go to this provider.", reason: null };
-  if (state === "half-open") {
-    return {
-      state,
-      label: "Probing",
-      detail: "One request is testing whether it recovered; the others skip it meanwhile.",
-      reason,
-    };
-  }
+  if (state === "closed")
+    return { state, label: t("routes.circuit.available"), detail: t("routes.circuit.availableDetail"), reason: null };
+  if (state === "half-open")
+    return { state, label: t("routes.circuit.probing"), detail: t("routes.circuit.probingDetail"), reason };
+  const why = reason
+    ? t("routes.circuit.pausedAfter", { code: reason.code, message: reason.message })
+    : t("routes.circuit.pausedRepeated");
   const reopens = Date.parse(circuit.reopensAt || "");
   const left = Number.isNaN(reopens) ? null : Math.ceil((reopens - now) / 1000);
-  const label = left === null ? "Paused" : left > 0 ? `Paused, reopens in ${left} s` : "Paused, reopening now";
+  const label =
+    left === null
+      ? t("routes.circuit.paused")
+      : left > 0
+        ? t("routes.circuit.reopensIn", { seconds: left })
+        : t("routes.circuit.reopeningNow");
   return { state, label, detail: why, reason };
 }

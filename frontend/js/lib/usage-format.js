@@ -1,6 +1,8 @@
 // Usage figures in words: money per currency (never converted unless the user gave a rate),
 // token counts, the periods of the Usage screen as the ISO bounds getUsageSummary takes, and
-// local days as "YYYY-MM-DD".
+// local days as "YYYY-MM-DD". Numbers, money and dates are written in the app's language
+// (lib/i18n.js): "$1.20" and "CN¥1.20" in English, "US$1.20" and "¥1.20" in Chinese.
+import { formatDate, formatNumber, t } from "./i18n.js";
 
 /** The page's IANA time zone (what the summary groups days by), or undefined. */
 export function timeZone() {
@@ -11,7 +13,11 @@ export function timeZone() {
   }
 }
 
-/** "$1.23", "CN¥0.0042": two decimals from 1 up, up to four below, two significant digits below that. */
+/**
+ * "$1.23", "CN¥0.0042" (English; "US$1.23", "¥0.0042" in Chinese): `Intl`'s symbol for the
+ * language, which never lets USD and CNY look alike. Two decimals from 1 up, up to four below,
+ * two significant digits below that.
+ */
 export function formatMoney(amount, currency) {
   const value = Number(amount) || 0;
   const size = Math.abs(value);
@@ -22,9 +28,9 @@ export function formatMoney(amount, currency) {
         ? { minimumFractionDigits: 2, maximumFractionDigits: 4 }
         : { maximumSignificantDigits: 2 };
   try {
-    return new Intl.NumberFormat("en-US", { style: "currency", currency, ...digits }).format(value);
+    return formatNumber(value, { style: "currency", currency, ...digits });
   } catch {
-    return `${value.toFixed(4)} ${currency}`; // a code Intl does not know
+    return `${formatNumber(value, { maximumFractionDigits: 4 })} ${currency}`; // a code Intl does not know
   }
 }
 
@@ -41,24 +47,30 @@ export function formatCost(cost) {
   return parts.length ? parts.join(" + ") : "—";
 }
 
-/** "12,345", or "1.2M" from `compactFrom` up (the exact number belongs in a title). */
+/** "12,345", or "1.2M" ("120万") from `compactFrom` up (the exact number belongs in a title). */
 export function formatCount(n, compactFrom = 100_000) {
   const value = Number(n) || 0;
-  if (Math.abs(value) < compactFrom) return new Intl.NumberFormat("en-US").format(value);
-  return new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 1 }).format(value);
+  if (Math.abs(value) < compactFrom) return formatNumber(value);
+  return formatNumber(value, { notation: "compact", maximumFractionDigits: 1 });
 }
 
 /** "12,345" always. */
 export function exactCount(n) {
-  return new Intl.NumberFormat("en-US").format(Number(n) || 0);
+  return formatNumber(Number(n) || 0);
 }
 
 /** "4.5%" of `part` in `whole`, or "—" when `whole` is 0. */
 export function share(part, whole) {
   if (!whole) return "—";
-  const pct = (100 * part) / whole;
-  if (pct > 0 && pct < 0.1) return "<0.1%";
-  return `${pct.toFixed(pct >= 99.95 || Number.isInteger(pct) ? 0 : 1)}%`;
+  const ratio = part / whole;
+  if (ratio > 0 && ratio < 0.001) return `<${percent(0.001, 1)}`;
+  const pct = 100 * ratio;
+  return percent(ratio, pct >= 99.95 || Number.isInteger(pct) ? 0 : 1);
+}
+
+/** "86%" for 0.86, with up to `digits` decimals. */
+export function percent(ratio, digits = 0) {
+  return formatNumber(ratio, { style: "percent", maximumFractionDigits: digits });
 }
 
 /** "2025-03-14" for the local day of `date`. */
@@ -85,12 +97,13 @@ function addDays(date, days) {
   return new Date(date.getFullYear(), date.getMonth(), date.getDate() + days);
 }
 
+/** The periods the Usage screen offers, with the keys of their names. */
 export const PRESETS = [
-  { id: "today", label: "Today" },
-  { id: "7d", label: "7 days" },
-  { id: "30d", label: "30 days" },
-  { id: "month", label: "This month" },
-  { id: "custom", label: "Custom" },
+  { id: "today", label: "usage.period.today" },
+  { id: "7d", label: "usage.period.days7" },
+  { id: "30d", label: "usage.period.days30" },
+  { id: "month", label: "usage.period.month" },
+  { id: "custom", label: "usage.period.custom" },
 ];
 
 /**
@@ -118,17 +131,20 @@ export function periodRange(preset, { now = new Date(), from, to } = {}) {
   return { since: first.toISOString(), until: end.toISOString(), from: localDay(first), to: localDay(last), days };
 }
 
-/** "Mar 14" (or "Mar 14, 2024" when `withYear`) for a "YYYY-MM-DD" day. */
+/** "Mar 14" / "3月14日" (or "Mar 14, 2024" / "2024年3月14日" when `withYear`) for a "YYYY-MM-DD" day. */
 export function dayLabel(day, withYear = false) {
   const date = parseDay(day);
   if (!date) return day;
-  return date.toLocaleDateString("en-US", { month: "short", day: "numeric", ...(withYear ? { year: "numeric" } : {}) });
+  return formatDate(date, { month: "short", day: "numeric", ...(withYear ? { year: "numeric" } : {}) });
 }
 
-/** "Mar 8 – Mar 14, 2025", "Mar 14, 2025" for a period. */
+/** "Mar 8 – Mar 14, 2025" / "2025年3月8日至3月14日", "Mar 14, 2025" for a period. */
 export function periodLabel(range) {
   if (!range) return "";
-  const sameYear = range.from.slice(0, 4) === range.to.slice(0, 4);
   if (range.from === range.to) return dayLabel(range.from, true);
-  return `${dayLabel(range.from, !sameYear)} – ${dayLabel(range.to, true)}`;
+  // Where the year goes is the language's business: after the pair in English, before it in Chinese.
+  const year = range.from.slice(0, 4);
+  if (year === range.to.slice(0, 4))
+    return t("usage.period.rangeSameYear", { from: dayLabel(range.from), to: dayLabel(range.to), year });
+  return t("usage.period.range", { from: dayLabel(range.from, true), to: dayLabel(range.to, true) });
 }
