@@ -26,12 +26,44 @@ from importlib import resources
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
+from backend.i18n import current_language
+
 CURRENCIES: Final = ("USD", "CNY")
 PriceSource = Literal["bundled", "user"]
 
 _DATE_SUFFIX = re.compile(r"(?:[-@](?:\d{4}-\d{2}-\d{2}|\d{8}|\d{4}))$")
 _DOTTED_VERSION = re.compile(r"(?<=\d)\.(?=\d)")
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+@dataclass(frozen=True)
+class LocalText:
+    """A name or note of the price table, in each of the app's languages (`{"en": …, "zh-CN":
+    …}` in the JSON), or one text for all (a brand name, a URL). `str()` gives it in the
+    language of the moment (backend.i18n), English where the language has none."""
+
+    texts: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def read(cls, raw: Any) -> LocalText:
+        if isinstance(raw, str):
+            return cls((("en", raw),))
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("en"), str):
+            raise ValueError("a text is a string or an object with at least an en string")
+        return cls(tuple((str(lang), str(text)) for lang, text in raw.items()))
+
+    @classmethod
+    def maybe(cls, raw: Any) -> LocalText | None:
+        return None if raw is None else cls.read(raw)
+
+    def __str__(self) -> str:
+        by_language = dict(self.texts)
+        return by_language.get(current_language()) or by_language["en"]
+
+
+def local(text: LocalText | None) -> str | None:
+    """`text` in the language of the moment (None stays None)."""
+    return None if text is None else str(text)
 
 
 @dataclass(frozen=True)
@@ -47,7 +79,7 @@ class Price:
     provider_id: str | None = None  # a user price's provider; None for any (and bundled)
     table: str | None = None  # a bundled price's table id
     as_of: str | None = None
-    note: str | None = None
+    note: LocalText | None = None
 
     def cost_micros(self, input_tokens: int, output_tokens: int, cached_tokens: int) -> int:
         """The cost of a request in millionths of `currency`, rounded half up.
@@ -77,7 +109,7 @@ class Price:
             "source": self.source,
         }
         if self.source == "bundled":
-            out.update(table=self.table, asOf=self.as_of, sourceNote=self.note)
+            out.update(table=self.table, asOf=self.as_of, sourceNote=local(self.note))
         return out
 
 
@@ -86,13 +118,13 @@ class PriceTable:
     """One provider service's prices, in one currency."""
 
     id: str
-    name: str
+    name: LocalText
     templates: tuple[str, ...]
     hosts: tuple[str, ...]
     currency: str
-    source: str
+    source: LocalText  # a URL, or what stands for one ("runs on your own computer")
     as_of: str
-    note: str | None = None
+    note: LocalText | None = None
     free: bool = False
     vendors: Mapping[str, str] = field(default_factory=dict)
     free_suffix: str | None = None
@@ -206,20 +238,20 @@ def _load_table(raw: Mapping[str, Any]) -> PriceTable:
             source="bundled",
             table=raw["id"],
             as_of=entry.get("asOf", raw["asOf"]),
-            note=entry.get("note", raw.get("note")),
+            note=LocalText.maybe(entry.get("note", raw.get("note"))),
         )
         for name in (entry["model"], *entry.get("aliases", [])):
             models.setdefault(name, price)
             models.setdefault(name.lower(), price)
     return PriceTable(
         id=raw["id"],
-        name=raw["name"],
+        name=LocalText.read(raw["name"]),
         templates=tuple(raw["templates"]),
         hosts=tuple(host.lower() for host in raw["hosts"]),
         currency=currency,
-        source=raw["source"],
+        source=LocalText.read(raw["source"]),
         as_of=raw["asOf"],
-        note=raw.get("note"),
+        note=LocalText.maybe(raw.get("note")),
         free=bool(raw.get("free", False)),
         vendors=dict(raw.get("vendors", {})),
         free_suffix=raw.get("freeSuffix"),

@@ -29,7 +29,7 @@ from backend.storage import (
 )
 from backend.usage import pricing, zones
 from backend.usage.options import load_budget, load_period, load_price, model_name, provider_ref
-from backend.usage.pricing import Price, PriceBook
+from backend.usage.pricing import Price, PriceBook, local
 from backend.usage.summary import Directory, Summary, period_end, to_csv
 
 Clock = Callable[[], datetime]
@@ -188,12 +188,12 @@ class UsageService:
         tables = [
             {
                 "id": t.id,
-                "name": t.name,
+                "name": str(t.name),
                 "templates": list(t.templates),
                 "currency": t.currency,
-                "source": t.source,
+                "source": str(t.source),
                 "asOf": t.as_of,
-                "note": t.note,
+                "note": local(t.note),
                 "free": t.free,
             }
             for t in self._book.tables

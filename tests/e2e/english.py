@@ -167,6 +167,8 @@ ALLOWED = {
     "openai",
     "anthropic",
     "compatible",
+    # sampling parameters keep their usual names: "Top P", "Top K"
+    "Top",
 }
 
 
@@ -181,6 +183,7 @@ def english_words(
         cleaned = re.sub(r"\b[a-z][a-z0-9+.-]*://\S+", " ", text)  # URLs
         cleaned = re.sub(r"\S*[/\\]\S*", " ", cleaned)  # paths, "1 / 3"
         cleaned = re.sub(r"\S+@\S+", " ", cleaned)
+        cleaned = re.sub(r"\{\w+\}", " ", cleaned)  # a URL's placeholder: {host}, {deployment}
         for phrase in extra:
             if " " in phrase or "-" in phrase or "." in phrase:
                 cleaned = cleaned.replace(phrase, " ")
@@ -198,6 +201,10 @@ def _allowed(word: str, extra: set[str]) -> bool:
     if re.fullmatch(r"[A-Z0-9_]+", word):  # codes, units, currency codes: RATE_LIMITED, USD
         return True
     if re.search(r"\d", word):  # model ids and versions: gpt-5-mini, v1, 4o
+        return True
+    if re.fullmatch(r"[a-z]+(-[a-z]+)+", word):  # ids and names: fake-model, groq-work
+        return True
+    if "_" in word or "." in word:  # identifiers, file and domain names: top_p, Z.ai, a.json
         return True
     parts = re.split(r"[-_.]", word)
     return len(parts) > 1 and all(

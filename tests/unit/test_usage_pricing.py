@@ -182,3 +182,18 @@ def test_templates_hosts_are_covered_by_exactly_one_table() -> None:
         host = urlsplit(template["baseURL"]).netloc
         matching = [t.id for t in book.tables if t.matches(template["baseURL"])]
         assert len(matching) <= 1, (host, matching)
+
+
+def test_the_tables_names_and_notes_follow_the_language() -> None:
+    from backend import i18n
+    from backend.usage.pricing import bundled, local
+
+    ollama = next(t for t in bundled().tables if t.id == "ollama")
+    perplexity = next(t for t in bundled().tables if t.id == "perplexity")
+    sonar = perplexity.models["sonar"]
+    assert (str(ollama.name), str(ollama.source)) == ("Ollama (local)", "runs on your own computer")
+    assert local(sonar.note) is not None and local(sonar.note).startswith("Token prices only")
+    i18n.set_language("zh-CN")
+    assert (str(ollama.name), str(ollama.source)) == ("Ollama（本地）", "在你自己的电脑上运行")
+    assert local(sonar.note) is not None and local(sonar.note).startswith("仅含 Token 价格")
+    assert str(perplexity.name) == "Perplexity"  # one text for every language

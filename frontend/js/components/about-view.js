@@ -65,16 +65,7 @@ export class AboutView extends HTMLElement {
       h(
         "dl",
         { class: "about-list" },
-        row(
-          "shield",
-          t("shell.about.keysIn"),
-          h(
-            "span",
-            {},
-            secret.description || dash,
-            secret.backend ? h("span", { class: "tag" }, secret.backend) : null,
-          ),
-        ),
+        row("shield", t("shell.about.keysIn"), h("span", {}, secret.description || dash)),
         row("folder", t("shell.about.dataFolder"), h("span", { class: "mono wrap" }, info.dataDir), {
           text: info.dataDir,
           label: t("shell.about.copyDataFolder"),
