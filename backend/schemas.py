@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
@@ -317,18 +317,36 @@ def _display_name_problem(value: str) -> str | None:
     return None
 
 
-def _base_url_problem(url: str) -> str | None:
+def _url_parts(url: str, schemes: Container[str]) -> SplitResult | str:
+    """`url` split, or which of the problems every URL field shares it has: "tooLong",
+    "spaces", "invalid" (no parse, a bad port), "form" (another scheme, no host)."""
     if len(url) > 2048:
-        return _at_most(2048)
+        return "tooLong"
     if CONTROL_RE.search(url) or any(c.isspace() for c in url):
-        return tr("fields.baseUrl.spaces")
+        return "spaces"
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        return tr("fields.baseUrl.invalid")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return tr("fields.baseUrl.notHttp")
+        return "invalid"
+    if parts.scheme.lower() not in schemes or not parts.hostname:
+        return "form"
+    return parts
+
+
+_BASE_URL_PROBLEMS = {
+    "spaces": "fields.baseUrl.spaces",
+    "invalid": "fields.baseUrl.invalid",
+    "form": "fields.baseUrl.notHttp",
+}
+
+
+def _base_url_problem(url: str) -> str | None:
+    parts = _url_parts(url, ("http", "https"))
+    if parts == "tooLong":
+        return _at_most(2048)
+    if isinstance(parts, str):
+        return tr(_BASE_URL_PROBLEMS[parts])
     if parts.username is not None or parts.password is not None:
         return tr("fields.baseUrl.credentials")
     if parts.fragment or url.endswith("#"):
@@ -1101,18 +1119,18 @@ class ProxyTestOptionsSchema(AppSchema):
 _SETTINGS_SCHEMA = SettingsSchema()
 
 
+_PROXY_URL_PROBLEMS = {
+    "tooLong": "settings.proxy.url.tooLong",
+    "spaces": "settings.proxy.url.spaces",
+    "invalid": "settings.proxy.url.invalid",
+    "form": "settings.proxy.url.form",
+}
+
+
 def _proxy_url_problem(url: str) -> str | None:
-    if len(url) > 2048:
-        return tr("settings.proxy.url.tooLong")
-    if CONTROL_RE.search(url) or any(c.isspace() for c in url):
-        return tr("settings.proxy.url.spaces")
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        return tr("settings.proxy.url.invalid")
-    if parts.scheme.lower() not in PROXY_SCHEMES or not parts.hostname:
-        return tr("settings.proxy.url.form")
+    parts = _url_parts(url, PROXY_SCHEMES)
+    if isinstance(parts, str):
+        return tr(_PROXY_URL_PROBLEMS[parts])
     if parts.path not in ("", "/") or parts.query or parts.fragment or url.endswith(("?", "#")):
         return tr("settings.proxy.url.path")
     return None

@@ -149,18 +149,10 @@ def read_export(content: str | bytes, passphrase: str | None = None) -> ImportFi
     if document.get("format") != FORMAT:
         raise ImportInvalid(fields={"format": [tr("transfer.expected", value=repr(FORMAT))]})
     version = _check_version(document.get("version"))
-    providers = document.get("providers")
-    if not isinstance(providers, list):
-        raise ImportInvalid(
-            tr("transfer.noProviderList"), fields={"providers": [tr("transfer.expectedList")]}
-        )
-    if len(providers) > MAX_IMPORT_PROVIDERS:
-        most = f"{MAX_IMPORT_PROVIDERS:,}"
-        raise ImportInvalid(
-            tr("transfer.tooManyProviders", count=f"{len(providers):,}", max=most),
-            fields={"providers": [tr("transfer.atMostProviders", max=most)]},
-        )
-    routes = _routes(document)
+    providers = _bounded_list(document.get("providers"), "providers", _PROVIDER_LIST)
+    routes = (
+        _bounded_list(document["routes"], "routes", _ROUTE_LIST) if "routes" in document else []
+    )
     aad = _associated_data(providers, version)
     secrets = _read_secrets(document.get("secrets"), passphrase, aad, version)
     exported_at = document.get("exportedAt")
@@ -173,22 +165,38 @@ def read_export(content: str | bytes, passphrase: str | None = None) -> ImportFi
 # --- reading -----------------------------------------------------------------------------
 
 
-def _routes(document: Mapping[str, Any]) -> list[Any]:
-    """The file's route list (none when it has no `routes`), entries still to be validated."""
-    if "routes" not in document:
-        return []
-    routes = document["routes"]
-    if not isinstance(routes, list):
+@dataclass(frozen=True)
+class _ListRule:
+    """How many entries a list of the file may hold, and what to say when it is not one."""
+
+    most: int
+    not_list: str
+    too_many: str
+    at_most: str
+
+
+_PROVIDER_LIST = _ListRule(
+    MAX_IMPORT_PROVIDERS,
+    "transfer.noProviderList",
+    "transfer.tooManyProviders",
+    "transfer.atMostProviders",
+)
+_ROUTE_LIST = _ListRule(
+    MAX_IMPORT_ROUTES, "transfer.routesNotList", "transfer.tooManyRoutes", "transfer.atMostRoutes"
+)
+
+
+def _bounded_list(value: object, field_name: str, rule: _ListRule) -> list[Any]:
+    """The file's `field_name` list (entries still to be validated), or ImportInvalid."""
+    if not isinstance(value, list):
+        raise ImportInvalid(tr(rule.not_list), fields={field_name: [tr("transfer.expectedList")]})
+    if len(value) > rule.most:
+        most = f"{rule.most:,}"
         raise ImportInvalid(
-            tr("transfer.routesNotList"), fields={"routes": [tr("transfer.expectedList")]}
+            tr(rule.too_many, count=f"{len(value):,}", max=most),
+            fields={field_name: [tr(rule.at_most, max=most)]},
         )
-    if len(routes) > MAX_IMPORT_ROUTES:
-        most = f"{MAX_IMPORT_ROUTES:,}"
-        raise ImportInvalid(
-            tr("transfer.tooManyRoutes", count=f"{len(routes):,}", max=most),
-            fields={"routes": [tr("transfer.atMostRoutes", max=most)]},
-        )
-    return routes
+    return value
 
 
 def _to_bytes(content: object) -> bytes:

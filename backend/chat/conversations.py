@@ -276,9 +276,7 @@ class ConversationChat:
         model = request.model
         if model is None and conversation is not None and provider_id == stored_provider:
             model = conversation.model
-        target = self._targets.resolve(
-            provider_id, model=model, parameters=dict(request.parameters)
-        )
+        target = self._targets.resolve(provider_id, model=model)
         return target, model
 
     def _write(
@@ -319,7 +317,7 @@ class ConversationChat:
         chat = ChatRequest(
             provider_id=target.id,
             messages=history,
-            parameters=dict(target.parameters if config is None else config.parameters),
+            parameters=dict(request.parameters),  # over the provider's own (merged_parameters)
             model=None if config is None else config.model,
         )
         reply_recorder = ReplyRecorder(store, reply.id)

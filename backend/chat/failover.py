@@ -1,8 +1,9 @@
 """Sending a chat to what its `providerId` names: one provider, or a route of them (CONTRACT §10).
 
 `Targets.resolve()` turns the id into a `Target`: a provider (with its key and the request's
-model and parameters) or a route (its members are read, with their keys, only when each one's
-turn comes, so a key pool's rotation and a circuit's state are current). `Targets.open_stream()`
+model; the request's parameters travel in the `ChatRequest`, over the provider's) or a route
+(its members are read, with their keys, only when each one's turn comes, so a key pool's
+rotation and a circuit's state are current). `Targets.open_stream()`
 gives a `FailoverStream`, which the relay reads like a provider's `ChatStream`:
 
 - A provider chosen directly is sent as before (the provider's retry policy applies) and the
@@ -30,7 +31,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -67,7 +68,6 @@ class Target:
     provider: ProviderConfig | None = None
     key: str | None = None
     route: Route | None = None
-    parameters: dict[str, Any] = field(default_factory=dict)
 
     @property
     def route_id(self) -> str | None:
@@ -106,10 +106,8 @@ class Targets:
 
     # --- resolving ------------------------------------------------------------------------------
 
-    def resolve(
-        self, target_id: str, *, model: str | None, parameters: Mapping[str, Any] | None
-    ) -> Target:
-        """The provider or route `target_id` names, with the request's model and parameters.
+    def resolve(self, target_id: str, *, model: str | None) -> Target:
+        """The provider or route `target_id` names, with the request's model.
 
         NotFound when it names neither; InvalidConfig for a model override of a route, or a
         route without members.
@@ -131,11 +129,9 @@ class Targets:
                     tr("routes.empty", name=route.display_name),
                     fields={"providerId": [tr("routes.emptyField")]},
                 ) from None
-            return Target(route.id, route=route, parameters=dict(parameters or {}))
+            return Target(route.id, route=route)
         if model:
             config = replace(config, model=model)
-        if parameters:
-            config = replace(config, parameters={**config.parameters, **parameters})
         return Target(config.id, provider=config, key=key)
 
     # --- streaming ------------------------------------------------------------------------------
@@ -157,12 +153,6 @@ class Targets:
         if route.strategy == "fastest" and self._routes is not None:
             ttft = self._routes.recent_ttft_ms(members)
         return order_members(route, views, turn=self._turns.take(route.id), ttft_ms=ttft)
-
-    def _member_config(self, target: Target, provider_id: str) -> tuple[ProviderConfig, str | None]:
-        config, key = self._manager.with_key(provider_id)
-        if target.parameters:
-            config = replace(config, parameters={**config.parameters, **target.parameters})
-        return config, key
 
     # --- whole answers --------------------------------------------------------------------------
 
@@ -205,7 +195,7 @@ class Targets:
             sent: ProviderConfig | None = None  # set once the member's config could be read
             started = time.perf_counter()
             try:
-                config, key = self._member_config(target, step.provider_id)
+                config, key = self._manager.with_key(step.provider_id)
                 sent = config
                 report.tried(config)
                 result = self._providers.chat(config, key, request, retry=IN_ROUTE)
@@ -467,7 +457,7 @@ class FailoverStream:
                 out.append(self._attempt_event(targets._skipped(step.provider_id)))
                 continue
             try:
-                config, key = targets._member_config(target, step.provider_id)
+                config, key = targets._manager.with_key(step.provider_id)
             except MiaodaError as unusable:  # removed meanwhile, or its key cannot be read
                 targets._circuits.cancelled(step.provider_id, admission)
                 attempt = _attempt(

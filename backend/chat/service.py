@@ -107,9 +107,7 @@ class ChatService:
 
     def _prepare(self, body: Any) -> tuple[Target, ChatRequest]:
         request = load_chat_request(body)
-        target = self.targets.resolve(
-            request.provider_id, model=request.model, parameters=request.parameters
-        )
+        target = self.targets.resolve(request.provider_id, model=request.model)
         return target, request
 
     def record(self, record: dict[str, Any]) -> None:

@@ -247,3 +247,14 @@ def _saved_window_setting(data_dir: Path) -> dict[str, Any] | None:
     if isinstance(saved, dict) and saved.get("width") == 1000:
         return saved
     return None
+
+
+def test_the_window_title_follows_the_language(launch: Launch) -> None:
+    app = launch()
+    pid = app.process.pid
+    assert wait_for(lambda: "MiaoDa Chat" in x11.titles_of(pid), timeout=10)
+    switched = app.call("updateSettings", {"language": "zh-CN"})
+    assert switched["success"] is True and switched["language"] == "zh-CN", switched
+    assert wait_for(lambda: "妙答" in x11.titles_of(pid), timeout=10)
+    assert app.call("updateSettings", {"language": "en"})["success"] is True
+    assert wait_for(lambda: "MiaoDa Chat" in x11.titles_of(pid), timeout=10)

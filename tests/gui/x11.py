@@ -14,6 +14,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 _ZPIXMAP = 2
 _ALL_PLANES = 0xFFFFFFFF
@@ -145,11 +146,16 @@ def _children(lib: ctypes.CDLL, display: int, window: int) -> list[int]:
     return found
 
 
-def _pid_of(lib: ctypes.CDLL, display: int, window: int) -> int | None:
-    atom = lib.XInternAtom(display, b"_NET_WM_PID", 1)
-    if not atom:
+def _property(
+    lib: ctypes.CDLL, display: int, window: int, name: bytes, kind: int | bytes, longs: int
+) -> tuple[int, int, Any] | None:
+    """A window property as (format, number of items, data pointer), or None; the caller reads
+    the data and frees it with XFree. `kind` is an atom or an atom's name."""
+    atom = lib.XInternAtom(display, name, 1)
+    wanted = lib.XInternAtom(display, kind, 1) if isinstance(kind, bytes) else kind
+    if not atom or not wanted:
         return None
-    kind, fmt = ctypes.c_ulong(), ctypes.c_int()
+    got, fmt = ctypes.c_ulong(), ctypes.c_int()
     items, after = ctypes.c_ulong(), ctypes.c_ulong()
     data = ctypes.POINTER(ctypes.c_ubyte)()
     status = lib.XGetWindowProperty(
@@ -157,23 +163,52 @@ def _pid_of(lib: ctypes.CDLL, display: int, window: int) -> int | None:
         window,
         atom,
         0,
-        1,
+        longs,
         0,
-        _XA_CARDINAL,
-        ctypes.byref(kind),
+        wanted,
+        ctypes.byref(got),
         ctypes.byref(fmt),
         ctypes.byref(items),
         ctypes.byref(after),
         ctypes.byref(data),
     )
+    if status != 0 or not data:
+        return None
+    return fmt.value, items.value, data
+
+
+def _pid_of(lib: ctypes.CDLL, display: int, window: int) -> int | None:
+    found = _property(lib, display, window, b"_NET_WM_PID", _XA_CARDINAL, 1)
+    if found is None:
+        return None
+    fmt, items, data = found
     try:
-        if status != 0 or items.value < 1 or fmt.value != 32:
+        if items < 1 or fmt != 32:
             return None
         # Format-32 properties arrive as C longs, whatever their size.
         return int(ctypes.cast(data, ctypes.POINTER(ctypes.c_ulong))[0])
     finally:
-        if data:
-            lib.XFree(data)
+        lib.XFree(data)
+
+
+def _utf8_property(lib: ctypes.CDLL, display: int, window: int, name: bytes) -> str | None:
+    found = _property(lib, display, window, name, b"UTF8_STRING", 1024)
+    if found is None:
+        return None
+    fmt, items, data = found
+    try:
+        return bytes(data[:items]).decode("utf-8", "replace") if fmt == 8 else None
+    finally:
+        lib.XFree(data)
+
+
+def titles_of(pid: int) -> list[str]:
+    """The titles (`_NET_WM_NAME`) of the top-level windows of process `pid`."""
+    with _display() as (lib, display):
+        root = lib.XDefaultRootWindow(display)
+        mine = [w for w in _children(lib, display, root) if _pid_of(lib, display, w) == pid]
+        found = [_utf8_property(lib, display, w, b"_NET_WM_NAME") for w in mine]
+        return [title for title in found if title]
 
 
 def move_resize_window_of(pid: int, x: int, y: int, width: int, height: int) -> bool:

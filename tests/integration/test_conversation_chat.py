@@ -207,6 +207,22 @@ def test_a_model_override_is_sent_and_named_in_start_in_the_stateless_form(
     assert upstream.requests_to(PATH)[0].json["model"] == "other-model"
 
 
+@pytest.mark.parametrize("form", ["stateless", "conversation"])
+def test_the_requests_parameters_go_over_the_providers_own(
+    app: MiaodaApp, upstream: FakeUpstream, form: str
+) -> None:
+    upstream.script(PATH, Reply.stream(openai_stream(["ok"])))
+    provider = add_provider(app, upstream.url + "/v1", parameters={"temperature": 0.2, "topP": 0.5})
+    body: dict[str, Any] = {"providerId": provider, "parameters": {"temperature": 0.9}}
+    if form == "stateless":
+        body["messages"] = [{"role": "user", "content": "Hi"}]
+    else:
+        body.update(conversationId=None, message={"role": "user", "content": "Hi"})
+    stream(app, body)
+    sent = upstream.requests_to(PATH)[0].json
+    assert (sent["temperature"], sent["top_p"]) == (0.9, 0.5)
+
+
 def test_a_conversation_uses_and_remembers_the_model_last_chosen(
     app: MiaodaApp, upstream: FakeUpstream, provider_id: str
 ) -> None:
