@@ -176,46 +176,30 @@ class Targets:
                 raise
             self._outcome(config.id, None, None)
             return result
-        route = target.route
-        assert route is not None
-        steps = self._plan(route)
-        paused = all_paused(steps)
+        assert target.route is not None
+        walk = _Walk(self, target.route, self._plan(target.route), report.attempts.append)
+        paused = walk.paused()
         if paused is not None:
-            report.attempts.extend(self._skipped(step.provider_id) for step in steps)
-            raise _paused_error(
-                route, paused.reason.code, paused.reason.message, paused.retry_after
-            )
-        last: MiaodaError | None = None
-        for index, step in enumerate(steps):
-            admission = None if step.skip else self._circuits.admit(step.provider_id)
-            if admission is None:
-                report.attempts.append(self._skipped(step.provider_id))
-                continue
-            name = self._name(step.provider_id)
-            sent: ProviderConfig | None = None  # set once the member's config could be read
+            raise paused
+        while (member := walk.next()) is not None:
+            config, key, admission = member
             started = time.perf_counter()
+            report.tried(config)
             try:
-                config, key = self._manager.with_key(step.provider_id)
-                sent = config
-                report.tried(config)
                 result = self._providers.chat(config, key, request, retry=IN_ROUTE)
             except MiaodaError as error:
-                self._outcome(step.provider_id, error, admission)
-                report.attempts.append(_attempt(step.provider_id, name, None, "failed", error))
-                last = error
-                if error.code not in FAILOVER_CODES or not _any_left(steps, index):
+                self._outcome(config.id, error, admission)
+                if not walk.failed(config, error):
                     break  # the request's own record is this member's
-                if sent is not None:
-                    self._record(_failed_record(sent, error, route.id, started))
+                self._record(_failed_record(config, error, target.route.id, started))
                 continue
             except BaseException:
-                self._circuits.cancelled(step.provider_id, admission)
+                self._circuits.cancelled(config.id, admission)
                 raise
-            self._outcome(step.provider_id, None, admission)
-            answering = _attempt(config.id, config.display_name, config.model, "answering", None)
-            report.attempts.append(answering)
+            self._outcome(config.id, None, admission)
+            walk.answering(config)
             return result
-        raise last or _all_skipped(route)
+        raise walk.final_error()
 
     # --- shared ---------------------------------------------------------------------------------
 
@@ -321,8 +305,9 @@ class FailoverStream:
     ) -> None:
         self._targets = targets
         self._target = target
-        self._steps = steps
-        self._next_step = 0
+        route = None if target is None else target.route
+        self._walk = None if route is None else _Walk(targets, route, steps, self._note)
+        self._notes: list[ChatEvent] = []
         self._request = request
         self.started = started
         self._lock = threading.Lock()
@@ -435,49 +420,38 @@ class FailoverStream:
     def _open_next(self, out: list[ChatEvent]) -> bool:
         """Open the next member that may be tried, noting the skipped ones in `out`; False when
         the request is over (then `out` ends with its terminal)."""
-        targets = self._targets
-        target = self._target
-        assert target is not None and target.route is not None
-        if self._next_step == 0:
-            paused = all_paused(self._steps)
-            if paused is not None:
-                for step in self._steps:
-                    out.append(self._attempt_event(targets._skipped(step.provider_id)))
-                self._next_step = len(self._steps)
-                error = _paused_error(
-                    target.route, paused.reason.code, paused.reason.message, paused.retry_after
-                )
-                self._end(out, error)
-                return False
-        while self._next_step < len(self._steps):
-            step = self._steps[self._next_step]
-            self._next_step += 1
-            admission = None if step.skip else targets._circuits.admit(step.provider_id)
-            if admission is None:
-                out.append(self._attempt_event(targets._skipped(step.provider_id)))
-                continue
-            try:
-                config, key = targets._manager.with_key(step.provider_id)
-            except MiaodaError as unusable:  # removed meanwhile, or its key cannot be read
-                targets._circuits.cancelled(step.provider_id, admission)
-                attempt = _attempt(
-                    step.provider_id, targets._name(step.provider_id), None, "failed", unusable
-                )
-                out.append(self._attempt_event(attempt))
-                self._error = unusable
-                continue
+        walk = self._walk
+        assert walk is not None
+        paused = walk.paused()
+        if paused is not None:
+            out.extend(self._take_notes())
+            self._end(out, paused)
+            return False
+        while (member := walk.next()) is not None:
+            out.extend(self._take_notes())
+            config, key, admission = member
             with self._lock:
                 if self._cancelled:
-                    targets._circuits.cancelled(step.provider_id, admission)
+                    self._targets._circuits.cancelled(config.id, admission)
                     self._finished = True
                     out.append(CANCELLED)
                     return False
-                stream = targets._providers.open_stream(config, key, self._request, retry=IN_ROUTE)
+                stream = self._targets._providers.open_stream(
+                    config, key, self._request, retry=IN_ROUTE
+                )
                 self._member = _Member(config, stream, admission)
             self.report.tried(config)
             return True
-        self._end(out, self._error or _all_skipped(target.route))
+        out.extend(self._take_notes())
+        self._end(out, walk.final_error())
         return False
+
+    def _note(self, attempt: dict[str, Any]) -> None:
+        self._notes.append(self._attempt_event(attempt))
+
+    def _take_notes(self) -> list[ChatEvent]:
+        notes, self._notes = self._notes, []
+        return notes
 
     def _answered(
         self, member: _Member, rest: list[ChatEvent], out: list[ChatEvent]
@@ -487,9 +461,9 @@ class FailoverStream:
             self._targets._circuits.cancelled(member.config.id, member.admission)
         else:
             self._targets._outcome(member.config.id, None, member.admission)
-            config = member.config
-            attempt = _attempt(config.id, config.display_name, config.model, "answering", None)
-            out.append(self._attempt_event(attempt))
+            assert self._walk is not None
+            self._walk.answering(member.config)
+            out.extend(self._take_notes())
         self._answering = True
         out.extend(rest)
         return out
@@ -497,16 +471,12 @@ class FailoverStream:
     def _failed(self, member: _Member, error: MiaodaError, out: list[ChatEvent]) -> bool:
         """Note a member's failure; True when the request ends with it (`out` then ends with
         its terminal), False when the next member gets its turn."""
-        config = member.config
-        out.append(
-            self._attempt_event(
-                _attempt(config.id, config.display_name, config.model, "failed", error)
-            )
-        )
+        assert self._walk is not None
+        goes_on = self._walk.failed(member.config, error)
+        out.extend(self._take_notes())
         with self._lock:
             self._member = None
         self._error = error
-        goes_on = error.code in FAILOVER_CODES and _any_left(self._steps, self._next_step - 1)
         # A member the request moves on from gets a usage record of its own; the request's own
         # record (the relay's) is that of the member it ends with. Reported once the next
         # member is opened: the reports change circuits and health records, and the next
@@ -535,6 +505,80 @@ class FailoverStream:
     def _attempt_event(self, attempt: dict[str, Any]) -> ChatEvent:
         self.report.attempts.append(attempt)
         return ChatEvent("attempt", attempt)
+
+
+class _Walk:
+    """A route's members in their turn, for a streamed and a whole answer alike: which member
+    to send to next (its circuit admitted it and its config and key could be read), and the
+    `attempt` objects of the members skipped, failed and answering, handed to `note` in order.
+    Circuits, health and usage records stay with the caller, which knows when to report them.
+    """
+
+    def __init__(
+        self,
+        targets: Targets,
+        route: Route,
+        steps: list[Step],
+        note: Callable[[dict[str, Any]], None],
+    ) -> None:
+        self._targets = targets
+        self.route = route
+        self._steps = steps
+        self._note = note
+        self._index = 0
+        self._error: MiaodaError | None = None
+
+    def paused(self) -> MiaodaError | None:
+        """At the start, when every member is paused: each noted as skipped, and the error the
+        request ends with at once (the first member's opening error, saying so)."""
+        if self._index:
+            return None
+        paused = all_paused(self._steps)
+        if paused is None:
+            return None
+        for step in self._steps:
+            self._note(self._targets._skipped(step.provider_id))
+        self._index = len(self._steps)
+        reason = paused.reason
+        return _paused_error(self.route, reason.code, reason.message, paused.retry_after)
+
+    def next(self) -> tuple[ProviderConfig, str | None, Admission] | None:
+        """The next member to send to, with its key and its circuit's admission; None when no
+        member is left. Members whose circuit is open are noted as skipped; one that cannot be
+        read (removed meanwhile, its key unreadable) is noted as failed and passed over."""
+        targets = self._targets
+        while self._index < len(self._steps):
+            step = self._steps[self._index]
+            self._index += 1
+            admission = None if step.skip else targets._circuits.admit(step.provider_id)
+            if admission is None:
+                self._note(targets._skipped(step.provider_id))
+                continue
+            try:
+                config, key = targets._manager.with_key(step.provider_id)
+            except MiaodaError as unusable:
+                targets._circuits.cancelled(step.provider_id, admission)
+                name = targets._name(step.provider_id)
+                self._note(_attempt(step.provider_id, name, None, "failed", unusable))
+                self._error = unusable
+                continue
+            return config, key, admission
+        return None
+
+    def failed(self, config: ProviderConfig, error: MiaodaError) -> bool:
+        """Note the member's failure; whether the request goes on to another member (only
+        for the failover codes, and while a member that may be tried is left)."""
+        self._note(_attempt(config.id, config.display_name, config.model, "failed", error))
+        self._error = error
+        return error.code in FAILOVER_CODES and _any_left(self._steps, self._index - 1)
+
+    def answering(self, config: ProviderConfig) -> None:
+        self._note(_attempt(config.id, config.display_name, config.model, "answering", None))
+
+    def final_error(self) -> MiaodaError:
+        """What a request that no member answered ends with: the last failure, or the paused
+        error when every member was skipped."""
+        return self._error or _all_skipped(self.route)
 
 
 def _attempt(
