@@ -12,9 +12,12 @@ REPO = Path(__file__).resolve().parent.parent
 SERVE_LINE = re.compile(r"MiaoDa Chat is running at (http://127\.0\.0\.1:\d+)/")
 
 
-def start_app(data_dir: Path, token: str) -> tuple[subprocess.Popen[str], str]:
-    """`miaoda serve` on `data_dir` with `token` (encrypted-file secrets, no browser opened);
-    the process and its base URL. Exits the benchmark if the app does not start."""
+def start_app(
+    data_dir: Path, token: str, checkout: Path = REPO
+) -> tuple[subprocess.Popen[str], str]:
+    """`miaoda serve` on `data_dir` with `token` (encrypted-file secrets, no browser opened),
+    from this checkout or another one (a baseline: `git worktree add ../before <rev>`); the
+    process and its base URL. Exits the benchmark if the app does not start."""
     env = {
         **os.environ,
         "MIAODA_DATA_DIR": str(data_dir),
@@ -24,7 +27,7 @@ def start_app(data_dir: Path, token: str) -> tuple[subprocess.Popen[str], str]:
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "backend", "serve", "--no-browser", "--port", "0"],
-        cwd=REPO,
+        cwd=checkout,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -18,6 +18,14 @@ from tests.helpers import artifacts_dir
 ROOT = Path(__file__).resolve().parents[2]
 
 BENCHES = {
+    "language": (
+        ["--runs", "2"],
+        [
+            "page load → providers view ready, en",
+            "of which settings + catalogues, zh-CN",
+            "switch language: English → 简体中文",
+        ],
+    ),
     "chat": (
         ["--runs", "30", "--rounds", "3", "--chunks", "2000"],
         [
