@@ -119,7 +119,7 @@ def bridge(manager: Any, monitor: Any, data_dir: Path) -> Any:
     info = AppInfo(
         str(data_dir),
         "test",
-        "test store",
+        lambda: "test store",
         str(data_dir / "logs" / "miaoda.log"),
         lambda: None,
         "t0k",

@@ -7,9 +7,12 @@ hooks.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -101,3 +104,30 @@ def files_containing(folder: Path, needle: str) -> list[Path]:
     """Every file below `folder` whose bytes contain `needle`."""
     raw = needle.encode()
     return [p for p in folder.rglob("*") if p.is_file() and raw in p.read_bytes()]
+
+
+T = TypeVar("T")
+
+
+def run_async(scenario: Callable[[], Awaitable[T]]) -> T:
+    """`asyncio.run(scenario())` on a thread of its own: the test session's main thread may
+    already run an event loop (Playwright's sync API keeps one while the e2e browser is open),
+    and asyncio.run refuses to start inside one."""
+    box: list[T] = []
+    failure: list[BaseException] = []
+
+    def main() -> None:
+        async def run() -> T:
+            return await scenario()
+
+        try:
+            box.append(asyncio.run(run()))
+        except BaseException as exc:  # handed to the test's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=main, name="run-async")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return box[0]

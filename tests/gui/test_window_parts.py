@@ -46,6 +46,7 @@ class FakeWindow:
     def __init__(self, *answers: Sequence[str] | None) -> None:
         self.answers = list(answers)
         self.asked: list[dict[str, Any]] = []
+        self.localization: dict[str, str] = {}  # pywebview's texts: the dialogs' titles
 
     def create_file_dialog(self, dialog_type: int, **options: Any) -> Sequence[str] | None:
         self.asked.append({"type": dialog_type, **options})

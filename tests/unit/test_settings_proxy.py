@@ -3,8 +3,6 @@ request goes through (httpx's mounts), and the shared client replaced while requ
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 import pytest
 
@@ -18,6 +16,7 @@ from backend.providers.proxies import (
 )
 from backend.providers.transport import ProviderClient, SharedClient, tls_context
 from backend.settings.proxy import StoredProxy, merge, same_proxy, split_password, with_password
+from tests.helpers import run_async
 
 
 @pytest.mark.parametrize(
@@ -116,7 +115,7 @@ def test_a_replaced_client_closes_after_its_last_exchange() -> None:
         await shared.aclose()
         assert newer.is_closed
 
-    asyncio.run(scenario())
+    run_async(scenario)
 
 
 def test_an_idle_client_is_closed_when_replaced() -> None:
@@ -128,7 +127,7 @@ def test_an_idle_client_is_closed_when_replaced() -> None:
         await shared.aclose()
         return old
 
-    assert asyncio.run(scenario()).is_closed
+    assert run_async(scenario).is_closed
 
 
 def test_a_proxied_request_is_marked_with_its_proxy() -> None:
@@ -144,4 +143,4 @@ def test_a_proxied_request_is_marked_with_its_proxy() -> None:
         via: str | None = request.extensions.get(VIA)
         return via
 
-    assert asyncio.run(scenario()) == "http://u@127.0.0.1:1"
+    assert run_async(scenario) == "http://u@127.0.0.1:1"
