@@ -52,6 +52,9 @@ class ProviderTools:
     def templates(self) -> list[dict[str, Any]]:
         return get_templates()
 
+    def detect_provider(self, request: Any) -> dict[str, Any]:
+        return self._service.detect_provider(request)
+
     def test_proxy(
         self, config: ProviderConfig, api_key: str | None, proxy: ProxyChoice
     ) -> tuple[int, str | None]:

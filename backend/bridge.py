@@ -19,12 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, Protocol, TypeVar
 
-from backend import __version__, i18n, transfer
+from backend import __version__, foreign, i18n, transfer
 from backend.chat import transcript
 from backend.chat.conversations import ConversationChat
 from backend.chat.routes import RouteManager
-from backend.errors import Cancelled, InternalError, InvalidConfig, MiaodaError, NotFound
-from backend.fileio import atomic_write_text, read_limited
+from backend.errors import (
+    Cancelled,
+    InternalError,
+    InvalidConfig,
+    MiaodaError,
+    NotFound,
+)
+from backend.fileio import atomic_write_text
 from backend.health.monitor import HealthMonitor, settings_limits
 from backend.i18n import tr
 from backend.manager import CustomProviderManager
@@ -73,6 +79,11 @@ class ProviderTools(Protocol):
     def list_models(self, config: ProviderConfig, api_key: str | None) -> list[str]: ...
 
     def templates(self) -> list[dict[str, Any]]: ...
+
+    def detect_provider(self, request: Any) -> dict[str, Any]:
+        """`{candidates, attempts}` for a pasted `{url, apiKey?}` (docs/API.md, "Detect a
+        provider")."""
+        ...
 
     def test_proxy(
         self, config: ProviderConfig, api_key: str | None, proxy: ProxyChoice
@@ -319,6 +330,11 @@ class Bridge:
     def importCustomProviders(self, options: Any = None) -> Envelope:
         opts = load_options(ImportOptionsSchema, options)
         content: str | bytes | None = opts["content"]
+        if opts["contentBase64"] is not None:
+            if content is not None:
+                problem = tr("foreign.file.twoContents")
+                raise InvalidConfig(problem, fields={"contentBase64": [problem]})
+            content = foreign.decode_base64(opts["contentBase64"])
         path = opts["path"]
         if content is None and path is None:
             if self._dialogs is None:
@@ -328,15 +344,15 @@ class Bridge:
             path = self._dialogs.open_path()
             if not path:
                 raise Cancelled(tr("window.file.importCancelled"))
-        if content is None and path is not None:
-            content = read_limited(Path(path), transfer.MAX_IMPORT_BYTES)
-        assert content is not None
-        report = self._manager.import_text(
-            content,
-            passphrase=opts["passphrase"],
-            on_conflict=opts["onConflict"],
-            dry_run=opts["dryRun"],
-        )
+        how = {
+            "passphrase": opts["passphrase"],
+            "on_conflict": opts["onConflict"],
+            "dry_run": opts["dryRun"],
+        }
+        if content is not None:
+            report = self._manager.import_text(content, **how)
+        else:
+            report = self._manager.import_path(Path(path), **how)
         return report.to_wire(opts["dryRun"])
 
     # --- the app's further methods ------------------------------------------------------
@@ -364,6 +380,10 @@ class Bridge:
     @envelope
     def getHealthUpdates(self, cursor: Any = None) -> Envelope:
         return self._health.updates(cursor)
+
+    @envelope
+    def detectProvider(self, request: Any = None) -> Envelope:
+        return self._tools.detect_provider(request)
 
     @envelope
     def getHealthSettings(self) -> Envelope:

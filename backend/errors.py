@@ -62,6 +62,8 @@ class MiaodaError(Exception):
         # Ids of what was stored before the failure (a conversation's user message and its
         # error reply), so the client can show them instead of guessing: see `stored_as`.
         self.stored: dict[str, str] = {}
+        # The requests a detection made before giving up (`detectProvider`): see `with_attempts`.
+        self.attempts: list[dict[str, Any]] | None = None
         super().__init__(self.message)
 
     def default_text(self) -> str:
@@ -73,6 +75,11 @@ class MiaodaError(Exception):
         self.stored = dict(ids)
         return self
 
+    def with_attempts(self, attempts: Sequence[Mapping[str, Any]]) -> MiaodaError:
+        """This error, listing the requests that were tried before it (as `attempts`)."""
+        self.attempts = [dict(attempt) for attempt in attempts]
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         """The `error` object of the contract's result envelope."""
         out: dict[str, Any] = {"code": self.code, "message": self.message}
@@ -81,6 +88,8 @@ class MiaodaError(Exception):
         if self.retry_after is not None:
             out["retryAfter"] = _round_retry(self.retry_after)
         out.update(self.stored)
+        if self.attempts is not None:
+            out["attempts"] = self.attempts
         return out
 
 

@@ -627,6 +627,7 @@ class ImportOptionsSchema(AppSchema):
 
     path = String(allow_none=True, load_default=None, validate=Length(1, 4096))
     content = String(allow_none=True, load_default=None)
+    contentBase64 = String(allow_none=True, load_default=None)
     passphrase = String(allow_none=True, load_default=None)
     onConflict = String(load_default="skip", validate=OneOf(("skip", "replace", "rename")))
     dryRun = Boolean(load_default=False, truthy={True}, falsy={False})

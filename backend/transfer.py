@@ -93,14 +93,31 @@ class ProviderSecrets:
 
 
 @dataclass(frozen=True)
+class ImportSource:
+    """The other app a file came from (`backend.foreign`): its id, its product name, and the
+    version of its format the file says it is, when it says one."""
+
+    app: str
+    app_name: str
+    format_version: str | None = None
+
+    def to_wire(self) -> dict[str, str | None]:
+        return {"app": self.app, "appName": self.app_name, "formatVersion": self.format_version}
+
+
+@dataclass(frozen=True)
 class ImportFile:
-    """A parsed export file: providers and routes still to be validated, and the decrypted keys
-    if any."""
+    """A parsed import file: providers and routes still to be validated, and the decrypted keys
+    if any. A file of another app (`backend.foreign`) also says where it came from (`source`,
+    None for our own export) and what of it could not be brought over (`unsupported`: one
+    `{"name", "reason"}` object per entry, in the file's order)."""
 
     providers: list[Any]
     secrets: dict[str, ProviderSecrets] | None
     exported_at: str | None
     routes: list[Any] = field(default_factory=list)
+    source: ImportSource | None = None
+    unsupported: list[dict[str, str]] = field(default_factory=list)
 
 
 def build_export(
@@ -143,7 +160,7 @@ def build_export(
 
 def read_export(content: str | bytes, passphrase: str | None = None) -> ImportFile:
     """Parse and check an export file, decrypting its keys with `passphrase` if it has any."""
-    document = _parse(_to_bytes(content))
+    document = parse_json(_to_bytes(content))
     if not isinstance(document, dict):
         raise ImportInvalid()
     if document.get("format") != FORMAT:
@@ -221,7 +238,9 @@ def _too_large() -> ImportInvalid:
     return ImportInvalid(tr("transfer.tooLarge", size=MAX_IMPORT_BYTES // (1024 * 1024)))
 
 
-def _parse(raw: bytes) -> Any:
+def parse_json(raw: bytes) -> Any:
+    """UTF-8 JSON (a byte order mark allowed) without NaN or infinities, at most 32 levels
+    deep, or ImportInvalid saying which rule it broke. No size check: callers cap `raw`."""
     try:
         text = raw.decode("utf-8-sig")  # tolerates the byte order mark some editors add
     except UnicodeDecodeError as exc:

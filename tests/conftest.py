@@ -12,11 +12,19 @@ to record backoff instead of waiting) rather than redefining `manager` or `servi
 from __future__ import annotations
 
 import asyncio
+import locale
+import os
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# English wherever the language setting is "system" (it follows the OS locale), whatever the
+# machine's locale: this process and every app the suite starts run in the C locale. Python
+# read the locale when it started, hence setlocale as well as the environment.
+os.environ.update({"LANG": "C.UTF-8", "LANGUAGE": "", "LC_ALL": "", "LC_MESSAGES": ""})
+locale.setlocale(locale.LC_ALL, "C.UTF-8")
 
 # Helper modules get pytest's detailed assert messages too; this must run before their import.
 pytest.register_assert_rewrite(

@@ -70,6 +70,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "backend.storage",
             "backend.secrets",
             "backend.transfer",
+            "backend.foreign",
             "backend.providers",
             "backend.providers.wire",
         ),

@@ -1,4 +1,5 @@
-"""Export and import of providers and routes (the file format is backend.transfer's).
+"""Export and import of providers and routes (the file format is backend.transfer's; an import
+may also be another app's file, which backend.foreign reads into the same shape).
 
 A route's members are providers, so routes travel with them: the file names members by
 provider name, and an import maps those names to ids once the file's providers are in. Route
@@ -12,9 +13,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
-from backend import transfer
+from backend import foreign, transfer
 from backend.errors import DuplicateName, InvalidConfig, MiaodaError
 from backend.i18n import tr
 from backend.manager.editing import ProviderEditing, taken_by_route
@@ -48,12 +50,21 @@ class NameReport:
 
 @dataclass
 class ImportReport(NameReport):
-    """What an import did: its own lists for the providers, `routes` for the routes."""
+    """What an import did: its own lists for the providers, `routes` for the routes, and for
+    another app's file where it came from and what of it was left out."""
 
     routes: NameReport = field(default_factory=NameReport)
+    source: transfer.ImportSource | None = None
+    unsupported: list[dict[str, str]] = field(default_factory=list)
 
     def to_wire(self, dry_run: bool) -> dict[str, Any]:
-        return {**self.lists(), "routes": self.routes.lists(), "dryRun": dry_run}
+        return {
+            **self.lists(),
+            "routes": self.routes.lists(),
+            "source": None if self.source is None else self.source.to_wire(),
+            "unsupported": self.unsupported,
+            "dryRun": dry_run,
+        }
 
 
 class ProviderExchange(ProviderEditing):
@@ -107,11 +118,28 @@ class ProviderExchange(ProviderEditing):
     def import_text(
         self, content: str | bytes, *, passphrase: str | None, on_conflict: str, dry_run: bool
     ) -> ImportReport:
+        """Import a file given as its text or bytes: ours, or another app's (backend.foreign)."""
+        parsed = foreign.read_import(content, passphrase)
+        return self._import_file(parsed, on_conflict=on_conflict, dry_run=dry_run)
+
+    def import_path(
+        self, path: Path, *, passphrase: str | None, on_conflict: str, dry_run: bool
+    ) -> ImportReport:
+        """Import the file at `path`; a zip backup is read from the disk, not loaded whole."""
+        parsed = foreign.read_import_path(path, passphrase)
+        return self._import_file(parsed, on_conflict=on_conflict, dry_run=dry_run)
+
+    def _import_file(
+        self, parsed: transfer.ImportFile, *, on_conflict: str, dry_run: bool
+    ) -> ImportReport:
         """Validate the whole file first, then apply it provider by provider, then route by
         route (members mapped to the providers that now have their names)."""
-        parsed = transfer.read_export(content, passphrase)
         secrets = parsed.secrets or {}
-        report = ImportReport()
+        for brought in secrets.values():
+            # Another app's file holds its keys in plain text: masked in logs from now on.
+            for text in (*brought.api_keys, *brought.headers.values()):
+                REDACTOR.add(text)
+        report = ImportReport(source=parsed.source, unsupported=list(parsed.unsupported))
         seen: set[str] = set()
         plans: list[tuple[dict[str, Any], Sequence[str] | None]] = []
         for index, raw in enumerate(parsed.providers):

@@ -169,6 +169,12 @@ class Runtime:
         await asyncio.gather(*tasks, return_exceptions=True)
         await self._clients.aclose()
 
+    @property
+    def clients(self) -> SharedClient:
+        """The shared client in use, for requests that read answers of any status themselves
+        (detection); used on the loop only."""
+        return self._clients
+
     def set_proxy(self, proxy: ProxyChoice) -> None:
         """Send later requests through `proxy`; requests in flight finish where they started."""
         if proxy == self._clients.proxy or self._clients.fixed:

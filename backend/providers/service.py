@@ -35,6 +35,7 @@ from backend.models import (
     ProviderConfig,
     utc_now,
 )
+from backend.providers.detect import detect
 from backend.providers.factory import ProviderFactory
 from backend.providers.proxies import SYSTEM_PROXY, ProxyChoice
 from backend.providers.retry import RetryPolicy
@@ -96,6 +97,12 @@ class ProviderService:
         started = time.perf_counter()
         via = self._runtime.probe(call, origin, proxy, timeout)
         return _ms_since(started), via
+
+    def detect_provider(self, request: Any) -> dict[str, Any]:
+        """Which API a pasted address (and key) leads to: `{candidates, attempts}`, best first
+        (`backend.providers.detect`); INVALID_CONFIG for a request that cannot be read."""
+        detection = detect(request, self._runtime.clients)
+        return self._runtime.run(detection.run())
 
     def open_stream(
         self,

@@ -192,9 +192,15 @@ class NativeDialogs(Dialogs):
         return self._ask(webview.FileDialog.SAVE, save_filename=suggested_name)
 
     def open_path(self) -> str | None:
-        return self._ask(webview.FileDialog.OPEN)
+        # Only the provider import opens files: our export, or another app's file or backup.
+        return self._ask(webview.FileDialog.OPEN, file_types=_import_file_types())
 
-    def _ask(self, kind: webview.FileDialog, save_filename: str = "") -> str | None:
+    def _ask(
+        self,
+        kind: webview.FileDialog,
+        save_filename: str = "",
+        file_types: tuple[str, ...] | None = None,
+    ) -> str | None:
         window = self._window
         if window is None:
             return None
@@ -207,7 +213,7 @@ class NativeDialogs(Dialogs):
                 kind,
                 directory=str(directory),
                 save_filename=save_filename,
-                file_types=_file_types(save_filename),
+                file_types=file_types or _file_types(save_filename),
             )
             chosen = _first_path(answer)
             if chosen is not None:
@@ -230,6 +236,13 @@ def _file_types(save_filename: str) -> tuple[str, ...]:
     suffix = Path(save_filename).suffix.lower()
     name, pattern = FILE_FILTERS.get(suffix, FILE_FILTERS[".json"])
     return (f"{tr(name)} ({pattern})", f"{tr('window.dialog.allFiles')} (*)")
+
+
+def _import_file_types() -> tuple[str, ...]:
+    return (
+        f"{tr('window.dialog.importFiles')} (*.json *.zip)",
+        f"{tr('window.dialog.allFiles')} (*)",
+    )
 
 
 def _first_path(answer: str | Sequence[str] | None) -> str | None:

@@ -91,6 +91,10 @@ ALLOWED = {
     "New",
     "MiaoDa",
     "Chat",
+    # apps whose files the import reads (docs/IMPORT-FROM-OTHER-APPS.md)
+    "Cherry",
+    "Chatbox",
+    "LobeChat",
     "GNOME",
     "Keyring",
     "KWallet",

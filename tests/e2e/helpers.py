@@ -144,11 +144,6 @@ def serve(data_dir: Path, errors: Path, upstream: FakeUpstream) -> RunningApp:
         "MIAODA_SECRET_BACKEND": "file",
         "MIAODA_TOKEN": TOKEN,
         "PYTHONUNBUFFERED": "1",
-        # English whatever the machine's locale: the language setting "system" follows it.
-        "LANGUAGE": "",
-        "LC_ALL": "",
-        "LC_MESSAGES": "",
-        "LANG": "C.UTF-8",
         # "Open data folder" / "Open log" must not start a desktop program during the tests.
         "MIAODA_OPEN_WITH": "true",
     }

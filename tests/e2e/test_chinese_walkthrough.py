@@ -3,10 +3,11 @@ English word outside what stays English (docs/TRANSLATION.md: provider names, mo
 URLs, units), and is photographed in light and dark with a CJK font (fonts-noto-cjk).
 
 Screens and dialogs: the provider list with a provider's health chart, the add form (templates,
-then a form refused with field errors, then a connection test's result), the edit form, the
-import and export dialogs, a chat with an error card, the conversation sidebar and search,
-routes and the route form, usage, settings, about and the shortcuts sheet. Buttons are found by
-their Chinese names read from the catalogues, so a reworded label does not break the walk.
+a pasted URL detected with its evidence, then a form refused with field errors, then a
+connection test's result), the edit form, the import and export dialogs, a chat with an error
+card, the conversation sidebar and search, routes and the route form, usage, settings, about
+and the shortcuts sheet. Buttons are found by their Chinese names read from the catalogues, so
+a reworded label does not break the walk.
 """
 
 from __future__ import annotations
@@ -104,6 +105,10 @@ SEEDED_NAMES = (
     "provided",
     "sk",
 )
+
+
+# An MCP URL where nothing listens (port 9, discard: refused on a test machine).
+CLOSED_MCP_URL = "http://127.0.0.1:9/mcp"
 
 
 def check(page: Any, name: str, allowed: tuple[str, ...] = ()) -> None:

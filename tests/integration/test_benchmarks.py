@@ -83,6 +83,19 @@ BENCHES = {
             "added TTFT p50 by recording",
         ],
     ),
+    "detect": (
+        ["--runs", "5", "--down-runs", "1"],
+        [
+            "baseline: one GET /v1/models",
+            "detect, base URL pasted (bridge)",
+            "detect, bare host pasted (bridge)",
+            "detect, base URL over /api/rpc",
+            "down: port refused",
+            "down: never answers",
+            "slowest live detection",
+            "slowest down host",
+        ],
+    ),
     "render": (
         ["--chars", "8000", "--seconds", "4"],
         ["tail re-lex (MarkdownStream)", "full re-lex (previous)", "long tasks > 50 ms"],

@@ -1,8 +1,11 @@
 // <import-dialog>: choose an export file, see what importing it would do (a dry run), then import.
 // The file is read in the page (<input type=file>, which is the system's open dialog in the
-// desktop window too) and sent as `content`, so the preview and the import use the same bytes
-// and the user is asked for the file once. The file's routes come with its providers and are
-// previewed beside them. Emits "providers-imported" ({detail: report}).
+// desktop window too) and sent as `content` (a .json, as text) or `contentBase64` (a .zip, such
+// as a Cherry Studio backup), so the preview and the import use the same bytes and the user is
+// asked for the file once. The file's routes come with its providers and are previewed beside
+// them. Another app's file (Cherry Studio, Chatbox, LobeChat) needs no passphrase: the preview
+// names the app and lists what the file holds that cannot be brought over, with the reason.
+// Emits "providers-imported" ({detail: report}).
 import { h, replaceChildren, uid } from "../lib/dom.js";
 import { t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
@@ -11,7 +14,20 @@ import { adviceFor } from "../lib/advice.js";
 import { formatBytes } from "../lib/format.js";
 import { providerService } from "../services/custom-provider-service.js";
 
-const MAX_BYTES = 5 * 1024 * 1024;
+// What the page reads and sends: within the HTTP API's 16 MB body even as base64 or as escaped
+// JSON text. Larger files can still be imported by `path` (docs/API.md, "Import").
+const MAX_BYTES = 10 * 1024 * 1024;
+const OUR_FORMAT = "miaoda-chat/custom-providers";
+// A zip's first bytes ("PK\x03\x04"; an empty zip starts with its end record, "PK\x05\x06").
+const ZIP_SIGNATURES = ["504b0304", "504b0506"];
+// The preview's line naming the file's app, by the reader's id (docs/IMPORT-FROM-OTHER-APPS.md).
+const SOURCE_KEYS = {
+  "cherry-studio": "providers.import.source.cherry",
+  chatbox: "providers.import.source.chatbox",
+  lobechat: "providers.import.source.lobechat",
+};
+// Up to this many entries left out are listed open; more fold into a <details>.
+const UNSUPPORTED_OPEN = 5;
 const POLICIES = [
   { value: "skip", label: "providers.import.policy.skip.label", help: "providers.import.policy.skip.help" },
   { value: "replace", label: "providers.import.policy.replace.label", help: "providers.import.policy.replace.help" },
@@ -30,7 +46,12 @@ export class ImportDialog extends HTMLElement {
     const titleId = uid("import-title");
     const fileId = uid("import-file");
     const phraseId = uid("import-phrase");
-    this._file = h("input", { type: "file", id: fileId, class: "file-input", accept: ".json,application/json" });
+    this._file = h("input", {
+      type: "file",
+      id: fileId,
+      class: "file-input",
+      accept: ".json,.zip,application/json,application/zip",
+    });
     this._fileLabel = h("span", { class: "file-name" }, t("providers.import.choose"));
     this._fileInfo = h("span", { class: "muted file-info" }, t("providers.import.fileHint"));
     const picker = h(
@@ -122,7 +143,7 @@ export class ImportDialog extends HTMLElement {
     for (const radio of this._policies) {
       radio.addEventListener("change", () => {
         this._policyHelp.textContent = t(POLICIES.find((p) => p.value === radio.value).help);
-        if (this._content !== null) this._preview();
+        if (this._hasFile) this._preview();
       });
     }
     this._phrase.addEventListener("keydown", (event) => {
@@ -163,6 +184,7 @@ export class ImportDialog extends HTMLElement {
 
   open() {
     this._content = null;
+    this._contentBase64 = null;
     this._report = null;
     this._file.value = "";
     this._fileLabel.textContent = t("providers.import.choose");
@@ -189,19 +211,34 @@ export class ImportDialog extends HTMLElement {
     this._fileInfo.textContent = t("providers.import.fileChosen", { size: formatBytes(file.size) });
     this._report = null;
     this._setSubmit(null);
+    this._content = null;
+    this._contentBase64 = null;
+    this._phraseBox.hidden = true;
+    replaceChildren(this._previewBox);
     if (file.size > MAX_BYTES) {
-      this._content = null;
       return this._showError({
         code: "IMPORT_INVALID",
-        message: t("providers.import.tooLarge"),
+        message: t("providers.import.tooLarge", { size: formatBytes(MAX_BYTES) }),
       });
     }
-    this._content = await file.text();
-    // A file with an encrypted key block needs its passphrase: ask up front.
+    const generation = this._generation;
+    let text = null;
+    let encoded = null;
+    try {
+      if (await isZip(file)) encoded = await readBase64(file);
+      else text = await file.text();
+    } catch {
+      return this._showError({ code: "IMPORT_INVALID", message: t("providers.import.cannotRead") });
+    }
+    if (generation !== this._generation) return;
+    this._content = text;
+    this._contentBase64 = encoded;
+    // Our own export with an encrypted key block needs its passphrase: ask up front. Another
+    // app's file holds its keys in plain text and is never asked for one.
     let hasSecrets = false;
     try {
-      const parsed = JSON.parse(this._content);
-      hasSecrets = Boolean(parsed && parsed.secrets);
+      const parsed = text === null ? null : JSON.parse(text);
+      hasSecrets = Boolean(parsed && parsed.format === OUR_FORMAT && parsed.secrets);
     } catch {
       /* the server explains what is wrong with it */
     }
@@ -216,14 +253,20 @@ export class ImportDialog extends HTMLElement {
     this._preview();
   }
 
+  get _hasFile() {
+    return this._content !== null || this._contentBase64 !== null;
+  }
+
   _options(dryRun) {
-    const options = { content: this._content, onConflict: this._policy, dryRun };
+    const options = { onConflict: this._policy, dryRun };
+    if (this._contentBase64 !== null) options.contentBase64 = this._contentBase64;
+    else options.content = this._content;
     if (!this._phraseBox.hidden && this._phrase.value) options.passphrase = this._phrase.value;
     return options;
   }
 
   async _preview() {
-    if (this._content === null) return;
+    if (!this._hasFile) return;
     const generation = this._generation;
     this._showError(null);
     this._setSubmit(null);
@@ -248,7 +291,7 @@ export class ImportDialog extends HTMLElement {
   }
 
   async _apply() {
-    if (!this._report || this._content === null) return;
+    if (!this._report || !this._hasFile) return;
     const generation = this._generation;
     this._submit.disabled = true;
     this._submit.classList.add("is-busy");
@@ -310,9 +353,20 @@ export class ImportDialog extends HTMLElement {
       groups.filter((g) => g.items.length).map((g) => h("span", { class: ["pill", `pill-${g.key}`] }, pillText(g))),
     );
     if (!groups.some((g) => g.items.length)) summary.append(h("span", { class: "muted" }, t("providers.import.empty")));
+    const unsupported = report.unsupported || [];
+    if (unsupported.length) {
+      summary.append(
+        h(
+          "span",
+          { class: ["pill", "pill-unsupported"] },
+          t("providers.import.pill.unsupported", { count: unsupported.length }),
+        ),
+      );
+    }
     replaceChildren(
       this._previewBox,
       h("h3", { class: "preview-title" }, t("providers.import.preview")),
+      report.source ? sourceLine(report.source) : null,
       summary,
       groups
         .filter((g) => g.items.length)
@@ -328,8 +382,69 @@ export class ImportDialog extends HTMLElement {
             ),
           ),
         ),
+      unsupported.length ? unsupportedGroup(unsupported) : null,
     );
   }
+}
+
+/** Whether the file starts like a zip (its first four bytes), whatever its name. */
+async function isZip(file) {
+  const head = new Uint8Array(await file.slice(0, 4).arrayBuffer());
+  const hex = Array.from(head, (byte) => byte.toString(16).padStart(2, "0")).join("");
+  return ZIP_SIGNATURES.includes(hex);
+}
+
+/** The file's bytes as standard base64 (the browser's own encoder, via a data: URL). */
+function readBase64(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.addEventListener("load", () => resolve(String(reader.result).split(",", 2)[1] || ""));
+    reader.addEventListener("error", () => reject(reader.error));
+    reader.readAsDataURL(file);
+  });
+}
+
+/** "From a Cherry Studio backup · format 7", and that its keys go to the secret store. */
+function sourceLine(source) {
+  const key = SOURCE_KEYS[source.app] || "providers.import.source.other";
+  return h(
+    "div",
+    { class: "preview-source", dataset: { source: source.app } },
+    icon("import", { size: 14 }),
+    h(
+      "p",
+      {},
+      h("strong", {}, t(key, { app: source.appName })),
+      source.formatVersion
+        ? h("span", { class: "muted" }, " · ", t("providers.import.source.version", { version: source.formatVersion }))
+        : null,
+      h("span", { class: "muted preview-source-keys" }, t("providers.import.source.keys")),
+    ),
+  );
+}
+
+/** What the file holds that is not brought over, each with its reason; folded when long. */
+function unsupportedGroup(entries) {
+  const heading = h("h4", {}, icon("info", { size: 14 }), t("providers.import.group.unsupported"));
+  const list = h(
+    "ul",
+    {},
+    entries.map((e) => h("li", {}, h("strong", {}, e.name), " — ", e.reason)),
+  );
+  const attrs = { class: ["preview-group", "preview-unsupported"], dataset: { group: "unsupported" } };
+  if (entries.length <= UNSUPPORTED_OPEN) return h("section", attrs, heading, list);
+  return h(
+    "details",
+    attrs,
+    h(
+      "summary",
+      {},
+      icon("chevron", { size: 14, className: "section-chevron" }),
+      heading,
+      h("span", { class: "muted unsupported-more" }, t("providers.import.unsupportedShow", { count: entries.length })),
+    ),
+    list,
+  );
 }
 
 const ICONS = { added: "plus", updated: "edit", skipped: "check", errors: "alert" };

@@ -16,6 +16,7 @@ import { FIELDS, authOf, configOf, hintOf, providerField, readValues, valuesOf }
 import { showServerErrors } from "./provider-form-errors.js";
 import { KeyField } from "./provider-key-field.js";
 import { toast } from "./toast-region.js";
+import { chatPathOf } from "./provider-paste.js";
 import "./template-picker.js";
 import "./headers-editor.js";
 import "./parameters-editor.js";
@@ -48,6 +49,7 @@ export class ProviderForm extends HTMLElement {
   #title;
   #subtitle;
   #picker;
+  #paste;
   #pickerStep;
   #pickerFooter;
   #formStep;
@@ -84,7 +86,7 @@ export class ProviderForm extends HTMLElement {
     this.#showStep("picker");
     openModal(this.#dialog, { focus: this.#picker });
     const result = await this.service.getTemplates();
-    if (result.success) this.#picker.templates = result.templates;
+    if (result.success) this.#picker.templates = this.#paste.templates = result.templates;
     else
       toast({
         kind: "error",
@@ -131,7 +133,10 @@ export class ProviderForm extends HTMLElement {
 
     this.#picker = h("template-picker");
     this.#picker.addEventListener("template-chosen", (event) => this.#chooseTemplate(event.detail.template));
-    this.#pickerStep = h("div", { class: "step step-picker" }, this.#picker);
+    // Adding starts with "Paste a URL" above the templates; "Use this" fills the form from it.
+    this.#paste = h("provider-paste");
+    this.#paste.addEventListener("candidate-chosen", (event) => this.#useCandidate(event.detail));
+    this.#pickerStep = h("div", { class: "step step-picker" }, this.#paste, this.#picker);
 
     this.#formError = h("div", { class: "form-error", role: "alert", hidden: true });
     this.#templateNote = h("template-note", { hidden: true });
@@ -200,6 +205,7 @@ export class ProviderForm extends HTMLElement {
       // A typed key must not outlive the form: saved or not, it stayed in the hidden field's
       // value until the form was next opened.
       this.#key.stop();
+      this.#paste.stop();
     });
     this.append(this.#dialog);
   }
@@ -281,6 +287,7 @@ export class ProviderForm extends HTMLElement {
     this.#headers.value = {};
     replaceChildren(this.#datalist);
     this.#picker.reset?.();
+    this.#paste.reset();
     for (const s of Object.values(this.#sections)) s.el.open = false;
     this.#setFormError("");
     this.#testPanel.clear();
@@ -329,6 +336,34 @@ export class ProviderForm extends HTMLElement {
       const at = input.value.indexOf("{");
       input.setSelectionRange(at, input.value.indexOf("}", at) + 1);
     }
+  }
+
+  /**
+   * "Use this" in the paste box: the candidate's template chosen as a tile would be (its name,
+   * notes, headers), then what was detected over it — type, base URL, a listed model (the one
+   * set if listed), the models as suggestions — and the key pasted with the URL.
+   */
+  #useCandidate({ candidate, apiKey }) {
+    this.#chooseTemplate(this.#paste.templateFor(candidate));
+    this.#fields.type.fill(candidate.type, readValues(this.#form));
+    this.#fields["auth.scheme"].setOptions(readValues(this.#form));
+    this.#input("baseURL").value = candidate.baseURL;
+    this.#input("endpoints.chat").value = chatPathOf(candidate);
+    const models = candidate.models || [];
+    const model = this.#input("model");
+    if (models.length && !models.includes(model.value)) model.value = models[0];
+    replaceChildren(
+      this.#datalist,
+      models.map((m) => h("option", { value: m })),
+    );
+    if (models.length) {
+      this.#modelsState = "done";
+      this.#fields.model.help = t("providers.form.model.offered", { count: models.length });
+    }
+    if (apiKey) this.#input("apiKey").value = apiKey;
+    this.#refresh();
+    const name = this.#input("displayName");
+    (name.value ? this.#saveBtn : name).focus();
   }
 
   #fillProvider(provider) {

@@ -73,6 +73,11 @@ export class CustomProviderService {
     return this._call("listProviderModels", id);
   }
 
+  /** What a pasted URL (and key) points at: candidates, best first, and the probes sent. */
+  detectProvider(url, apiKey = "") {
+    return this._call("detectProvider", apiKey ? { url, apiKey } : { url });
+  }
+
   /** Templates never change while the app runs, so the first good answer is kept. */
   async getTemplates() {
     if (this._templates) return this._templates;
