@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from backend import APP_NAME, __version__, i18n
 from backend.errors import MiaodaError
 from backend.paths import data_dir, frontend_dir
+from backend.tools import launch
 
 if TYPE_CHECKING:
     from backend.app import MiaodaApp
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `miaoda` console script."""
+    args_given = list(sys.argv[1:] if argv is None else argv)
+    if args_given[:1] == [launch.COMMAND]:
+        # Hidden: how the frozen app starts a stdio MCP server (backend/tools/launch.py).
+        return launch.main(args_given[1:])
     parser = argparse.ArgumentParser(
         prog="miaoda", description=f"{APP_NAME}: chat with any LLM provider."
     )
@@ -34,11 +39,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--port", type=int, default=0, help="port on 127.0.0.1 (default: any free one)"
     )
     serve.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    serve.add_argument(
+        "--allow-stdio-tools",
+        action="store_true",
+        help="let the browser add and change MCP servers that run programs here (stdio); "
+        "each command line is printed on stderr",
+    )
     commands.add_parser("self-test", help="check storage, secret storage and the server, then exit")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_given)
     try:
         if args.command == "serve":
-            return _serve(args.port, open_browser=not args.no_browser)
+            return _serve(
+                args.port,
+                open_browser=not args.no_browser,
+                allow_stdio_tools=args.allow_stdio_tools,
+            )
         if args.command == "self-test":
             return _self_test()
         return _window()
@@ -47,21 +62,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _make_app() -> MiaodaApp:
+def _make_app(*, allow_stdio_tools: bool = False) -> MiaodaApp:
     from backend.app import MiaodaApp
 
     return MiaodaApp(
         data_dir(),
         secret_backend=os.environ.get("MIAODA_SECRET_BACKEND") or None,
         token=os.environ.get("MIAODA_TOKEN") or None,
+        allow_stdio_tools=allow_stdio_tools,
     )
 
 
-def _serve(port: int, *, open_browser: bool) -> int:
+def _serve(port: int, *, open_browser: bool, allow_stdio_tools: bool = False) -> int:
     if not 0 <= port <= 65535:
         print(f"{APP_NAME}: --port must be from 0 to 65535.", file=sys.stderr)
         return 2
-    app = _make_app()
+    app = _make_app(allow_stdio_tools=allow_stdio_tools)
     try:
         try:
             server = app.start_server(port)

@@ -33,7 +33,9 @@ from backend.secrets import SecretStore, open_secret_store
 from backend.server.app import create_app
 from backend.server.wsgi import LocalServer
 from backend.settings import Opener, SettingsService, open_with_os
-from backend.storage import RouteStore, Storage
+from backend.storage import McpStore, RouteStore, Storage
+from backend.tools.host import ToolHost
+from backend.tools.service import McpService
 from backend.usage import Clock, UsageService, Zone
 
 log = logging.getLogger("miaoda.app")
@@ -76,6 +78,7 @@ class MiaodaApp:
         clock: Clock | None = None,
         zone: Zone | None = None,
         opener: Opener = open_with_os,
+        allow_stdio_tools: bool = False,
     ) -> None:
         # Private: 0700 on POSIX, and a folder an older version left open is tightened.
         make_private_dir(data_dir)
@@ -112,6 +115,14 @@ class MiaodaApp:
         self.health_schedule = HealthScheduler(self.health)
         # The clock and time zone of usage records, budgets and "this month" (tests set them).
         self.usage = UsageService(self.storage, clock=clock, zone=zone)
+        # MCP servers (CONTRACT §12): started in the background by `start_background`, stopped
+        # by `close`; over HTTP, stdio servers can be added only with `allow_stdio_tools`.
+        self.mcp = McpService(
+            McpStore(self.storage),
+            self.secrets,
+            ToolHost,
+            allow_stdio_over_http=allow_stdio_tools,
+        )
         self.chat = ChatService(
             self.manager,
             self.providers,
@@ -122,6 +133,7 @@ class MiaodaApp:
             on_outcome=self.health.chat_outcome,
             defer=self.writes.submit,
             usage=self.usage,
+            tools=self.mcp,
         )
         # Replies a crash (or a kill) left "streaming" are closed as error/INTERNAL, before any
         # new stream can start.
@@ -168,6 +180,7 @@ class MiaodaApp:
             usage=self.usage,
             settings=self.settings,
             opener=self._opener,
+            mcp=self.mcp,
         )
 
     def on_language_change(self, listener: Callable[[str], None]) -> None:
@@ -186,18 +199,21 @@ class MiaodaApp:
         return server
 
     def start_background(self) -> None:
-        """Start the background health schedule (call once the server is up)."""
+        """Start the background health schedule and the enabled MCP servers (call once the
+        server is up; neither holds up the window)."""
         self.health_schedule.start()
+        self.mcp.start_enabled()
 
     def close(self) -> None:
-        """Stop everything in order: health schedule, streams, server, reply saver, provider
-        layer, storage."""
+        """Stop everything in order: health schedule, streams, server, MCP servers, provider
+        layer, reply saver, storage."""
         if not self.health_schedule.stop(timeout=1.0):
             log.warning("the health schedule did not stop within a second")
         self.health.close()
         if self._server is not None:
             self._server.stop()
         self.chat.close()
+        self.mcp.close()  # after the chats: their running calls end with the servers
         self.providers.close()
         self.writes.close()
         self.storage.close()

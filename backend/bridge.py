@@ -24,6 +24,7 @@ from backend.chat import transcript
 from backend.chat.conversations import ConversationChat
 from backend.chat.routes import RouteManager
 from backend.errors import (
+    BadRequest,
     Cancelled,
     InternalError,
     InvalidConfig,
@@ -52,9 +53,12 @@ from backend.schemas import (
     load_id,
     load_options,
     load_search_query,
+    load_tool_approval,
 )
 from backend.settings import Opener, SettingsService
 from backend.storage import ConversationStore
+from backend.tools.confirm import Confirm
+from backend.tools.service import McpService
 from backend.usage import UsageService
 from backend.usage.summary import CSV_HEADER
 
@@ -66,11 +70,19 @@ EXPORT_FILENAME = "miaoda-providers.json"
 
 
 class Dialogs(Protocol):
-    """Native file dialogs; tests put a seam here that answers without a window."""
+    """Native dialogs of the desktop window; tests put a seam here that answers without one."""
 
     def save_path(self, suggested_name: str) -> str | None: ...
 
     def open_path(self) -> str | None: ...
+
+    def confirm(self, title: str, message: str) -> bool:
+        """Ask a yes-or-no question (True: yes). A seam that does not say declines."""
+        return False
+
+    def choose_folder(self) -> str | None:
+        """A folder the user picks, or None when cancelled. A seam that does not say cancels."""
+        return None
 
 
 class ProviderTools(Protocol):
@@ -238,6 +250,7 @@ class Bridge:
         usage: UsageService | None = None,
         settings: SettingsService | None = None,
         opener: Opener | None = None,
+        mcp: McpService | None = None,
     ) -> None:
         self._manager = manager
         self._health = health
@@ -249,6 +262,7 @@ class Bridge:
         self._usage_service = usage
         self._settings_service = settings
         self._opener = opener
+        self._mcp_service = mcp
 
     # --- providers and their keys --------------------------------------------------------
 
@@ -369,6 +383,10 @@ class Bridge:
         return {"models": models, "current": provider.model}
 
     @envelope
+    def detectProvider(self, request: Any = None) -> Envelope:
+        return self._tools.detect_provider(request)
+
+    @envelope
     def getProviderTemplates(self) -> Envelope:
         return {"templates": self._tools.templates()}
 
@@ -380,10 +398,6 @@ class Bridge:
     @envelope
     def getHealthUpdates(self, cursor: Any = None) -> Envelope:
         return self._health.updates(cursor)
-
-    @envelope
-    def detectProvider(self, request: Any = None) -> Envelope:
-        return self._tools.detect_provider(request)
 
     @envelope
     def getHealthSettings(self) -> Envelope:
@@ -487,6 +501,16 @@ class Bridge:
         return {"id": message_id, "deletedIds": deleted}
 
     @envelope
+    def answerToolApproval(
+        self, requestId: Any = None, callId: Any = None, decision: Any = None
+    ) -> Envelope:
+        """The user's answer to a `tool_approval` event of a chat stream (docs/API.md, "Tools
+        in a chat"); NOT_FOUND when that call no longer waits."""
+        request_id, call_id, choice = load_tool_approval(requestId, callId, decision)
+        self._chat().tool_approvals.answer(request_id, call_id, choice)
+        return {"requestId": request_id, "callId": call_id, "decision": choice}
+
+    @envelope
     def searchConversations(self, query: Any = None, options: Any = None) -> Envelope:
         text = load_search_query(query)
         opts = load_options(SearchOptionsSchema, options)
@@ -574,6 +598,55 @@ class Bridge:
     @envelope
     def clearUsage(self) -> Envelope:
         return {"removed": self._usage().clear()}
+
+    # --- tools (docs/API.md, "Tools (MCP)") -------------------------------------------------
+
+    def _mcp(self) -> McpService:
+        if self._mcp_service is None:
+            raise InternalError(tr("tools.service.unavailable"))
+        return self._mcp_service
+
+    def _confirm(self) -> Confirm | None:
+        """The window's native yes-or-no dialog; None over HTTP."""
+        return None if self._dialogs is None else self._dialogs.confirm
+
+    @envelope
+    def addMcpServer(self, config: Any = None) -> Envelope:
+        server = self._mcp().add(config, confirm=self._confirm())
+        return {"id": server["id"], "server": server}
+
+    @envelope
+    def updateMcpServer(self, id: Any = None, updates: Any = None) -> Envelope:
+        return {"server": self._mcp().update(id, updates, confirm=self._confirm())}
+
+    @envelope
+    def removeMcpServer(self, id: Any = None) -> Envelope:
+        return {"id": self._mcp().remove(id)}
+
+    @envelope
+    def getAllMcpServers(self) -> Envelope:
+        return {"servers": self._mcp().servers()}
+
+    @envelope
+    def setMcpToolPolicy(
+        self, serverId: Any = None, toolName: Any = None, policy: Any = None
+    ) -> Envelope:
+        server, tool = self._mcp().set_tool_policy(serverId, toolName, policy)
+        return {"server": server, "tool": tool}
+
+    @envelope
+    def restartMcpServer(self, id: Any = None) -> Envelope:
+        return {"server": self._mcp().restart(id, confirm=self._confirm())}
+
+    @envelope
+    def chooseFolder(self) -> Envelope:
+        if self._dialogs is None:
+            problem = tr("tools.service.noFolderDialogField")
+            raise BadRequest(tr("tools.service.noFolderDialog"), fields={"path": [problem]})
+        path = self._dialogs.choose_folder()
+        if not path:
+            raise Cancelled(tr("tools.service.folderCancelled"))
+        return {"path": path}
 
     # --- settings (docs/API.md, "Settings") ----------------------------------------------
 

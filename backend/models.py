@@ -323,10 +323,14 @@ class ToolCall:
 
 @dataclass(frozen=True)
 class ChatMessage:
+    """One message of a chat's history; `is_error` marks a `tool` result that is a failure
+    (the Anthropic wire sends it as `is_error`)."""
+
     role: Role
     content: str
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
+    is_error: bool = False
 
 
 @dataclass(frozen=True)
@@ -346,6 +350,7 @@ class ChatRequest:
     tools: tuple[ToolSpec, ...] = ()
     parameters: Mapping[str, float | int] = field(default_factory=dict)
     model: str | None = None
+    tool_servers: tuple[str, ...] = ()  # MCP servers whose tools the app offers and runs
 
 
 @dataclass(frozen=True)
@@ -353,7 +358,8 @@ class ConversationTurn:
     """A validated chat request in the conversation form (docs/API.md, "Conversation form").
 
     `parent_given` tells an absent `parentId` (the current leaf) from `parentId: null` (a new
-    root); `content` None means regenerate the reply to the parent.
+    root); `content` None means regenerate the reply to the parent. `tool_servers` None keeps
+    the conversation's stored `toolServers`; a tuple replaces them.
     """
 
     conversation_id: str | None
@@ -363,11 +369,22 @@ class ConversationTurn:
     provider_id: str | None
     model: str | None
     parameters: Mapping[str, float | int] = field(default_factory=dict)
+    tool_servers: tuple[str, ...] | None = None
 
 
 # The contract's kinds, plus "retrying": internal, relayed as an SSE comment (see _channel).
 EventKind = Literal[
-    "start", "delta", "reasoning", "tool_call", "usage", "error", "done", "retrying", "attempt"
+    "start",
+    "delta",
+    "reasoning",
+    "tool_call",
+    "tool_approval",
+    "tool_result",
+    "usage",
+    "error",
+    "done",
+    "retrying",
+    "attempt",
 ]
 
 

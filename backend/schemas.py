@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Container, Mapping
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import SplitResult, urlsplit
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
@@ -490,6 +490,9 @@ SUBJECTS = {
     "route": "fields.subject.route",
     "price": "fields.subject.price",
     "budget": "fields.subject.budget",
+    "mcp server": "fields.subject.mcpServer",
+    "tool approval": "fields.subject.toolApproval",
+    "tool policy": "fields.subject.toolPolicy",
 }
 _PLURAL_SUBJECTS = frozenset({"options", "changes"})
 
@@ -696,8 +699,15 @@ class ChatBodySchema(AppSchema):
     providerId = String(required=True, validate=Length(1, 100))
     messages = List(Nested(MessageSchema), required=True, validate=Length(1, 10_000))
     tools = List(Nested(ToolSchema), load_default=list, validate=Length(0, 128))
+    # MCP servers whose tools the app offers and runs (docs/API.md, "Tools in a chat").
+    toolServers = List(String(validate=Length(1, 100)), load_default=list, validate=Length(0, 64))
     parameters = Nested(ParametersSchema, load_default=dict)
     model = String(validate=lambda value: _check(_model_problem(value)))
+
+    @validates_schema
+    def _one_kind_of_tools(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("tools") and data.get("toolServers"):
+            raise ValidationError(tr("fields.toolServers.withTools"), "toolServers")
 
 
 def _check(problem: str | None) -> None:
@@ -719,7 +729,7 @@ def load_chat_request(body: Any) -> ChatRequest:
     """Validate a chat request body (docs/API.md, "Chat request") into a ChatRequest."""
     raw = _require_object(body, "chat request")
     plain = _plain_messages(raw.get("messages"))
-    if plain is not None and "tools" not in raw and "parameters" not in raw:
+    if plain is not None and not ("tools" in raw or "parameters" in raw or "toolServers" in raw):
         provider_id = raw.get("providerId")  # what the chat window sends: nothing else to check
         model = raw.get("model")
         model_ok = "model" not in raw or (type(model) is str and _model_problem(model) is None)
@@ -741,7 +751,14 @@ def load_chat_request(body: Any) -> ChatRequest:
         for m in data["messages"]
     )
     tools = tuple(ToolSpec(t["name"], t["description"], t["parameters"]) for t in data["tools"])
-    return ChatRequest(data["providerId"], messages, tools, data["parameters"], data.get("model"))
+    return ChatRequest(
+        data["providerId"],
+        messages,
+        tools,
+        data["parameters"],
+        data.get("model"),
+        tool_servers=tuple(dict.fromkeys(data["toolServers"])),
+    )
 
 
 def _plain_messages(raw: Any) -> tuple[ChatMessage, ...] | None:
@@ -922,6 +939,7 @@ class ConversationChatSchema(AppSchema):
     providerId = String(allow_none=True, validate=Length(1, MAX_ID))
     model = String(allow_none=True, validate=lambda value: _check(_model_problem(value)))
     parameters = Nested(ParametersSchema, load_default=dict)
+    toolServers = List(String(validate=Length(1, MAX_ID)), validate=Length(0, 64))
 
 
 _CONVERSATION_CHAT_SCHEMA = ConversationChatSchema()
@@ -961,7 +979,38 @@ def load_conversation_turn(body: Any) -> ConversationTurn:
         provider_id=data.get("providerId"),
         model=data.get("model"),
         parameters=data["parameters"],
+        tool_servers=(
+            None if "toolServers" not in data else tuple(dict.fromkeys(data["toolServers"]))
+        ),
     )
+
+
+class ToolApprovalSchema(AppSchema):
+    """answerToolApproval's arguments (docs/API.md, "Tools in a chat")."""
+
+    class Meta:
+        unknown = RAISE
+
+    requestId = String(required=True, validate=Length(1, MAX_ID))
+    callId = String(required=True, validate=Length(1, MAX_ID))
+    decision = String(required=True, validate=OneOf(("allow", "deny")))
+
+
+_TOOL_APPROVAL_SCHEMA = ToolApprovalSchema()
+
+
+def load_tool_approval(
+    request_id: Any, call_id: Any, decision: Any
+) -> tuple[str, str, Literal["allow", "deny"]]:
+    """(requestId, callId, decision) of answerToolApproval, else INVALID_CONFIG naming each
+    field that is wrong."""
+    raw = {"requestId": request_id, "callId": call_id, "decision": decision}
+    try:
+        data: dict[str, Any] = _TOOL_APPROVAL_SCHEMA.load(raw)
+    except ValidationError as err:
+        raise _invalid(err, "tool approval") from None
+    choice: Literal["allow", "deny"] = "allow" if data["decision"] == "allow" else "deny"
+    return data["requestId"], data["callId"], choice
 
 
 # --- routes (docs/API.md, "Routes") -----------------------------------------------------
@@ -1151,3 +1200,232 @@ def check_settings(data: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
         valid = err.valid_data if isinstance(err.valid_data, dict) else {}
         return valid, _flatten(err.messages)
     return loaded, {}
+
+
+# --- MCP servers (CONTRACT §12, docs/API.md "Tools (MCP)") --------------------------------
+
+MCP_TRANSPORTS = ("stdio", "http")
+MCP_APPROVALS = ("ask", "always")
+MCP_READ_ONLY = (
+    "id",
+    "commandLine",
+    "secretEnv",
+    "secretHeaders",
+    "status",
+    "error",
+    "tools",
+    "createdAt",
+    "updatedAt",
+)
+MAX_MCP_TEXT = 4096
+"""At most this many characters in a stdio server's command and in each of its arguments."""
+MAX_MCP_ARGS = 64
+MAX_MCP_ENV = 64
+MAX_MCP_VALUE = 16_384
+"""At most this many characters in an `env` or `headers` value (tokens can be long JWTs)."""
+MAX_TOOL_NAME = 1000
+MCP_TIMEOUT_SECONDS = (1, 600)
+ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# The SDK sets these on every request of the streamable HTTP transport.
+MCP_OWN_HEADERS = frozenset({"mcp-session-id", "mcp-protocol-version"})
+
+
+class McpServerSchema(AppSchema):
+    """A whole MCP server as a user gives it; `env` and `headers` values may be null, which
+    keeps a stored value (checked by the service, which knows what is stored)."""
+
+    class Meta:
+        unknown = RAISE
+
+    name = String(required=True)
+    displayName = String(required=True)
+    transport = String(required=True, validate=OneOf(MCP_TRANSPORTS))
+    command = String(allow_none=True)
+    args = List(String(), allow_none=True)
+    env = Dict(keys=String(), values=String(allow_none=True), allow_none=True)
+    url = String(allow_none=True)
+    headers = Dict(keys=String(), values=String(allow_none=True), allow_none=True)
+    enabled = Boolean(truthy={True}, falsy={False})
+    timeoutSeconds = StrictNumber(*MCP_TIMEOUT_SECONDS)
+
+    @validates_schema(skip_on_field_errors=False)
+    def _rules(self, data: dict[str, Any], **kwargs: Any) -> None:
+        errors: dict[str, list[str]] = {}
+        checks = (
+            ("name", _name_problem),
+            ("displayName", _display_name_problem),
+            ("command", _command_problem),
+            ("url", _mcp_url_problem),
+            ("env", _env_problem),
+            ("headers", _mcp_headers_problem),
+        )
+        for key, check in checks:
+            if data.get(key) is not None:
+                problem = check(data[key])
+                if problem:
+                    errors[key] = [problem]
+        errors.update(_args_problems(data.get("args") or []))
+        errors.update(_transport_problems(data))
+        if errors:
+            raise ValidationError(errors)
+
+
+def _command_problem(command: str) -> str | None:
+    if not command.strip():
+        return tr("fields.mcp.command.needed")
+    if len(command) > MAX_MCP_TEXT:
+        return _at_most(MAX_MCP_TEXT)
+    if CONTROL_RE.search(command):
+        return tr("fields.noControlCharacters")
+    if command != command.strip():
+        return tr("fields.mcp.command.spaces")
+    return None
+
+
+def _args_problems(args: list[str]) -> dict[str, list[str]]:
+    """Field errors of `args`: the list's under `args`, an argument's under `args.<index>`."""
+    if len(args) > MAX_MCP_ARGS:
+        return {"args": [tr("fields.mcp.args.tooMany", max=MAX_MCP_ARGS)]}
+    problems: dict[str, list[str]] = {}
+    for index, arg in enumerate(args):
+        if len(arg) > MAX_MCP_TEXT:
+            problems[f"args.{index}"] = [_at_most(MAX_MCP_TEXT)]
+        elif "\x00" in arg:
+            problems[f"args.{index}"] = [tr("fields.mcp.args.nul")]
+    return problems
+
+
+def _env_problem(env: Mapping[str, str | None]) -> str | None:
+    if len(env) > MAX_MCP_ENV:
+        return tr("fields.mcp.env.tooMany", max=MAX_MCP_ENV)
+    for name, value in env.items():
+        if len(name) > 256 or not ENV_NAME_RE.fullmatch(name):
+            return tr("fields.mcp.env.badName")
+        if value is not None and len(value) > MAX_MCP_VALUE:
+            return tr("fields.mcp.valueTooLong", name=name, max=f"{MAX_MCP_VALUE:,}")
+        if value is not None and "\x00" in value:
+            return tr("fields.mcp.env.nul", name=name)
+    return None
+
+
+def _mcp_headers_problem(headers: Mapping[str, str | None]) -> str | None:
+    if len(headers) > MAX_HEADERS:
+        return tr("fields.headers.tooMany", max=MAX_HEADERS)
+    seen: set[str] = set()
+    for name, value in headers.items():
+        lower = name.lower()
+        if not TOKEN_RE.fullmatch(name):
+            return tr("fields.headers.badName")
+        if lower in FORBIDDEN_HEADERS or lower in MCP_OWN_HEADERS:
+            return tr("fields.headers.reserved", name=name)
+        if lower in seen:
+            return tr("fields.headers.twice", name=name)
+        if value is not None and any(c in value for c in "\r\n\x00"):
+            return tr("fields.headers.lineBreaks", name=name)
+        if value is not None and len(value) > MAX_MCP_VALUE:
+            return tr("fields.mcp.valueTooLong", name=name, max=f"{MAX_MCP_VALUE:,}")
+        seen.add(lower)
+    return None
+
+
+_MCP_URL_PROBLEMS = {
+    "spaces": "fields.mcp.url.spaces",
+    "invalid": "fields.mcp.url.invalid",
+    "form": "fields.mcp.url.notHttp",
+}
+
+
+def _mcp_url_problem(url: str) -> str | None:
+    parts = _url_parts(url, ("http", "https"))
+    if parts == "tooLong":
+        return _at_most(2048)
+    if isinstance(parts, str):
+        return tr(_MCP_URL_PROBLEMS[parts])
+    if parts.username is not None or parts.password is not None:
+        return tr("fields.mcp.url.credentials")
+    if parts.fragment or url.endswith("#"):
+        return tr("fields.mcp.url.fragment")
+    return None
+
+
+def _transport_problems(data: Mapping[str, Any]) -> dict[str, list[str]]:
+    """What the chosen transport needs (stdio: a command; http: a URL) and takes no part of
+    the other one (a stdio server has no URL or headers, an HTTP one no command, args or env)."""
+    transport = data.get("transport")
+    problems: dict[str, list[str]] = {}
+    if transport == "stdio":
+        if not data.get("command"):
+            problems["command"] = [tr("fields.mcp.command.needed")]
+        if data.get("url") is not None:
+            problems["url"] = [tr("fields.mcp.stdioOnly.url")]
+        if data.get("headers"):
+            problems["headers"] = [tr("fields.mcp.stdioOnly.headers")]
+    elif transport == "http":
+        if not data.get("url"):
+            problems["url"] = [tr("fields.mcp.url.needed")]
+        if data.get("command") is not None:
+            problems["command"] = [tr("fields.mcp.httpOnly.command")]
+        if data.get("args"):
+            problems["args"] = [tr("fields.mcp.httpOnly.args")]
+        if data.get("env"):
+            problems["env"] = [tr("fields.mcp.httpOnly.env")]
+    return problems
+
+
+_MCP_SERVER_SCHEMA = McpServerSchema()
+_STDIO_FIELDS = ("command", "args", "env")
+_HTTP_FIELDS = ("url", "headers")
+
+
+def load_mcp_server(data: Any, *, what: str = "mcp server") -> dict[str, Any]:
+    """Validate a whole MCP server; return it with every field present (stdio: `url` None and
+    `headers` empty; http: `command` None, `args` and `env` empty; `enabled` true and
+    `timeoutSeconds` 60 unless given)."""
+    raw = _text_fields_object(data, what)
+    try:
+        loaded: dict[str, Any] = _MCP_SERVER_SCHEMA.load(dict(raw))
+    except ValidationError as err:
+        raise _invalid(err, what, MCP_READ_ONLY) from None
+    stdio = loaded["transport"] == "stdio"
+    loaded["command"] = loaded.get("command") if stdio else None
+    loaded["args"] = list(loaded.get("args") or []) if stdio else []
+    loaded["env"] = dict(loaded.get("env") or {}) if stdio else {}
+    loaded["url"] = None if stdio else loaded.get("url")
+    loaded["headers"] = {} if stdio else dict(loaded.get("headers") or {})
+    loaded.setdefault("enabled", True)
+    loaded.setdefault("timeoutSeconds", 60)
+    return loaded
+
+
+def merge_mcp_update(current: Mapping[str, Any], updates: Any) -> dict[str, Any]:
+    """Apply partial `updates` to a stored server's fields (as `load_mcp_server` gives them,
+    `env` and `headers` values null) and validate the result. A new `transport` drops the
+    other transport's fields the update does not give."""
+    changes = _require_object(updates, "update")
+    merged = dict(current)
+    if "transport" in changes and changes["transport"] != current.get("transport"):
+        for name in (*_STDIO_FIELDS, *_HTTP_FIELDS):
+            merged.pop(name, None)
+    merged.update(changes)
+    return load_mcp_server(merged, what="update")
+
+
+class ToolPolicySchema(AppSchema):
+    class Meta:
+        unknown = RAISE
+
+    enabled = Boolean(truthy={True}, falsy={False})
+    approval = String(validate=OneOf(MCP_APPROVALS))
+
+
+def load_tool_policy(policy: Any) -> dict[str, Any]:
+    """`setMcpToolPolicy`'s `{enabled?, approval?}`."""
+    return load_options(ToolPolicySchema, _require_object(policy, "tool policy"), "tool policy")
+
+
+def load_tool_name(value: Any) -> str:
+    """A tool's name as its server lists it (field error naming `toolName`)."""
+    if type(value) is str and 1 <= len(value) <= MAX_TOOL_NAME and _is_text(value):
+        return value
+    problem = tr("fields.mcp.toolName", max=f"{MAX_TOOL_NAME:,}")
+    raise InvalidConfig(problem, fields={"toolName": [problem]})

@@ -191,3 +191,40 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("figures")
         for line in dict.fromkeys(lines):  # once each, in order
             terminalreporter.write_line(line)
+
+
+ORPHAN_WAIT = 10.0
+"""Seconds the MCP servers of the run have, after the last test, to be gone."""
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when an MCP server it started is still alive (issue 20: no orphan MCP
+    processes, also after the app was killed): waits up to ORPHAN_WAIT for the last ones, then
+    reports and kills them."""
+    import contextlib
+    import signal
+    import time
+
+    from tests.fakes.mcp import leftover_servers
+
+    deadline = time.monotonic() + ORPHAN_WAIT
+    left = leftover_servers()
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)  # polling the process table: nothing to wait on for another's exit
+        left = leftover_servers()
+    if not left:
+        return
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = ["MCP server processes outlived the test run (orphans):"]
+    lines += [f"{pid}: {command}" for pid, command in left]
+    if reporter is not None:
+        reporter.write("\n")  # after the progress line
+    for line in lines:
+        if reporter is not None:
+            reporter.write_line(line, red=True)
+        else:
+            print(line)
+    for pid, _ in left:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)

@@ -77,7 +77,14 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     (
         "L2 services",
-        ("backend.manager", "backend.health", "backend.chat", "backend.usage", "backend.settings"),
+        (
+            "backend.manager",
+            "backend.health",
+            "backend.chat",
+            "backend.usage",
+            "backend.settings",
+            "backend.tools",
+        ),
     ),
     ("L3 front ends", ("backend.bridge", "backend.server", "backend.window")),
     ("L4 entry points", ("backend.app", "backend.__main__")),
@@ -152,6 +159,11 @@ THIRD_PARTY_OWNERS: dict[str, frozenset[str]] = {
     "qtpy": frozenset({"backend.window"}),
     "PySide6": frozenset({"backend.window"}),
     "platformdirs": frozenset({"backend.paths"}),
+    # The MCP client (docs/DECISIONS.md): the official SDK, its types and its async runtime.
+    "mcp": frozenset({"backend.tools"}),
+    "mcp_types": frozenset({"backend.tools"}),
+    "anyio": frozenset({"backend.tools"}),
+    "httpx2": frozenset({"backend.tools"}),  # the SDK's HTTP client (not our httpx)
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -5,7 +5,10 @@ conversation instead of carrying its history. `ConversationChat` then, in this o
 the body, claims the conversation (one stream at a time per conversation: a second request gets
 `BAD_REQUEST` before anything is saved), resolves the parent and the provider, saves the user
 message, creates the reply row ("streaming"), builds the history from the stored path, and opens
-the upstream stream. The reply is saved as it streams (`backend.chat.replies`): kept up to date
+the upstream stream. A conversation whose `toolServers` offer tools runs the tool loop
+(`backend.chat.tools`): the reply is then a chain, user → assistant (tool calls) → tool → … →
+assistant (the answer), each round's reply and each tool result stored as the loop runs
+(`_Chain`). The reply is saved as it streams (`backend.chat.replies`): kept up to date
 in memory from the relay's batches, written by a saver thread while it changes, and once more
 when the outcome is known (before `done` is sent). A reply cut short by a stop, an error or a
 client that went away is left with its `finishReason`; one cut short by a killed app is closed
@@ -27,12 +30,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend.chat.failover import Report, Target, Targets
+from backend.chat.failover import FailoverStream, Report, Target, Targets
 from backend.chat.relay import FinishCallback, collect_chat, sse_events
 from backend.chat.replies import SAVE_INTERVAL, ReplyRecorder, ReplySaver
+from backend.chat.tools import Offer, ToolApprovals, ToolBox, ToolLoop, ToolResult, complete_loop
 from backend.errors import BadRequest, InternalError, InvalidConfig, MiaodaError, NotFound
 from backend.i18n import tr
 from backend.models import (
+    ChatEvent,
     ChatMessage,
     ChatRequest,
     ConversationTurn,
@@ -44,10 +49,10 @@ from backend.storage import Conversation, ConversationStore, Message
 
 log = logging.getLogger("miaoda.chat")
 
-# Said in place of a tool's result, as the frontend did when it kept the history (its
-# TOOL_NOT_RUN): the app shows tool calls but does not run them yet, and providers refuse a
-# history where an assistant's tool call has no answer.
-TOOL_NOT_RUN = "This tool was not run: MiaoDa Chat shows tool calls but does not execute them."
+# Said to the model in place of the result of a stored call that has none (the reply was
+# stopped before it ran, the tool round limit was reached, or tools were off): providers refuse
+# a history where an assistant's tool call has no answer. English: it is for the model.
+TOOL_NOT_RUN = "This tool was not run: the reply ended before it ran, so there is no result."
 
 
 class StreamBusy(BadRequest):
@@ -76,6 +81,7 @@ class _Turn:
     user_message_id: str
     reply: ReplyRecorder
     report: Report
+    offer: Offer | None = None
 
     def ids(self) -> dict[str, str]:
         return {
@@ -96,9 +102,11 @@ class ConversationChat:
         *,
         heartbeat: float = 15.0,
         save_interval: float = SAVE_INTERVAL,
+        tools: ToolBox | None = None,
     ) -> None:
         self._store = store
         self._targets = targets
+        self._tools = tools or ToolBox()
         self._record = record
         self._heartbeat = heartbeat
         self._saver = ReplySaver(save_interval)
@@ -108,6 +116,11 @@ class ConversationChat:
     @property
     def store(self) -> ConversationStore:
         return self._store
+
+    @property
+    def tool_approvals(self) -> ToolApprovals:
+        """The tool calls of every chat request waiting for the user (answerToolApproval)."""
+        return self._tools.approvals
 
     def close(self) -> None:
         """Stop the saver thread."""
@@ -119,8 +132,21 @@ class ConversationChat:
         """The SSE body of `POST /api/chat/stream` in the conversation form."""
         turn = self._begin(load_conversation_turn(body))
         conversation_id = turn.conversation.id
+        request_id = uuid.uuid4().hex
+        loop: ToolLoop | None = None
+        stream: FailoverStream | ToolLoop
         with self._failing(turn, time.perf_counter()):
-            stream = self._targets.open_stream(turn.target, turn.request)
+            if turn.offer is None:
+                stream = self._targets.open_stream(turn.target, turn.request)
+            else:
+                stream = loop = ToolLoop(
+                    self._tools,
+                    turn.offer,
+                    turn.request,
+                    lambda request: self._targets.open_stream(turn.target, request),
+                    request_id=request_id,
+                    ledger=_Chain(self, turn),
+                )
         turn.report = stream.report
         with self._lock:
             claim = self._claims[conversation_id]
@@ -131,7 +157,11 @@ class ConversationChat:
         self._saver.add(turn.reply)
 
         def finish(record: dict[str, Any]) -> None:
-            self._end(turn, lambda: self._close(turn, lambda: turn.reply.close(record)))
+            saved = record
+            if loop is not None and loop.rounds > 1:  # the last reply's own times
+                ttft, elapsed = loop.round_times()
+                saved = {**record, "ttftMs": ttft, "elapsedMs": elapsed}
+            self._end(turn, lambda: self._close(turn, lambda: turn.reply.close(saved)))
             self._record(record)
 
         target = turn.target
@@ -139,11 +169,12 @@ class ConversationChat:
             stream,
             provider_id=None if target.provider is None else target.provider.id,
             model=target.model,
-            request_id=uuid.uuid4().hex,
+            request_id=request_id,
             is_disconnected=is_disconnected,
             heartbeat=self._heartbeat,
             on_finish=finish,
-            on_batch=turn.reply.observe,
+            # The loop hands each round's events to the reply of that round itself.
+            on_batch=turn.reply.observe if loop is None else _ignore,
             start_fields={**turn.ids(), **({"routeId": target.route_id} if target.route else {})},
             answered=lambda: stream.report,
         )
@@ -153,18 +184,51 @@ class ConversationChat:
         the three ids."""
         turn = self._begin(load_conversation_turn(body))
         started = time.perf_counter()
+        saved: dict[str, Any] | None = None
         with self._failing(turn, started):
-            result = collect_chat(
-                lambda: self._targets.complete(turn.target, turn.request, turn.report),
-                turn.report,
-                request_id=uuid.uuid4().hex,
-                on_finish=self._record,
-            )
+            if turn.offer is None:
+                result = collect_chat(
+                    lambda: self._targets.complete(turn.target, turn.request, turn.report),
+                    turn.report,
+                    request_id=uuid.uuid4().hex,
+                    on_finish=self._record,
+                )
+            else:
+                result, saved = self._complete_with_tools(turn)
         elapsed = _ms_since(started)
-        self._end(turn, lambda: self._close(turn, lambda: turn.reply.close_whole(result, elapsed)))
+        last = result if saved is None else saved
+        if saved is not None:
+            elapsed = saved.pop("elapsedMs")
+        self._end(turn, lambda: self._close(turn, lambda: turn.reply.close_whole(last, elapsed)))
         if turn.target.route is not None:
             result["attempts"] = turn.report.attempts
         return {**result, **turn.ids()}
+
+    def _complete_with_tools(self, turn: _Turn) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The whole answer of a tool loop, and what its last reply stores (its own usage
+        and time)."""
+        assert turn.offer is not None
+        offer = turn.offer
+        chain = _Chain(self, turn)
+        answered = _CurrentReport(turn)
+        round_started = time.perf_counter()
+
+        def send(request: ChatRequest) -> dict[str, Any]:
+            nonlocal round_started
+            round_started = time.perf_counter()
+            return self._targets.complete(turn.target, request, turn.report)
+
+        answer = None
+
+        def run() -> dict[str, Any]:
+            nonlocal answer
+            answer = complete_loop(self._tools, offer, turn.request, send, ledger=chain)
+            return answer.result
+
+        result = collect_chat(run, answered, request_id=uuid.uuid4().hex, on_finish=self._record)
+        assert answer is not None
+        last = {**result, "usage": answer.last_usage, "elapsedMs": _ms_since(round_started)}
+        return result, last
 
     # --- deletes that stop streams ------------------------------------------------------
 
@@ -234,8 +298,9 @@ class ConversationChat:
             parent = None
         else:
             parent = self._store.get_message(conversation.current_leaf_id)
-            if request.content is None and parent.role != "user":
-                # Regenerate with no parentId: the reply to the current leaf's user message.
+            while request.content is None and parent is not None and parent.role != "user":
+                # Regenerate with no parentId: the reply to the user message the current leaf
+                # answers (a tool loop's reply is a chain of replies and tool results).
                 parent = (
                     None if parent.parent_id is None else self._store.get_message(parent.parent_id)
                 )
@@ -288,6 +353,10 @@ class ConversationChat:
         model: str | None,
     ) -> _Turn:
         store = self._store
+        servers = conversation.tool_servers
+        if request.tool_servers is not None:
+            servers = request.tool_servers
+        offer = self._tools.offer(servers)
         if request.content is not None:
             user = store.add_message(
                 conversation.id,
@@ -311,9 +380,10 @@ class ConversationChat:
         )
         with self._lock:
             self._claims[conversation.id].message_ids.add(reply.id)
-        conversation = store.update_conversation(
-            conversation.id, {"provider_id": target.id, "model": model}
-        )
+        changes: dict[str, Any] = {"provider_id": target.id, "model": model}
+        if request.tool_servers is not None:
+            changes["tool_servers"] = list(servers)
+        conversation = store.update_conversation(conversation.id, changes)
         chat = ChatRequest(
             provider_id=target.id,
             messages=history,
@@ -322,7 +392,7 @@ class ConversationChat:
         )
         reply_recorder = ReplyRecorder(store, reply.id)
         report = self._targets.report_for(target)
-        return _Turn(conversation, target, chat, user.id, reply_recorder, report)
+        return _Turn(conversation, target, chat, user.id, reply_recorder, report, offer)
 
     def _history(self, conversation: Conversation, last_id: str) -> tuple[ChatMessage, ...]:
         """The messages sent upstream: the system prompt, then the stored path up to
@@ -382,9 +452,9 @@ def history_messages(system_prompt: str, path: list[Message]) -> tuple[ChatMessa
     """A stored path as the upstream's messages.
 
     The system prompt goes first when it is not empty. An assistant reply goes with its text
-    and tool calls, each call answered by a `tool` message saying it was not run (unless the
-    path stores that answer itself); a reply with neither text nor tool calls (a failed turn)
-    is left out, as the frontend did.
+    and tool calls; a call whose result the path stores is answered by that `tool` message (a
+    failed or declined one as an error), any other by one saying it was not run. A reply with
+    neither text nor tool calls (a failed turn) is left out, as the frontend did.
     """
     messages: list[ChatMessage] = []
     if system_prompt:
@@ -394,7 +464,14 @@ def history_messages(system_prompt: str, path: list[Message]) -> tuple[ChatMessa
         if message.role == "user":
             messages.append(ChatMessage("user", message.content))
         elif message.role == "tool":
-            messages.append(ChatMessage("tool", message.content, tool_call_id=message.tool_call_id))
+            messages.append(
+                ChatMessage(
+                    "tool",
+                    message.content,
+                    tool_call_id=message.tool_call_id,
+                    is_error=message.error is not None,
+                )
+            )
         else:
             calls = tuple(
                 ToolCall(str(c.get("id")), str(c.get("name")), str(c.get("arguments") or ""))
@@ -409,6 +486,113 @@ def history_messages(system_prompt: str, path: list[Message]) -> tuple[ChatMessa
                 if call.id not in answered
             )
     return tuple(messages)
+
+
+class _Chain:
+    """A tool loop's reply chain in the store (`backend.chat.tools.Ledger`): each round's reply
+    closed when its calls start, each result a `tool` message under the message before it, the
+    next round's reply under the last result. Tool messages keep the result as `content`, the
+    call's time as `elapsedMs` and, when the result is a failure, an `error` (`TOOL_DECLINED`
+    when the user declined it or did not answer, else `TOOL_ERROR`); they are not indexed for
+    search."""
+
+    def __init__(self, chat: ConversationChat, turn: _Turn) -> None:
+        self._chat = chat
+        self._turn = turn
+        self._last_id = turn.reply.message_id
+
+    def observe(self, batch: list[ChatEvent]) -> None:
+        self._turn.reply.observe(batch)
+
+    def end_streamed_round(self, record: dict[str, Any]) -> None:
+        turn = self._turn
+        reply = turn.reply
+        self._chat._saver.remove(reply)
+        self._chat._close(turn, lambda: reply.close(record))
+
+    def end_whole_round(self, result: dict[str, Any], elapsed_ms: int) -> None:
+        turn = self._turn
+        reply = turn.reply
+        self._chat._close(turn, lambda: reply.close_whole(result, elapsed_ms))
+
+    def tool_result(self, result: ToolResult) -> None:
+        turn = self._turn
+        store = self._chat.store
+        conversation_id = turn.conversation.id
+        message = store.add_message(
+            conversation_id,
+            parent_id=self._last_id,
+            role="tool",
+            content=result.content,
+            tool_call_id=result.call_id,
+        )
+        self._claimed(message.id)
+        error = None
+        if result.declined:
+            error = {"code": "TOOL_DECLINED", "message": tr("toolLoop.declined")}
+        elif result.is_error:
+            error = {"code": "TOOL_ERROR", "message": tr("toolLoop.failed")}
+        store.save_reply(
+            message.id,
+            content=result.content,
+            finish_reason="stop",
+            error=error,
+            elapsed_ms=result.elapsed_ms,
+        )
+
+    def next_round(self) -> None:
+        turn = self._turn
+        target = turn.target
+        config = target.provider
+        reply = self._chat.store.start_reply(
+            turn.conversation.id,
+            parent_id=self._last_id,
+            provider_id=target.id if config is None else config.id,
+            model=None if config is None else config.model,
+            route_id=target.route_id,
+        )
+        self._claimed(reply.id)
+        turn.reply = ReplyRecorder(self._chat.store, reply.id)
+        turn.report = self._chat._targets.report_for(target)
+        self._chat._saver.add(turn.reply)
+
+    def opened(self, report: Report) -> None:
+        self._turn.report = report
+
+    def _claimed(self, message_id: str) -> None:
+        """A message this request writes (a delete of it stops the request)."""
+        self._last_id = message_id
+        with self._chat._lock:
+            claim = self._chat._claims.get(self._turn.conversation.id)
+            if claim is not None:
+                claim.message_ids.add(message_id)
+
+
+class _CurrentReport:
+    """Who answers the round being sent (`Answered`): the turn's report of the moment."""
+
+    def __init__(self, turn: _Turn) -> None:
+        self._turn = turn
+
+    @property
+    def route_id(self) -> str | None:
+        return self._turn.report.route_id
+
+    @property
+    def provider_id(self) -> str | None:
+        return self._turn.report.provider_id
+
+    @property
+    def model(self) -> str | None:
+        return self._turn.report.model
+
+    @property
+    def key_id(self) -> str | None:
+        return self._turn.report.key_id
+
+
+def _ignore(batch: list[ChatEvent]) -> None:
+    """An `on_batch` that only asks the relay to report the outcome before `done`."""
 
 
 def _unexpected(turn: _Turn) -> InternalError:

@@ -7,7 +7,9 @@ reports each provider's outcome to its circuit and the health monitor), relays i
 contract's SSE bytes (`backend.chat.relay`) and stores one usage record per request, priced by
 `backend.usage` (in a route, one more per member that failed). A body in the conversation form (a
 `conversationId` key, or a `message`) goes to `backend.chat.conversations`, which keeps the
-history and the reply in the store; the stateless form stores no conversation. Body and
+history and the reply in the store; the stateless form stores no conversation. A request
+whose `toolServers` (the body's, or a conversation's) offer tools runs the tool loop of
+`backend.chat.tools` against the `ToolCatalog` given as `tools`. Body and
 provider errors are raised before any byte is sent, so the server can answer them with an HTTP
 error envelope; everything after `start` travels inside the stream.
 """
@@ -20,8 +22,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from backend.chat.conversations import ConversationChat
-from backend.chat.failover import OutcomeCallback, Target, Targets
+from backend.chat.failover import FailoverStream, OutcomeCallback, Target, Targets
 from backend.chat.relay import collect_chat, sse_events
+from backend.chat.tools import ToolApprovals, ToolBox, ToolLoop, complete_loop
 from backend.errors import MiaodaError
 from backend.manager import CustomProviderManager
 from backend.models import ChatRequest
@@ -29,6 +32,7 @@ from backend.providers import ProviderService
 from backend.providers.circuit import CircuitBreakers
 from backend.schemas import is_conversation_form, load_chat_request
 from backend.storage import ConversationStore, RouteStore, Storage
+from backend.tools.model import ToolCatalog
 from backend.usage import UsageService
 
 log = logging.getLogger("miaoda.chat")
@@ -49,8 +53,12 @@ class ChatService:
         on_outcome: OutcomeCallback | None = None,
         usage: UsageService | None = None,
         defer: Callable[[Callable[[], None]], None] | None = None,
+        tools: ToolCatalog | None = None,
     ) -> None:
         self._storage = storage
+        # The MCP tools (None: none are offered and `toolServers` is ignored), the approvals
+        # waiting for the user and the loop's limits.
+        self.tool_box = ToolBox(tools)
         self._usage = usage or UsageService(storage)
         self._heartbeat = heartbeat
         self.targets = Targets(
@@ -63,8 +71,17 @@ class ChatService:
             defer=defer,
         )
         self.conversations = ConversationChat(
-            ConversationStore(storage), self.targets, self.record, heartbeat=heartbeat
+            ConversationStore(storage),
+            self.targets,
+            self.record,
+            heartbeat=heartbeat,
+            tools=self.tool_box,
         )
+
+    @property
+    def approvals(self) -> ToolApprovals:
+        """The tool calls waiting for the user's answer (answerToolApproval)."""
+        return self.tool_box.approvals
 
     def close(self) -> None:
         """Stop the conversation form's saver thread."""
@@ -76,12 +93,24 @@ class ChatService:
         if is_conversation_form(body):
             return self.conversations.stream(body, is_disconnected)
         target, request = self._prepare(body)
-        stream = self.targets.open_stream(target, request)
+        request_id = new_request_id()
+        offer = self.tool_box.offer(request.tool_servers)
+        stream: FailoverStream | ToolLoop
+        if offer is None:
+            stream = self.targets.open_stream(target, request)
+        else:
+            stream = ToolLoop(
+                self.tool_box,
+                offer,
+                request,
+                lambda round_request: self.targets.open_stream(target, round_request),
+                request_id=request_id,
+            )
         return sse_events(
             stream,
             provider_id=None if target.provider is None else target.provider.id,
             model=target.model,
-            request_id=new_request_id(),
+            request_id=request_id,
             is_disconnected=is_disconnected,
             heartbeat=self._heartbeat,
             on_finish=self.record,
@@ -95,8 +124,20 @@ class ChatService:
             return self.conversations.complete(body)
         target, request = self._prepare(body)
         report = self.targets.report_for(target)
+        offer = self.tool_box.offer(request.tool_servers)
+
+        def send() -> dict[str, Any]:
+            if offer is None:
+                return self.targets.complete(target, request, report)
+            return complete_loop(
+                self.tool_box,
+                offer,
+                request,
+                lambda round_request: self.targets.complete(target, round_request, report),
+            ).result
+
         result = collect_chat(
-            lambda: self.targets.complete(target, request, report),
+            send,
             report,
             request_id=new_request_id(),
             on_finish=self.record,

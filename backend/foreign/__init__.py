@@ -5,9 +5,10 @@ Chatbox export or a LobeChat settings file (docs/IMPORT-FROM-OTHER-APPS.md).
 own format goes to `backend.transfer.read_export` as it is. Anything else is parsed here, with
 the export's JSON hardening (its `parse_json`), and offered to each reader in `READERS`;
 the first whose `recognizes` says yes reads it (`backend.foreign.model` describes a reader).
-A zip (a Cherry Studio backup) is opened with `zipfile`, and only the members the readers name
-in `ZIP_MEMBERS` are read, each to at most `MAX_FOREIGN_BYTES` decompressed, in chunks, so a
-zip bomb stops at the cap instead of filling the memory.
+A gzip file (an old Cherry Studio `.bak`) is unpacked with `zlib`, to at most
+`MAX_FOREIGN_BYTES`. A zip (a Cherry Studio backup) is opened with `zipfile`, and only the
+members the readers name in `ZIP_MEMBERS` are read, each to at most `MAX_FOREIGN_BYTES`
+decompressed, in chunks, so a zip bomb stops at the cap instead of filling the memory.
 
 Size caps: our own export keeps its 5 MB (`MAX_IMPORT_BYTES`, checked by `read_export`).
 Another app's file may hold the user's whole chat history beside the providers, so its JSON may
@@ -43,6 +44,7 @@ MAX_FOREIGN_BYTES = 256 * 1024 * 1024
 """Another app's JSON file, a zip given as bytes, and each zip member read, decompressed."""
 MAX_ZIP_ENTRIES = 100_000
 _CHUNK = 1024 * 1024
+_GZIP_SIGNATURE = b"\x1f\x8b"
 _ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first entry; an empty zip's end
 
 
@@ -67,7 +69,7 @@ def read_import(
     raw = _content_bytes(content)
     if raw.startswith(_ZIP_SIGNATURES):
         return _read_zip(io.BytesIO(raw), readers)
-    return _read_json(raw, passphrase, readers)
+    return _read_json(_gunzipped(raw), passphrase, readers)
 
 
 def read_import_path(
@@ -78,7 +80,7 @@ def read_import_path(
     path = path.expanduser()
     if _starts_like_zip(path):
         return _read_zip(path, readers)
-    return _read_json(read_limited(path, MAX_FOREIGN_BYTES), passphrase, readers)
+    return _read_json(_gunzipped(read_limited(path, MAX_FOREIGN_BYTES)), passphrase, readers)
 
 
 def decode_base64(text: str) -> bytes:
@@ -127,6 +129,32 @@ def _content_bytes(content: object) -> bytes:
     if len(raw) > MAX_FOREIGN_BYTES:
         raise _too_large()
     return raw
+
+
+def _gunzipped(raw: bytes) -> bytes:
+    """`raw` itself, or, for a gzip file, what it holds: unpacked in steps and given up on past
+    the cap, so a gzip bomb stops there."""
+    if not raw.startswith(_GZIP_SIGNATURE):
+        return raw
+    unpacker = zlib.decompressobj(wbits=31)  # 31: a gzip header and trailer
+    parts: list[bytes] = []
+    total = 0
+    pending = raw
+    try:
+        while pending and not unpacker.eof:
+            chunk = unpacker.decompress(pending, _CHUNK)
+            total += len(chunk)
+            if total > MAX_FOREIGN_BYTES:
+                raise _too_large()
+            parts.append(chunk)
+            pending = unpacker.unconsumed_tail
+    except zlib.error as exc:
+        problem = tr("foreign.file.badGzip")
+        raise ImportInvalid(problem, fields={"file": [problem]}) from exc
+    if not unpacker.eof:
+        problem = tr("foreign.file.badGzip")
+        raise ImportInvalid(problem, fields={"file": [problem]})
+    return b"".join(parts)
 
 
 # --- zip ----------------------------------------------------------------------------------

@@ -19,13 +19,13 @@ to, then expressed in our terms (CONTRACT §1 URL rules, `endpoints` where the p
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from backend import transfer
 from backend.errors import ImportInvalid
 from backend.foreign.model import (
     ForeignImport,
@@ -508,10 +508,6 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def _json(value: Any, path: str) -> Any:
     """A redux-persist value: JSON text (or, in a hand-edited file, the object itself)."""
     if isinstance(value, dict):
@@ -519,8 +515,8 @@ def _json(value: Any, path: str) -> Any:
     if not isinstance(value, str):
         raise _broken(path, tr("foreign.cherry.expectedJsonText"))
     try:
-        return json.loads(value, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
+        return transfer.parse_json(value.encode("utf-8", "surrogatepass"))
+    except ImportInvalid as exc:
         raise _broken(path, tr("foreign.cherry.notJson")) from exc
 
 

@@ -9,6 +9,7 @@
 - searchindex.py and textsearch.py: full-text search (docs/SEARCH.md), the latter pure;
 - routes.py: `RouteStore`, routes (CONTRACT §10) and the providers' stored circuit breakers;
 - outcomes.py: `ChatOutcomeStore`, each provider's recent real chat outcomes (honest health);
+- tools.py: `McpStore`, the MCP servers the user added and their tools' policies (CONTRACT §12);
 - rollups.py: the request log's running totals per quarter-hour, kept as each request is logged,
   and usage.py: `UsageStore`, which reads them; costs.py: `PriceStore` (user prices) and
   `BudgetStore` (monthly budgets and their alerts).
@@ -26,6 +27,7 @@ from backend.storage.rollups import GroupKey, Tally
 from backend.storage.routes import CircuitRow, Route, RouteStore
 from backend.storage.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 from backend.storage.schema import migration_1 as _migration_1  # the name tests knew it by
+from backend.storage.tools import ListedTool, McpServerRow, McpStore, McpToolRow
 from backend.storage.usage import UsageStore
 
 __all__ = [
@@ -40,6 +42,10 @@ __all__ = [
     "ConversationStore",
     "GroupKey",
     "KeyStore",
+    "ListedTool",
+    "McpServerRow",
+    "McpStore",
+    "McpToolRow",
     "Message",
     "PriceStore",
     "Route",

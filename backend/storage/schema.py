@@ -377,6 +377,49 @@ def migration_8(conn: sqlite3.Connection) -> None:
     rollups.rebuild(conn)
 
 
+def migration_9(conn: sqlite3.Connection) -> None:
+    """Add the MCP servers the user added and their tools (CONTRACT §12; backend.tools).
+
+    No column holds an `env` or `headers` value: those live in the secret store, and `env`
+    and `headers` here map each name to its hint (NULL for an empty value). `confirmed` is the
+    `sha256:` digest of the stdio command line the user last confirmed (command, arguments
+    and env names), or NULL: a stdio server runs only while it matches. A tool row holds the
+    policy the user set (`enabled`, `approval`) and what the server last listed (description,
+    input schema and their fingerprint); it goes with its server.
+    """
+    statements = (
+        """CREATE TABLE mcp_servers (
+            id TEXT PRIMARY KEY NOT NULL,
+            name TEXT NOT NULL COLLATE NOCASE UNIQUE,
+            display_name TEXT NOT NULL,
+            transport TEXT NOT NULL CHECK (transport IN ('stdio', 'http')),
+            command TEXT,
+            args TEXT NOT NULL,
+            env TEXT NOT NULL,
+            url TEXT,
+            headers TEXT NOT NULL,
+            enabled INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+            call_timeout REAL NOT NULL CHECK (call_timeout > 0),
+            confirmed TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE mcp_tools (
+            server_id TEXT NOT NULL REFERENCES mcp_servers (id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            description TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            schema TEXT NOT NULL,
+            enabled INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+            approval TEXT NOT NULL CHECK (approval IN ('ask', 'always')),
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (server_id, name)
+        ) WITHOUT ROWID""",
+    )
+    for statement in statements:
+        conn.execute(statement)
+
+
 MIGRATIONS: Final[tuple[Callable[[sqlite3.Connection], None], ...]] = (
     migration_1,
     migration_2,
@@ -386,6 +429,7 @@ MIGRATIONS: Final[tuple[Callable[[sqlite3.Connection], None], ...]] = (
     migration_6,
     migration_7,
     migration_8,
+    migration_9,
 )
 """Applied in order; migration N brings a file to `user_version` N. Never edit a released one."""
 

@@ -177,7 +177,7 @@ def run_window(
 
 
 class NativeDialogs(Dialogs):
-    """The export and import file dialogs, shown by the window (one at a time)."""
+    """The file, folder and yes-or-no dialogs, shown by the window (one at a time)."""
 
     def __init__(self) -> None:
         self._window: webview.Window | None = None
@@ -194,6 +194,17 @@ class NativeDialogs(Dialogs):
     def open_path(self) -> str | None:
         # Only the provider import opens files: our export, or another app's file or backup.
         return self._ask(webview.FileDialog.OPEN, file_types=_import_file_types())
+
+    def confirm(self, title: str, message: str) -> bool:
+        window = self._window
+        if window is None:
+            return False
+        with self._lock:
+            # A window closed meanwhile answers None: no.
+            return window.create_confirmation_dialog(title, message) is True
+
+    def choose_folder(self) -> str | None:
+        return self._ask(webview.FileDialog.FOLDER)
 
     def _ask(
         self,
@@ -227,6 +238,7 @@ def dialog_titles() -> dict[str, str]:
         "global.saveFile": tr("window.dialog.save"),
         "linux.openFile": tr("window.dialog.open"),
         "linux.openFiles": tr("window.dialog.open"),
+        "linux.openFolder": tr("window.dialog.chooseFolder"),
     }
 
 
@@ -249,7 +261,7 @@ def _first_path(answer: str | Sequence[str] | None) -> str | None:
     # Qt answers with a tuple; other pywebview backends may answer a save dialog with a string.
     if isinstance(answer, str):
         return answer or None
-    return answer[0] if answer else None
+    return (answer[0] or None) if answer else None  # Qt answers a cancelled folder with ""
 
 
 # --- keeping the remembered size and place up to date -----------------------------------

@@ -135,9 +135,12 @@ def first_line(process: subprocess.Popen[str], errors: Path, timeout: float) -> 
     return line
 
 
-def serve(data_dir: Path, errors: Path, upstream: FakeUpstream) -> RunningApp:
+def serve(
+    data_dir: Path, errors: Path, upstream: FakeUpstream, *, allow_stdio_tools: bool = False
+) -> RunningApp:
     """`python -m backend serve` on `data_dir` (encrypted-file secrets, the e2e token), its
-    stderr in `errors`, once it has printed its address."""
+    stderr in `errors`, once it has printed its address; `allow_stdio_tools` lets the browser
+    add stdio tool servers (`--allow-stdio-tools`)."""
     env = {
         **os.environ,
         "MIAODA_DATA_DIR": str(data_dir),
@@ -149,7 +152,10 @@ def serve(data_dir: Path, errors: Path, upstream: FakeUpstream) -> RunningApp:
     }
     with errors.open("w") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "backend", "serve", "--no-browser", "--port", "0"],
+            [
+                *(sys.executable, "-m", "backend", "serve", "--no-browser", "--port", "0"),
+                *(("--allow-stdio-tools",) if allow_stdio_tools else ()),
+            ],
             cwd=REPO,
             env=env,
             stdout=subprocess.PIPE,

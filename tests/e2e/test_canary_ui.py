@@ -384,7 +384,7 @@ HIDING_PLACES = {
         "value of input[type=search]",
     ),
     "a closed dialog's password field": (
-        "k => { document.querySelector('provider-form input[type=password]').value = k; }",
+        "k => { document.querySelector('provider-form input[name=apiKey]').value = k; }",
         "value of input#f-apiKey",
     ),
     "a select option": (

@@ -5,8 +5,9 @@ URLs, units), and is photographed in light and dark with a CJK font (fonts-noto-
 Screens and dialogs: the provider list with a provider's health chart, the add form (templates,
 a pasted URL detected with its evidence, then a form refused with field errors, then a
 connection test's result), the edit form, the import and export dialogs, a chat with an error
-card, the conversation sidebar and search, routes and the route form, usage, settings, about
-and the shortcuts sheet. Buttons are found by their Chinese names read from the catalogues, so
+card, the conversation sidebar and search, routes and the route form, the tools screen (a
+server that cannot be reached) and its add form, usage, settings, about and the shortcuts
+sheet. Buttons are found by their Chinese names read from the catalogues, so
 a reworded label does not break the walk.
 """
 
@@ -152,6 +153,15 @@ def test_every_screen_and_dialog_speaks_chinese(page: Any, chinese: RunningApp) 
     form = page.locator("dialog.provider-dialog")
     expect(form).to_be_visible()
     check(page, "templates", brand_words(chinese))
+
+    # "Paste a URL": the fake upstream detected, its evidence and probes opened.
+    paste = form.locator("provider-paste")
+    paste.get_by_label(zh("providers.paste.url.label")).fill(f"{chinese.upstream.url}/v1")
+    paste.get_by_role("button", name=zh("providers.paste.detect")).click()
+    expect(paste.locator(".paste-result")).to_be_visible()
+    paste.locator(".paste-evidence summary").click()
+    expect(paste.locator(".paste-attempts")).to_be_visible()
+    check(page, "paste", brand_words(chinese))
     form.locator(".template-tile.is-blank").click()
     form.get_by_role("button", name=zh("providers.form.save.add")).click()
     expect(form.locator("[aria-invalid=true]").first).to_be_visible()
@@ -211,6 +221,24 @@ def test_every_screen_and_dialog_speaks_chinese(page: Any, chinese: RunningApp) 
     expect(page.locator("dialog[open]")).to_be_visible()
     check(page, "route-form")
     page.keyboard.press("Escape")
+
+    # The tools screen: an HTTP tool server nobody answers (its error in Chinese), and the form.
+    added = chinese.rpc(
+        "addMcpServer",
+        {"name": "remote", "displayName": "远程工具", "transport": "http", "url": CLOSED_MCP_URL},
+    )
+    assert added["success"], added
+    tools = go(page, "#/tools", "mcp-view[data-ready]")
+    server = tools.locator("mcp-server-card")
+    expect(server).to_have_attribute("data-status", "failed", timeout=20_000)
+    # The reason is quoted as the HTTP library said it ("All connection attempts failed").
+    unreachable = ("remote", "All", "connection", "attempts", "failed")
+    check(page, "tools", unreachable)
+    tools.get_by_role("button", name=zh("mcp.view.add")).click()
+    expect(page.locator("dialog.mcp-dialog")).to_be_visible()
+    check(page, "tools-form", (*unreachable, "npx", "uvx"))
+    page.keyboard.press("Escape")
+    assert chinese.rpc("removeMcpServer", added["id"])["success"]
 
     # Usage, settings, about, and the shortcuts sheet.
     go(page, "#/usage", "usage-view[data-ready]")

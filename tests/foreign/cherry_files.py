@@ -16,6 +16,7 @@ providers come from a 1.6 store (`document(store_version=160)`).
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import zipfile
@@ -194,6 +195,14 @@ def backup(canary_key: str = CANARY_KEY, *, store_version: int = STORE_VERSION) 
         archive.writestr("data.json", backup_json(canary_key, store_version=store_version))
         archive.writestr("Data/", b"")
     return out.getvalue()
+
+
+def bak(canary_key: str = CANARY_KEY, *, store_version: int = STORE_VERSION) -> bytes:
+    """A backup of format 1-2: the JSON document gzip-compressed (`.bak`)."""
+    text = json.dumps(
+        document(canary_key, store_version=store_version, version=2), separators=(",", ":")
+    )
+    return gzip.compress(text.encode("utf-8"), compresslevel=6)
 
 
 def direct_backup() -> bytes:

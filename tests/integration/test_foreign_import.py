@@ -11,6 +11,7 @@ import json
 import sqlite3
 import struct
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,35 @@ def test_a_cherry_studio_backup_on_disk_is_read_by_path(
     assert sorted(report["added"]) == sorted(cherry_files.EXPECTED)
     assert report["source"] == CHERRY_SOURCE
     assert keys_by_name(app)["deepseek"] == (CANARY_KEY, cherry_files.SECOND_KEY)
+
+
+def test_an_old_gzip_backup_imports_from_its_path_and_as_bytes(
+    call: Call, app: MiaodaApp, tmp_path: Path
+) -> None:
+    backup = tmp_path / "cherry-studio.202401010000.bak"
+    backup.write_bytes(cherry_files.bak())
+
+    dry = imported(call, {"contentBase64": b64(cherry_files.bak()), "dryRun": True})
+    report = imported(call, {"path": str(backup)})
+
+    assert sorted(dry["added"]) == sorted(report["added"]) == sorted(cherry_files.EXPECTED)
+    assert report["source"] == {**CHERRY_SOURCE, "formatVersion": "2"}
+    assert keys_by_name(app)["deepseek"] == (CANARY_KEY, cherry_files.SECOND_KEY)
+
+
+def test_a_damaged_or_oversized_gzip_file_is_refused(call: Call) -> None:
+    cut = cherry_files.bak()[:-20]
+    # 256 MB and one byte of zeros packs into a few hundred KB.
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = bytes(1024 * 1024)
+    parts = [packer.compress(block) for _ in range(256)]
+    bomb = b"".join([*parts, packer.compress(b"\0"), packer.flush()])
+
+    damaged = refused(call, {"contentBase64": b64(cut)})
+    too_big = refused(call, {"contentBase64": b64(bomb)})
+
+    assert "gzip" in damaged["message"] and list(damaged["fields"]) == ["file"]
+    assert "256 MB" in too_big["message"]
 
 
 def test_the_data_json_of_a_backup_imports_on_its_own(call: Call, app: MiaodaApp) -> None:

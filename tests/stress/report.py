@@ -33,6 +33,7 @@ CATEGORIES = {
     "test_hardening_headers": "Hardening: credential headers kept as secrets",
     "test_litellm": "Real gateway: the app against a LiteLLM proxy (mock mode, relay)",
     "test_route_chaos": "Chaos through a failover route: 500 requests, failures at 40 %, a restart",
+    "test_tool_approvals": "Tool approvals: 16 streams on tools, the RPC still answers",
 }
 _outcomes: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
 _notes: list[str] = []

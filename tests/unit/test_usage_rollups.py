@@ -159,7 +159,8 @@ def test_upgrading_a_version_7_file_counts_its_records_at_unknown_cost(data_dir:
         log(storage, "r1", input_tokens=10, output_tokens=5)
         log(storage, "r2", finish_reason="error", input_tokens=None, output_tokens=None)
     with closing(sqlite3.connect(path)) as conn:  # back to version 7
-        for table in ("usage_totals", "usage_groups", "prices", "budgets", "budget_alerts"):
+        later = ("mcp_tools", "mcp_servers")  # migration 9
+        for table in (*later, "usage_totals", "usage_groups", "prices", "budgets", "budget_alerts"):
             conn.execute(f"DROP TABLE {table}")
         for column in ("route_id", "key_id", "cached_input_tokens", "cost_micros", "currency"):
             conn.execute(f"ALTER TABLE chat_requests DROP COLUMN {column}")

@@ -3,8 +3,8 @@
 Differences from the OpenAI wire handled here: `max_tokens` is required (4096 unless the provider
 or request sets one), system messages travel in `system`, temperature tops out at 1 and no
 penalties exist, tool calls are `tool_use` blocks and their results `tool_result` blocks inside a
-user turn (consecutive ones merged), and the stream is a sequence of typed events whose usage
-is cumulative.
+user turn (consecutive ones merged; a failed result carries `is_error`), and the stream is a
+sequence of typed events whose usage is cumulative.
 """
 
 from __future__ import annotations
@@ -280,13 +280,14 @@ def _wire_messages(messages: tuple[ChatMessage, ...]) -> tuple[str, list[dict[st
 
 def _blocks(message: ChatMessage) -> list[dict[str, Any]]:
     if message.role == "tool":
-        return [
-            {
-                "type": "tool_result",
-                "tool_use_id": message.tool_call_id or "",
-                "content": message.content,
-            }
-        ]
+        block: dict[str, Any] = {
+            "type": "tool_result",
+            "tool_use_id": message.tool_call_id or "",
+            "content": message.content,
+        }
+        if message.is_error:
+            block["is_error"] = True
+        return [block]
     blocks: list[dict[str, Any]] = []
     if message.content.strip():
         blocks.append({"type": "text", "text": message.content})

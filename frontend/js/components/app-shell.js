@@ -1,7 +1,7 @@
 // <md-app>: the shell — navigation on the left, one view at a time on the right, routed by the
-// URL hash (#/providers, #/routes, #/usage, #/chat, #/settings, #/about). Views stay alive while
-// hidden so they keep their state. It also starts the budget watch (toasts at 80 % and 100 %),
-// applies the theme setting, and owns the app's keyboard shortcuts (lib/shortcuts.js).
+// URL hash (#/providers, #/routes, #/usage, #/chat, #/tools, #/settings, #/about). Views stay
+// alive while hidden so they keep their state. It also starts the budget watch (toasts at 80 %
+// and 100 %), applies the theme setting, and owns the app's keyboard shortcuts (lib/shortcuts.js).
 //
 // The nav's "Chat" (and Ctrl+K from another view) goes back to the conversation open last;
 // `#/chat` itself is a new conversation.
@@ -27,6 +27,7 @@ import "./providers-view.js";
 import "./routes-view.js";
 import "./usage-view.js";
 import "./chat-view.js";
+import "./mcp-view.js";
 import "./settings-view.js";
 import "./about-view.js";
 
@@ -36,6 +37,7 @@ const VIEW_TAGS = {
   routes: "routes-view",
   usage: "usage-view",
   chat: "chat-view",
+  tools: "mcp-view",
   settings: "settings-view",
   about: "about-view",
 };
@@ -83,6 +85,7 @@ export class AppShell extends HTMLElement {
     if (!info.success) return;
     this._nav.version = info.version;
     this._views.providers.desktop = Boolean(info.desktop);
+    this._views.tools.desktop = Boolean(info.desktop);
   }
 
   _route(moveFocus) {

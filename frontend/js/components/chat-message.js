@@ -1,12 +1,13 @@
 // <chat-message>: one turn of the conversation. A user turn is its text in a bubble, with Edit
 // (an inline editor whose Send makes a new branch) and Copy; an assistant turn has, top to
-// bottom, the provider and model that answered, the reasoning (<chat-reasoning>), the answer as
-// sanitized markdown, tool calls (<chat-tool-call>, which models send after their text), an
-// inline error (<chat-error>), for a reply through a route the line saying who answered and what
-// happened to the members tried before (js/lib/route-attempts.js), and a footer with the reply's
-// stats, a "Stopped" / "Interrupted"
-// mark and its actions (Copy, Regenerate, Delete for a failed turn). Either kind shows `‹ 2/3 ›`
-// (<chat-sibling-nav>) when an edit or a regenerate gave it siblings.
+// bottom, the provider and model that answered, the reasoning (<chat-reasoning>), the rounds of
+// a reply that called tools (each round's text, then its calls: <chat-tool-call>, with their
+// approval cards and results), the answer as sanitized markdown, the note of a reply stopped at
+// the tool-round limit, an inline error (<chat-error>), for a reply through a route the line
+// saying who answered and what happened to the members tried before (js/lib/route-attempts.js),
+// and a footer with the reply's stats, a "Stopped" / "Interrupted" mark and its actions (Copy,
+// Regenerate, Delete for a failed turn). Either kind shows `‹ 2/3 ›` (<chat-sibling-nav>) when
+// an edit or a regenerate gave it siblings.
 //
 // The turn object is owned by the chat view; `refresh()` brings the DOM in line with it and
 // touches only what changed, so a streaming reply repaints its tail and nothing else. The
@@ -19,7 +20,8 @@ import { adviceFor } from "../lib/advice.js";
 import { h } from "../lib/dom.js";
 import { t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
-import { MarkdownStream, copyFeedback } from "../lib/markdown.js";
+import { MarkdownStream, copyFeedback, renderMarkdown } from "../lib/markdown.js";
+import { replyText } from "../lib/chat-store.js";
 import { routeLine } from "../lib/route-attempts.js";
 import "./chat-reasoning.js";
 import "./chat-tool-call.js";
@@ -34,7 +36,8 @@ export class ChatMessage extends HTMLElement {
     this._turn = null;
     this._last = false;
     this._locked = false;
-    this._shown = { content: null, tools: 0, error: null, status: null, last: null, route: null };
+    this._shown = { content: null, error: null, status: null, last: null, route: null };
+    this._roundEls = []; // per round shown: {element, tools (container), calls: [<chat-tool-call>]}
   }
 
   /** The turn to show (see js/lib/chat-store.js). */
@@ -91,7 +94,13 @@ export class ChatMessage extends HTMLElement {
     }
     this._author = h("span", { class: "msg-author" });
     this._model = h("span", { class: "msg-model" });
-    this._tools = h("div", { class: "msg-tools" });
+    this._rounds = h("div", { class: "msg-rounds" });
+    this._limit = h(
+      "p",
+      { class: "msg-limit", role: "note", hidden: true },
+      icon("alert", { size: 15 }),
+      t("mcp.call.limit"),
+    );
     this._content = h("div", { class: "msg-content markdown" });
     this._markdown = new MarkdownStream(this._content);
     this._waiting = h("div", { class: "msg-waiting", "aria-hidden": "true" }, h("span"), h("span"), h("span"));
@@ -103,7 +112,7 @@ export class ChatMessage extends HTMLElement {
     this._flag = h("span", { class: "msg-flag", hidden: true });
     this._progress = h("span", { class: "msg-progress" }, t("chat.message.generating"));
     this._stats = h("chat-reply-stats");
-    this._copy = copyButton(() => this._turn.content, t("chat.message.copyReply"));
+    this._copy = copyButton(() => replyText(this._turn), t("chat.message.copyReply"));
     this._retry = actionButton("retry", t("chat.message.regenerate"), t("chat.message.regenerateHelp"), () =>
       this._emit("regenerate"),
     );
@@ -115,8 +124,9 @@ export class ChatMessage extends HTMLElement {
       "div",
       { class: "msg-main" },
       h("div", { class: "msg-head" }, this._author, this._model),
+      this._rounds,
       this._content,
-      this._tools,
+      this._limit,
       this._waiting,
       this._notice,
       this._empty,
@@ -163,10 +173,7 @@ export class ChatMessage extends HTMLElement {
     this._model.title = model;
 
     this._refreshReasoning(turn, streaming);
-    while (this._shown.tools < turn.toolCalls.length) {
-      this._tools.append(h("chat-tool-call", { call: turn.toolCalls[this._shown.tools] }));
-      this._shown.tools += 1;
-    }
+    this._refreshRounds(turn, streaming);
     if (this._shown.content !== turn.content) {
       this._markdown.update(turn.content);
       this._shown.content = turn.content;
@@ -176,6 +183,7 @@ export class ChatMessage extends HTMLElement {
     this._refreshNotice(streaming ? turn.retrying : null);
     this._empty.hidden = !(turn.status === "done" && nothingYet);
     this._content.hidden = !turn.content;
+    this._limit.hidden = turn.finishReason !== "tool_limit";
 
     if (
       turn.error &&
@@ -201,7 +209,7 @@ export class ChatMessage extends HTMLElement {
     this._progress.textContent = streaming ? t("chat.message.generating") : t("chat.message.pending");
     if (this._shown.status !== turn.status || !streaming) this._stats.turn = turn;
     this._shown.status = turn.status;
-    this._copy.hidden = busy || !turn.content;
+    this._copy.hidden = busy || !replyText(turn);
     // An error card offers its own Retry; a reply streaming elsewhere cannot be asked again yet.
     this._retry.hidden = busy || turn.status === "error";
     this._retry.disabled = this._locked;
@@ -298,11 +306,37 @@ export class ChatMessage extends HTMLElement {
     this._route.replaceChildren(icon("route", { size: 14 }), h("span", { class: "msg-route-text" }, text));
   }
 
+  // Each round's text (final once its calls came) and its calls, added as they arrive; every
+  // call is told whether the reply still streams (a call not answered by then did not run).
+  _refreshRounds(turn, streaming) {
+    const rounds = turn.rounds || [];
+    rounds.forEach((round, index) => {
+      let shown = this._roundEls[index];
+      if (!shown) {
+        const text = h("div", { class: "msg-round-text markdown", hidden: !round.content.trim() });
+        if (round.content.trim()) text.append(renderMarkdown(round.content));
+        const tools = h("div", { class: "msg-tools" });
+        shown = { element: h("div", { class: "msg-round" }, text, tools), tools, calls: [] };
+        this._roundEls.push(shown);
+        this._rounds.append(shown.element);
+      }
+      while (shown.calls.length < round.calls.length) {
+        const element = h("chat-tool-call");
+        element.live = streaming;
+        element.call = round.calls[shown.calls.length];
+        shown.tools.append(element);
+        shown.calls.push(element);
+      }
+      for (const element of shown.calls) element.live = streaming;
+    });
+    this._rounds.hidden = rounds.length === 0;
+  }
+
   _refreshReasoning(turn, streaming) {
     if (!turn.reasoning) return;
     if (!this._reasoning) {
       this._reasoning = h("chat-reasoning");
-      this._content.before(this._reasoning);
+      this._rounds.before(this._reasoning);
     }
     const answering = Boolean(turn.content) || turn.toolCalls.length > 0;
     this._reasoning.update({ text: turn.reasoning, thinking: streaming && !answering, ms: turn.reasoningMs });

@@ -15,11 +15,29 @@
 // Through a route (the picker's choice is a route: `isRoute`), the body names the route and no
 // model (the server refuses a model with a route), and each `attempt` event is kept on the turn
 // (`attempts`); the one `answering` names the member whose reply this is.
+//
+// Tools (docs/API.md, "Tools (MCP)"): the conversation's `toolServers` decide which tools the
+// model is offered, so a new conversation with servers chosen (chat-tool-servers.js) is created
+// with them before its first message goes. A reply that runs tools is one turn of several rounds
+// (chat-store.js): `tool_call` starts a round (the text so far is that round's), `tool_approval`
+// marks a call as waiting for the user (its card answers through `answerApproval`), and
+// `tool_result` gives a call its result. After such a reply the stored chain is read again, so
+// the next message answers its last message.
 import { adviceFor } from "../lib/advice.js";
 import { streamChat } from "../lib/chat-client.js";
 import { t } from "../lib/i18n.js";
-import { assistantTurn, saveDraft, toolCall, turnFromMessage, userTurn } from "../lib/chat-store.js";
+import {
+  assistantTurn,
+  saveDraft,
+  toolCall,
+  toolResult,
+  turnFromMessage,
+  turnsFromMessages,
+  userTurn,
+} from "../lib/chat-store.js";
 import { attemptOf } from "../lib/route-attempts.js";
+import { mcpService } from "../services/mcp-service.js";
+import { toast } from "./toast-region.js";
 
 export class ReplyController {
   /** `view` is the <chat-view> whose thread the replies go into (see its header). */
@@ -151,6 +169,10 @@ export class ReplyController {
     view.announce(t("chat.replies.replying", { name: provider.displayName }));
 
     await run.thread.leafSaving; // the branch just chosen is stored first (see the header)
+    // A reply that ran tools learns where its chain ends once it is read again (`_finish`).
+    const parent = body.parentId ? view.turns.find((one) => one.id === body.parentId) : null;
+    if (parent && parent.leafId) body.parentId = parent.leafId;
+    if (!body.conversationId && !(await this._createWithTools(run, body))) return this._finish(run);
     run.sentAt = performance.now();
     const outcome = await streamChat(body, {
       signal: run.controller.signal,
@@ -159,6 +181,8 @@ export class ReplyController {
     if (outcome === "aborted" || turn.status === "streaming") {
       turn.status = "stopped";
       turn.finishReason = "cancelled";
+      // Stopped while a call waited for approval: it was not run (the server denies it).
+      for (const call of turn.toolCalls) if (call.approval === "pending") call.approval = null;
       // No `done` came: time the reply here (first token too, if one arrived).
       turn.elapsedMs = Math.round(performance.now() - run.sentAt);
       if (run.firstAt != null) turn.ttftMs = Math.round(run.firstAt - run.sentAt);
@@ -166,6 +190,69 @@ export class ReplyController {
     if (run.reasoningAt != null && turn.reasoningMs == null)
       turn.reasoningMs = Math.round(performance.now() - run.reasoningAt);
     this._finish(run);
+  }
+
+  // A new conversation with tool servers chosen is stored with them first (the servers are the
+  // conversation's, not the request's); false when that failed (the turn shows why).
+  async _createWithTools(run, body) {
+    const view = this._view;
+    const servers = view.toolServers;
+    if (!servers.length) return true;
+    const fields = { toolServers: servers };
+    if (view.providers.id) Object.assign(fields, { providerId: view.providers.id, model: view.providers.model });
+    const result = await view.conversations.create(fields);
+    if (!result.success) {
+      this._apply(run, [
+        { type: "error", data: result.error },
+        { type: "done", data: { finishReason: "error" } },
+      ]);
+      return false;
+    }
+    const id = result.conversation.id;
+    body.conversationId = id;
+    run.conversationId = id;
+    if (run.thread === view.thread) view.adoptConversation(id, result.conversation);
+    view.changed(id);
+    return true;
+  }
+
+  /**
+   * Answer a call's approval card: "allow" (once), "always" (allow, and the tool's policy
+   * becomes "always allow") or "deny". The call comes from the card (`call` of the turn).
+   */
+  async answerApproval(call, decision) {
+    const run = [...this._runs].find((one) => one.turn.toolCalls.includes(call));
+    if (!run || call.approval !== "pending" || call.answering) return;
+    call.answering = true;
+    this._repaint(run);
+    const result = await mcpService.answerApproval(
+      run.turn.requestId,
+      call.callId,
+      decision === "deny" ? "deny" : "allow",
+    );
+    call.answering = false;
+    if (result.success) {
+      call.approval = decision === "deny" ? "denied" : decision === "always" ? "always" : "allowed";
+      if (call.approval !== "denied") call.startedAt = Date.now();
+    } else if (result.error.code === "NOT_FOUND") {
+      if (call.approval === "pending") call.approval = "expired"; // answered or timed out already
+    } else {
+      toast({ kind: "error", title: t("mcp.call.answerFailed"), message: result.error.message });
+    }
+    this._repaint(run);
+    if (result.success && decision === "always") this._alwaysAllow(call);
+  }
+
+  // "Always allow": the tool's policy changes for every later call (this one is allowed already).
+  // The approval names the tool as its server does.
+  async _alwaysAllow(call) {
+    const result = await mcpService.setToolPolicy(call.serverId, call.name, { approval: "always" });
+    if (!result.success)
+      toast({ kind: "error", title: t("mcp.call.policyFailed", { tool: call.name }), message: result.error.message });
+  }
+
+  _repaint(run) {
+    if (run.message && run.thread === this._view.thread) run.message.refresh();
   }
 
   // Events change the turn now; the DOM follows on the next animation frame.
@@ -187,7 +274,27 @@ export class ReplyController {
       } else if (type === "tool_call") {
         run.firstAt ??= performance.now();
         this._reasoningDone(run);
-        turn.toolCalls.push(toolCall(data, turn.toolCalls.length));
+        this._called(turn, data);
+      } else if (type === "tool_approval") {
+        const call = callOf(turn, data);
+        if (call) {
+          Object.assign(call, {
+            approval: "pending",
+            serverId: data.serverId ?? null,
+            serverName: String(data.serverName || ""),
+            callId: String(data.callId),
+          });
+          this._closeRound(turn, call);
+          this._view.announce(t("mcp.call.askAnnounce", { tool: call.name }));
+        }
+      } else if (type === "tool_result") {
+        const call = callOf(turn, data);
+        if (call) {
+          call.result = toolResult(data);
+          if (data.serverId) call.serverId = data.serverId;
+          if (call.approval === "pending") call.approval = "expired";
+          this._closeRound(turn, call);
+        }
       } else if (type === "usage") {
         turn.usage = {
           inputTokens: data.inputTokens ?? null,
@@ -206,15 +313,39 @@ export class ReplyController {
           turn.error = { code: "INTERNAL", message: t("chat.replies.failedWithoutReason"), at: Date.now() };
         if (data.providerId) turn.providerId = String(data.providerId);
         turn.status = turn.error ? "error" : reason === "cancelled" ? "stopped" : "done";
+        // The server denies what is still waiting when the reply ends.
+        for (const call of turn.toolCalls) if (call.approval === "pending") call.approval = "expired";
       }
     }
     if (!this._frame) this._frame = requestAnimationFrame(() => this._paint());
+  }
+
+  // A `tool_call`: the call joins the open round, or starts one with the text so far (the text a
+  // model writes before its calls belongs before them).
+  _called(turn, data) {
+    const call = toolCall(data, turn.toolCalls.length);
+    call.startedAt = Date.now();
+    let round = turn.rounds[turn.rounds.length - 1];
+    if (!round || round.closed || turn.content) {
+      round = { content: turn.content, calls: [], closed: false };
+      turn.rounds.push(round);
+      turn.content = "";
+    }
+    round.calls.push(call);
+    turn.toolCalls.push(call);
+  }
+
+  // Once its calls are being answered, a round takes no more calls: the next ones are a new round.
+  _closeRound(turn, call) {
+    const round = turn.rounds.find((one) => one.calls.includes(call));
+    if (round) round.closed = true;
   }
 
   // `start` names what the server stored: the messages' ids and, for a new one, the conversation.
   // chat-client.js also makes one of a refusal that stored the turn before failing.
   _started(run, data) {
     const view = this._view;
+    if (data.requestId) run.turn.requestId = String(data.requestId);
     if (data.model) run.turn.model = String(data.model);
     const shown = run.thread === view.thread;
     run.turn.stored = Boolean(data.messageId);
@@ -231,6 +362,7 @@ export class ReplyController {
     if (data.messageId) {
       const old = run.turn.id;
       run.turn.id = String(data.messageId);
+      run.turn.leafId = run.turn.id;
       run.turn.siblingIds = run.turn.siblingIds.map((id) => (id === old ? run.turn.id : id));
     }
     if (data.conversationId && !run.conversationId) {
@@ -279,7 +411,10 @@ export class ReplyController {
       if (turn.error.code === "NOT_FOUND") this._notFound(run);
     } else if (turn.status === "stopped") view.announce(t("chat.replies.stopped"));
     else view.announce(t("chat.replies.complete"));
-    if (run.conversationId) this._syncTree(run.thread);
+    if (!run.conversationId) return;
+    const synced = this._syncTree(run.thread, turn.toolCalls.length ? turn : null);
+    // The next message waits for it: it answers the end of this reply's chain.
+    if (turn.toolCalls.length) run.thread.leafSaving = Promise.all([run.thread.leafSaving, synced]);
   }
 
   // NOT_FOUND does not say what is gone: the conversation (deleted, perhaps in another tab) or
@@ -298,12 +433,17 @@ export class ReplyController {
     view.load();
   }
 
-  // After a reply: the stored tree knows the siblings an edit or a regenerate made, and the title.
-  async _syncTree(thread) {
+  // After a reply: the stored tree knows the siblings an edit or a regenerate made, and the title;
+  // after one that ran tools, where its chain ends (the next message answers that).
+  async _syncTree(thread, ranTools = null) {
     const view = this._view;
     const result = await view.conversations.get(view.conversationId);
-    if (thread !== view.thread || !result.success || this.current()) return;
+    if (thread !== view.thread || !result.success) return;
+    const stored = ranTools && turnsFromMessages(result.messages).find((one) => one.id === ranTools.id);
+    if (stored) ranTools.leafId = stored.leafId;
+    if (this.current()) return;
     view.conversation = result.conversation;
+    if (ranTools && !stored) return view.show(result, { keep: () => view.list.scrollToEnd() });
     for (const message of result.messages) {
       const turn = view.turns.find((one) => one.id === message.id);
       if (!turn) continue;
@@ -322,7 +462,16 @@ export class ReplyController {
 function parentFields(view) {
   if (!view.conversationId || view.state !== "ready") return {};
   const parent = view.turns.findLast((turn) => turn.stored);
-  return { parentId: parent ? parent.id : null };
+  return { parentId: parent ? parent.leafId || parent.id : null };
+}
+
+// The call a `tool_approval` or `tool_result` is about: by the id the app gave it, else the
+// first of that name still waiting (an event that names neither finds none).
+function callOf(turn, data) {
+  const id = String(data.callId ?? "");
+  const byId = turn.toolCalls.find((call) => call.callId === id || call.id === id);
+  if (byId) return byId;
+  return turn.toolCalls.find((call) => call.name === data.name && !call.result && call.approval !== "pending") || null;
 }
 
 // An `error` event as the turn keeps it. `responseStatus` is the app's own HTTP status when it

@@ -88,6 +88,7 @@ export class TreeActions {
       return view.changed(id);
     }
     const fields = { systemPrompt: value };
+    if (view.toolServers.length) fields.toolServers = view.toolServers;
     if (view.providers.id) Object.assign(fields, { providerId: view.providers.id, model: view.providers.model });
     const result = await view.conversations.create(fields);
     if (!result.success)

@@ -9,7 +9,10 @@
 // chat-view-opener.js (which conversation), -providers.js (which provider and model),
 // -replies.js (sending and the streaming reply), -tree.js (branches, deletes, system prompt,
 // export), -pending.js (replies being written elsewhere), -intros.js (an empty thread).
-// `thread` is a new object per opened thread, so async answers for an old one are dropped.
+// The header's "Tools" button (chat-tool-servers.js) chooses the conversation's tool servers
+// (`toolServers`, stored on the conversation; a new conversation keeps the choice until it is
+// created with it). `thread` is a new object per opened thread, so async answers for an old one
+// are dropped.
 // Anything that changes a stored conversation ends in `changed(id)` (conversationsChanged) so
 // the sidebar refreshes.
 //
@@ -20,7 +23,15 @@ import { t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
 import { copyText } from "../lib/clipboard.js";
 import { strategyLabel } from "../lib/route-rules.js";
-import { NEW_DRAFT, loadDraft, rememberConversation, saveDraft, turnsFromMessages } from "../lib/chat-store.js";
+import {
+  NEW_DRAFT,
+  loadDraft,
+  rememberConversation,
+  replyText,
+  saveDraft,
+  turnsFromMessages,
+} from "../lib/chat-store.js";
+import { mcpEvents, mcpService } from "../services/mcp-service.js";
 import {
   conversationEvents,
   conversationHash,
@@ -38,6 +49,7 @@ import "./chat-message-list.js";
 import "./chat-composer.js";
 import "./chat-system-prompt.js";
 import "./chat-export-menu.js";
+import "./chat-tool-servers.js";
 import "./conversation-sidebar.js";
 import { toast } from "./toast-region.js";
 
@@ -52,6 +64,7 @@ export class ChatView extends HTMLElement {
     this.thread = {};
     this._active = false;
     this._selfChange = false;
+    this._newToolServers = []; // chosen for the new conversation, stored when it is created
   }
 
   connectedCallback() {
@@ -71,6 +84,13 @@ export class ChatView extends HTMLElement {
       "changed",
       (event) => {
         if (!this._selfChange) this._opener.changedElsewhere(event.detail.id);
+      },
+      { signal },
+    );
+    mcpEvents.addEventListener(
+      "changed",
+      (event) => {
+        if (this._toolMenu) this._toolMenu.servers = event.detail.servers;
       },
       { signal },
     );
@@ -97,6 +117,7 @@ export class ChatView extends HTMLElement {
     this.toggleAttribute("data-active", this._active);
     if (this._active && !was && this._built) {
       this.load();
+      mcpService.getServers(); // the Tools menu's list (mcpEvents brings it)
       const draft = this.composer.value;
       this.composer.value = draft; // a draft restored while hidden: size it now
       // newConversation() from another view: write at once. After the shell is done showing
@@ -117,6 +138,9 @@ export class ChatView extends HTMLElement {
     this._tree = new TreeActions(this);
     this._pending = new PendingReplies(this);
     this._exportMenu = h("chat-export-menu");
+    this._toolMenu = h("chat-tool-servers");
+    if (mcpService.servers) this._toolMenu.servers = mcpService.servers;
+    this._toolMenu.addEventListener("tool-servers-change", (event) => this._setToolServers(event.detail.ids));
     this._exportMenu.addEventListener("export-conversation", (event) => this._tree.export(event.detail.format));
     this._newBtn = h(
       "a",
@@ -139,7 +163,7 @@ export class ChatView extends HTMLElement {
       "header",
       { class: "view-header chat-header" },
       h("div", { class: "view-heading" }, this._title, this._subtitle),
-      h("div", { class: "toolbar" }, picker, this._exportMenu, this._newBtn),
+      h("div", { class: "toolbar" }, picker, this._toolMenu, this._exportMenu, this._newBtn),
     );
     this._system = h("chat-system-prompt");
     this._system.addEventListener("system-prompt-change", (event) => this._tree.saveSystemPrompt(event.detail.value));
@@ -150,6 +174,9 @@ export class ChatView extends HTMLElement {
     this.addEventListener("compose-send", (event) => this.send(event.detail.text));
     this.addEventListener("compose-stop", () => this.stop());
     this.addEventListener("chat-action", (event) => this._onAction(event));
+    this.addEventListener("tool-approval", (event) =>
+      this.replies.answerApproval(event.detail.call, event.detail.decision),
+    );
     this.addEventListener("sibling-switch", (event) => this._tree.switchTo(event.detail.id, event.target));
     this._main = h("div", { class: "chat-main" }, header, this.list, this.composer, this._announcer);
     this.append(h("conversation-sidebar"), this._main);
@@ -171,6 +198,8 @@ export class ChatView extends HTMLElement {
         : t("chat.composer.label");
     this.list.locked = Boolean(run);
     this._exportMenu.hidden = !this.conversationId || this.state !== "ready";
+    this._toolMenu.value = this.toolServers;
+    this._toolMenu.disabled = this.state === "missing" || this.state === "loading" || this.state === "failed";
     this._system.hidden = this.state === "missing" || this.state === "failed" || (none && !this.conversationId);
     this._title.textContent = this.conversation
       ? this.conversation.title || t("chat.view.newTitle")
@@ -255,6 +284,29 @@ export class ChatView extends HTMLElement {
 
   // --- for its parts --------------------------------------------------------------------
 
+  /** The ids of the tool servers the conversation shown offers (for a new one: the choice so far). */
+  get toolServers() {
+    if (!this.conversationId) return [...this._newToolServers];
+    return this.conversation && Array.isArray(this.conversation.toolServers) ? [...this.conversation.toolServers] : [];
+  }
+
+  // The "Tools" menu changed: stored on the conversation, or kept for the new one.
+  async _setToolServers(ids) {
+    const id = this.conversationId;
+    if (!id) {
+      this._newToolServers = ids;
+      return;
+    }
+    const thread = this.thread;
+    const result = await this.conversations.update(id, { toolServers: ids });
+    if (thread !== this.thread) return;
+    if (result.success) {
+      this.conversation = result.conversation;
+      this.changed(id);
+    } else toast({ kind: "error", title: t("mcp.picker.saveFailed"), message: result.error.message });
+    this.renderState();
+  }
+
   /** Start an empty thread for conversation `id` (null: a new one); returns its `thread`. */
   clearThread(id) {
     this.thread = {};
@@ -290,6 +342,7 @@ export class ChatView extends HTMLElement {
   adoptConversation(id, conversation = this.conversation) {
     this.conversationId = id;
     this.conversation = conversation;
+    this._newToolServers = []; // stored with it (or not chosen): the next new one starts afresh
     window.history.replaceState(window.history.state, "", conversationHash(id));
     saveDraft(NEW_DRAFT, "");
     rememberConversation(id);
@@ -360,12 +413,12 @@ export class ChatView extends HTMLElement {
   /** Copy the text of the last finished reply in the thread and say so; whether it was copied. */
   async copyLastReply() {
     const busy = ["streaming", "pending"];
-    const turn = this.turns.findLast((one) => one.role === "assistant" && one.content && !busy.includes(one.status));
+    const turn = this.turns.findLast((one) => one.role === "assistant" && replyText(one) && !busy.includes(one.status));
     if (!turn) {
       toast({ kind: "info", title: t("chat.view.nothingToCopy") });
       return false;
     }
-    const copied = await copyText(turn.content);
+    const copied = await copyText(replyText(turn));
     if (copied) toast({ kind: "success", title: t("common.copied") });
     else toast({ kind: "error", title: t("chat.markdown.copyFailed") });
     return copied;

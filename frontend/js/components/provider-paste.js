@@ -441,9 +441,13 @@ function evidence(candidate, attempts, open) {
 }
 
 /** The probes as a table: method, URL, whether the key went, status, outcome, time. */
+/** Which API a probe spoke (the OpenAI and Anthropic probes may ask the same URL). */
+const PROTOCOLS = { openai: "OpenAI", anthropic: "Anthropic", ollama: "Ollama" };
+
 function attemptList(attempts) {
   const head = [
     "providers.paste.column.method",
+    "providers.paste.column.protocol",
     "providers.paste.column.url",
     "providers.paste.column.key",
     "providers.paste.column.status",
@@ -470,6 +474,7 @@ function attemptList(attempts) {
           "tr",
           { class: attempt.status && attempt.status < 400 ? "is-ok" : "is-failed" },
           h("td", {}, h("span", { class: "url-method" }, attempt.method)),
+          h("td", { class: "muted paste-attempt-protocol" }, PROTOCOLS[attempt.protocol] || ""),
           h("td", { class: "mono paste-attempt-url" }, attempt.url),
           h("td", { class: "paste-key-cell" }, attempt.keySent ? keySent() : null),
           h("td", { class: "paste-attempt-status" }, attempt.status ? String(attempt.status) : "—"),

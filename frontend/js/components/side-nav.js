@@ -9,6 +9,7 @@ export const ROUTES = [
   { name: "routes", labelKey: "shell.nav.routes", icon: "route" },
   { name: "usage", labelKey: "shell.nav.usage", icon: "chart" },
   { name: "chat", labelKey: "shell.nav.chat", icon: "chat" },
+  { name: "tools", labelKey: "mcp.nav", icon: "tool" },
   { name: "settings", labelKey: "shell.nav.settings", icon: "settings" },
   { name: "about", labelKey: "shell.nav.about", icon: "info" },
 ];

@@ -20,7 +20,18 @@ import { bridgeEvents, streamRequest } from "../bridge.js";
 import { t } from "./i18n.js";
 import { readEventBatches } from "./sse-reader.js";
 
-const KINDS = new Set(["start", "attempt", "delta", "reasoning", "tool_call", "usage", "error", "done"]);
+const KINDS = new Set([
+  "start",
+  "attempt",
+  "delta",
+  "reasoning",
+  "tool_call",
+  "tool_approval",
+  "tool_result",
+  "usage",
+  "error",
+  "done",
+]);
 const live = new Set(); // the AbortControllers of the streams running now
 let leaving = false;
 

@@ -6,10 +6,19 @@
 // when it was fetched.
 //
 // A turn is {id, parentId, siblingIds, stored, role: "user", content} or
-// {id, parentId, siblingIds, stored, role: "assistant", content, reasoning, toolCalls: [{id, name, arguments}],
+// {id, parentId, siblingIds, stored, role: "assistant", content, reasoning, toolCalls: [call],
+//  rounds: [{content, calls: [call], closed}], leafId, requestId,
 //  status: "streaming" | "done" | "stopped" | "interrupted" | "error" | "pending", error, usage,
 //  ttftMs, elapsedMs, finishReason, model, providerId, providerName, reasoningMs, routeId, routeName,
 //  attempts}.
+// A reply that ran tools is one turn however many rounds it took: the app stores it as a chain
+// (assistant with `toolCalls` → a `tool` message per call → assistant … → the final answer), and
+// the thread shows each round's text and calls in order (`rounds`), then the final text
+// (`content`). `toolCalls` lists every call of every round; a call is {id, name, arguments,
+// callId, serverId, serverName, approval: null | "pending" | "allowed" | "always" | "denied" |
+// "expired", answering, result: null | {content, isError, declined, elapsedMs}, startedAt}. The turn's `id` is the
+// chain's first message (its siblings, regenerate and delete work on it); `leafId` the chain's
+// last, which the next message answers. `requestId` names the stream (answerToolApproval).
 // A reply through a route (docs/API.md, Routes) has `routeId` and `routeName`, and `attempts`: what
 // happened to each member tried ({providerId, providerName, model, outcome: "skipped" | "failed" |
 // "answering", code, message}, route-attempts.js); `providerId`/`providerName`/`model` are then
@@ -57,6 +66,9 @@ export function assistantTurn(provider, model, parentId = null) {
     content: "",
     reasoning: "",
     toolCalls: [],
+    rounds: [],
+    leafId: null,
+    requestId: null,
     status: "streaming",
     error: null,
     usage: null,
@@ -91,10 +103,16 @@ export function turnFromMessage(message, providerName = () => "") {
   const error = message.error
     ? { code: String(message.error.code || "INTERNAL"), message: String(message.error.message || "") }
     : null;
+  const calls = (message.toolCalls || []).map((call, index) => toolCall(call, index));
   return {
     ...base,
+    // A message with calls is a round (its text came before them); without, the answer.
+    content: calls.length ? "" : base.content,
+    rounds: calls.length ? [{ content: base.content, calls, closed: true }] : [],
+    leafId: base.id,
+    requestId: null,
     reasoning: String(message.reasoning ?? ""),
-    toolCalls: (message.toolCalls || []).map((call, index) => toolCall(call, index)),
+    toolCalls: calls,
     status: statusOf(reason, error),
     error,
     usage: message.usage || null,
@@ -128,14 +146,104 @@ function siblings(message) {
 /** A tool call as a turn keeps it: arguments as a string, an id always. */
 export function toolCall(data, index) {
   const args = typeof data.arguments === "string" ? data.arguments : JSON.stringify(data.arguments ?? {});
-  return { id: String(data.id || `call_${data.index ?? index}`), name: String(data.name || ""), arguments: args };
+  const id = String(data.id || `call_${data.index ?? index}`);
+  return {
+    id,
+    name: String(data.name || ""),
+    arguments: args,
+    callId: id,
+    serverId: null,
+    serverName: "",
+    approval: null,
+    answering: false,
+    result: null,
+    startedAt: null,
+  };
 }
 
-/** The turns of a stored path (tool messages are shown through their call, not as turns). */
+/**
+ * A tool's result as a call keeps it: from a `tool_result` event, or a stored `tool` message
+ * (a failed one has an `error`: TOOL_DECLINED when the user declined it or did not answer).
+ */
+export function toolResult(data) {
+  const code = data.error ? String(data.error.code || "") : "";
+  return {
+    content: String(data.content ?? ""),
+    isError: Boolean(data.isError ?? data.error),
+    declined: Boolean(data.declined) || code === "TOOL_DECLINED",
+    elapsedMs: Number.isFinite(data.elapsedMs) ? data.elapsedMs : null,
+  };
+}
+
+/**
+ * The turns of a stored path. Tool messages are shown through their call (paired by
+ * `toolCallId`), and the assistant messages of one tool loop make one turn (see the header).
+ */
 export function turnsFromMessages(messages, providerName) {
-  return messages
-    .filter((m) => m.role === "user" || m.role === "assistant")
-    .map((m) => turnFromMessage(m, providerName));
+  const turns = [];
+  let loop = null; // the reply a tool loop is adding rounds to
+  let afterTools = false; // the message before was a tool result
+  for (const message of messages) {
+    if (message.role === "tool") {
+      if (loop) {
+        answer(loop, message);
+        loop.leafId = String(message.id);
+        afterTools = true;
+      }
+      continue;
+    }
+    if (message.role === "assistant" && loop && afterTools) {
+      addRound(loop, turnFromMessage(message, providerName));
+    } else if (message.role === "user" || message.role === "assistant") {
+      const turn = turnFromMessage(message, providerName);
+      turns.push(turn);
+      loop = turn.role === "assistant" ? turn : null;
+    }
+    afterTools = false;
+  }
+  return turns;
+}
+
+// A stored tool message: the result of the call it names.
+function answer(turn, message) {
+  const id = String(message.toolCallId || "");
+  const call = turn.toolCalls.find((one) => one.id === id && !one.result);
+  if (call) call.result = toolResult(message);
+}
+
+// The next assistant message of a tool loop joins the reply: its calls as a round, or its text
+// as the answer; what the reply ended with (status, error, model) is the last message's.
+function addRound(turn, next) {
+  turn.rounds.push(...next.rounds);
+  turn.toolCalls.push(...next.toolCalls);
+  turn.content = next.content;
+  if (next.reasoning) turn.reasoning = turn.reasoning ? `${turn.reasoning}\n\n${next.reasoning}` : next.reasoning;
+  turn.usage = sumUsage(turn.usage, next.usage);
+  turn.elapsedMs = sumMs(turn.elapsedMs, next.elapsedMs);
+  turn.leafId = next.id;
+  for (const key of ["status", "error", "finishReason", "model", "providerId", "providerName"])
+    if (next[key] || key === "error") turn[key] = next[key];
+  if (next.attempts) turn.attempts = next.attempts;
+}
+
+function sumUsage(a, b) {
+  if (!a || !b) return a || b || null;
+  const add = (x, y) => (x == null && y == null ? null : (x || 0) + (y || 0));
+  return {
+    inputTokens: add(a.inputTokens, b.inputTokens),
+    outputTokens: add(a.outputTokens, b.outputTokens),
+    source: a.source === "estimated" || b.source === "estimated" ? "estimated" : a.source || b.source,
+  };
+}
+
+function sumMs(a, b) {
+  return a == null ? (b ?? null) : b == null ? a : a + b;
+}
+
+/** All the text of a reply: each round's, then the answer's. */
+export function replyText(turn) {
+  const parts = [...(turn.rounds || []).map((round) => round.content), turn.content];
+  return parts.filter((text) => text && text.trim()).join("\n\n");
 }
 
 // --- what the browser remembers --------------------------------------------------------------

@@ -15,7 +15,7 @@
 import { readAppJson } from "../bridge.js";
 
 export const LANGUAGES = ["en", "zh-CN"];
-export const AREAS = ["common", "shell", "providers", "chat", "routes", "usage", "settings"];
+export const AREAS = ["common", "shell", "providers", "chat", "routes", "usage", "settings", "mcp"];
 const PLURAL_FORMS = new Set(["zero", "one", "two", "few", "many", "other"]);
 
 let language = "en";
