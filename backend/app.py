@@ -123,6 +123,7 @@ class MiaodaApp:
             ToolHost,
             allow_stdio_over_http=allow_stdio_tools,
         )
+        self.manager.attach_mcp(self.mcp)  # the export file carries the MCP servers too
         self.chat = ChatService(
             self.manager,
             self.providers,

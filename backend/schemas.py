@@ -334,26 +334,44 @@ def _url_parts(url: str, schemes: Container[str]) -> SplitResult | str:
     return parts
 
 
+# What is wrong with an http(s) URL -> its message key, for a provider's base URL and for an MCP
+# server's URL (which may carry a query).
 _BASE_URL_PROBLEMS = {
     "spaces": "fields.baseUrl.spaces",
     "invalid": "fields.baseUrl.invalid",
     "form": "fields.baseUrl.notHttp",
+    "credentials": "fields.baseUrl.credentials",
+    "fragment": "fields.baseUrl.fragment",
+    "query": "fields.baseUrl.query",
+}
+_MCP_URL_PROBLEMS = {
+    "spaces": "fields.mcp.url.spaces",
+    "invalid": "fields.mcp.url.invalid",
+    "form": "fields.mcp.url.notHttp",
+    "credentials": "fields.mcp.url.credentials",
+    "fragment": "fields.mcp.url.fragment",
 }
 
 
-def _base_url_problem(url: str) -> str | None:
+def _http_url_problem(url: str, messages: Mapping[str, str]) -> str | None:
+    """An http(s) URL with a host and no user:password or fragment (nor a query, when
+    `messages` has no "query" entry: then one is allowed)."""
     parts = _url_parts(url, ("http", "https"))
     if parts == "tooLong":
         return _at_most(2048)
     if isinstance(parts, str):
-        return tr(_BASE_URL_PROBLEMS[parts])
+        return tr(messages[parts])
     if parts.username is not None or parts.password is not None:
-        return tr("fields.baseUrl.credentials")
+        return tr(messages["credentials"])
     if parts.fragment or url.endswith("#"):
-        return tr("fields.baseUrl.fragment")
-    if parts.query or url.endswith("?"):
-        return tr("fields.baseUrl.query")
+        return tr(messages["fragment"])
+    if "query" in messages and (parts.query or url.endswith("?")):
+        return tr(messages["query"])
     return None
+
+
+def _base_url_problem(url: str) -> str | None:
+    return _http_url_problem(url, _BASE_URL_PROBLEMS)
 
 
 def _model_problem(value: str) -> str | None:
@@ -1328,24 +1346,8 @@ def _mcp_headers_problem(headers: Mapping[str, str | None]) -> str | None:
     return None
 
 
-_MCP_URL_PROBLEMS = {
-    "spaces": "fields.mcp.url.spaces",
-    "invalid": "fields.mcp.url.invalid",
-    "form": "fields.mcp.url.notHttp",
-}
-
-
 def _mcp_url_problem(url: str) -> str | None:
-    parts = _url_parts(url, ("http", "https"))
-    if parts == "tooLong":
-        return _at_most(2048)
-    if isinstance(parts, str):
-        return tr(_MCP_URL_PROBLEMS[parts])
-    if parts.username is not None or parts.password is not None:
-        return tr("fields.mcp.url.credentials")
-    if parts.fragment or url.endswith("#"):
-        return tr("fields.mcp.url.fragment")
-    return None
+    return _http_url_problem(url, _MCP_URL_PROBLEMS)
 
 
 def _transport_problems(data: Mapping[str, Any]) -> dict[str, list[str]]:

@@ -3,10 +3,13 @@
 The file is UTF-8 JSON::
 
     {"format": "miaoda-chat/custom-providers", "version": 2, "exportedAt": "…",
-     "providers": [...], "routes": [...], "secrets": null | {...}}
+     "providers": [...], "routes": [...], "mcpServers": [...], "secrets": null | {...}}
 
 `routes` (written since version 2; optional on import, in any version) holds
 `{name, displayName, strategy, members: [provider names]}` objects and carries no secret.
+`mcpServers` (written since MCP servers exist, still version 2; optional on import) holds
+`{name, displayName, transport, command, args, url, env, headers, enabled, timeoutSeconds}`
+objects whose `env` and `headers` name their entries with null values: the values are secrets.
 
 API keys are only ever written encrypted. `secrets` then holds::
 
@@ -16,19 +19,27 @@ API keys are only ever written encrypted. `secrets` then holds::
 with binary fields in standard base64 (with padding). The 32-byte AES key is scrypt of the
 passphrase (NFC-normalized, UTF-8) with that salt and those parameters. The plaintext is the
 JSON object `{"<provider name>": {"apiKeys": ["…", …], "headers": {"<header>": "<value>"}}}`:
-every key of the provider's pool and its credential header values. Version 1 files, still
+every key of the provider's pool and its credential header values; beside them, one
+`"mcp:<server name>": {"env": {...}, "headers": {...}}` entry per MCP server with values (a
+provider name never holds a colon). Version 1 files, still
 read, hold `{"<provider name>": "<apiKey>"}` plus `"<provider name>\n<header name>"` entries
 for header values instead; both come out of `read_export` as `ProviderSecrets`. The AES-GCM
 associated data is the ASCII text `miaoda-chat/custom-providers v<version>`, a newline, and
 the compact JSON list of `[name, baseURL]` pairs of every provider in the file, sorted. So the
 ciphertext is bound to this format and version and to the endpoints its keys were exported for:
 a file whose provider names or base URLs were edited after export cannot send a key to a server
-it was not given for (decryption fails).
-Other fields (model, parameters, display names) may still be edited by hand.
+it was not given for (decryption fails). When `mcpServers` is a non-empty list, a second newline
+and the compact JSON list of `[name, transport, url, command, args]` of each of its objects
+(the values as the file has them, a missing one null) follow, sorted by each entry's own compact
+JSON text: an MCP server's values cannot be sent to another URL or program either. A file
+without MCP servers has exactly the associated data it always had, so every earlier file still
+decrypts.
+Other fields (model, parameters, display names, an MCP server's enabled and timeout) may still
+be edited by hand.
 
-Only the envelope is checked here; each provider and route object is validated by the
-manager. Reading is defensive: any input at all either yields an `ImportFile` or raises a
-`MiaodaError`.
+Only the envelope is checked here; each provider, route and MCP server object is validated by
+the manager (MCP servers by `backend.tools`). Reading is defensive: any input at all either
+yields an `ImportFile` or raises a `MiaodaError`.
 """
 
 from __future__ import annotations
@@ -59,6 +70,9 @@ HEADER_SEPARATOR = "\n"
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 MAX_IMPORT_PROVIDERS = 1000
 MAX_IMPORT_ROUTES = 1000
+MAX_IMPORT_MCP_SERVERS = 1000
+MCP_PREFIX = "mcp:"
+"""In the decrypted secrets, an MCP server's values are under `mcp:<server name>`."""
 PASSPHRASE_MIN = 8
 PASSPHRASE_MAX = 1024
 
@@ -93,6 +107,14 @@ class ProviderSecrets:
 
 
 @dataclass(frozen=True)
+class McpSecrets:
+    """What the encrypted block holds for one MCP server: its `env` and `headers` values."""
+
+    env: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ImportSource:
     """The other app a file came from (`backend.foreign`): its id, its product name, and the
     version of its format the file says it is, when it says one."""
@@ -107,9 +129,10 @@ class ImportSource:
 
 @dataclass(frozen=True)
 class ImportFile:
-    """A parsed import file: providers and routes still to be validated, and the decrypted keys
-    if any. A file of another app (`backend.foreign`) also says where it came from (`source`,
-    None for our own export) and what of it could not be brought over (`unsupported`: one
+    """A parsed import file: providers, routes and MCP servers still to be validated, and the
+    decrypted keys if any (`mcp_secrets`: each MCP server's values by its name in the file). A
+    file of another app (`backend.foreign`) also says where it came from (`source`, None for
+    our own export) and what of it could not be brought over (`unsupported`: one
     `{"name", "reason"}` object per entry, in the file's order)."""
 
     providers: list[Any]
@@ -118,6 +141,8 @@ class ImportFile:
     routes: list[Any] = field(default_factory=list)
     source: ImportSource | None = None
     unsupported: list[dict[str, str]] = field(default_factory=list)
+    mcp_servers: list[Any] = field(default_factory=list)
+    mcp_secrets: dict[str, McpSecrets] = field(default_factory=dict)
 
 
 def build_export(
@@ -127,20 +152,23 @@ def build_export(
     *,
     exported_at: str | None = None,
     routes: Sequence[Mapping[str, Any]] = (),
+    mcp_servers: Sequence[Mapping[str, Any]] = (),
+    mcp_keys: Mapping[str, McpSecrets] | None = None,
 ) -> str:
-    """The export file's text; `keys` (name → its secrets, or one key's text) are written only
-    encrypted, `routes` name their members by provider name."""
+    """The export file's text; `keys` (name → its secrets, or one key's text) and `mcp_keys`
+    (MCP server name → its values) are written only encrypted, `routes` name their members by
+    provider name, `mcp_servers` carry their `env` and `headers` names with null values."""
     secrets: dict[str, Any] | None = None
-    if keys:
+    if keys or mcp_keys:
         if passphrase is None:
             raise InvalidConfig(
                 tr("transfer.keysNeedPassphrase"),
                 fields={"passphrase": [tr("transfer.keysNeedPassphraseField")]},
             )
         secrets = _encrypt_keys(
-            _secrets_payload(keys),
+            _secrets_payload(keys or {}, mcp_keys or {}),
             _passphrase_bytes_for_export(passphrase),
-            _associated_data(providers, VERSION),
+            _associated_data(providers, VERSION, mcp_servers),
         )
     document = {
         "format": FORMAT,
@@ -148,6 +176,7 @@ def build_export(
         "exportedAt": exported_at or utc_now(),
         "providers": [dict(provider) for provider in providers],
         "routes": [dict(route) for route in routes],
+        "mcpServers": [_without_values(server) for server in mcp_servers],
         "secrets": secrets,
     }
     try:
@@ -170,13 +199,26 @@ def read_export(content: str | bytes, passphrase: str | None = None) -> ImportFi
     routes = (
         _bounded_list(document["routes"], "routes", _ROUTE_LIST) if "routes" in document else []
     )
-    aad = _associated_data(providers, version)
+    mcp_servers = (
+        _bounded_list(document["mcpServers"], "mcpServers", _MCP_LIST)
+        if "mcpServers" in document
+        else []
+    )
+    aad = _associated_data(providers, version, mcp_servers)
     secrets = _read_secrets(document.get("secrets"), passphrase, aad, version)
     exported_at = document.get("exportedAt")
     # Informational only: a strange value is dropped rather than failing the import.
     if not isinstance(exported_at, str) or len(exported_at) > 64:
         exported_at = None
-    return ImportFile(providers=providers, secrets=secrets, exported_at=exported_at, routes=routes)
+    provider_secrets, mcp_secrets = (None, {}) if secrets is None else secrets
+    return ImportFile(
+        providers=providers,
+        secrets=provider_secrets,
+        exported_at=exported_at,
+        routes=routes,
+        mcp_servers=mcp_servers,
+        mcp_secrets=mcp_secrets,
+    )
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -200,6 +242,12 @@ _PROVIDER_LIST = _ListRule(
 )
 _ROUTE_LIST = _ListRule(
     MAX_IMPORT_ROUTES, "transfer.routesNotList", "transfer.tooManyRoutes", "transfer.atMostRoutes"
+)
+_MCP_LIST = _ListRule(
+    MAX_IMPORT_MCP_SERVERS,
+    "transfer.mcpServersNotList",
+    "transfer.tooManyMcpServers",
+    "transfer.atMostMcpServers",
 )
 
 
@@ -291,8 +339,15 @@ def _check_version(version: Any) -> int:
     )
 
 
-def _associated_data(providers: Sequence[Any], version: int) -> bytes:
-    """AES-GCM associated data: the format, and every provider's name and base URL."""
+_MCP_BOUND = ("name", "transport", "url", "command", "args")
+"""What of an MCP server the associated data binds: where its values are sent."""
+
+
+def _associated_data(
+    providers: Sequence[Any], version: int, mcp_servers: Sequence[Any] = ()
+) -> bytes:
+    """AES-GCM associated data: the format, every provider's name and base URL, and (only
+    when the file has MCP servers) where each MCP server's values go."""
     pairs = sorted(
         [p["name"], p["baseURL"]]
         for p in providers
@@ -301,12 +356,25 @@ def _associated_data(providers: Sequence[Any], version: int) -> bytes:
         and isinstance(p.get("baseURL"), str)
     )
     head = f"{FORMAT} v{version}".encode("ascii")
-    return head + b"\n" + json.dumps(pairs, ensure_ascii=True, separators=(",", ":")).encode()
+    aad = head + b"\n" + _compact(pairs).encode("ascii")
+    if mcp_servers:
+        bound = sorted(
+            _compact([server.get(name) for name in _MCP_BOUND])
+            for server in mcp_servers
+            if isinstance(server, Mapping)
+        )
+        aad += b"\n" + f"[{','.join(bound)}]".encode("ascii")
+    return aad
+
+
+def _compact(value: Any) -> str:
+    """JSON with no spaces and every non-ASCII character escaped, as the associated data has it."""
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
 
 
 def _read_secrets(
     block: Any, passphrase: str | None, aad: bytes, version: int
-) -> dict[str, ProviderSecrets] | None:
+) -> tuple[dict[str, ProviderSecrets], dict[str, McpSecrets]] | None:
     if block is None:
         return None
     if not isinstance(block, dict):
@@ -334,7 +402,7 @@ def _read_secrets(
     except InvalidTag as exc:
         raise DecryptFailed() from exc
     decoded = _decoded_json(plaintext)
-    return _version_1_secrets(decoded) if version == 1 else _version_2_secrets(decoded)
+    return (_version_1_secrets(decoded), {}) if version == 1 else _version_2_secrets(decoded)
 
 
 def _bad_secrets(path: str, problem: str) -> ImportInvalid:
@@ -411,13 +479,21 @@ def _version_1_secrets(keys: Any) -> dict[str, ProviderSecrets]:
     return {name: ProviderSecrets(tuple(k), h) for name, (k, h) in found.items()}
 
 
-def _version_2_secrets(secrets: Any) -> dict[str, ProviderSecrets]:
-    """`{"<name>": {"apiKeys": [...], "headers": {...}}}` as ProviderSecrets by name."""
+def _version_2_secrets(
+    secrets: Any,
+) -> tuple[dict[str, ProviderSecrets], dict[str, McpSecrets]]:
+    """`{"<name>": {"apiKeys": [...], "headers": {...}}}` as ProviderSecrets by name, and
+    `{"mcp:<name>": {"env": {...}, "headers": {...}}}` as McpSecrets by server name."""
     wrong = _bad_secrets("secrets", tr("transfer.secrets.version2Shape"))
     if not isinstance(secrets, dict):
         raise wrong
     found: dict[str, ProviderSecrets] = {}
+    servers: dict[str, McpSecrets] = {}
     for name, entry in secrets.items():
+        if name.startswith(MCP_PREFIX):
+            server = name[len(MCP_PREFIX) :]
+            servers[server] = _mcp_secrets(server, entry)
+            continue
         if not isinstance(entry, dict) or not set(entry) <= {"apiKeys", "headers"}:
             raise wrong
         api_keys, headers = entry.get("apiKeys", []), entry.get("headers", {})
@@ -426,17 +502,44 @@ def _version_2_secrets(secrets: Any) -> dict[str, ProviderSecrets]:
         if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
             raise wrong
         found[name] = ProviderSecrets(tuple(api_keys), dict(headers))
-    return found
+    return found, servers
 
 
-def _secrets_payload(keys: Mapping[str, ProviderSecrets | str]) -> dict[str, Any]:
+def _mcp_secrets(server: str, entry: Any) -> McpSecrets:
+    """One `mcp:<name>` entry of the decrypted secrets: text values by name, or IMPORT_INVALID."""
+    if (
+        not isinstance(entry, dict)
+        or not set(entry) <= {"env", "headers"}
+        or not all(
+            isinstance(values, dict) and all(isinstance(value, str) for value in values.values())
+            for values in entry.values()
+        )
+    ):
+        raise _bad_secrets("secrets", tr("transfer.secrets.mcpShape", name=server))
+    return McpSecrets(dict(entry.get("env", {})), dict(entry.get("headers", {})))
+
+
+def _secrets_payload(
+    keys: Mapping[str, ProviderSecrets | str], mcp_keys: Mapping[str, McpSecrets]
+) -> dict[str, Any]:
     """The plaintext object of a version 2 secrets block."""
     payload: dict[str, Any] = {}
     for name, secrets in keys.items():
         if isinstance(secrets, str):
             secrets = ProviderSecrets((secrets,))
         payload[name] = {"apiKeys": list(secrets.api_keys), "headers": dict(secrets.headers)}
+    for name, values in mcp_keys.items():
+        payload[MCP_PREFIX + name] = {"env": dict(values.env), "headers": dict(values.headers)}
     return payload
+
+
+def _without_values(server: Mapping[str, Any]) -> dict[str, Any]:
+    """An MCP server as the file holds it: its `env` and `headers` names, each value null."""
+    entry = dict(server)
+    for name in ("env", "headers"):
+        if isinstance(entry.get(name), Mapping):
+            entry[name] = dict.fromkeys(entry[name])
+    return entry
 
 
 # --- encryption --------------------------------------------------------------------------
@@ -481,7 +584,16 @@ def _derive_for_import(secret: bytes, salt: bytes, n: int, r: int, p: int) -> by
 
 
 def _encrypt_keys(keys: dict[str, Any], secret: bytes, aad: bytes) -> dict[str, Any]:
-    texts = [k for e in keys.values() for k in [*e["apiKeys"], *e["headers"].values()]]
+    texts = [
+        text
+        for entry in keys.values()
+        for values in (
+            entry.get("apiKeys", ()),
+            entry.get("env", {}).values(),
+            entry["headers"].values(),
+        )
+        for text in values
+    ]
     if not all(isinstance(name, str) for name in keys) or not all(
         isinstance(text, str) for text in texts
     ):

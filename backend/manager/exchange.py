@@ -6,25 +6,49 @@ provider name, and an import maps those names to ids once the file's providers a
 names share the providers' name space, and so their conflict rules. Imported routes are saved
 through `RouteStore`, as `backend.chat.routes.RouteManager` saves them, whose transactions
 check each name and member again.
+
+MCP servers travel in the same file (`mcpServers`, their values in the encrypted block). They
+are the tool layer's (`backend.tools.service.McpService`, which the app attaches as an
+`McpTransfer`): this module checks each entry of the file and reports on it, the tool layer
+saves it, in a name space of its own. Without one attached, an export has no MCP servers and
+each one of a file is an error.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from backend import foreign, transfer
-from backend.errors import DuplicateName, InvalidConfig, MiaodaError
+from backend.errors import DuplicateName, InternalError, InvalidConfig, MiaodaError
 from backend.i18n import tr
 from backend.manager.editing import ProviderEditing, taken_by_route
 from backend.manager.headers import header_entry, plan_headers, split_headers, stored_header_names
 from backend.models import ProviderConfig, is_secret_header
 from backend.redact import REDACTOR
-from backend.schemas import load_api_keys, load_exported_route, load_provider
+from backend.schemas import load_api_keys, load_exported_route, load_mcp_server, load_provider
 from backend.storage import Route
+
+
+class McpTransfer(Protocol):
+    """What an export and an import need of the MCP servers (backend.tools.service.McpService)."""
+
+    def exported(
+        self, *, with_values: bool
+    ) -> list[tuple[dict[str, Any], transfer.McpSecrets | None]]: ...
+
+    def import_server(
+        self,
+        data: Mapping[str, Any],
+        values: transfer.McpSecrets | None,
+        *,
+        on_conflict: str,
+        dry_run: bool,
+        reserved: Collection[str] = (),
+    ) -> tuple[Literal["added", "updated", "skipped"], str]: ...
 
 
 @dataclass
@@ -50,17 +74,20 @@ class NameReport:
 
 @dataclass
 class ImportReport(NameReport):
-    """What an import did: its own lists for the providers, `routes` for the routes, and for
-    another app's file where it came from and what of it was left out."""
+    """What an import did: its own lists for the providers, `routes` for the routes,
+    `mcp_servers` for the MCP servers, and for another app's file where it came from and what
+    of it was left out."""
 
     routes: NameReport = field(default_factory=NameReport)
     source: transfer.ImportSource | None = None
     unsupported: list[dict[str, str]] = field(default_factory=list)
+    mcp_servers: NameReport = field(default_factory=NameReport)
 
     def to_wire(self, dry_run: bool) -> dict[str, Any]:
         return {
             **self.lists(),
             "routes": self.routes.lists(),
+            "mcpServers": self.mcp_servers.lists(),
             "source": None if self.source is None else self.source.to_wire(),
             "unsupported": self.unsupported,
             "dryRun": dry_run,
@@ -70,9 +97,15 @@ class ImportReport(NameReport):
 class ProviderExchange(ProviderEditing):
     """Writes the export file and applies an imported one."""
 
+    _mcp_transfer: McpTransfer | None = None
+
+    def attach_mcp(self, mcp: McpTransfer) -> None:
+        """Export and import the MCP servers of `mcp` too (the app does this once, at start)."""
+        self._mcp_transfer = mcp
+
     def export_text(self, *, include_keys: bool, passphrase: str | None) -> tuple[str, int]:
-        """The export file's text (every provider and every route) and how many providers it
-        holds."""
+        """The export file's text (every provider, route and MCP server) and how many
+        providers it holds."""
         if include_keys and not passphrase:
             raise InvalidConfig(
                 tr("transfer.passphraseNeeded"),
@@ -92,12 +125,17 @@ class ProviderExchange(ProviderEditing):
                 texts = self.api_keys(provider.id)
                 if texts or headers:
                     keys[provider.name] = transfer.ProviderSecrets(tuple(texts), headers)
+        mcp = self._mcp_transfer
+        servers = [] if mcp is None else mcp.exported(with_values=include_keys)
+        mcp_keys = {entry["name"]: values for entry, values in servers if values is not None}
         text = transfer.build_export(
             [p.to_export() for p in providers],
             keys,
             passphrase if include_keys else None,
             exported_at=self._clock(),
             routes=self._exported_routes(providers),
+            mcp_servers=[entry for entry, _ in servers],
+            mcp_keys=mcp_keys,
         )
         return text, len(providers)
 
@@ -138,6 +176,9 @@ class ProviderExchange(ProviderEditing):
         for brought in secrets.values():
             # Another app's file holds its keys in plain text: masked in logs from now on.
             for text in (*brought.api_keys, *brought.headers.values()):
+                REDACTOR.add(text)
+        for values in parsed.mcp_secrets.values():
+            for text in (*values.env.values(), *values.headers.values()):
                 REDACTOR.add(text)
         report = ImportReport(source=parsed.source, unsupported=list(parsed.unsupported))
         seen: set[str] = set()
@@ -186,7 +227,54 @@ class ProviderExchange(ProviderEditing):
                 self._import_route(data, placed, on_conflict, dry_run, report, seen)
             except MiaodaError as err:
                 report.routes.errors.append(_route_error(data["name"], index, err))
+        self._import_mcp_servers(parsed, on_conflict, dry_run, report.mcp_servers)
         return report
+
+    def _import_mcp_servers(
+        self, parsed: transfer.ImportFile, on_conflict: str, dry_run: bool, report: NameReport
+    ) -> None:
+        """Check each MCP server of the file, then have the tool layer save it (unconfirmed, if
+        it runs a program), one by one: a bad one does not stop the others."""
+        valid: list[dict[str, Any]] = []
+        names: set[str] = set()
+        for index, raw in enumerate(parsed.mcp_servers):
+            label = _label(raw, index)
+            try:
+                data = load_mcp_server(raw, what=tr("transfer.mcpServerInFile", label=label))
+                _no_plain_values(data)
+            except MiaodaError as err:
+                report.errors.append({"name": label, "error": err.to_dict()})
+                continue
+            if data["name"].casefold() in names:
+                report.errors.append({"name": label, "error": _dup_in_file(label).to_dict()})
+                continue
+            names.add(data["name"].casefold())
+            valid.append(data)
+        mcp = self._mcp_transfer
+        for data in valid:
+            name = data["name"]
+            try:
+                if mcp is None:
+                    raise InternalError(tr("tools.service.unavailable"))
+                action, saved_as = mcp.import_server(
+                    data,
+                    parsed.mcp_secrets.get(name),
+                    on_conflict=on_conflict,
+                    dry_run=dry_run,
+                    reserved=names,
+                )
+            except MiaodaError as err:
+                report.errors.append({"name": name, "error": err.to_dict()})
+                continue
+            if action == "skipped":
+                report.skipped.append(saved_as)
+            elif action == "updated":
+                report.updated.append(saved_as)
+            else:
+                report.added.append(saved_as)
+                if saved_as != name:
+                    names.add(saved_as.casefold())
+                    report.renamed.append({"from": name, "to": saved_as})
 
     def _import_one(
         self,
@@ -396,6 +484,18 @@ def _label(raw: Any, index: int) -> str:
     if isinstance(name, str) and name and len(name) <= 64 and name.isprintable():
         return name
     return f"#{index + 1}"
+
+
+def _no_plain_values(data: Mapping[str, Any]) -> None:
+    """INVALID_CONFIG if an MCP server of the file gives an `env` or `headers` value in clear:
+    values are only imported from the encrypted secrets block."""
+    problems = {
+        name: [tr("transfer.mcpPlainValueField")]
+        for name in ("env", "headers")
+        if any(value is not None for value in data[name].values())
+    }
+    if problems:
+        raise InvalidConfig(tr("transfer.mcpPlainValue"), fields=problems)
 
 
 def _key_in_file() -> InvalidConfig:

@@ -14,7 +14,11 @@ The objects it answers are shaped in wire.py, the names the model sees in naming
 A stdio server runs a program: adding one, or changing its command, arguments or env, is saved
 only once the user confirmed the command line (confirm.py). The digest of the confirmed line is
 saved with the server; a stdio server whose line does not match it (one brought in by other
-means) is not started until the user confirms it (`restart`).
+means, such as an import: `import_server`) is not started until the user confirms it
+(`restart`).
+
+The export file (backend.transfer) carries every server without its values (`exported`); an
+import brings one back (`import_server`) with the values the file's encrypted block holds.
 
 Locks: `_lock` serializes the changes (a write and what the host is told of it); `_state_lock`
 guards only `_launched` and `_failed`, so reading a status never waits for a server to stop.
@@ -26,10 +30,10 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from backend.errors import Cancelled, DuplicateName, InvalidConfig, MiaodaError, NotFound
 from backend.i18n import tr
@@ -58,6 +62,7 @@ from backend.tools.model import (
 from backend.tools.naming import exposed_names
 from backend.tools.values import ServerValues, env_entry, header_entry, stored_entries
 from backend.tools.wire import command_line, error_wire, fields, may_run, server_wire, tool_wire
+from backend.transfer import McpSecrets
 
 log = logging.getLogger("miaoda.tools")
 
@@ -71,6 +76,8 @@ TOOL_OFF = "The tool {name} was turned off (or its server removed) in MiaoDa Cha
 """The result of a call to a tool turned off since it was offered (for the model)."""
 SECRETS_UNAVAILABLE = "SECRETS_UNAVAILABLE"
 """The `error.code` of a server whose values could not be read from the secret store."""
+ImportAction = Literal["added", "updated", "skipped"]
+"""What `import_server` did (or, in a dry run, would do) with a server of a file."""
 
 
 class Host(Protocol):
@@ -268,6 +275,112 @@ class McpService:
             )
         tools = self._store.tools(row.id)
         return self._wire(row, tools), tool_wire(_find(tools, name))
+
+    # --- the export file ----------------------------------------------------------------
+
+    def exported(self, *, with_values: bool) -> list[tuple[dict[str, Any], McpSecrets | None]]:
+        """Every server as the export file holds it (`env` and `headers` values null), each
+        with its stored non-empty values when `with_values` (None when it has none)."""
+        servers: list[tuple[dict[str, Any], McpSecrets | None]] = []
+        for row in self._store.list_servers():
+            values = None
+            if with_values:
+                env = self._values.read(row.id, row.env, env_entry)
+                headers = self._values.read(row.id, row.headers, header_entry)
+                env = {name: value for name, value in env.items() if value}
+                headers = {name: value for name, value in headers.items() if value}
+                values = McpSecrets(env, headers) if env or headers else None
+            servers.append((fields(row), values))
+        return servers
+
+    def import_server(
+        self,
+        data: Mapping[str, Any],
+        values: McpSecrets | None,
+        *,
+        on_conflict: str,
+        dry_run: bool,
+        reserved: Collection[str] = (),
+    ) -> tuple[ImportAction, str]:
+        """Bring in one server of an import file (`data` as `load_mcp_server` gives it, its
+        `env` and `headers` values null, `values` the ones the file's encrypted block holds);
+        what was done and the name the server has. Another server of the same name (ignoring
+        case) is left alone (`skip`), overwritten (`replace`: its id and tools stay) or kept
+        beside a copy under the first free `name-2`, `name-3`… not in the store nor in
+        `reserved` (case-folded; `rename`). A value the file does not hold is kept from the
+        overwritten server only if its values still go to the same URL or program; else the
+        name is saved with an empty value. A stdio server is saved unconfirmed, so it runs only
+        once the user confirmed its command line (`restart`); nothing is started in a dry run.
+        """
+        given = load_mcp_server(dict(data))
+        brought = values or McpSecrets()
+        with self._lock:
+            existing = self._by_name(given["name"])
+            if existing is not None and on_conflict == "skip":
+                return "skipped", given["name"]
+            if existing is not None and on_conflict == "rename":
+                given["name"] = self._free_name(given["name"], reserved)
+                existing = None
+            keep = existing is not None and _same_destination(existing, given)
+            env_stored = existing.env if existing is not None else {}
+            headers_stored = existing.headers if existing is not None else {}
+            given["env"] = _filled(given["env"], brought.env, env_stored if keep else {})
+            given["headers"] = _filled(
+                given["headers"], brought.headers, headers_stored if keep else {}, any_case=True
+            )
+            # The values are checked as an add checks them (length, line breaks, NUL).
+            data = load_mcp_server(given)
+            server_id = uuid.uuid4().hex if existing is None else existing.id
+            env = self._values.plan(server_id, data["env"], env_stored, env_entry, "env")
+            headers = self._values.plan(
+                server_id, data["headers"], headers_stored, header_entry, "headers"
+            )
+            now = utc_now()
+            row = McpServerRow(
+                id=server_id,
+                name=data["name"],
+                display_name=data["displayName"],
+                transport=data["transport"],
+                command=data["command"],
+                args=tuple(data["args"]),
+                env=env.hints,
+                url=data["url"],
+                headers=headers.hints,
+                enabled=data["enabled"],
+                call_timeout=float(data["timeoutSeconds"]),
+                confirmed=None,  # an import never confirms a command line
+                created_at=now if existing is None else existing.created_at,
+                updated_at=now,
+            )
+            action: ImportAction = "added" if existing is None else "updated"
+            if dry_run:
+                return action, row.name
+            previous = self._values.write(env, headers)
+            try:
+                if existing is None:
+                    self._store.insert_server(row)
+                else:
+                    self._store.update_server(row)
+            except BaseException:
+                self._values.restore(previous)
+                raise
+            self._values.forget([*env.deletes, *headers.deletes])
+            log.info("imported MCP server %s (%s, %s)", row.id, row.transport, action)
+            self._launch(row)
+        return action, row.name
+
+    def _by_name(self, name: str) -> McpServerRow | None:
+        """The saved server of this name, ignoring case (names are ASCII)."""
+        folded = name.casefold()
+        return next((r for r in self._store.list_servers() if r.name.casefold() == folded), None)
+
+    def _free_name(self, name: str, reserved: Collection[str]) -> str:
+        for n in range(2, 10_000):
+            suffix = f"-{n}"
+            candidate = name[: 64 - len(suffix)] + suffix
+            if candidate.casefold() not in reserved and not self._store.name_taken(candidate):
+                return candidate
+        raise DuplicateName(tr("transfer.noFreeName", name=name))
 
     # --- start and stop -----------------------------------------------------------------
 
@@ -482,6 +595,41 @@ class McpService:
 
     def _wire(self, row: McpServerRow, tools: Sequence[McpToolRow]) -> dict[str, Any]:
         return server_wire(row, *self._status(row), tools)
+
+
+def _same_destination(stored: McpServerRow, imported: Mapping[str, Any]) -> bool:
+    """Whether the values of `stored` would go to the same URL or program after the import."""
+    return (
+        stored.transport == imported["transport"]
+        and stored.url == imported["url"]
+        and stored.command == imported["command"]
+        and list(stored.args) == list(imported["args"])
+    )
+
+
+def _filled(
+    names: Mapping[str, str | None],
+    brought: Mapping[str, str],
+    kept: Mapping[str, str | None],
+    *,
+    any_case: bool = False,
+) -> dict[str, str | None]:
+    """The file's `env` or `headers` with their values: the one the file brought, else null
+    to keep the one stored under a name in `kept`, else an empty value. Header names ignore
+    case (`any_case`), environment variable names do not."""
+
+    def key(name: str) -> str:
+        return name.lower() if any_case else name
+
+    found = {key(name): value for name, value in brought.items()}
+    stored = {key(name) for name in kept}
+    filled: dict[str, str | None] = {}
+    for name in names:
+        value = found.get(key(name))
+        if value is None:
+            value = None if key(name) in stored else ""
+        filled[name] = value
+    return filled
 
 
 def _find(tools: Sequence[McpToolRow], name: str) -> McpToolRow:

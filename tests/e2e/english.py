@@ -216,8 +216,20 @@ def _allowed(word: str, extra: set[str]) -> bool:
     )
 
 
+# The scan leaves out what is transparent, so a dialog still fading in would hide its text from
+# it: first let the open dialogs' own (finite, short) animations end, waiting 2 s at most.
+DIALOGS_SETTLED = """() => Promise.race([
+  Promise.all([...document.querySelectorAll("dialog[open]")]
+    .flatMap((d) => d.getAnimations({ subtree: true }))
+    .filter((a) => a.effect && a.effect.getComputedTiming().iterations !== Infinity)
+    .map((a) => a.finished.then(() => null, () => null))),
+  new Promise((resolve) => setTimeout(resolve, 2000)),
+]).then(() => true)"""
+
+
 def page_english(page: Any, allowed: Iterable[str]) -> list[tuple[str, str]]:
     """The English words left on `page` (see `english_words`)."""
+    page.evaluate(DIALOGS_SETTLED)
     entries = [(where, text) for where, text in page.evaluate(VISIBLE_TEXT, TEXT_ATTRIBUTES)]
     return english_words(entries, allowed)
 

@@ -136,6 +136,9 @@ def brand_words(app: RunningApp) -> tuple[str, ...]:
 
 
 def test_every_screen_and_dialog_speaks_chinese(page: Any, chinese: RunningApp) -> None:
+    # Without motion: a dialog fading in is invisible to the scan (opacity) until its animation
+    # ends, so a scan in the middle of one would miss its text.
+    page.emulate_media(reduced_motion="reduce")
     data = seeded(chinese)
     reload_list(page)
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
@@ -236,7 +239,8 @@ def test_every_screen_and_dialog_speaks_chinese(page: Any, chinese: RunningApp) 
     check(page, "tools", unreachable)
     tools.get_by_role("button", name=zh("mcp.view.add")).click()
     expect(page.locator("dialog.mcp-dialog")).to_be_visible()
-    check(page, "tools-form", (*unreachable, "npx", "uvx"))
+    # Program names in the command's help ("for example npx, uvx, node or a full path").
+    check(page, "tools-form", (*unreachable, "npx", "uvx", "node"))
     page.keyboard.press("Escape")
     assert chinese.rpc("removeMcpServer", added["id"])["success"]
 

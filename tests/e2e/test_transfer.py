@@ -196,3 +196,43 @@ def test_import_with_a_wrong_passphrase_says_so_and_imports_nothing(
     expect(page.locator("provider-card .card-title")).to_have_text(["Groq"])
     [imported] = app.providers()
     assert imported["hasApiKey"] is True
+
+
+def test_import_previews_the_files_tool_servers_and_says_stdio_ones_wait_for_a_confirmation(
+    page: Any, app: RunningApp, tmp_path: Path
+) -> None:
+    path = tmp_path / "tools.json"
+    server = {
+        "name": "local-files",
+        "displayName": "Local files",
+        "transport": "stdio",
+        "command": "npx",
+        "args": ["-y", "@modelcontextprotocol/server-filesystem", str(tmp_path)],
+        "url": None,
+        "env": {"API_TOKEN": None},
+        "headers": {},
+        "enabled": True,
+        "timeoutSeconds": 60,
+    }
+    document = {
+        "format": "miaoda-chat/custom-providers",
+        "version": 2,
+        "providers": [],
+        "mcpServers": [server],
+        "secrets": None,
+    }
+    path.write_text(json.dumps(document))
+    page.get_by_role("button", name="Import", exact=True).click()
+    dialog = page.get_by_role("dialog", name="Import providers")
+    dialog.locator("input[type=file]").set_input_files(str(path))
+
+    expect(dialog.locator(".preview-summary")).to_have_text("1 tool server to add")
+    expect(dialog.locator('[data-group="mcpServers-added"] li')).to_have_text(["local-files"])
+    expect(dialog.locator('[data-note="mcp-confirm"]')).to_contain_text("press Restart")
+    screenshot(page, "import-preview-mcp-1280")
+    dialog.get_by_role("button", name="Import 1 tool server").click()
+
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_role("status")).to_contain_text("1 tool server imported")
+    [imported] = app.rpc("getAllMcpServers")["servers"]
+    assert (imported["status"], imported["error"]["code"]) == ("failed", "NOT_CONFIRMED")

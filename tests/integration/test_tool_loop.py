@@ -45,7 +45,7 @@ from tests.fakes.upstream import (
     openai_usage,
     sse,
 )
-from tests.helpers import CANARY_KEY, files_containing
+from tests.helpers import CANARY_KEY, files_containing, require
 from tests.integration.test_chat_http import add_provider, headers, parse_events
 
 OPENAI = "/v1/chat/completions"
@@ -247,6 +247,16 @@ def kinds(events: Events) -> list[str]:
     return [kind for kind, _ in events]
 
 
+def shape(events: Events) -> list[str]:
+    """The kinds of the events, a run of `delta` events as one: the relay sends text as it comes,
+    so how many pieces one upstream answer arrives in depends on timing."""
+    out: list[str] = []
+    for kind in kinds(events):
+        if not (kind == "delta" and out and out[-1] == "delta"):
+            out.append(kind)
+    return out
+
+
 def of(events: Events, kind: str) -> list[dict[str, Any]]:
     return [data for k, data in events if k == kind]
 
@@ -329,7 +339,7 @@ def test_openai_a_tool_call_runs_and_its_result_goes_back_as_a_tool_message(
         Reply.stream(openai_stream(["It says ", "hi."])),
     )
     events = stream(app, ask(openai_provider))
-    assert kinds(events) == [
+    assert shape(events) == [
         "start", "delta", "tool_call", "tool_result", "delta", "usage", "done"
     ]  # fmt: skip
     call = of(events, "tool_call")[0]
@@ -495,7 +505,7 @@ def test_an_ask_tool_waits_for_approval_and_runs_when_allowed(
         "decision": "allow",
     }
     events = reader.finish()
-    assert kinds(events)[-4:] == ["tool_result", "delta", "usage", "done"]
+    assert shape(events)[-4:] == ["tool_result", "delta", "usage", "done"]
     assert of(events, "tool_result")[0]["content"] == "echo: hi"
     assert catalog.calls == [("echo", {"text": "hi"})]
     # Answered once: a second answer finds nothing waiting.
@@ -1131,3 +1141,82 @@ def test_the_loop_runs_the_tools_of_a_real_stdio_mcp_server(
     wait_until(lambda: calls_file.exists() and "started" in calls_file.read_text())
     reader.leave()
     wait_until(lambda: "cancelled" in calls_file.read_text(), timeout=5)
+
+
+def test_stopping_the_chat_cancels_a_long_call_of_the_reference_server(
+    app: MiaodaApp, upstream: FakeUpstream, openai_provider: str
+) -> None:
+    """The issue's case end to end: the model calls the reference server's long-running tool,
+    the user stops the chat (the client goes away), and the conversation is free again at once:
+    the call was cancelled, not waited out, and the server answers the next chat's call."""
+    window = app.bridge(dialogs=Confirming())
+    added = window.addMcpServer(
+        {
+            "name": "everything",
+            "displayName": "Everything",
+            "transport": "stdio",
+            "command": "node",
+            "args": [str(reference_server()), "stdio"],
+        }
+    )
+    assert added["success"], added
+    server_id = added["id"]
+
+    def connected() -> bool:
+        servers = window.getAllMcpServers()["servers"]
+        return any(s["id"] == server_id and s["status"] == "connected" for s in servers)
+
+    wait_until(connected, timeout=30)
+    for tool in ("trigger-long-running-operation", "echo"):
+        assert window.setMcpToolPolicy(server_id, tool, {"approval": "always"})["success"]
+    long_call = ("a", "trigger-long-running-operation", {"duration": 60, "steps": 60})
+    upstream.script(
+        OPENAI,
+        Reply.stream(openai_calls(long_call)),
+        Reply.stream(openai_calls(("b", "echo", {"message": "after the stop"}))),
+        Reply.stream(openai_stream(["Done."])),
+    )
+    created = window.createConversation({"toolServers": [server_id]})
+    assert created["success"], created
+    turn = {
+        "conversationId": created["conversation"]["id"],
+        "providerId": openai_provider,
+        "message": {"role": "user", "content": "Take your time"},
+    }
+
+    reader = Reader(app, turn)
+    reader.wait_for("tool_call")
+    reader.leave()
+    stopped_at = time.monotonic()
+
+    def next_turn_accepted() -> list[tuple[str, Any]] | None:
+        # One stream at a time per conversation: this is refused while the call still runs.
+        response = httpx.post(
+            f"{app.server_url}/api/chat/stream",
+            json={**turn, "message": {"role": "user", "content": "Now echo"}},
+            headers=headers(),
+            timeout=30,
+        )
+        return parse_events(response.text) if response.status_code == 200 else None
+
+    events = wait_until(next_turn_accepted, timeout=10)
+    assert time.monotonic() - stopped_at < 5, "the stopped call was waited out"
+    results = of(events, "tool_result")
+    assert [(r["name"], r["content"], r["isError"]) for r in results] == [
+        ("echo", "Echo: after the stop", False)
+    ]
+    assert of(events, "done")[0]["finishReason"] == "stop"
+
+
+def reference_server() -> Path:
+    """`@modelcontextprotocol/server-everything`'s entry point, installed by `npm ci`."""
+    entry = (
+        Path(__file__).resolve().parents[2]
+        / "node_modules"
+        / "@modelcontextprotocol"
+        / "server-everything"
+        / "dist"
+        / "index.js"
+    )
+    require(entry.is_file(), "needs @modelcontextprotocol/server-everything: run ./dev test")
+    return entry

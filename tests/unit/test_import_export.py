@@ -113,8 +113,16 @@ def test_export_without_keys_holds_no_key_and_has_the_contract_shape(bridge: Any
     result = bridge.exportCustomProviders({})
     assert result["filename"].endswith(".json") and result["count"] == 1
     doc = json.loads(result["content"])
-    assert set(doc) == {"format", "version", "exportedAt", "providers", "routes", "secrets"}
-    assert doc["routes"] == []
+    assert set(doc) == {
+        "format",
+        "version",
+        "exportedAt",
+        "providers",
+        "routes",
+        "mcpServers",
+        "secrets",
+    }
+    assert doc["routes"] == [] and doc["mcpServers"] == []
     assert doc["format"] == "miaoda-chat/custom-providers" and doc["version"] == 2
     assert doc["secrets"] is None
     assert set(doc["providers"][0]) == {

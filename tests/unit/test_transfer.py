@@ -134,12 +134,20 @@ def test_export_has_exactly_the_contract_shape() -> None:
     text = build_export([GROQ], {"groq": "gsk-one"}, PASSPHRASE, exported_at="2026-01-02T03:04:05Z")
     document = json.loads(text)
 
-    assert list(document) == ["format", "version", "exportedAt", "providers", "routes", "secrets"]
+    assert list(document) == [
+        "format",
+        "version",
+        "exportedAt",
+        "providers",
+        "routes",
+        "mcpServers",
+        "secrets",
+    ]
     assert document["format"] == "miaoda-chat/custom-providers" == FORMAT
     assert document["version"] == 2 == VERSION
     assert document["exportedAt"] == "2026-01-02T03:04:05Z"
     assert document["providers"] == [GROQ]
-    assert document["routes"] == []
+    assert document["routes"] == [] and document["mcpServers"] == []
     secrets = document["secrets"]
     assert set(secrets) == SECRETS_FIELDS
     assert (secrets["kdf"], secrets["n"], secrets["r"], secrets["p"]) == ("scrypt", 32768, 8, 1)

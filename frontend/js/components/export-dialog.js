@@ -4,7 +4,7 @@
 import { h, replaceChildren, uid } from "../lib/dom.js";
 import { t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
-import { openModal } from "../lib/modal.js";
+import { dialogHeader, openModal } from "../lib/modal.js";
 import { providerService } from "../services/custom-provider-service.js";
 
 const MIN_PASSPHRASE = 8;
@@ -68,27 +68,13 @@ export class ExportDialog extends HTMLElement {
     const form = h(
       "form",
       { class: "dialog-form", noValidate: true },
-      h(
-        "header",
-        { class: "dialog-header" },
-        h(
-          "div",
-          {},
-          h("h2", { class: "dialog-title", id: titleId }, t("providers.export.title")),
-          h("p", { class: "dialog-subtitle" }, t("providers.export.subtitle")),
-        ),
-        h(
-          "button",
-          {
-            type: "button",
-            class: "icon-btn",
-            "aria-label": t("common.close"),
-            title: t("providers.dialog.closeTitle"),
-            on: { click: () => this._dialog.close() },
-          },
-          icon("x"),
-        ),
-      ),
+      dialogHeader({
+        titleId,
+        title: t("providers.export.title"),
+        subtitle: t("providers.export.subtitle"),
+        closeTitle: t("providers.dialog.closeTitle"),
+        onClose: () => this._dialog.close(),
+      }).element,
       h(
         "div",
         { class: "dialog-body" },

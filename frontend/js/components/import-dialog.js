@@ -2,14 +2,16 @@
 // The file is read in the page (<input type=file>, which is the system's open dialog in the
 // desktop window too) and sent as `content` (a .json, as text) or `contentBase64` (a .zip, such
 // as a Cherry Studio backup), so the preview and the import use the same bytes and the user is
-// asked for the file once. The file's routes come with its providers and are previewed beside
-// them. Another app's file (Cherry Studio, Chatbox, LobeChat) needs no passphrase: the preview
-// names the app and lists what the file holds that cannot be brought over, with the reason.
+// asked for the file once. The file's routes and MCP servers ("tool servers") come with its
+// providers and are previewed beside them; a stdio server from a file runs only once the user
+// confirmed its command on the Tools screen (Restart), which the preview says. Another app's
+// file (Cherry Studio, Chatbox, LobeChat) needs no passphrase: the preview names the app and
+// lists what the file holds that cannot be brought over, with the reason.
 // Emits "providers-imported" ({detail: report}).
 import { h, replaceChildren, uid } from "../lib/dom.js";
-import { t } from "../lib/i18n.js";
+import { formatList, t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
-import { openModal } from "../lib/modal.js";
+import { dialogHeader, openModal } from "../lib/modal.js";
 import { adviceFor } from "../lib/advice.js";
 import { formatBytes } from "../lib/format.js";
 import { providerService } from "../services/custom-provider-service.js";
@@ -33,7 +35,8 @@ const POLICIES = [
   { value: "replace", label: "providers.import.policy.replace.label", help: "providers.import.policy.replace.help" },
   { value: "rename", label: "providers.import.policy.rename.label", help: "providers.import.policy.rename.help" },
 ];
-const NO_ROUTES = { added: [], updated: [], skipped: [], errors: [], renamed: [] };
+// A report's lists for a kind of entry the file (or an older app's report) does not have.
+const NONE = { added: [], updated: [], skipped: [], errors: [], renamed: [] };
 
 export class ImportDialog extends HTMLElement {
   constructor() {
@@ -109,27 +112,13 @@ export class ImportDialog extends HTMLElement {
     const form = h(
       "form",
       { class: "dialog-form", noValidate: true },
-      h(
-        "header",
-        { class: "dialog-header" },
-        h(
-          "div",
-          {},
-          h("h2", { class: "dialog-title", id: titleId }, t("providers.import.title")),
-          h("p", { class: "dialog-subtitle" }, t("providers.import.subtitle")),
-        ),
-        h(
-          "button",
-          {
-            type: "button",
-            class: "icon-btn",
-            "aria-label": t("common.close"),
-            title: t("providers.dialog.closeTitle"),
-            on: { click: () => this._dialog.close() },
-          },
-          icon("x"),
-        ),
-      ),
+      dialogHeader({
+        titleId,
+        title: t("providers.import.title"),
+        subtitle: t("providers.import.subtitle"),
+        closeTitle: t("providers.dialog.closeTitle"),
+        onClose: () => this._dialog.close(),
+      }).element,
       h("div", { class: "dialog-body" }, this._file, picker, policy, this._phraseBox, this._error, this._previewBox),
       h(
         "footer",
@@ -335,18 +324,26 @@ export class ImportDialog extends HTMLElement {
   }
 
   _setSubmit(report) {
-    const routes = report ? report.routes || NO_ROUTES : NO_ROUTES;
-    const providers = report ? report.added.length + report.updated.length : 0;
-    const routeCount = routes.added.length + routes.updated.length;
-    this._submit.disabled = !report || !(providers || routeCount);
-    this._submit.lastElementChild.textContent = report
-      ? submitText(providers, routeCount)
-      : t("providers.import.submit");
+    const applied = (outcome) => outcome.added.length + outcome.updated.length;
+    const counts = report
+      ? {
+          providers: applied(report),
+          routes: applied(report.routes || NONE),
+          servers: applied(report.mcpServers || NONE),
+        }
+      : { providers: 0, routes: 0, servers: 0 };
+    this._submit.disabled = !report || !(counts.providers || counts.routes || counts.servers);
+    this._submit.lastElementChild.textContent = report ? submitText(counts) : t("providers.import.submit");
   }
 
   _renderPreview(report) {
-    const routes = report.routes || NO_ROUTES;
-    const groups = [...outcomeGroups(report, "", PROVIDER_GROUPS), ...outcomeGroups(routes, "route", ROUTE_GROUPS)];
+    const routes = report.routes || NONE;
+    const servers = report.mcpServers || NONE;
+    const groups = [
+      ...outcomeGroups(report, "", PROVIDER_GROUPS),
+      ...outcomeGroups(routes, "route", ROUTE_GROUPS),
+      ...outcomeGroups(servers, "mcpServer", MCP_GROUPS),
+    ];
     const summary = h(
       "p",
       { class: "preview-summary" },
@@ -382,6 +379,14 @@ export class ImportDialog extends HTMLElement {
             ),
           ),
         ),
+      servers.added.length || servers.updated.length
+        ? h(
+            "p",
+            { class: "preview-note", dataset: { note: "mcp-confirm" } },
+            icon("info", { size: 14 }),
+            h("span", {}, t("providers.import.mcpConfirmNote")),
+          )
+        : null,
       unsupported.length ? unsupportedGroup(unsupported) : null,
     );
   }
@@ -461,8 +466,15 @@ const ROUTE_GROUPS = {
   skipped: { title: "providers.import.group.routesSkipped", pill: "providers.import.pill.routesSkipped" },
   errors: { title: "providers.import.group.routesErrors", pill: "providers.import.pill.routesErrors" },
 };
+const MCP_GROUPS = {
+  added: { title: "providers.import.group.mcpAdded", pill: "providers.import.pill.mcpAdded" },
+  updated: { title: "providers.import.group.mcpUpdated", pill: "providers.import.pill.mcpUpdated" },
+  skipped: { title: "providers.import.group.mcpSkipped", pill: "providers.import.pill.mcpSkipped" },
+  errors: { title: "providers.import.group.mcpErrors", pill: "providers.import.pill.mcpErrors" },
+};
 
-/** The preview's groups for one kind of entry (`kind` "" for providers, "route" for routes). */
+/** The preview's groups for one kind of entry (`kind` "" for providers, "route" for routes,
+ * "mcpServer" for MCP servers). */
 function outcomeGroups(outcome, kind, texts) {
   const renamedFrom = new Map((outcome.renamed || []).map((r) => [r.to, r.from]));
   const items = {
@@ -484,15 +496,15 @@ function outcomeGroups(outcome, kind, texts) {
   }));
 }
 
-/** "Import 2 providers and 1 route", "Import 1 route", "Nothing to import". */
-function submitText(providers, routes) {
-  const what = {
-    providers: t("providers.import.providers", { count: providers }),
-    routes: t("providers.import.routes", { count: routes }),
-  };
-  if (providers && routes) return t("providers.import.submitBoth", what);
-  if (providers || routes) return t("providers.import.submitWhat", { what: providers ? what.providers : what.routes });
-  return t("providers.import.nothing");
+/** "Import 2 providers and 1 route", "Import 1 tool server", "Nothing to import". */
+function submitText({ providers, routes, servers }) {
+  const parts = [
+    providers ? t("providers.import.providers", { count: providers }) : null,
+    routes ? t("providers.import.routes", { count: routes }) : null,
+    servers ? t("providers.import.mcpServers", { count: servers }) : null,
+  ].filter(Boolean);
+  if (!parts.length) return t("providers.import.nothing");
+  return t("providers.import.submitWhat", { what: formatList(parts) });
 }
 
 function pillText({ pill, items }) {

@@ -7,7 +7,8 @@
 import { h, replaceChildren, uid } from "../lib/dom.js";
 import { t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
-import { openModal } from "../lib/modal.js";
+import { formErrorBox, showFormError } from "../lib/form-error.js";
+import { dialogHeader, openModal } from "../lib/modal.js";
 import { adviceFor, isUpstreamError } from "../lib/advice.js";
 import { addPayload, updatePayload } from "../lib/provider-payload.js";
 import { describeAuth, resolveRequestURL, suggestName, uniqueName } from "../lib/provider-rules.js";
@@ -116,20 +117,15 @@ export class ProviderForm extends HTMLElement {
   // --- building -------------------------------------------------------------------------
 
   #build() {
-    this.#title = h("h2", { class: "dialog-title", id: uid("form-title") });
-    this.#subtitle = h("p", { class: "dialog-subtitle" });
     const close = () => this.#dialog.close();
-    const closeBtn = h(
-      "button",
-      {
-        type: "button",
-        class: "icon-btn",
-        "aria-label": t("common.close"),
-        title: t("providers.dialog.closeTitle"),
-        on: { click: close },
-      },
-      icon("x"),
-    );
+    const header = dialogHeader({
+      titleId: uid("form-title"),
+      subtitle: "",
+      closeTitle: t("providers.dialog.closeTitle"),
+      onClose: close,
+    });
+    this.#title = header.title;
+    this.#subtitle = header.subtitle;
 
     this.#picker = h("template-picker");
     this.#picker.addEventListener("template-chosen", (event) => this.#chooseTemplate(event.detail.template));
@@ -138,7 +134,7 @@ export class ProviderForm extends HTMLElement {
     this.#paste.addEventListener("candidate-chosen", (event) => this.#useCandidate(event.detail));
     this.#pickerStep = h("div", { class: "step step-picker" }, this.#paste, this.#picker);
 
-    this.#formError = h("div", { class: "form-error", role: "alert", hidden: true });
+    this.#formError = formErrorBox();
     this.#templateNote = h("template-note", { hidden: true });
     this.#templateNote.addEventListener("change-template", () => {
       this.#showStep("picker");
@@ -181,7 +177,7 @@ export class ProviderForm extends HTMLElement {
     this.#form = h(
       "form",
       { class: "dialog-form", noValidate: true, autocomplete: "off" },
-      h("header", { class: "dialog-header" }, h("div", {}, this.#title, this.#subtitle), closeBtn),
+      header.element,
       h("div", { class: "dialog-body" }, this.#pickerStep, this.#formStep),
       this.#testPanel,
       this.#footer,
@@ -469,27 +465,7 @@ export class ProviderForm extends HTMLElement {
   }
 
   #setFormError(message, extra = []) {
-    this.#formError.hidden = !message;
-    replaceChildren(
-      this.#formError,
-      message
-        ? [
-            icon("alert", { size: 16 }),
-            h(
-              "div",
-              {},
-              h("p", {}, message),
-              extra.length
-                ? h(
-                    "ul",
-                    {},
-                    extra.map((m) => h("li", {}, m)),
-                  )
-                : null,
-            ),
-          ]
-        : [],
-    );
+    showFormError(this.#formError, message, extra);
   }
 
   // --- models ---------------------------------------------------------------------------

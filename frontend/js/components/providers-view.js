@@ -595,6 +595,8 @@ export class ProvidersView extends HTMLElement {
     if (report.updated.length) parts.push(t("providers.import.done.replaced", { count: report.updated.length }));
     if (report.skipped.length) parts.push(t("providers.import.done.skipped", { count: report.skipped.length }));
     if (report.errors.length) parts.push(t("providers.import.done.errors", { count: report.errors.length }));
+    const servers = report.mcpServers ? report.mcpServers.added.length + report.mcpServers.updated.length : 0;
+    if (servers) parts.push(t("providers.import.done.mcpServers", { count: servers }));
     toast({
       kind: report.errors.length ? "info" : "success",
       title: t("providers.import.done.title"),

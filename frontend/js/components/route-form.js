@@ -6,7 +6,8 @@
 // ({detail: {id}}) when the route being edited is gone.
 import { h, replaceChildren, uid } from "../lib/dom.js";
 import { icon } from "../lib/icons.js";
-import { openModal } from "../lib/modal.js";
+import { formErrorBox, showFormError } from "../lib/form-error.js";
+import { dialogHeader, openModal } from "../lib/modal.js";
 import { adviceFor } from "../lib/advice.js";
 import { hints, suggestName } from "../lib/provider-rules.js";
 import { t } from "../lib/i18n.js";
@@ -80,20 +81,15 @@ export class RouteForm extends HTMLElement {
 
   _build() {
     const titleId = uid("route-form-title");
-    this._titleEl = h("h2", { class: "dialog-title", id: titleId });
-    this._subtitle = h("p", { class: "dialog-subtitle" });
-    const closeBtn = h(
-      "button",
-      {
-        type: "button",
-        class: "icon-btn",
-        "aria-label": t("common.close"),
-        title: t("routes.form.closeHint"),
-        on: { click: () => this._dialog.close() },
-      },
-      icon("x"),
-    );
-    this._formError = h("div", { class: "form-error", role: "alert", hidden: true });
+    const header = dialogHeader({
+      titleId,
+      subtitle: "",
+      closeTitle: t("routes.form.closeHint"),
+      onClose: () => this._dialog.close(),
+    });
+    this._titleEl = header.title;
+    this._subtitle = header.subtitle;
+    this._formError = formErrorBox();
     const input = (props) =>
       h("input", { type: "text", class: "input", autocomplete: "off", spellcheck: false, ...props });
     this._saveBtn = h(
@@ -106,7 +102,7 @@ export class RouteForm extends HTMLElement {
     this._form = h(
       "form",
       { class: "dialog-form", noValidate: true, autocomplete: "off" },
-      h("header", { class: "dialog-header" }, h("div", {}, this._titleEl, this._subtitle), closeBtn),
+      header.element,
       h(
         "div",
         { class: "dialog-body" },
@@ -586,27 +582,7 @@ export class RouteForm extends HTMLElement {
   }
 
   _setFormError(message, extra = []) {
-    this._formError.hidden = !message;
-    replaceChildren(
-      this._formError,
-      message
-        ? [
-            icon("alert", { size: 16 }),
-            h(
-              "div",
-              {},
-              h("p", {}, message),
-              extra.length
-                ? h(
-                    "ul",
-                    {},
-                    extra.map((m) => h("li", {}, m)),
-                  )
-                : null,
-            ),
-          ]
-        : [],
-    );
+    showFormError(this._formError, message, extra);
   }
 
   _setBusy(busy) {

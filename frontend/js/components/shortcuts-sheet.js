@@ -2,9 +2,8 @@
 // window or in a browser (where the browser keeps Ctrl+N, so the sheet says what to press
 // instead) — with the keys written for this computer, and the send key the settings chose.
 import { h, uid } from "../lib/dom.js";
-import { icon } from "../lib/icons.js";
 import { t } from "../lib/i18n.js";
-import { openModal } from "../lib/modal.js";
+import { dialogHeader, openModal } from "../lib/modal.js";
 import { browserReserved, sendKeys, shortcutList } from "../lib/shortcuts.js";
 import { settingsService } from "../services/settings-service.js";
 
@@ -20,21 +19,12 @@ export function openShortcutsSheet(transport) {
       { id: "send", label: t("shell.shortcuts.send"), keys: keys.send },
       { id: "newLine", label: t("shell.shortcuts.newLine"), keys: keys.newLine },
     ];
-    const close = h(
-      "button",
-      { type: "button", class: "icon-btn", "aria-label": t("common.close"), title: t("common.close") },
-      icon("x", { size: 18 }),
-    );
+    const header = dialogHeader({ titleId, title: t("shell.shortcuts.title"), onClose: () => dialog.close() });
     const reserved = browserReserved();
     const dialog = h(
       "dialog",
       { class: ["dialog", "dialog-narrow", "shortcuts-sheet"], "aria-labelledby": titleId },
-      h(
-        "header",
-        { class: "dialog-header" },
-        h("h2", { class: "dialog-title", id: titleId }, t("shell.shortcuts.title")),
-        close,
-      ),
+      header.element,
       h(
         "div",
         { class: "dialog-body" },
@@ -55,11 +45,10 @@ export function openShortcutsSheet(transport) {
           : null,
       ),
     );
-    close.addEventListener("click", () => dialog.close());
     dialog.addEventListener("close", () => {
       dialog.remove();
       resolve();
     });
-    openModal(dialog, { focus: close });
+    openModal(dialog, { focus: header.close });
   });
 }

@@ -7,7 +7,7 @@
 import { h, replaceChildren, uid } from "../lib/dom.js";
 import { t } from "../lib/i18n.js";
 import { icon } from "../lib/icons.js";
-import { openModal } from "../lib/modal.js";
+import { dialogHeader, openModal } from "../lib/modal.js";
 import { usageService } from "../services/usage-service.js";
 
 const CURRENCIES = ["USD", "CNY"];
@@ -58,28 +58,19 @@ export class UsagePriceForm extends HTMLElement {
       { class: "input select" },
       CURRENCIES.map((c) => h("option", { value: c }, c)),
     );
-    this._title = h("h2", { class: "dialog-title", id: titleId });
+    const header = dialogHeader({
+      titleId,
+      subtitle: t("usage.priceForm.subtitle"),
+      closeTitle: t("usage.priceForm.closeHint"),
+      onClose: () => this._dialog.close(),
+    });
+    this._title = header.title;
     this._error = h("div", { class: "form-error", role: "alert", hidden: true });
     this._submit = h("button", { type: "submit", class: "btn btn-primary" }, t("usage.priceForm.save"));
     const form = h(
       "form",
       { class: "dialog-form", noValidate: true },
-      h(
-        "header",
-        { class: "dialog-header" },
-        h("div", {}, this._title, h("p", { class: "dialog-subtitle" }, t("usage.priceForm.subtitle"))),
-        h(
-          "button",
-          {
-            type: "button",
-            class: "icon-btn",
-            "aria-label": t("common.close"),
-            title: t("usage.priceForm.closeHint"),
-            on: { click: () => this._dialog.close() },
-          },
-          icon("x"),
-        ),
-      ),
+      header.element,
       h(
         "div",
         { class: "dialog-body" },

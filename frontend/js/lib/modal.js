@@ -1,6 +1,8 @@
 // Native <dialog> as a modal: Esc closes (the browser's own `cancel`), Tab stays inside,
 // and focus goes back to where it was when the dialog closes.
-import { focusables } from "./dom.js";
+import { focusables, h } from "./dom.js";
+import { t } from "./i18n.js";
+import { icon } from "./icons.js";
 
 /** Show `dialog` modally; `focus` is the element to start on (default: [autofocus] or the first field). */
 export function openModal(dialog, { focus } = {}) {
@@ -44,4 +46,28 @@ function restoreFocus(opener) {
   const fallback = [...document.querySelectorAll("[data-focus-fallback]")].find(visible);
   const target = visible(opener) ? opener : fallback;
   if (target) target.focus();
+}
+
+/**
+ * A dialog's header: its title (an <h2> with `titleId`, which the dialog's `aria-labelledby`
+ * names), a subtitle when one is given (even "", to be filled later), and the close button
+ * (`closeTitle` its tooltip). A form that retitles itself between add and edit sets the text of
+ * the returned `title` and `subtitle` elements.
+ */
+export function dialogHeader({ titleId, title = "", subtitle, closeTitle, onClose }) {
+  const titleElement = h("h2", { class: "dialog-title", id: titleId }, title);
+  const subtitleElement = subtitle === undefined ? null : h("p", { class: "dialog-subtitle" }, subtitle);
+  const close = h(
+    "button",
+    {
+      type: "button",
+      class: "icon-btn",
+      "aria-label": t("common.close"),
+      title: closeTitle || t("common.close"),
+      on: { click: onClose },
+    },
+    icon("x"),
+  );
+  const element = h("header", { class: "dialog-header" }, h("div", {}, titleElement, subtitleElement), close);
+  return { element, title: titleElement, subtitle: subtitleElement, close };
 }
